@@ -1,0 +1,176 @@
+"""Write RGB frames (and optional mono speech) to an H.264 + AAC mp4 with PyAV.
+
+Frames are streamed: the iterable is consumed one frame at a time and audio is encoded as the
+video reaches it, so neither needs to fit in memory as a whole video. Files appear atomically:
+everything is written to a hidden ``.NAME.partial`` beside the target and moved into place with
+``os.replace`` only once the container is closed, so a reader never sees half a file.
+
+``write_video`` gives a constant frame rate; ``write_vfr_video`` stamps each frame with its own
+time (variable frame rate, as phone recordings have).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+VIDEO_OPTIONS = {"crf": "23", "preset": "veryfast"}
+VFR_TIME_BASE = Fraction(1, 90000)
+AUDIO_CHUNK = 1024  # AAC's frame size
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """Pad an odd height or width by one edge row/column: yuv420p needs even sizes."""
+    height, width = frame.shape[:2]
+    pad_h, pad_w = height % 2, width % 2
+    if pad_h or pad_w:
+        frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return frame
+
+
+def _check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"frames must be HxWx3 uint8 RGB, got {frame.dtype} {frame.shape}")
+    if size is not None and frame.shape[:2] != size:
+        raise ValueError(f"frame size changed from {size} to {frame.shape[:2]}")
+    return frame
+
+
+def _mono_float(audio: np.ndarray) -> np.ndarray:
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be mono, shape (n,), got {audio.shape}")
+    if np.issubdtype(audio.dtype, np.integer):
+        audio = audio / float(np.iinfo(audio.dtype).max + 1)
+    return np.clip(audio, -1.0, 1.0).astype(np.float32)
+
+
+def _partial_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial")
+
+
+def _encode(
+    path: str | os.PathLike,
+    stamped: Iterator[tuple[np.ndarray, int]],
+    time_base: Fraction,
+    rate: Fraction,
+    audio: np.ndarray | None,
+    audio_rate: int,
+) -> Path:
+    """Encode ``(frame, pts in time_base)`` pairs (+ audio) atomically into ``path``."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial_path(path)
+    samples = None if audio is None else _mono_float(audio)
+    try:
+        with av.open(str(partial), mode="w", format="mp4") as container:
+            video = None
+            sound = None
+            sent = 0  # audio samples encoded so far
+            size = None
+            for frame, pts in stamped:
+                frame = _check_frame(frame, size)
+                if video is None:
+                    size = frame.shape[:2]
+                    even = _even(frame)
+                    video = container.add_stream("libx264", rate=rate, options=VIDEO_OPTIONS)
+                    video.width, video.height = even.shape[1], even.shape[0]
+                    video.pix_fmt = "yuv420p"
+                    video.codec_context.time_base = time_base
+                    video.time_base = time_base
+                    if samples is not None:
+                        sound = container.add_stream("aac", rate=audio_rate, layout="mono")
+                out = av.VideoFrame.from_ndarray(_even(frame), format="rgb24")
+                out.pts = pts
+                out.time_base = time_base
+                container.mux(video.encode(out))
+                if sound is not None:  # keep audio up to this frame's time, for interleaving
+                    until = min(samples.size, int(pts * time_base * audio_rate) + AUDIO_CHUNK)
+                    sent = _encode_audio(container, sound, samples, sent, until, audio_rate)
+            if video is None:
+                raise ValueError(f"no frames to write to {path}")
+            container.mux(video.encode(None))
+            if sound is not None:
+                _encode_audio(container, sound, samples, sent, samples.size, audio_rate)
+                container.mux(sound.encode(None))
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _encode_audio(container, sound, samples: np.ndarray, start: int, stop: int, rate: int) -> int:
+    """Encode ``samples[start:stop]`` in AAC-sized chunks; returns the new ``start``."""
+    import av
+
+    while start < stop:
+        end = min(start + AUDIO_CHUNK, stop)
+        if end - start < AUDIO_CHUNK and stop < samples.size:
+            break  # wait for a whole chunk unless this is the end of the audio
+        chunk = av.AudioFrame.from_ndarray(samples[None, start:end], format="fltp", layout="mono")
+        chunk.sample_rate = rate
+        chunk.pts = start
+        chunk.time_base = Fraction(1, rate)
+        container.mux(sound.encode(chunk))
+        start = end
+    return start
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    audio: np.ndarray | None = None,
+    audio_rate: int = 16000,
+) -> Path:
+    """Write HxWx3 uint8 RGB ``frames`` at a constant ``fps`` to an H.264 mp4.
+
+    ``audio``: optional mono samples (float in [-1, 1] or integer PCM) at ``audio_rate``,
+    encoded as AAC. Odd frame sizes are padded to even by repeating the edge.
+    """
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    rate = Fraction(fps).limit_denominator(1001)
+    stamped = ((frame, index) for index, frame in enumerate(frames))
+    return _encode(path, stamped, 1 / rate, rate, audio, audio_rate)
+
+
+def write_vfr_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    times_s: Sequence[float],
+    audio: np.ndarray | None = None,
+    audio_rate: int = 16000,
+) -> Path:
+    """Write ``frames`` shown at the given start times (seconds, strictly increasing).
+
+    Timestamps are kept at 1/90000 s, so irregular frame intervals survive in the file.
+    """
+    times = np.asarray(times_s, dtype=np.float64)
+    if times.ndim != 1 or times.size == 0:
+        raise ValueError("times_s must be a non-empty sequence of seconds")
+    ticks = np.round(times * VFR_TIME_BASE.denominator).astype(np.int64)
+    if np.any(np.diff(ticks) <= 0) or ticks[0] < 0:
+        raise ValueError("times_s must be non-negative and strictly increasing")
+    span = float(times[-1] - times[0])
+    average = (times.size - 1) / span if span > 0 else 25.0
+    rate = Fraction(average).limit_denominator(1000)
+
+    def stamped() -> Iterator[tuple[np.ndarray, int]]:
+        count = 0
+        for count, frame in enumerate(frames, start=1):
+            if count > ticks.size:
+                raise ValueError(f"more frames than the {ticks.size} times given")
+            yield frame, int(ticks[count - 1])
+        if count != ticks.size:
+            raise ValueError(f"{count} frames for {ticks.size} times")
+
+    return _encode(path, stamped(), VFR_TIME_BASE, rate, audio, audio_rate)

@@ -1,0 +1,63 @@
+"""``RUN_DIR/videos.parquet``: one row per input, whatever became of it (ground rule 5).
+
+``status`` is ``ok`` (measured; ``metrics/{video_id}.parquet`` exists) or ``failed`` (nothing
+measured). ``reason`` is one short code; ``flags`` lists every notable condition of a measured
+video, so a filter or a person can find, say, all videos without audio.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# Reason codes. ``ok`` videos carry the first flag that applies, or "ok".
+FAILED_REASONS: dict[str, str] = {
+    "empty_file": "the file has zero bytes",
+    "not_found": "the path does not exist or cannot be read",
+    "not_a_video": "no decodable video stream (not a video, or a container ffmpeg cannot open)",
+    "decode_error": "the video stream broke before any frame could be measured",
+    "timeout": "decoding or measuring stalled or ran past the per-video time limit",
+    "crashed": "the measuring process died (a crash in a decoder or a model)",
+    "error": "an unexpected error; see the error column",
+}
+OK_FLAGS: dict[str, str] = {
+    "truncated": "fewer frames decoded than the container announced",
+    "too_short": "shorter than the minimum clip length, so no segment can come from it",
+    "no_face": "no face found in any frame",
+    "multiple_faces": "more than one face in over half of the frames with a face",
+    "no_audio": "no audio track, or an unreadable one (speech measures are null)",
+    "vfr": "variable frame rate (time_s holds true presentation times)",
+    "downscaled": "measured on a shrunk copy (source larger than max_side)",
+}
+
+_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("video_id", pa.string(), "stable id: sanitised file stem + hash of the path"),
+    ("path", pa.string(), "the input path or URI as resolved"),
+    ("source", pa.string(), "the input's parent folder (grouping for funnels and splits)"),
+    ("status", pa.string(), "ok or failed"),
+    ("reason", pa.string(), "short code: a failure reason, the first flag, or ok"),
+    ("error", pa.string(), "what went wrong and what to do, for a person; empty when ok"),
+    ("flags", pa.list_(pa.string()), "every condition noted on a measured video"),
+    ("duration_s", pa.float64(), "time of the last frame plus one frame period"),
+    ("fps", pa.float64(), "average frame rate"),
+    ("width", pa.int32(), "source width in pixels"),
+    ("height", pa.int32(), "source height in pixels"),
+    ("num_frames", pa.int64(), "frames measured (one metrics row each)"),
+    ("frames_with_face", pa.int64(), "frames where a face was found"),
+    ("has_audio", pa.bool_(), "whether an audio track was decoded"),
+    ("size_bytes", pa.int64(), "input size"),
+    ("elapsed_s", pa.float64(), "wall time spent on this video"),
+    ("cpu_s", pa.float64(), "CPU time spent on this video (all threads of the worker)"),
+]
+
+VIDEOS_SCHEMA = pa.schema(
+    [pa.field(name, kind, metadata={"doc": doc}) for name, kind, doc in _FIELDS]
+)
+
+COLUMN_DOCS: dict[str, str] = {name: doc for name, _, doc in _FIELDS}
+
+
+def empty_record(video_id: str, path: str, source: str) -> dict:
+    """A row with every column present, to be filled in by the measuring code."""
+    row: dict = {name: None for name in VIDEOS_SCHEMA.names}
+    row.update(video_id=video_id, path=path, source=source, flags=[], error="")
+    return row
