@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -30,18 +29,7 @@ class MissingWeightsError(RuntimeError):
     """A pretrained part's weights are not on this machine; the message says how to add them."""
 
 
-@dataclass(frozen=True)
-class ModelProvenance:
-    """What a measure came from: recorded in ``config.yaml`` beside the measures."""
-
-    name: str
-    version: str
-    weights: str
-    sha256: str
-
-
 class Landmarker(Protocol):
-    provenance: ModelProvenance
     wants_gray: bool  # True: pass the grayscale frame (cheaper, same result), else RGB
 
     def __call__(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray: ...
@@ -83,12 +71,6 @@ class DlibLandmarker:
         if not path.is_file():
             raise MissingWeightsError(f"dlib shape predictor not found at {path}")
         self._predictor = dlib.shape_predictor(str(path))
-        self.provenance = ModelProvenance(
-            name="dlib-shape-predictor-68",
-            version=dlib.__version__,
-            weights=path.name,
-            sha256=file_sha256(path),
-        )
 
     def __call__(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         import dlib
@@ -134,12 +116,6 @@ class FanLandmarker:
             face_detector="dlib",
             flip_input=False,
             compile=False,
-        )
-        self.provenance = ModelProvenance(
-            name="face-alignment-2DFAN4",
-            version=face_alignment.__version__,
-            weights=path.name,
-            sha256=file_sha256(path),
         )
 
     def __call__(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from gaia.pipeline.decode import (
     DecodeError,
     FrameChunk,
     VideoFrames,
+    VideoInfo,
     audio_blocks,
     is_variable_rate,
     probe,
@@ -195,15 +196,18 @@ def _fixed_lists(values: np.ndarray, valid: np.ndarray, size: int, inner: int = 
 
 
 def measure_video(path: str, video_id: str, source: str, metrics_dir: Path, models: Models,
-                  config: MeasureConfig, progress: Progress | None = None) -> dict:
+                  config: MeasureConfig, progress: Progress | None = None,
+                  on_probe: Callable[[VideoInfo], None] | None = None) -> dict:
     """Measure the local file ``path``; write ``metrics_dir/{video_id}.parquet``; return its row.
 
     Never raises for a bad input: the returned ``videos.parquet`` row says what happened.
+    ``on_probe`` hears the container's properties before decoding starts (the supervisor sets
+    the time limit from the duration); ``progress`` hears frames done after every chunk.
     """
     started, cpu_started = time.monotonic(), time.process_time()
     record = empty_record(video_id, path, source)
     try:
-        _measure_into(record, path, metrics_dir, models, config, progress)
+        _measure_into(record, path, metrics_dir, models, config, progress, on_probe)
     except DecodeError as err:
         record.update(status="failed", reason=err.reason, error=str(err))
     except Exception as err:  # a model or library bug must not stop the job: it is data too
@@ -214,13 +218,16 @@ def measure_video(path: str, video_id: str, source: str, metrics_dir: Path, mode
 
 
 def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
-                  config: MeasureConfig, progress: Progress | None) -> None:
+                  config: MeasureConfig, progress: Progress | None,
+                  on_probe: Callable[[VideoInfo], None] | None) -> None:
     if not os.path.exists(path):
         raise DecodeError("not_found", f"{path} does not exist or is not readable")
     record["size_bytes"] = size = os.stat(path).st_size
     if size == 0 and os.path.isfile(path):
         raise DecodeError("empty_file", f"{path} has zero bytes: re-download or remove it")
     info = probe(path)
+    if on_probe:
+        on_probe(info)
     record.update(width=info.width, height=info.height, fps=info.fps)
     flags: list[str] = []
 

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 import numpy as np
 
 from gaia.pipeline.decode import AUDIO_RATE
-from gaia.pipeline.landmarks import ModelProvenance, file_sha256
 
 WINDOW = 512  # samples per VAD decision at 16 kHz
 
@@ -21,19 +20,12 @@ class SpeechDetector:
     """silero VAD (TorchScript build from the wheel), one thread."""
 
     def __init__(self) -> None:
-        import importlib.metadata
         import importlib.resources
 
         import torch
 
         weights = importlib.resources.files("silero_vad.data").joinpath("silero_vad.jit")
         self._model = torch.jit.load(str(weights), map_location="cpu").eval()
-        self.provenance = ModelProvenance(
-            name="silero-vad",
-            version=importlib.metadata.version("silero-vad"),
-            weights="silero_vad.jit",
-            sha256=file_sha256(str(weights)),
-        )
 
     def window_probs(self, blocks: Iterable[np.ndarray]) -> np.ndarray:
         """Speech probability per 512-sample window of the concatenated ``blocks``."""

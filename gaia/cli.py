@@ -1,0 +1,46 @@
+"""The ``gaia`` command: a thin dispatcher over the library's verbs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gaia import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gaia.pipeline.cli_curate import add_curate_parser
+    from gaia.samples.cli import add_sample_parser
+
+    parser = argparse.ArgumentParser(
+        prog="gaia",
+        description="Curate talking-head video at scale and train GAIA talking-avatar models.",
+    )
+    parser.add_argument("--version", action="version", version=f"gaia {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_curate_parser(commands)
+    add_sample_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from gaia.pipeline.decode import DecodeError
+    from gaia.pipeline.inputs import InputError
+    from gaia.pipeline.landmarks import MissingWeightsError
+    from gaia.pipeline.provenance import ConfigMismatchError
+    from gaia.pipeline.worker_process import WorkerSetupError
+
+    try:
+        return args.handler(args)
+    except (InputError, MissingWeightsError, ConfigMismatchError, WorkerSetupError,
+            DecodeError, ValueError) as err:
+        print(f"gaia: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gaia: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

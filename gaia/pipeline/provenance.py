@@ -1,0 +1,99 @@
+"""What a run was made with: resolved settings, model weights (by hash) and library versions.
+
+Written to ``RUN_DIR/config.yaml`` before any work starts. A run directory holds the measures
+of one configuration: resuming with different settings is refused, so metrics never mix.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from dataclasses import asdict
+
+import yaml
+
+from gaia import __version__
+from gaia.pipeline.landmarks import (
+    FAN_WEIGHTS_FILE,
+    MissingWeightsError,
+    dlib_models_dir,
+    fan_weights_path,
+    file_sha256,
+)
+from gaia.pipeline.measure_config import MeasureConfig
+from gaia.pipeline.run_dir import RunDir
+from gaia.schemas.atomic import write_text_atomic
+from gaia.schemas.metrics import METRICS_VERSION
+
+LIBRARIES = ("ray", "decord", "av", "dlib-bin", "opencv-python-headless", "torch", "silero-vad",
+             "pyarrow", "numpy", "face-alignment")
+
+
+class ConfigMismatchError(ValueError):
+    """RUN_DIR already holds measures made with other settings."""
+
+
+def check_models_available(config: MeasureConfig) -> None:
+    """Fail before starting any worker when a model the config needs is missing."""
+    if config.landmarks == "fan" and not fan_weights_path().is_file():
+        from gaia.pipeline.landmarks import FanLandmarker
+
+        FanLandmarker()  # raises MissingWeightsError with the full instructions
+    if config.landmarks == "dlib":
+        path = dlib_models_dir() / "shape_predictor_68_face_landmarks.dat"
+        if not path.is_file():
+            raise MissingWeightsError(f"dlib shape predictor not found at {path}")
+
+
+def model_provenance(config: MeasureConfig) -> dict:
+    """Name, version, file and SHA-256 of every model the measures come from."""
+    import importlib.resources
+
+    if config.landmarks == "dlib":
+        predictor = dlib_models_dir() / "shape_predictor_68_face_landmarks.dat"
+        landmarks = {"name": "dlib-shape-predictor-68", "weights": predictor.name,
+                     "version": _version("dlib-bin"), "sha256": file_sha256(predictor)}
+    else:
+        landmarks = {"name": "face-alignment-2DFAN4", "weights": FAN_WEIGHTS_FILE,
+                     "version": _version("face-alignment"),
+                     "sha256": file_sha256(fan_weights_path())}
+    vad = importlib.resources.files("silero_vad.data").joinpath("silero_vad.jit")
+    return {
+        "face_detector": {"name": "dlib-hog-frontal", "version": _version("dlib-bin"),
+                          "weights": "built into dlib", "sha256": ""},
+        "landmarks": landmarks,
+        "head_pose": {"name": "solvepnp-generic-face", "version": _version(
+            "opencv-python-headless"), "weights": "none", "sha256": ""},
+        "speech_activity": {"name": "silero-vad", "version": _version("silero-vad"),
+                            "weights": "silero_vad.jit", "sha256": file_sha256(str(vad))},
+    }
+
+
+def write_run_config(run: RunDir, config: MeasureConfig) -> dict:
+    """Write ``config.yaml``; raise ``ConfigMismatchError`` if the run used other settings."""
+    settings = asdict(config)
+    if run.config.is_file():
+        previous = yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
+        if previous.get("measure") not in (None, settings):
+            changed = sorted(k for k in settings if previous["measure"].get(k) != settings[k])
+            raise ConfigMismatchError(
+                f"{run.root} was measured with other settings ({', '.join(changed)} differ). "
+                "Use a new --out, or the same settings to resume."
+            )
+    document = {
+        "gaia_version": __version__,
+        "metrics_version": METRICS_VERSION,
+        "measure": settings,
+        "models": model_provenance(config),
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "python": platform.python_version(),
+    }
+    write_text_atomic(run.config, yaml.safe_dump(document, sort_keys=False))
+    return document
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
