@@ -1,0 +1,44 @@
+# Set-up is two commands on a fresh machine: `make demo` and `make test`. Each creates .venv/
+# when it is missing and installs what it needs into it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := demo
+
+.PHONY: install demo test test-slow lint bench clean
+
+install: $(STAMP)
+
+# torch first, pinned to the CPU build on this machine's disk: a bare `torch` (asked for by any
+# dependency) would pull a multi-GB CUDA build. face-alignment goes in with --no-deps: it asks
+# for opencv-python, which clashes with the headless OpenCV we use (its real needs are the
+# `fan` extra).
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[media,fan,dev]'
+	$(BIN)/python -m pip install --quiet --no-deps 'face-alignment>=1.4,<1.6'
+	touch $(STAMP)
+
+# The main job end to end on a sample built from real media, with an embedded local Ray.
+demo: $(STAMP)
+	$(BIN)/gaia sample $(DEMO)/raw
+	$(BIN)/gaia curate measure $(DEMO)/raw --out $(DEMO)/run
+
+test: $(STAMP)
+	$(BIN)/ruff check gaia tests benchmarks
+	$(BIN)/pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check gaia tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/measure_throughput.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache .ruff_cache
