@@ -6,7 +6,6 @@ import pytest
 from gaia.filters import geometry
 from gaia.pipeline.head_pose import (
     FACE_MODEL_INDICES,
-    FACE_MODEL_MM,
     euler_from_matrix,
     head_pose,
     project,

@@ -23,6 +23,10 @@ class DetectorConfig:
     detect_max_side: frames are shrunk so their longer side is at most this before HOG runs;
         faces in talking-head video are large, and HOG's cost grows with the pixel count.
     upsample: dlib's upsampling passes (each finds faces half as small, at 4x the cost).
+    confident_score: HOG scores (dlib's threshold is 0) of real faces run from about 0 for
+        a small blurred face to 2 for a clear frontal one; false positives on textured
+        backgrounds stay near 0. So the faces counted are those scoring at least this, or, when
+        none does, the single best-scoring detection.
     lost_shift: a tracked box whose centre moves more than this fraction of its size between
         two frames is lost.
     lost_scale: ... or whose size changes by more than this factor.
@@ -31,6 +35,7 @@ class DetectorConfig:
     detect_every: int = 5
     detect_max_side: int = 480
     upsample: int = 0
+    confident_score: float = 0.3
     lost_shift: float = 0.35
     lost_scale: float = 1.3
 
@@ -57,11 +62,15 @@ class FaceDetector:
             gray = cv2.resize(
                 gray, (round(width * scale), round(height * scale)), interpolation=interpolation
             )
-        found = self._detector(gray, self.config.upsample)
+        found, scores, _ = self._detector.run(gray, self.config.upsample, 0.0)
         boxes = np.array(
             [(r.left(), r.top(), r.right(), r.bottom()) for r in found], dtype=np.float32
         ).reshape(-1, 4)
-        boxes /= scale
+        scores = np.asarray(scores, np.float32)
+        confident = scores >= self.config.confident_score
+        if len(scores) and not confident.any():
+            confident = scores == scores.max()
+        boxes = boxes[confident] / scale
         areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         return boxes[np.argsort(-areas, kind="stable")]
 

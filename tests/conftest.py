@@ -1,0 +1,60 @@
+"""Shared fixtures: real-media clips (DESIGN.md section 8), built once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FPS = 25.0
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def astronaut_landmarks() -> np.ndarray:
+    from gaia.pipeline.faces import primary_face_landmarks
+    from gaia.samples.shipped import astronaut
+
+    return primary_face_landmarks(astronaut())
+
+
+def portrait_clip(path: Path, seconds: float, audio: np.ndarray | None,
+                  image: np.ndarray | None = None, fps: float = FPS) -> Path:
+    """A real face (the astronaut photo unless ``image``) moving gently, with ``audio``."""
+    from gaia.samples.clips import portrait_motion
+    from gaia.samples.shipped import astronaut
+    from gaia.samples.writer import write_video
+
+    image = astronaut() if image is None else image
+    frames = portrait_motion(image, int(round(seconds * fps)), seed=1)
+    return write_video(path, frames, fps, audio=audio, audio_rate=16000)
+
+
+@pytest.fixture(scope="session")
+def talking_clip(media_dir) -> Path:
+    """6 s of the astronaut: 3 s of synthesized speech, then 3 s of silence."""
+    from gaia.samples.speech import silence, speech_of_duration
+
+    audio = np.concatenate([speech_of_duration(3.0), silence(3.0)])
+    return portrait_clip(media_dir / "astronaut_speech_then_silence.mp4", 6.0, audio)
+
+
+@pytest.fixture(scope="session")
+def cartoon_clip(media_dir) -> Path:
+    """About 3 s of Big Buck Bunny (no human face), re-encoded with speech."""
+    import decord
+
+    from gaia.samples.shipped import bigbuckbunny_path
+    from gaia.samples.speech import speech_of_duration
+    from gaia.samples.writer import write_video
+
+    reader = decord.VideoReader(str(bigbuckbunny_path()))
+    count = min(len(reader), 75)
+    frames = reader.get_batch(list(range(count))).asnumpy()
+    return write_video(media_dir / "cartoon.mp4", frames, FPS,
+                       audio=speech_of_duration(count / FPS), audio_rate=16000)
