@@ -29,6 +29,8 @@ from pathlib import Path
 from gaia.pipeline.measure_config import MeasureConfig
 from gaia.schemas.videos import empty_record
 
+_TIMED_OUT: dict = {"type": "timed_out"}  # sentinel: no reply within the wait
+
 
 class WorkerSetupError(RuntimeError):
     """The child could not start (a missing model, a broken install): not a per-video failure."""
@@ -60,11 +62,10 @@ class IsolatedMeasurer:
         while True:
             now = time.monotonic()
             wait = min(self.config.stall_timeout_s, deadline - now)
-            reply = self._read_reply(wait) if wait > 0 else None
-            if reply is None:
-                alive = self._child.poll() is None
+            reply = self._read_reply(wait) if wait > 0 else _TIMED_OUT
+            if reply is None or reply is _TIMED_OUT:
                 self._kill()
-                if alive:
+                if reply is _TIMED_OUT:
                     limit = f"no progress for {self.config.stall_timeout_s:.0f} s"
                     if time.monotonic() >= deadline:
                         limit = f"ran past its time limit of {deadline - started:.0f} s"
@@ -105,16 +106,16 @@ class IsolatedMeasurer:
         os.close(fd)
         self._replies = os.fdopen(read_end, "r")
         ready = self._read_reply(300.0)
-        if ready is None or ready.get("type") != "ready":
+        if not ready or ready.get("type") != "ready":
             message = ready.get("error") if ready else self._log_tail()
             self._kill()
             raise WorkerSetupError(f"the measuring worker could not start: {message}")
 
     def _read_reply(self, timeout: float) -> dict | None:
-        """The next reply line, or None on timeout or when the child closed its pipe."""
+        """The next reply; ``_TIMED_OUT`` after ``timeout`` s; None when the child is gone."""
         ready, _, _ = select.select([self._replies], [], [], max(timeout, 0.0))
         if not ready:
-            return None
+            return _TIMED_OUT
         line = self._replies.readline()
         return json.loads(line) if line else None
 
