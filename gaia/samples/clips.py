@@ -30,7 +30,9 @@ def _shifted(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     )
 
 
-def _smooth_wave(rng: np.random.Generator, n_frames: int, periods: tuple[float, float]) -> np.ndarray:
+def _smooth_wave(
+    rng: np.random.Generator, n_frames: int, periods: tuple[float, float]
+) -> np.ndarray:
     """A sum of three slow sines with random periods (frames) and phases, peak about 1."""
     t = np.arange(n_frames, dtype=np.float64)
     wave = np.zeros(n_frames)
@@ -130,12 +132,16 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def turn_head(image: np.ndarray, landmarks: np.ndarray, strength: float = 0.25) -> np.ndarray:
+def turn_head(
+    image: np.ndarray, landmarks: np.ndarray, strength: float = 0.25, roll_deg: float = 0.0
+) -> np.ndarray:
     """``image`` warped so the face looks turned (yaw): nose and mouth move sideways.
 
     Points near the nose and mouth move by ``strength`` x the inter-ocular distance (outer eye
     corners 36 and 45) along the eye line, with a Gaussian falloff around them; a smooth gate
     keeps everything at and above the eye line in place, so the eye corners stay fixed.
+    ``roll_deg`` then tilts the whole picture about the nose tip (counter-clockwise when
+    positive), in the same resampling.
 
     dlib's HOG detector follows the warp only so far: on the astronaut its score falls from
     1.5 to 0.3 at ``strength=0.25`` and below zero (no face) from about 0.33, so the default
@@ -153,6 +159,13 @@ def turn_head(image: np.ndarray, landmarks: np.ndarray, strength: float = 0.25) 
     centre = (nose + mouth) / 2.0
     height, width = image.shape[:2]
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    if roll_deg:  # where each output pixel sits before the tilt
+        forward = cv2.getRotationMatrix2D((float(nose[0]), float(nose[1])), roll_deg, 1.0)
+        back = cv2.invertAffineTransform(forward)
+        xs, ys = (
+            back[0, 0] * xs + back[0, 1] * ys + back[0, 2],
+            back[1, 0] * xs + back[1, 1] * ys + back[1, 2],
+        )
     rel_x, rel_y = xs - centre[0], ys - centre[1]
     a = rel_x * u[0] + rel_y * u[1]  # sideways from the centre
     b = rel_x * v[0] + rel_y * v[1]  # down from the centre

@@ -175,11 +175,19 @@ def silence(seconds: float, sample_rate: int = 16000) -> np.ndarray:
     return np.zeros(max(0, round(seconds * sample_rate)), np.float32)
 
 
+def _trim_quiet(audio: np.ndarray, level: float = 0.01) -> np.ndarray:
+    """``audio`` without its quiet start and end (eSpeak ends each text with ~0.4 s of pause)."""
+    loud = np.flatnonzero(np.abs(audio) > level)
+    return audio[loud[0] : loud[-1] + 1] if loud.size else audio[:0]
+
+
 def speech_of_duration(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
     """Exactly ``round(seconds * sample_rate)`` samples of sentences with short pauses between.
 
-    Sentences are drawn from ``SENTENCES`` in an order set by ``seed``; the last one is cut
-    where the duration ends, with a 10 ms fade so the cut does not click.
+    Sentences are drawn from ``SENTENCES`` in an order set by ``seed``, trimmed of eSpeak's
+    trailing pause and joined by 0.15 to 0.3 s of silence (short enough that a VAD with a
+    little hold hears one stretch of speech); the last one is cut where the duration ends,
+    with a 10 ms fade so the cut does not click.
     """
     n_samples = max(0, round(seconds * sample_rate))
     rng = np.random.default_rng(seed)
@@ -189,8 +197,8 @@ def speech_of_duration(seconds: float, sample_rate: int = 16000, seed: int = 0) 
     while total < n_samples:
         if not order:
             order = list(rng.permutation(len(SENTENCES)))
-        spoken = synthesize_speech(SENTENCES[order.pop()], sample_rate)
-        pause = silence(float(rng.uniform(0.15, 0.4)), sample_rate)
+        spoken = _trim_quiet(synthesize_speech(SENTENCES[order.pop()], sample_rate))
+        pause = silence(float(rng.uniform(0.15, 0.3)), sample_rate)
         pieces += [spoken, pause]
         total += spoken.size + pause.size
     audio = np.concatenate(pieces)[:n_samples] if pieces else silence(0, sample_rate)

@@ -2,8 +2,8 @@
 
 Frames are streamed: the iterable is consumed one frame at a time and audio is encoded as the
 video reaches it, so neither needs to fit in memory as a whole video. Files appear atomically:
-everything is written to a hidden ``.NAME.partial`` beside the target and moved into place with
-``os.replace`` only once the container is closed, so a reader never sees half a file.
+everything is written to a hidden partial file beside the target (``gaia.schemas.atomic``) and
+renamed into place only once the container is closed, so a reader never sees half a file.
 
 ``write_video`` gives a constant frame rate; ``write_vfr_video`` stamps each frame with its own
 time (variable frame rate, as phone recordings have).
@@ -17,6 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from gaia.schemas.atomic import atomic_path
 
 VIDEO_OPTIONS = {"crf": "23", "preset": "veryfast"}
 VFR_TIME_BASE = Fraction(1, 90000)
@@ -50,10 +52,6 @@ def _mono_float(audio: np.ndarray) -> np.ndarray:
     return np.clip(audio, -1.0, 1.0).astype(np.float32)
 
 
-def _partial_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.partial")
-
-
 def _encode(
     path: str | os.PathLike,
     stamped: Iterator[tuple[np.ndarray, int]],
@@ -66,44 +64,37 @@ def _encode(
     import av
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = _partial_path(path)
     samples = None if audio is None else _mono_float(audio)
-    try:
-        with av.open(str(partial), mode="w", format="mp4") as container:
-            video = None
-            sound = None
-            sent = 0  # audio samples encoded so far
-            size = None
-            for frame, pts in stamped:
-                frame = _check_frame(frame, size)
-                if video is None:
-                    size = frame.shape[:2]
-                    even = _even(frame)
-                    video = container.add_stream("libx264", rate=rate, options=VIDEO_OPTIONS)
-                    video.width, video.height = even.shape[1], even.shape[0]
-                    video.pix_fmt = "yuv420p"
-                    video.codec_context.time_base = time_base
-                    video.time_base = time_base
-                    if samples is not None:
-                        sound = container.add_stream("aac", rate=audio_rate, layout="mono")
-                out = av.VideoFrame.from_ndarray(_even(frame), format="rgb24")
-                out.pts = pts
-                out.time_base = time_base
-                container.mux(video.encode(out))
-                if sound is not None:  # keep audio up to this frame's time, for interleaving
-                    until = min(samples.size, int(pts * time_base * audio_rate) + AUDIO_CHUNK)
-                    sent = _encode_audio(container, sound, samples, sent, until, audio_rate)
+    with atomic_path(path) as partial, av.open(str(partial), mode="w", format="mp4") as container:
+        video = None
+        sound = None
+        sent = 0  # audio samples encoded so far
+        size = None
+        for frame, pts in stamped:
+            frame = _check_frame(frame, size)
             if video is None:
-                raise ValueError(f"no frames to write to {path}")
-            container.mux(video.encode(None))
-            if sound is not None:
-                _encode_audio(container, sound, samples, sent, samples.size, audio_rate)
-                container.mux(sound.encode(None))
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+                size = frame.shape[:2]
+                even = _even(frame)
+                video = container.add_stream("libx264", rate=rate, options=VIDEO_OPTIONS)
+                video.width, video.height = even.shape[1], even.shape[0]
+                video.pix_fmt = "yuv420p"
+                video.codec_context.time_base = time_base
+                video.time_base = time_base
+                if samples is not None:
+                    sound = container.add_stream("aac", rate=audio_rate, layout="mono")
+            out = av.VideoFrame.from_ndarray(_even(frame), format="rgb24")
+            out.pts = pts
+            out.time_base = time_base
+            container.mux(video.encode(out))
+            if sound is not None:  # keep audio up to this frame's time, for interleaving
+                until = min(samples.size, int(pts * time_base * audio_rate) + AUDIO_CHUNK)
+                sent = _encode_audio(container, sound, samples, sent, until, audio_rate)
+        if video is None:
+            raise ValueError(f"no frames to write to {path}")
+        container.mux(video.encode(None))
+        if sound is not None:
+            _encode_audio(container, sound, samples, sent, samples.size, audio_rate)
+            container.mux(sound.encode(None))
     return path
 
 
