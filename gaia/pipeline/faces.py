@@ -22,6 +22,8 @@ class DetectorConfig:
     detect_every: run the detector every k frames and track in between (1 = every frame).
     detect_max_side: frames are shrunk so their longer side is at most this before HOG runs;
         faces in talking-head video are large, and HOG's cost grows with the pixel count.
+    detect_min_side: smaller frames are enlarged to this (at most 3x): HOG misses faces under
+        about 80 px, which low-resolution video has.
     upsample: dlib's upsampling passes (each finds faces half as small, at 4x the cost).
     confident_score: HOG scores (dlib's threshold is 0) of real faces run from about 0 for
         a small blurred face to 2 for a clear frontal one; false positives on textured
@@ -34,6 +36,7 @@ class DetectorConfig:
 
     detect_every: int = 5
     detect_max_side: int = 480
+    detect_min_side: int = 400
     upsample: int = 0
     confident_score: float = 0.3
     lost_shift: float = 0.35
@@ -52,11 +55,15 @@ class FaceDetector:
     def __call__(self, gray: np.ndarray) -> np.ndarray:
         """Boxes ``(n, 4)`` as float32 ``x0, y0, x1, y1`` in the frame's pixels, largest first.
 
-        ``gray`` is the frame in grayscale (HOG ignores colour). Small frames are enlarged to
-        ``detect_max_side`` (at most 3x) so that faces in low-resolution video are still found.
+        ``gray`` is the frame in grayscale (HOG ignores colour).
         """
         height, width = gray.shape[:2]
-        scale = min(3.0, self.config.detect_max_side / max(height, width))
+        longer = max(height, width)
+        scale = 1.0
+        if longer > self.config.detect_max_side:
+            scale = self.config.detect_max_side / longer
+        elif longer < self.config.detect_min_side:
+            scale = min(3.0, self.config.detect_min_side / longer)
         if scale != 1.0:
             interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
             gray = cv2.resize(

@@ -110,7 +110,8 @@ def _report(record: dict, summary: MeasureSummary, total: int, started: float,
     elapsed = time.monotonic() - started
     done = summary.measured_now
     eta = elapsed / done * (total - done)
-    outcome = record["reason"] if record["status"] == "failed" else "ok"
+    outcome = (f"failed ({record['reason']})" if record["status"] == "failed"
+               else "ok" if record["reason"] == "ok" else f"ok ({record['reason']})")
     log(f"[measure] {done}/{total} {record['video_id']}: {outcome}"
         f" | {summary.frames_now / max(elapsed, 1e-9):.0f} frames/s,"
         f" {summary.video_seconds_now / 3600:.3f} h done, eta {eta:.0f} s")

