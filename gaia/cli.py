@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from gaia.filters.thresholds import SettingsError
     from gaia.pipeline.decode import DecodeError
     from gaia.pipeline.inputs import InputError
     from gaia.pipeline.landmarks import MissingWeightsError
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (InputError, MissingWeightsError, ConfigMismatchError, WorkerSetupError,
-            DecodeError, ValueError) as err:
+            DecodeError, SettingsError, FileNotFoundError, ValueError) as err:
         print(f"gaia: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

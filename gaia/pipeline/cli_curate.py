@@ -62,6 +62,73 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
                          help="print the summary as JSON on stdout (progress stays on stderr)")
     measure.set_defaults(handler=_measure)
 
+    tune = verbs.add_parser(
+        "tune", help="what thresholds keep and drop, from stored measures (no decoding)",
+        description="Apply curation thresholds to RUN_DIR/metrics/ and print the funnel: hours "
+                    "and frames in, dropped by each filter (as first failing filter and as any "
+                    "failing filter), kept hours and clips, by source folder. Reads only the "
+                    "stored measures; nothing is decoded.",
+        epilog=TUNE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tune.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a measured run")
+    tune.add_argument("--preset", default=None,
+                      help="thresholds preset: vae (loose) or diffusion (strict), or a YAML "
+                           "file (default: the built-in defaults)")
+    tune.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="FILTER.KEY=VALUE", help="override one threshold (repeatable)")
+    tune.add_argument("--sweep", default=None, metavar="FILTER.KEY=START:STOP:STEP",
+                      help="kept hours and clips for each value of one threshold")
+    tune.add_argument("--json", action="store_true",
+                      help="print the funnel as JSON on stdout (logs go to stderr)")
+    tune.add_argument("--report", type=Path, default=None, metavar="FILE.html",
+                      help="write a self-contained HTML report (histograms, retention, "
+                           "thumbnails, per-video strips)")
+    tune.set_defaults(handler=_tune)
+
+
+TUNE_EPILOG = """\
+filters and keys (FILTER.KEY): face_count.max_faces, frontal.max_deviation_deg,
+jitter.max_landmarks, jitter.max_box, occlusion.max_occlusion, silence.min_speech_prob,
+silence.hold_s, segments.min_s, segments.max_s, and FILTER.enabled=true|false.
+
+examples:
+  gaia curate tune runs/r1 --preset diffusion
+  gaia curate tune runs/r1 --preset vae --set jitter.max_box=0.2 --json
+  gaia curate tune runs/r1 --preset diffusion --sweep frontal.max_deviation_deg=10:40:5
+  gaia curate tune runs/r1 --preset diffusion --report runs/r1/diffusion.html
+"""
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from gaia.filters.thresholds import load_thresholds
+    from gaia.pipeline.tune import format_funnel, funnel_for, parse_sweep, run_sweep
+
+    thresholds = load_thresholds(args.preset, args.overrides)
+    title = f"{args.preset or 'defaults'}{' ' + ' '.join(args.overrides) if args.overrides else ''}"
+    funnel = funnel_for(args.run_dir, thresholds)
+    document = {"run_dir": str(args.run_dir), "preset": args.preset,
+                "thresholds": thresholds.to_dict(), **funnel.to_json()}
+    if args.sweep:
+        sweep = parse_sweep(args.sweep)
+        rows = run_sweep(args.run_dir, thresholds, sweep)
+        document["sweep"] = {"key": sweep.name, "values": [
+            {"value": value, "kept_hours": f.kept_s / 3600, "clips": f.clips} for value, f in rows]}
+    if args.report:
+        from gaia.pipeline.tune_report import write_report
+
+        write_report(args.run_dir, thresholds, args.report, title=title)
+        print(f"[tune] report written to {args.report}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(document, indent=2))
+        return 0
+    for line in format_funnel(funnel, f"{title} ({args.run_dir})"):
+        print(line)
+    if args.sweep:
+        print(f"\nsweep of {document['sweep']['key']}:")
+        print(f"  {'value':>10}  {'kept hours':>12}  {'clips':>6}")
+        for row in document["sweep"]["values"]:
+            print(f"  {row['value']:>10g}  {row['kept_hours']:>12.4f}  {row['clips']:>6}")
+    return 0
+
 
 def _measure(args: argparse.Namespace) -> int:
     from gaia.pipeline.measure_job import run_measure

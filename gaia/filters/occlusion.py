@@ -1,0 +1,28 @@
+"""The mask / lower-face occlusion filter (paper, appendix A.1).
+
+``occlusion`` is the share of the lower face whose colour is not the face's skin (DESIGN.md
+section 4); a mask or a hand over the mouth drives it toward 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gaia.filters.base import Measures, Verdict, column
+
+
+@dataclass(frozen=True)
+class OcclusionThresholds:
+    """max_occlusion: largest share of non-skin lower face kept."""
+
+    enabled: bool = True
+    max_occlusion: float = 0.35
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_occlusion <= 1:
+            raise ValueError("occlusion.max_occlusion must be in (0, 1]")
+
+
+def occlusion_filter(measures: Measures, thresholds: OcclusionThresholds) -> Verdict:
+    keep = ~(column(measures, "occlusion") > thresholds.max_occlusion)
+    return Verdict.from_mask(keep | (not thresholds.enabled), "occluded")
