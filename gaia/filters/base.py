@@ -64,7 +64,11 @@ class Verdict:
 
 
 def column(measures: Measures, name: str) -> np.ndarray:
-    """A measure as float64 with NaN for missing, or a clear error naming the column."""
+    """A measure as floats with NaN for missing, or a clear error naming the column.
+
+    float32 columns stay float32 (no copy): tune streams billions of frames through here.
+    """
     if name not in measures:
         raise KeyError(f"metrics have no column {name!r}: measured with an older gaia?")
-    return np.asarray(measures[name], dtype=np.float64)
+    values = np.asarray(measures[name])
+    return values if values.dtype.kind == "f" else values.astype(np.float32)

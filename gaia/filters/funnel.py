@@ -114,7 +114,7 @@ def decide_video(measures: Measures, fps: float, source: str,
     durations = frame_durations(times, fps)
     verdicts = apply_filters(measures, thresholds)
     first = first_reasons(verdicts, n)
-    segments = find_segments(first == KEPT, times, fps, thresholds.segments)
+    segments = find_segments(first == KEPT, times, fps, thresholds.segments, durations)
     in_segment = np.zeros(n, bool)
     for segment in segments:
         in_segment[segment.start:segment.stop] = True
@@ -132,8 +132,10 @@ def decide_video(measures: Measures, fps: float, source: str,
     every = [verdict.reasons for verdict in verdicts.values()]
     every.append(np.where(first == SHORT_RUN, SHORT_RUN, KEPT).astype(np.uint8))
     for reasons in every:
-        funnel.any_s += np.bincount(reasons, weights=durations, minlength=size)
-        funnel.any_frames += np.bincount(reasons, minlength=size)
+        dropped = np.flatnonzero(reasons)  # usually few: count only those
+        codes = reasons[dropped]
+        funnel.any_s += np.bincount(codes, weights=durations[dropped], minlength=size)
+        funnel.any_frames += np.bincount(codes, minlength=size)
     funnel.any_s[KEPT] = funnel.any_frames[KEPT] = 0.0
     funnel.by_source[source] = SourceTotals(funnel.input_s, funnel.kept_s, len(segments), 1)
     return VideoDecision(segments, first, funnel)

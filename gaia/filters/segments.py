@@ -8,7 +8,6 @@ least ``max_s / 2 >= min_s`` long, so splitting never makes a clip too short).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,22 +52,31 @@ def frame_durations(times_s: np.ndarray, fps: float) -> np.ndarray:
     return np.diff(times_s, append=times_s[-1] + 1.0 / fps)
 
 
-def find_segments(keep: np.ndarray, times_s: np.ndarray, fps: float,
-                  rules: SegmentRules) -> list[Segment]:
-    """Clips from the runs of True in ``keep`` (see the module docstring)."""
+def find_segments(keep: np.ndarray, times_s: np.ndarray, fps: float, rules: SegmentRules,
+                  durations: np.ndarray | None = None) -> list[Segment]:
+    """Clips from the runs of True in ``keep`` (see the module docstring).
+
+    Vectorised over runs: a long video has thousands of them, and tune runs this on every
+    video of a corpus. ``durations`` (from ``frame_durations``) may be passed to save work.
+    """
     keep = np.asarray(keep, bool)
-    ends = times_s + frame_durations(times_s, fps)
-    edges = np.diff(np.concatenate([[0], keep.astype(np.int8), [0]]))
-    segments: list[Segment] = []
-    for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-        length = ends[stop - 1] - times_s[start]
-        if length + 1e-6 < rules.min_s:
-            continue
-        pieces = max(1, math.ceil(length / rules.max_s - 1e-9))
-        # Cut at the frames nearest to equal time steps.
-        cuts = np.searchsorted(times_s[start:stop],
-                               times_s[start] + length * np.arange(1, pieces) / pieces) + start
-        bounds = [start, *cuts.tolist(), stop]
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            segments.append(Segment(int(a), int(b), float(times_s[a]), float(ends[b - 1])))
-    return segments
+    times_s = np.asarray(times_s, np.float64)
+    ends = times_s + (frame_durations(times_s, fps) if durations is None else durations)
+    edges = np.diff(keep.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = ends[stops - 1] - times_s[starts] if len(starts) else np.zeros(0)
+    long_enough = lengths + 1e-6 >= rules.min_s
+    starts, stops, lengths = starts[long_enough], stops[long_enough], lengths[long_enough]
+    pieces = np.maximum(1, np.ceil(lengths / rules.max_s - 1e-9).astype(np.int64))
+    # Cut each long run at the frames nearest to equal time steps: one search for all cuts.
+    run_of_cut = np.repeat(np.arange(len(starts)), pieces - 1)
+    step = np.concatenate([np.arange(1, k) for k in pieces]) if (pieces > 1).any() else (
+        np.zeros(0, np.int64))
+    targets = times_s[starts[run_of_cut]] + lengths[run_of_cut] * step / pieces[run_of_cut]
+    cuts = np.searchsorted(times_s, targets)
+    bounds_start = np.concatenate([starts, cuts])
+    bounds_stop = np.concatenate([stops, cuts])
+    order_start = np.sort(bounds_start, kind="stable")
+    order_stop = np.sort(bounds_stop, kind="stable")
+    return [Segment(int(a), int(b), float(times_s[a]), float(ends[b - 1]))
+            for a, b in zip(order_start.tolist(), order_stop.tolist(), strict=True)]

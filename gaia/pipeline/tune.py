@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gaia.filters.base import Measures
@@ -38,24 +39,52 @@ def measured_videos(run: RunDir) -> list[dict]:
 
 
 def read_measures(run: RunDir, video_id: str, columns=TUNE_COLUMNS) -> Measures:
-    """One video's measures as NumPy arrays, nulls as NaN."""
-    table = pq.read_table(run.metrics / f"{video_id}.parquet", columns=list(columns))
-    return {name: table.column(name).to_numpy().astype(np.float64, copy=False)
-            for name in columns}
+    """One video's measures as NumPy arrays (float columns keep their type), nulls as NaN."""
+    # One thread: tune runs videos side by side, and per-file threads only contend.
+    parquet = pq.ParquetFile(run.metrics / f"{video_id}.parquet", memory_map=True)
+    table = parquet.read(columns=list(columns), use_threads=False)
+    out = {}
+    for name in columns:
+        values = table.column(name)
+        if values.null_count and not pa.types.is_floating(values.type):
+            values = values.cast(pa.float32())
+        out[name] = values.to_numpy()
+    return out
 
 
 def iter_measures(run: RunDir) -> Iterator[tuple[dict, Measures]]:
+    """Every measured video's row and measures, one video in memory at a time."""
     for video in measured_videos(run):
         yield video, read_measures(run, video["video_id"])
 
 
-def funnel_for(run_dir: Path, thresholds: CurationThresholds) -> Funnel:
-    """The whole run's funnel under ``thresholds``."""
+def funnel_for(run_dir: Path, thresholds: CurationThresholds, workers: int = 1) -> Funnel:
+    """The whole run's funnel under ``thresholds``, one video at a time.
+
+    ``workers`` > 1 spreads the videos over that many processes (each streams its own files;
+    only the small per-video funnels come back).
+    """
+    run = RunDir(Path(run_dir))
+    videos = measured_videos(run)
+    jobs = [(str(run.root), v["video_id"], v["fps"] or 25.0, v["source"], thresholds)
+            for v in videos]
     total = Funnel()
-    for video, measures in iter_measures(RunDir(Path(run_dir))):
-        total = total + decide_video(measures, video["fps"] or 25.0, video["source"],
-                                     thresholds).funnel
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for funnel in pool.imap_unordered(_video_funnel, jobs, chunksize=32):
+                total = total + funnel
+    else:
+        for job in jobs:
+            total = total + _video_funnel(job)
     return total
+
+
+def _video_funnel(job: tuple) -> Funnel:
+    root, video_id, fps, source, thresholds = job
+    measures = read_measures(RunDir(Path(root)), video_id)
+    return decide_video(measures, fps, source, thresholds).funnel
 
 
 @dataclass(frozen=True)
