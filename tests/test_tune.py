@@ -1,0 +1,124 @@
+"""Tune on real media: each synthetic clip trips exactly its own filter; tune never decodes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gaia.filters.base import REASONS, code
+from gaia.filters.funnel import decide_video
+from gaia.filters.thresholds import load_thresholds
+from gaia.pipeline.measure_config import MeasureConfig
+from gaia.pipeline.measure_video import Models, measure_video
+from gaia.pipeline.run_dir import RunDir
+from gaia.pipeline.tune import funnel_for, parse_sweep, read_measures, run_sweep
+
+TRIPS = {"silence": "silence", "occlusion": "occluded", "jitter": "jitter",
+         "frontal": "not_frontal"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> RunDir:
+    """The demo sample (4 s clips) measured into a run directory, without Ray."""
+    from gaia.samples.build import build_demo_sample
+
+    root = tmp_path_factory.mktemp("tune")
+    clips = build_demo_sample(root / "raw", seconds=4.0)
+    run = RunDir(root / "run")
+    run.make()
+    config = MeasureConfig()
+    models = Models.load(config)
+    for clip in clips:
+        if clip.kind in ("talk", "filter", "noface"):
+            record = measure_video(str(clip.path), clip.path.stem, clip.path.parent.name,
+                                   run.metrics, models, config)
+            record["expectation"] = clip.expectation
+            run.write_status(record)
+    run.write_videos_table()
+    return run
+
+
+def decision(run: RunDir, name: str, preset: str):
+    record = run.finished()[name]
+    return decide_video(read_measures(run, name), record["fps"], record["source"],
+                        load_thresholds(preset))
+
+
+@pytest.mark.parametrize("name", ["astronaut_silent", "astronaut_masked", "astronaut_shaky",
+                                  "astronaut_turned"])
+def test_each_synthetic_clip_trips_its_own_filter(run, name):
+    expectation = run.finished()[name]["expectation"]
+    own = code(TRIPS[expectation.split()[-1]])
+    result = decision(run, name, "diffusion")
+    frames = result.funnel.input_frames
+    assert result.funnel.clips == 0
+    assert result.funnel.any_frames[own] >= 0.85 * frames, result.funnel.to_json()
+    others = [code(r) for r in REASONS[1:] if code(r) not in (own, code("short_run"))]
+    # Shake also throws some landmark fits off (frontal angle, occlusion); far fewer frames.
+    assert all(result.funnel.any_frames[o] <= 0.2 * frames for o in others), (
+        result.funnel.to_json())
+
+
+def test_the_talking_clip_passes_and_presets_differ_on_silence(run):
+    talking = decision(run, "astronaut_talking", "diffusion")
+    assert talking.funnel.kept_frames >= 0.95 * talking.funnel.input_frames
+    assert talking.funnel.clips == 1
+    assert decision(run, "astronaut_silent", "vae").funnel.clips == 1  # vae keeps silence
+    assert decision(run, "astronaut_silent", "diffusion").funnel.clips == 0
+
+
+def test_tune_reads_only_metrics_never_the_videos(run, tmp_path):
+    before = funnel_for(run.root, load_thresholds("diffusion")).to_json()
+    raw = run.root.parent / "raw"
+    hidden = tmp_path / "raw-moved"
+    shutil.move(raw, hidden)  # the sources are gone: tune must not notice
+    try:
+        assert funnel_for(run.root, load_thresholds("diffusion")).to_json() == before
+    finally:
+        shutil.move(hidden, raw)
+    assert before["kept_hours"] + sum(before["dropped_hours_first"].values()) == pytest.approx(
+        before["input_hours"])
+    assert before["by_source"]["filters"]["clips"] == 0
+
+
+def test_sweep_keeps_more_as_a_max_threshold_loosens(run):
+    sweep = parse_sweep("frontal.max_deviation_deg=5:45:10")
+    assert sweep.values == (5.0, 15.0, 25.0, 35.0, 45.0)
+    kept = [funnel.kept_s for _, funnel in run_sweep(run.root, load_thresholds("diffusion"),
+                                                     sweep)]
+    assert kept == sorted(kept) and kept[-1] > kept[0]
+
+
+def test_cli_json_and_report(run, tmp_path):
+    report = tmp_path / "report.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "gaia.cli", "curate", "tune", str(run.root), "--preset",
+         "diffusion", "--json", "--report", str(report)],
+        capture_output=True, text=True, check=True)
+    document = json.loads(done.stdout)  # stdout is pure JSON; logs went to stderr
+    assert {"input_hours", "kept_hours", "clips", "dropped_hours_first",
+            "dropped_hours_any"} <= set(document)
+    assert document["clips"] >= 1 and document["dropped_hours_first"]["silence"] > 0
+    assert "report written" in done.stderr
+    page = report.read_text()
+    assert page.count("<svg") >= 2 * 5 + 1  # histogram + retention per measure, strips
+    assert "frontal.max_deviation_deg = 20" in page
+    assert page.count("data:image/jpeg;base64,") >= 4  # faces decoded on demand
+    assert "astronaut_masked" in page and "http" not in page.replace("http-equiv", "")
+
+
+def test_cli_sweep_table_and_bad_sweep(run):
+    gaia = [sys.executable, "-m", "gaia.cli", "curate", "tune", str(run.root)]
+    table = subprocess.run([*gaia, "--preset", "vae", "--sweep",
+                            "jitter.max_box=0.05:0.25:0.1"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "sweep of jitter.max_box" in table and "0.25" in table
+    bad = subprocess.run([*gaia, "--sweep", "jitter.max_box=0.3:0.1:0.1"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "STOP (0.1) is below START (0.3)" in bad.stderr
+    assert bad.stdout == ""
