@@ -22,10 +22,14 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps 'face-alignment>=1.4,<1.6'
 	touch $(STAMP)
 
-# The main job end to end on a sample built from real media, with an embedded local Ray.
+# The main job end to end on a sample built from real media, with an embedded local Ray:
+# build the sample, measure it, then the funnel of both presets and an HTML report.
 demo: $(STAMP)
 	$(BIN)/gaia sample $(DEMO)/raw
 	$(BIN)/gaia curate measure $(DEMO)/raw --out $(DEMO)/run
+	$(BIN)/gaia curate tune $(DEMO)/run --preset vae
+	$(BIN)/gaia curate tune $(DEMO)/run --preset diffusion --report $(DEMO)/run/diffusion-report.html
+	@echo "report: $(DEMO)/run/diffusion-report.html"
 
 test: $(STAMP)
 	$(BIN)/ruff check gaia tests benchmarks
@@ -39,6 +43,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/measure_throughput.py
+	$(BIN)/python benchmarks/tune_speed.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .ruff_cache
