@@ -29,7 +29,6 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
     curate = commands.add_parser("curate", help="curation jobs: measure, ...",
                                  description="Curation jobs on Ray Data.")
     verbs = curate.add_subparsers(dest="verb", required=True, metavar="VERB")
-    defaults = MeasureConfig()
     measure = verbs.add_parser(
         "measure", help="measure every frame of every input video (faces, pose, filters' measures)",
         description="Measure every frame of every input video into RUN_DIR/metrics/ "
@@ -38,24 +37,7 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
     measure.add_argument("inputs", nargs="+", metavar="INPUT", help="videos to measure")
     measure.add_argument("--out", required=True, type=Path, metavar="RUN_DIR",
                          help="output folder; reusing it resumes the job")
-    measure.add_argument("--address", default=None,
-                         help="Ray cluster to join ('auto' or host:port); default: RAY_ADDRESS, "
-                              "else an embedded local Ray")
-    measure.add_argument("--workers", type=int, default=None,
-                         help="videos measured at once (default: the cluster's CPUs)")
-    measure.add_argument("--landmarks", choices=("dlib", "fan"), default=defaults.landmarks,
-                         help="68-point landmark model (default: %(default)s; fan needs "
-                              "face-alignment weights in the torch hub cache)")
-    measure.add_argument("--detect-every", type=int, default=defaults.detector.detect_every,
-                         metavar="K", help="run the face detector every K frames and track "
-                                           "in between (default: %(default)s)")
-    measure.add_argument("--max-side", type=int, default=defaults.max_side, metavar="PX",
-                         help="decode frames shrunk to this longer side (default: %(default)s)")
-    measure.add_argument("--chunk-frames", type=int, default=defaults.chunk_frames, metavar="N",
-                         help="frames decoded at a time; bounds memory (default: %(default)s)")
-    measure.add_argument("--stall-timeout", type=float, default=defaults.stall_timeout_s,
-                         metavar="S", help="stop a video whose decoding makes no progress for S "
-                                           "seconds (default: %(default)s)")
+    _add_measure_options(measure)
     measure.add_argument("--retry-failed", action="store_true",
                          help="measure again the inputs that failed in an earlier run")
     measure.add_argument("--json", action="store_true",
@@ -83,6 +65,129 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
                       help="write a self-contained HTML report (histograms, retention, "
                            "thumbnails, per-video strips)")
     tune.set_defaults(handler=_tune)
+
+    extract = verbs.add_parser(
+        "extract", help="cut the kept segments of a measured run into WebDataset shards",
+        description="Cut the segments that PRESET keeps (exactly what `tune` reports) into "
+                    "WebDataset shards under RUN_DIR/shards/PRESET/, with manifest.parquet and "
+                    "stats.json. Running it again resumes: clips already in finished shards "
+                    "are skipped.", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXTRACT_EPILOG)
+    extract.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a measured run")
+    _add_extract_options(extract)
+    extract.set_defaults(handler=_extract)
+
+    run = verbs.add_parser(
+        "run", help="the main job: measure INPUT..., then extract PRESET's clips into shards",
+        description="measure, then extract: the whole curation of INPUT... into RUN_DIR.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=MEASURE_EPILOG + "\n" + EXTRACT_EPILOG)
+    run.add_argument("inputs", nargs="+", metavar="INPUT", help="videos to curate")
+    run.add_argument("--out", required=True, type=Path, metavar="RUN_DIR")
+    _add_measure_options(run)
+    _add_extract_options(run)
+    run.set_defaults(handler=_run)
+
+
+def _add_measure_options(parser: argparse.ArgumentParser) -> None:
+    defaults = MeasureConfig()
+    parser.add_argument("--address", default=None,
+                         help="Ray cluster to join ('auto' or host:port); default: RAY_ADDRESS, "
+                              "else an embedded local Ray")
+    parser.add_argument("--workers", type=int, default=None,
+                         help="videos measured at once (default: the cluster's CPUs)")
+    parser.add_argument("--landmarks", choices=("dlib", "fan"), default=defaults.landmarks,
+                         help="68-point landmark model (default: %(default)s; fan needs "
+                              "face-alignment weights in the torch hub cache)")
+    parser.add_argument("--detect-every", type=int, default=defaults.detector.detect_every,
+                         metavar="K", help="run the face detector every K frames and track "
+                                           "in between (default: %(default)s)")
+    parser.add_argument("--max-side", type=int, default=defaults.max_side, metavar="PX",
+                         help="decode frames shrunk to this longer side (default: %(default)s)")
+    parser.add_argument("--chunk-frames", type=int, default=defaults.chunk_frames, metavar="N",
+                         help="frames decoded at a time; bounds memory (default: %(default)s)")
+    parser.add_argument("--stall-timeout", type=float, default=defaults.stall_timeout_s,
+                         metavar="S", help="stop a video whose decoding makes no progress for S "
+                                           "seconds (default: %(default)s)")
+
+
+EXTRACT_EPILOG = """\
+outputs: RUN_DIR/shards/PRESET/shard-NNNNNN.tar (KEY.mp4, .flac, .speech.npy, .landmarks.npy,
+.pose.npy, .json per clip), manifest.parquet (one row per clip), stats.json (funnel, hours,
+clips, shards), failures.parquet. Check them with `gaia inspect RUN_DIR/shards/PRESET`.
+
+examples:
+  gaia curate extract runs/r1 --preset diffusion
+  gaia curate extract runs/r1 --preset diffusion --features wav2vec2 --features-dir models/w2v
+  gaia curate run raw/ --out runs/r1 --preset vae
+"""
+
+
+def _add_extract_options(parser: argparse.ArgumentParser) -> None:
+    from gaia.pipeline.extract_job import ExtractConfig
+
+    defaults = ExtractConfig()
+    parser.add_argument("--preset", required=True,
+                        help="thresholds: vae, diffusion, or a YAML file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="FILTER.KEY=VALUE", help="override one threshold (repeatable)")
+    parser.add_argument("--denoise", choices=("none", "demucs"), default=defaults.denoise,
+                        help="audio denoising (default: %(default)s)")
+    parser.add_argument("--denoise-weights", default=None, metavar="PATH",
+                        help="local demucs model for --denoise demucs")
+    parser.add_argument("--features", choices=("logmel", "wav2vec2"), default=defaults.features,
+                        help="speech features (default: %(default)s; wav2vec2 needs "
+                             "--features-dir)")
+    parser.add_argument("--features-dir", default=None, metavar="DIR",
+                        help="local wav2vec 2.0 model folder (config.json and weights)")
+    parser.add_argument("--allow-untrained", action="store_true",
+                        help="accept weights marked untrained; the samples say so")
+    parser.add_argument("--shard-size", type=float, default=defaults.shard_mb, metavar="MB",
+                        help="target shard size in MB (default: %(default)s)")
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+                        metavar="F", help="share of identities in the validation split "
+                                          "(default: %(default)s)")
+    parser.add_argument("--identities", default=None, metavar="FILE.csv",
+                        help="CSV with path (or video_id) and identity columns; default "
+                             "identity: the source folder")
+    if not any(action.dest == "address" for action in parser._actions):  # extract alone
+        parser.add_argument("--address", default=None,
+                            help="Ray cluster to join; default: RAY_ADDRESS, else local Ray")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="videos cut at once (default: the cluster's CPUs)")
+
+
+def _extract_config(args: argparse.Namespace):
+    from gaia.pipeline.extract_job import ExtractConfig
+
+    return ExtractConfig(denoise=args.denoise, denoise_weights=args.denoise_weights,
+                         features=args.features, features_dir=args.features_dir,
+                         allow_untrained=args.allow_untrained, shard_mb=args.shard_size,
+                         val_fraction=args.val_fraction)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from gaia.pipeline.extract_job import run_extract
+
+    summary = run_extract(args.run_dir, args.preset, args.overrides, _extract_config(args),
+                          identities_csv=args.identities, address=args.address,
+                          workers=args.workers)
+    print(f"== extract summary: {args.run_dir} ({args.preset})")
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gaia.filters.thresholds import load_thresholds
+    from gaia.pipeline.tune import format_funnel, funnel_for
+
+    args.retry_failed, args.json, args.run_dir = False, False, args.out
+    _measure(args)
+    funnel = funnel_for(args.out, load_thresholds(args.preset, args.overrides))
+    for line in format_funnel(funnel, f"{args.preset} ({args.out})"):
+        print(line)
+    return _extract(args)
 
 
 TUNE_EPILOG = """\

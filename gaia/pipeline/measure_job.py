@@ -9,8 +9,6 @@ job with no duplicates or gaps.
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 import time
 from collections import Counter
@@ -21,6 +19,7 @@ from pathlib import Path
 from gaia.pipeline.inputs import VideoInput, resolve_inputs
 from gaia.pipeline.measure_config import MeasureConfig
 from gaia.pipeline.provenance import check_models_available, write_run_config
+from gaia.pipeline.ray_setup import actor_pool, init_ray
 from gaia.pipeline.run_dir import RunDir
 from gaia.schemas.atomic import remove_partials
 
@@ -144,25 +143,14 @@ class _MeasureActor:
 def _measure_on_ray(todo: list[VideoInput], run: RunDir, config: MeasureConfig,
                     address: str | None, workers: int | None):
     """Yield each video's short record as the Ray Data job finishes it."""
-    import ray
     import ray.data
 
-    address = address or os.environ.get("RAY_ADDRESS")
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # our own progress lines suffice
-    if not ray.is_initialized():
-        # No address: an embedded local Ray. `ray job submit` sets RAY_ADDRESS for us.
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    pool = max(1, min(workers or cpus, len(todo)))
+    cpus = init_ray(address)
     items = [{"uri": v.uri, "video_id": v.video_id, "source": v.source} for v in todo]
     dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 20_000)).map(
         _MeasureActor,
         fn_constructor_kwargs={"config": config.to_dict(), "run_root": str(run.root.resolve())},
-        compute=ray.data.ActorPoolStrategy(size=pool, max_tasks_in_flight_per_actor=1),
+        compute=actor_pool(workers, cpus, len(items)),
         num_cpus=1,
     )
     yield from dataset.iter_rows()

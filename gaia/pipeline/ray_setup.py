@@ -1,0 +1,36 @@
+"""Joining or starting Ray, the same way for every curation job.
+
+No address and no ``RAY_ADDRESS``: an embedded local Ray (``ray.init()``). ``ray job submit``
+sets ``RAY_ADDRESS`` for the job, so the same command runs on a cluster unchanged. Ray Data's
+own progress bars are off: each job prints one line per finished item and a summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def init_ray(address: str | None = None) -> int:
+    """Connect (or start) Ray; returns the cluster's CPU count."""
+    import ray
+    import ray.data
+
+    address = address or os.environ.get("RAY_ADDRESS")
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
+def actor_pool(workers: int | None, cpus: int, items: int):
+    """One actor per CPU (or ``workers``), never more than there are items; one item each
+    in flight so a long video does not hold others back."""
+    import ray.data
+
+    size = max(1, min(workers or cpus, items))
+    return ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1)
