@@ -58,3 +58,30 @@ def cartoon_clip(media_dir) -> Path:
     frames = reader.get_batch(list(range(count))).asnumpy()
     return write_video(media_dir / "cartoon.mp4", frames, FPS,
                        audio=speech_of_duration(count / FPS), audio_rate=16000)
+
+
+@pytest.fixture(scope="session")
+def measured_sample(tmp_path_factory):
+    """The demo sample (4 s clips) measured into a run directory, in process (no Ray).
+
+    Each status record also keeps the clip's expectation from the sample index.
+    """
+    from gaia.pipeline.measure_config import MeasureConfig
+    from gaia.pipeline.measure_video import Models, measure_video
+    from gaia.pipeline.run_dir import RunDir
+    from gaia.samples.build import build_demo_sample
+
+    root = tmp_path_factory.mktemp("sample-run")
+    clips = build_demo_sample(root / "raw", seconds=4.0)
+    run = RunDir(root / "run")
+    run.make()
+    config = MeasureConfig()
+    models = Models.load(config)
+    for clip in clips:
+        if clip.kind in ("talk", "filter", "noface"):
+            record = measure_video(str(clip.path), clip.path.stem, clip.path.parent.name,
+                                   run.metrics, models, config)
+            record["expectation"] = clip.expectation
+            run.write_status(record)
+    run.write_videos_table()
+    return run
