@@ -10,6 +10,7 @@ from gaia import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     from gaia.pipeline.cli_curate import add_curate_parser
+    from gaia.pipeline.cli_inspect import add_inspect_parser
     from gaia.samples.cli import add_sample_parser
 
     parser = argparse.ArgumentParser(
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gaia {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_curate_parser(commands)
+    add_inspect_parser(commands)
     add_sample_parser(commands)
     return parser
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -36,7 +37,7 @@ from gaia.pipeline.shard_writer import ShardInfo, ShardWriter
 from gaia.pipeline.tune import iter_measures
 from gaia.schemas.atomic import atomic_path, remove_partials, write_text_atomic
 from gaia.schemas.keys import check_key, sanitize
-from gaia.schemas.shards import MANIFEST_SCHEMA, SHARD_SCHEMA_VERSION
+from gaia.schemas.shards import MANIFEST_SCHEMA, SHARD_SCHEMA_VERSION, manifest_row
 
 Log = Callable[[str], None]
 MEMBERS = ("mp4", "flac", "speech.npy", "landmarks.npy", "pose.npy", "json")
@@ -167,6 +168,8 @@ def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
     parts.mkdir(parents=True, exist_ok=True)
     if removed := remove_partials(out):
         log(f"[extract] removed {removed} partial file(s) left by an interrupted run")
+    if recovered := _recover_parts(out, parts):
+        log(f"[extract] rebuilt the manifest of {recovered} finished shard(s) from their samples")
     chain = _audio_chain(config)  # fails here, before any work, if weights are missing
     groups, funnel = plan(run, preset, overrides, config, load_identities(identities_csv))
     done = _done_keys(parts)
@@ -180,16 +183,12 @@ def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
 
     started = time.monotonic()
     failures: list[dict] = []
-    by_key = {job.key: job for jobs in todo for job in jobs}
 
     def shard_done(info: ShardInfo) -> None:
-        rows = [_manifest_row(by_key[key], info.name, *clip_info.pop(key)) for key in info.keys]
-        table = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
-        with atomic_path(parts / f"{info.name}.parquet") as tmp:
-            pq.write_table(table, tmp)
-        log(f"[extract] shard {info.name}: {len(rows)} clips, {info.num_bytes / 1e6:.1f} MB")
+        _write_part(parts, info.name, [clip_meta.pop(key) for key in info.keys])
+        log(f"[extract] shard {info.name}: {len(info.keys)} clips, {info.num_bytes / 1e6:.1f} MB")
 
-    clip_info: dict[str, tuple[int, bool]] = {}  # key -> (frames, has_audio) until shard done
+    clip_meta: dict[str, dict] = {}  # a clip's JSON, kept until its shard is finished
     if todo:
         writer = ShardWriter(out, prefix="shard", target_bytes=int(config.shard_mb * 2**20),
                              on_shard_done=shard_done)
@@ -200,8 +199,7 @@ def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
                 log(f"[extract] {row['key']}: failed ({row['error']})")
                 continue
             members = {m: row[m] for m in MEMBERS if row.get(m) is not None}
-            record = json.loads(members["json"])
-            clip_info[row["key"]] = (int(record["frames"]), bool(record["has_audio"]))
+            clip_meta[row["key"]] = json.loads(members["json"])
             writer.add(row["key"], members)
             summary.clips_written += 1
             if summary.clips_written % 10 == 0:
@@ -229,11 +227,27 @@ def _done_keys(parts: Path) -> set[str]:
     return keys
 
 
-def _manifest_row(job: ClipJob, shard: str, frames: int, has_audio: bool) -> dict:
-    return {"key": job.key, "shard": shard, "source_video": job.video_id, "path": job.path,
-            "start_s": job.segment.start_s, "end_s": job.segment.start_s + frames / 25.0,
-            "frames": frames, "identity": job.identity, "split": job.split,
-            "has_audio": has_audio}
+def _write_part(parts: Path, shard: str, metas: list[dict]) -> None:
+    """The manifest rows of one finished shard (``.manifest/SHARD.parquet``)."""
+    rows = [manifest_row(meta, shard, meta.get("source_path", "")) for meta in metas]
+    table = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+    with atomic_path(parts / f"{Path(shard).stem}.parquet") as tmp:
+        pq.write_table(table, tmp)
+
+
+def _recover_parts(out: Path, parts: Path) -> int:
+    """Manifest parts for finished shards that have none (a kill between the shard's rename
+    and its part's), rebuilt from the samples' JSON: their clips are not cut twice."""
+    recovered = 0
+    for shard in sorted(out.glob("*.tar")):
+        if (parts / f"{shard.stem}.parquet").exists():
+            continue
+        with tarfile.open(shard) as archive:
+            metas = [json.loads(archive.extractfile(member).read())
+                     for member in archive.getmembers() if member.name.endswith(".json")]
+        _write_part(parts, shard.name, metas)
+        recovered += 1
+    return recovered
 
 
 def _write_manifest(out: Path, parts: Path) -> pa.Table:

@@ -90,7 +90,7 @@ def check_member(member: str) -> str:
     suffix = member_suffix(member)
     if suffix not in ALLOWED_SUFFIXES:
         kind = "pickle-like " if suffix in PICKLE_SUFFIXES else ""
-        raise ValueError(f"{kind}member {member!r} refused: suffix must be one of "
+        raise ValueError(f"{kind}member {member!r} not allowed: suffix must be one of "
                          f"{sorted(ALLOWED_SUFFIXES)}")
     return member
 
