@@ -13,23 +13,26 @@ install: $(STAMP)
 # torch first, pinned to the CPU build on this machine's disk: a bare `torch` (asked for by any
 # dependency) would pull a multi-GB CUDA build. face-alignment goes in with --no-deps: it asks
 # for opencv-python, which clashes with the headless OpenCV we use (its real needs are the
-# `fan` extra).
+# `fan` extra). demucs goes in with --no-deps too: its real imports are the `speech` extra.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[media,fan,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[media,fan,dev,speech]'
 	$(BIN)/python -m pip install --quiet --no-deps 'face-alignment>=1.4,<1.6'
+	$(BIN)/python -m pip install --quiet --no-deps 'demucs>=4.1,<4.2'
 	touch $(STAMP)
 
 # The main job end to end on a sample built from real media, with an embedded local Ray:
-# build the sample, measure it, then the funnel of both presets and an HTML report.
+# build the sample; `curate run` measures it, prints the funnel and cuts the vae preset's
+# clips into shards; then both presets' funnels, an HTML report, and a check of the shards.
 demo: $(STAMP)
 	$(BIN)/gaia sample $(DEMO)/raw
-	$(BIN)/gaia curate measure $(DEMO)/raw --out $(DEMO)/run
+	$(BIN)/gaia curate run $(DEMO)/raw --out $(DEMO)/run --preset vae
 	$(BIN)/gaia curate tune $(DEMO)/run --preset vae
 	$(BIN)/gaia curate tune $(DEMO)/run --preset diffusion --report $(DEMO)/run/diffusion-report.html
-	@echo "report: $(DEMO)/run/diffusion-report.html"
+	$(BIN)/gaia inspect $(DEMO)/run/shards/vae
+	@echo "report: $(DEMO)/run/diffusion-report.html   shards: $(DEMO)/run/shards/vae"
 
 test: $(STAMP)
 	$(BIN)/ruff check gaia tests benchmarks

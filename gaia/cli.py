@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     from gaia.filters.thresholds import SettingsError
     from gaia.pipeline.decode import DecodeError
     from gaia.pipeline.inputs import InputError
-    from gaia.pipeline.landmarks import MissingWeightsError
     from gaia.pipeline.provenance import ConfigMismatchError
+    from gaia.pipeline.weights import MissingWeightsError
     from gaia.pipeline.worker_process import WorkerSetupError
 
     try:

@@ -68,6 +68,7 @@ def measured_sample(tmp_path_factory):
     """
     from gaia.pipeline.measure_config import MeasureConfig
     from gaia.pipeline.measure_video import Models, measure_video
+    from gaia.pipeline.provenance import write_run_config
     from gaia.pipeline.run_dir import RunDir
     from gaia.samples.build import build_demo_sample
 
@@ -76,6 +77,7 @@ def measured_sample(tmp_path_factory):
     run = RunDir(root / "run")
     run.make()
     config = MeasureConfig()
+    write_run_config(run, config)
     models = Models.load(config)
     for clip in clips:
         if clip.kind in ("talk", "filter", "noface"):

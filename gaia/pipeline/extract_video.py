@@ -174,7 +174,8 @@ def _extract_clip(job: ClipJob, reader, times, boxes, landmarks, pose, raw_audio
     n = len(picks)
     has_audio = raw_audio is not None
     if has_audio:
-        clean = audio.denoiser(audio.normalize(raw_audio))
+        # Denoise first: demucs rescales its input and removes energy, so loudness is set last.
+        clean = audio.normalize(audio.denoiser(raw_audio))
         members["flac"] = _flac(clean)
         members["speech.npy"] = _npy(audio.features(clean, n, OUT_FPS).astype(np.float16))
     record = dict(base_json)

@@ -12,36 +12,23 @@ Both take RGB frames and a face box ``(x0, y0, x1, y1)`` and return ``(68, 2)`` 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from gaia.pipeline.weights import MissingWeightsError
 
 # What the FAN backend loads, and where face-alignment 1.x expects it (torch hub cache).
 FAN_WEIGHTS_FILE = "2DFAN4-11f355bf06.pth.tar"
 FAN_WEIGHTS_URL = "https://www.adrianbulat.com/downloads/python-fan/" + FAN_WEIGHTS_FILE
 
 
-class MissingWeightsError(RuntimeError):
-    """A pretrained part's weights are not on this machine; the message says how to add them."""
-
-
 class Landmarker(Protocol):
     wants_gray: bool  # True: pass the grayscale frame (cheaper, same result), else RGB
 
     def __call__(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray: ...
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks so a large weight file costs no memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def dlib_models_dir() -> Path:

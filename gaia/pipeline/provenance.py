@@ -6,27 +6,21 @@ of one configuration: resuming with different settings is refused, so metrics ne
 
 from __future__ import annotations
 
-import importlib.metadata
 import platform
 from dataclasses import asdict
 
 import yaml
 
 from gaia import __version__
-from gaia.pipeline.landmarks import (
-    FAN_WEIGHTS_FILE,
-    MissingWeightsError,
-    dlib_models_dir,
-    fan_weights_path,
-    file_sha256,
-)
+from gaia.pipeline.landmarks import FAN_WEIGHTS_FILE, dlib_models_dir, fan_weights_path
 from gaia.pipeline.measure_config import MeasureConfig
 from gaia.pipeline.run_dir import RunDir
+from gaia.pipeline.weights import MissingWeightsError, file_sha256, version_of
 from gaia.schemas.atomic import write_text_atomic
 from gaia.schemas.metrics import METRICS_VERSION
 
 LIBRARIES = ("ray", "decord", "av", "dlib-bin", "opencv-python-headless", "torch", "silero-vad",
-             "pyarrow", "numpy", "face-alignment")
+             "pyarrow", "numpy", "face-alignment", "pyloudnorm", "transformers", "demucs")
 
 
 class ConfigMismatchError(ValueError):
@@ -52,19 +46,19 @@ def model_provenance(config: MeasureConfig) -> dict:
     if config.landmarks == "dlib":
         predictor = dlib_models_dir() / "shape_predictor_68_face_landmarks.dat"
         landmarks = {"name": "dlib-shape-predictor-68", "weights": predictor.name,
-                     "version": _version("dlib-bin"), "sha256": file_sha256(predictor)}
+                     "version": version_of("dlib-bin"), "sha256": file_sha256(predictor)}
     else:
         landmarks = {"name": "face-alignment-2DFAN4", "weights": FAN_WEIGHTS_FILE,
-                     "version": _version("face-alignment"),
+                     "version": version_of("face-alignment"),
                      "sha256": file_sha256(fan_weights_path())}
     vad = importlib.resources.files("silero_vad.data").joinpath("silero_vad.jit")
     return {
-        "face_detector": {"name": "dlib-hog-frontal", "version": _version("dlib-bin"),
+        "face_detector": {"name": "dlib-hog-frontal", "version": version_of("dlib-bin"),
                           "weights": "built into dlib", "sha256": ""},
         "landmarks": landmarks,
-        "head_pose": {"name": "solvepnp-generic-face", "version": _version(
+        "head_pose": {"name": "solvepnp-generic-face", "version": version_of(
             "opencv-python-headless"), "weights": "none", "sha256": ""},
-        "speech_activity": {"name": "silero-vad", "version": _version("silero-vad"),
+        "speech_activity": {"name": "silero-vad", "version": version_of("silero-vad"),
                             "weights": "silero_vad.jit", "sha256": file_sha256(str(vad))},
     }
 
@@ -85,15 +79,8 @@ def write_run_config(run: RunDir, config: MeasureConfig) -> dict:
         "metrics_version": METRICS_VERSION,
         "measure": settings,
         "models": model_provenance(config),
-        "libraries": {name: _version(name) for name in LIBRARIES},
+        "libraries": {name: version_of(name) for name in LIBRARIES},
         "python": platform.python_version(),
     }
     write_text_atomic(run.config, yaml.safe_dump(document, sort_keys=False))
     return document
-
-
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"

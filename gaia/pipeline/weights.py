@@ -1,0 +1,61 @@
+"""Pretrained weights on local disk: hashes, versions, and the errors that say what is missing.
+
+DESIGN.md section 7: nothing is ever downloaded. Every loader reads a local file or folder and,
+when it is absent, raises ``MissingWeightsError`` naming the file and how to provide it. A
+folder holding a file named ``UNTRAINED`` is a random-initialised model for tests: refused
+unless untrained models are allowed, and recorded as such in the provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+UNTRAINED_MARKER = "UNTRAINED"
+
+
+class MissingWeightsError(RuntimeError):
+    """A pretrained part's weights are not on this machine; the message says how to add them."""
+
+
+class UntrainedWeightsError(MissingWeightsError):
+    """The model found is marked untrained and the caller did not allow untrained models."""
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks so a large weight file costs no memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_sha256(paths: Sequence[Path]) -> str:
+    """SHA-256 of one weight file; of several, SHA-256 of their sorted ``name sha256`` lines."""
+    if len(paths) == 1:
+        return file_sha256(paths[0])
+    lines = sorted(f"{Path(p).name} {file_sha256(p)}\n" for p in paths)
+    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+
+
+def check_untrained(folder: Path, what: str, allow_untrained: bool) -> bool:
+    """Whether ``folder`` holds an untrained model; refuse one unless ``allow_untrained``."""
+    untrained = (folder / UNTRAINED_MARKER).is_file()
+    if untrained and not allow_untrained:
+        raise UntrainedWeightsError(
+            f"{what} at {folder} is marked untrained (file {UNTRAINED_MARKER}): its output is "
+            "noise. Provide trained weights, or pass --allow-untrained (tests only)."
+        )
+    return untrained
+
+
+def version_of(distribution: str) -> str:
+    """The installed version of a distribution, or "not installed"."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
