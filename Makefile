@@ -47,6 +47,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/measure_throughput.py
 	$(BIN)/python benchmarks/tune_speed.py
+	$(BIN)/python benchmarks/extract_throughput.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .ruff_cache

@@ -31,9 +31,9 @@ def make_720p_clip(path: Path, seconds: float) -> Path:
     import cv2
     import decord
 
+    from gaia.pipeline.video_writer import write_video
     from gaia.samples.shipped import carphone_path
     from gaia.samples.speech import speech_of_duration
-    from gaia.samples.writer import write_video
 
     source = decord.VideoReader(str(carphone_path()))
     frames = source.get_batch(list(range(len(source)))).asnumpy()

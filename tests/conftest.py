@@ -26,9 +26,9 @@ def astronaut_landmarks() -> np.ndarray:
 def portrait_clip(path: Path, seconds: float, audio: np.ndarray | None,
                   image: np.ndarray | None = None, fps: float = FPS) -> Path:
     """A real face (the astronaut photo unless ``image``) moving gently, with ``audio``."""
+    from gaia.pipeline.video_writer import write_video
     from gaia.samples.clips import portrait_motion
     from gaia.samples.shipped import astronaut
-    from gaia.samples.writer import write_video
 
     image = astronaut() if image is None else image
     frames = portrait_motion(image, int(round(seconds * fps)), seed=1)
@@ -49,9 +49,9 @@ def cartoon_clip(media_dir) -> Path:
     """About 3 s of Big Buck Bunny (no human face), re-encoded with speech."""
     import decord
 
+    from gaia.pipeline.video_writer import write_video
     from gaia.samples.shipped import bigbuckbunny_path
     from gaia.samples.speech import speech_of_duration
-    from gaia.samples.writer import write_video
 
     reader = decord.VideoReader(str(bigbuckbunny_path()))
     count = min(len(reader), 75)

@@ -127,9 +127,9 @@ def test_very_large_frames_are_measured_shrunk_in_source_pixels(measurer, bad_di
 
 
 def test_variable_frame_rate(measurer, bad_dir):
+    from gaia.pipeline.video_writer import write_vfr_video
     from gaia.samples.clips import portrait_motion
     from gaia.samples.shipped import astronaut
-    from gaia.samples.writer import write_vfr_video
 
     rng = np.random.default_rng(0)
     times = np.concatenate([[0.0], np.cumsum(rng.choice([1 / 30, 1 / 20], size=99))])

@@ -110,8 +110,8 @@ def test_write_video_streams_frames_and_audio_into_a_readable_mp4(tmp_path):
     import av
     import decord
 
+    from gaia.pipeline.video_writer import write_video
     from gaia.samples.speech import speech_of_duration
-    from gaia.samples.writer import write_video
 
     frames = _gradient_frames(37, 75, 101)  # a generator, odd sizes
     path = write_video(tmp_path / "clip.mp4", frames, 25.0, speech_of_duration(1.48), RATE)
@@ -135,7 +135,7 @@ def test_write_video_streams_frames_and_audio_into_a_readable_mp4(tmp_path):
 def test_write_video_without_audio_has_no_audio_stream(tmp_path):
     import av
 
-    from gaia.samples.writer import write_video
+    from gaia.pipeline.video_writer import write_video
 
     path = write_video(tmp_path / "silent.mp4", _gradient_frames(10, 64, 64), 30000 / 1001)
     with av.open(str(path)) as container:
@@ -144,7 +144,7 @@ def test_write_video_without_audio_has_no_audio_stream(tmp_path):
 
 
 def test_write_video_leaves_nothing_when_the_frames_fail(tmp_path):
-    from gaia.samples.writer import write_video
+    from gaia.pipeline.video_writer import write_video
 
     def failing():
         yield from _gradient_frames(5, 32, 32)
@@ -159,7 +159,7 @@ def test_write_vfr_video_keeps_irregular_timestamps(tmp_path):
     import av
     import decord
 
-    from gaia.samples.writer import write_vfr_video
+    from gaia.pipeline.video_writer import write_vfr_video
 
     rng = np.random.default_rng(0)
     times = np.concatenate([[0.0], np.cumsum(rng.uniform(1 / 30, 1 / 20, 39))])

@@ -75,8 +75,8 @@ def build_sample(folder: Path, index: int, n_frames: int, with_audio: bool,
                  split: str) -> tuple[str, dict[str, bytes]]:
     import soundfile
 
+    from gaia.pipeline.video_writer import write_video
     from gaia.samples.speech import speech_of_duration
-    from gaia.samples.writer import write_video
 
     key = f"astronaut_{index:04d}"
     shifts = _motion(n_frames, seed=index)

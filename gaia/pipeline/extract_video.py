@@ -93,7 +93,7 @@ def _flac(audio: np.ndarray) -> bytes:
 
 
 def _mp4(frames: list[np.ndarray]) -> bytes:
-    from gaia.samples.writer import write_video
+    from gaia.pipeline.video_writer import write_video
 
     with tempfile.TemporaryDirectory(prefix="gaia-clip-") as folder:
         path = write_video(Path(folder) / "clip.mp4", frames, OUT_FPS)

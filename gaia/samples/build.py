@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gaia.pipeline.video_writer import write_vfr_video, write_video
 from gaia.samples.clips import add_shake, paint_mask, portrait_motion, resize_to, turn_head
 from gaia.samples.shipped import astronaut, bigbuckbunny_path, carphone_path
 from gaia.samples.speech import silence, speech_of_duration
-from gaia.samples.writer import write_vfr_video, write_video
 
 SAMPLE_VERSION = 1
 AUDIO_RATE = 16000
