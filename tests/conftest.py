@@ -87,3 +87,20 @@ def measured_sample(tmp_path_factory):
             run.write_status(record)
     run.write_videos_table()
     return run
+
+
+@pytest.fixture(scope="session")
+def sample_shards(measured_sample, tmp_path_factory):
+    """The measured sample cut into shards with the vae preset, in process (no Ray).
+
+    Returns the shards folder (``.../shards/vae``): a few real clips of real faces with speech.
+    """
+    import shutil
+
+    from gaia.pipeline.extract_job import ExtractConfig, run_extract
+
+    root = tmp_path_factory.mktemp("shards") / "run"
+    shutil.copytree(measured_sample.root, root)
+    run_extract(root, "vae", config=ExtractConfig(shard_mb=0.5, val_fraction=0.0),
+                log=lambda _: None, use_ray=False)
+    return root / "shards" / "vae"

@@ -157,8 +157,12 @@ def plan(run: RunDir, preset: str, overrides: list[str], config: ExtractConfig,
 def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
                 config: ExtractConfig | None = None, identities_csv: str | None = None,
                 address: str | None = None, workers: int | None = None,
-                log: Log = _stderr) -> ExtractSummary:
-    """Extract the clips of ``run_dir`` under ``preset`` into ``RUN_DIR/shards/PRESET``."""
+                log: Log = _stderr, use_ray: bool = True) -> ExtractSummary:
+    """Extract the clips of ``run_dir`` under ``preset`` into ``RUN_DIR/shards/PRESET``.
+
+    ``use_ray=False`` cuts the clips in this process, one video after another (tests,
+    debugging): the same per-video code and the same writer, without a cluster.
+    """
     config = config or ExtractConfig()
     overrides = overrides or []
     run = RunDir(Path(run_dir))
@@ -192,7 +196,9 @@ def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
     if todo:
         writer = ShardWriter(out, prefix="shard", target_bytes=int(config.shard_mb * 2**20),
                              on_shard_done=shard_done)
-        for row in _extract_on_ray(todo, run, config, base_json, address, workers):
+        rows = (_extract_on_ray(todo, run, config, base_json, address, workers) if use_ray
+                else _extract_here(todo, run, config, chain, base_json))
+        for row in rows:
             if row["status"] != "ok":
                 failures.append({"key": row["key"], "error": row["error"]})
                 summary.clips_failed += 1
@@ -287,6 +293,20 @@ def _base_json(run: RunDir, preset: str, overrides: list[str], config: ExtractCo
     }
 
 
+def _flatten(clip: dict) -> dict:
+    """A clip row with its members as top-level columns (absent members as None)."""
+    members = clip.pop("members") or {}
+    return {**clip, **{m: members.get(m) for m in MEMBERS}}
+
+
+def _extract_here(todo: list[list[ClipJob]], run: RunDir, config: ExtractConfig,
+                  chain: AudioChain, base_json: dict):
+    for jobs in todo:
+        metrics = run.metrics / f"{jobs[0].video_id}.parquet"
+        for clip in extract_video(jobs, metrics, chain, config.crop, base_json):
+            yield _flatten(clip)
+
+
 class _ExtractActor:
     """A Ray Data actor that loads the audio chain once and cuts a video's clips per call."""
 
@@ -305,8 +325,7 @@ class _ExtractActor:
         jobs = [_job_from_row(item) for item in json.loads(row["jobs"])]
         metrics = self._run.metrics / f"{jobs[0].video_id}.parquet"
         for clip in extract_video(jobs, metrics, self._chain, self._config.crop, self._base):
-            members = clip.pop("members") or {}
-            yield {**clip, **{m: members.get(m) for m in MEMBERS}}
+            yield _flatten(clip)
 
 
 def _job_from_row(row: dict) -> ClipJob:
