@@ -143,7 +143,8 @@ def test_variable_frame_rate(measurer, bad_dir):
 def test_a_hanging_decode_is_stopped_and_the_next_video_still_runs(tmp_path, talking_clip):
     fifo = tmp_path / "stalled_mount.mp4"
     os.mkfifo(fifo)  # opening it blocks forever, as a read from a dead network mount does
-    worker = IsolatedMeasurer(MeasureConfig(stall_timeout_s=3.0), tmp_path / "m", tmp_path / "l")
+    # Long enough for a real video's first chunk on a busy machine, short enough for a test.
+    worker = IsolatedMeasurer(MeasureConfig(stall_timeout_s=10.0), tmp_path / "m", tmp_path / "l")
     try:
         started = time.monotonic()
         record = measure(worker, fifo)
@@ -172,3 +173,19 @@ def test_a_crashing_worker_costs_one_video(tmp_path, talking_clip):
         assert measure(worker, talking_clip)["status"] == "ok"
     finally:
         worker.close()
+
+
+def test_replies_that_arrive_together_are_all_read(tmp_path):
+    """Several reply lines in one pipe read (a fast video: probe, progress, done) must not be
+    left in a buffer where the supervisor's wait cannot see them."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b'{"type": "probe"}\n{"type": "progress"}\n{"type": "done"}\n')
+    worker = IsolatedMeasurer(MeasureConfig(), tmp_path / "m", tmp_path / "l")
+    worker._replies = read_end
+    try:
+        kinds = [worker._read_reply(0.5)["type"] for _ in range(3)]
+        assert kinds == ["probe", "progress", "done"]
+        os.close(write_end)
+        assert worker._read_reply(0.5) is None  # the child closed its end
+    finally:
+        os.close(read_end)

@@ -44,7 +44,8 @@ class IsolatedMeasurer:
         self.metrics_dir = Path(metrics_dir)
         self.log_dir = Path(log_dir)
         self._child: subprocess.Popen | None = None
-        self._replies = None
+        self._replies: int | None = None  # the reply pipe's file descriptor
+        self._pending = b""  # bytes read from it past the last complete line
         self._log_path: Path | None = None
 
     def measure(self, uri: str, video_id: str, source: str) -> dict:
@@ -104,7 +105,7 @@ class IsolatedMeasurer:
         )
         os.close(write_end)
         os.close(fd)
-        self._replies = os.fdopen(read_end, "r")
+        self._replies, self._pending = read_end, b""
         ready = self._read_reply(300.0)
         if not ready or ready.get("type") != "ready":
             message = ready.get("error") if ready else self._log_tail()
@@ -112,12 +113,24 @@ class IsolatedMeasurer:
             raise WorkerSetupError(f"the measuring worker could not start: {message}")
 
     def _read_reply(self, timeout: float) -> dict | None:
-        """The next reply; ``_TIMED_OUT`` after ``timeout`` s; None when the child is gone."""
-        ready, _, _ = select.select([self._replies], [], [], max(timeout, 0.0))
-        if not ready:
-            return _TIMED_OUT
-        line = self._replies.readline()
-        return json.loads(line) if line else None
+        """The next reply; ``_TIMED_OUT`` after ``timeout`` s; None when the child is gone.
+
+        Reads the raw descriptor into our own buffer: a buffered file object could hold
+        complete lines that ``select`` no longer sees, and a finished video would then look
+        stalled.
+        """
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while b"\n" not in self._pending:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([self._replies], [], [], max(remaining, 0.0))
+            if not ready:
+                return _TIMED_OUT
+            chunk = os.read(self._replies, 1 << 16)
+            if not chunk:
+                return None
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return json.loads(line)
 
     def _kill(self) -> None:
         if self._child is not None:
@@ -125,9 +138,11 @@ class IsolatedMeasurer:
                 self._child.kill()
             with contextlib.suppress(Exception):
                 self._child.wait(timeout=10)
-            for stream in (self._child.stdin, self._replies):
-                with contextlib.suppress(Exception):
-                    stream.close()
+            with contextlib.suppress(Exception):
+                self._child.stdin.close()
+            if self._replies is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._replies)
         self._child = None
         self._replies = None
 
