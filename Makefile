@@ -14,6 +14,8 @@ install: $(STAMP)
 # dependency) would pull a multi-GB CUDA build. face-alignment goes in with --no-deps: it asks
 # for opencv-python, which clashes with the headless OpenCV we use (its real needs are the
 # `fan` extra). demucs goes in with --no-deps too: its real imports are the `speech` extra.
+# lpips goes in with --no-deps: we only read the LPIPS weight files inside its wheel (never
+# import it), and it declares torchvision, which would pull a second, multi-GB torch build.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -21,6 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e '.[media,fan,dev,speech]'
 	$(BIN)/python -m pip install --quiet --no-deps 'face-alignment>=1.4,<1.6'
 	$(BIN)/python -m pip install --quiet --no-deps 'demucs>=4.1,<4.2'
+	$(BIN)/python -m pip install --quiet --no-deps 'lpips>=0.1.4,<0.2'
 	touch $(STAMP)
 
 # The main job end to end on a sample built from real media, with an embedded local Ray:

@@ -12,6 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gaia.pipeline.cli_curate import add_curate_parser
     from gaia.pipeline.cli_inspect import add_inspect_parser
     from gaia.samples.cli import add_sample_parser
+    from gaia.training.cli_train import add_train_parser
 
     parser = argparse.ArgumentParser(
         prog="gaia",
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_curate_parser(commands)
     add_inspect_parser(commands)
     add_sample_parser(commands)
+    add_train_parser(commands)
     return parser
 
 

@@ -1,0 +1,96 @@
+"""Checkpoints that a killed run resumes from exactly (DESIGN.md section 9, torchtitan).
+
+A checkpoint holds every state the next step depends on: model, optimizers, grad scaler, step,
+the data loader's position and every random generator. It is written under a temporary name
+and renamed (a reader never sees half a file), only the last ``keep`` are kept, and it is read
+with ``torch.load(weights_only=True)``: tensors, numbers, strings and containers only, never a
+pickle of arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaia.schemas.atomic import atomic_path
+
+PATTERN = re.compile(r"step-(\d{8})\.pt$")
+
+
+def rng_state() -> dict:
+    """Python, NumPy and torch (CPU and CUDA) random states as plain tensors and numbers."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+                  "has_gauss": has_gauss, "cached": cached},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(_as_tuple(state["python"]))
+    numpy = state["numpy"]
+    np.random.set_state((numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["pos"],
+                         numpy["has_gauss"], numpy["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(value):
+    """``random.setstate`` wants tuples where a round trip may have produced lists."""
+    if isinstance(value, list | tuple):
+        return tuple(_as_tuple(v) for v in value)
+    return value
+
+
+def checkpoint_path(folder: Path, step: int) -> Path:
+    return Path(folder) / f"step-{step:08d}.pt"
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Finished checkpoints in ``folder``, oldest first."""
+    found = [(int(m.group(1)), p) for p in Path(folder).glob("step-*.pt")
+             if (m := PATTERN.search(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(folder: Path, step: int, state: dict, keep: int = 3) -> Path:
+    """Write ``state`` (plus RNG states) as ``step-NNNNNNNN.pt``; keep the last ``keep``."""
+    final = checkpoint_path(folder, step)
+    with atomic_path(final) as tmp:
+        torch.save({**state, "step": step, "rng": rng_state()}, tmp)
+    for old in list_checkpoints(folder)[:-keep] if keep > 0 else []:
+        for companion in Path(folder).glob(f"{old.stem}*"):  # the checkpoint and its rank files
+            companion.unlink(missing_ok=True)
+    return final
+
+
+def rank_state_path(folder: Path, step: int, rank: int) -> Path:
+    """Per-rank state of a checkpoint (each rank's data-loader position)."""
+    return Path(folder) / f"step-{step:08d}.rank-{rank:05d}.pt"
+
+
+def save_rank_state(folder: Path, step: int, rank: int, state: dict) -> Path:
+    final = rank_state_path(folder, step, rank)
+    with atomic_path(final) as tmp:
+        torch.save(state, tmp)
+    return final
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    """A checkpoint's state, read without unpickling arbitrary objects."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = list_checkpoints(folder)
+    return found[-1] if found else None

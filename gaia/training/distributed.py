@@ -1,0 +1,66 @@
+"""The one place DDP lives (DESIGN.md section 9, nanoGPT's practice).
+
+Under ``torchrun`` the environment names this process's rank and the world; without it the
+trainer runs as a world of one. CPU uses the gloo backend, CUDA nccl; the model code never
+knows which.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int
+    local_rank: int
+    size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def init_world(device: str | None = None) -> World:
+    """Join the process group torchrun set up (if any) and pick this process's device."""
+    rank = int(os.environ.get("RANK", 0))
+    size = int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    chosen = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(chosen)
+    if size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return World(rank=rank, local_rank=local_rank, size=size, device=chosen)
+
+
+def mean_over_world(values: dict[str, float], world: World) -> dict[str, float]:
+    """Average logged scalars over ranks (for logging only; gradients sync through DDP)."""
+    if not world.distributed or not values:
+        return values
+    names = sorted(values)
+    tensor = torch.tensor([float(values[n]) for n in names], dtype=torch.float64,
+                          device=world.device)
+    dist.all_reduce(tensor)
+    tensor /= world.size
+    return dict(zip(names, tensor.tolist(), strict=True))
+
+
+def barrier(world: World) -> None:
+    if world.distributed:
+        dist.barrier()
+
+
+def close_world(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()

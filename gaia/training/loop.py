@@ -1,0 +1,177 @@
+"""The training loop every trainer shares: streaming batches, DDP, accumulation, bf16 on CUDA,
+logging, atomic checkpoints and exact resume (DESIGN.md section 9).
+
+A *task* (the VAE now, the diffusion model next) owns its models, optimizers and step; this
+loop owns everything around it. Model code stays single-device: the task wraps its modules with
+``world.wrap`` and the loop never looks inside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from gaia.schemas.atomic import write_text_atomic
+from gaia.training.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rank_state_path,
+    save_checkpoint,
+    save_rank_state,
+    set_rng_state,
+)
+from gaia.training.distributed import World, barrier, mean_over_world
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """out: run folder. max_steps: optimizer steps to reach. grad_accum: micro-batches per
+    step. checkpoint_every / keep: how often, and how many to keep. log_every / image_every:
+    scalars and image grids to TensorBoard (rank 0). resume: continue from the latest
+    checkpoint in ``out/checkpoints``."""
+
+    out: str
+    max_steps: int = 1000
+    grad_accum: int = 1
+    checkpoint_every: int = 500
+    keep: int = 3
+    log_every: int = 10
+    image_every: int = 200
+    resume: bool = False
+
+
+class Task(Protocol):
+    """What the loop needs from a model family."""
+
+    def train_step(self, micro_batches: list[dict], step: int) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+    def image_grid(self, batch: dict) -> torch.Tensor | None: ...
+
+
+class ResumableLoader(Protocol):
+    def __iter__(self): ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def autocast(world: World):
+    """bf16 autocast on CUDA; plain float32 on CPU (CPU bf16 is slow and not what we test)."""
+    if world.device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class RunLog:
+    """Rank 0 writes TensorBoard events and ``metrics.jsonl`` (one line per logged step)."""
+
+    def __init__(self, out: Path, world: World) -> None:
+        self.world = world
+        self._writer = None
+        self._jsonl = None
+        if world.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(out / "tensorboard"))
+            self._jsonl = open(out / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        values = mean_over_world(values, self.world)
+        if self._writer is None:
+            return
+        for name, value in values.items():
+            self._writer.add_scalar(name, value, step)
+        self._jsonl.write(json.dumps({"step": step, **values}) + "\n")
+        self._jsonl.flush()
+
+    def image(self, step: int, name: str, grid: torch.Tensor) -> None:
+        if self._writer is not None:
+            self._writer.add_image(name, grid, step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._jsonl.close()
+
+
+def run_loop(task: Task, loader: ResumableLoader, options: LoopOptions, world: World,
+             config_document: dict, log: Callable[[str], None] = print) -> int:
+    """Train until ``options.max_steps``; returns the last step reached."""
+    out = Path(options.out)
+    checkpoints = out / "checkpoints"
+    if world.is_main:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "config.json", json.dumps(
+            {**config_document, "loop": asdict(options)}, indent=2, default=str))
+    barrier(world)
+    step = 0
+    if options.resume and (latest := latest_checkpoint(checkpoints)) is not None:
+        state = load_checkpoint(latest, map_location=world.device)
+        step = int(state["step"])
+        task.load_state_dict(state["task"])
+        loader.load_state_dict(load_checkpoint(rank_state_path(checkpoints, step, world.rank)))
+        set_rng_state(state["rng"])
+        log(f"[train] resumed from {latest.name} at step {step}")
+    elif options.resume:
+        log("[train] --resume given but no checkpoint found: starting from step 0")
+
+    run_log = RunLog(out, world)
+    started, seen = time.monotonic(), 0
+    batches = _forever(loader)
+    try:
+        while step < options.max_steps:
+            micro = [next(batches) for _ in range(options.grad_accum)]
+            logs = task.train_step(micro, step)
+            step += 1
+            seen += sum(len(b["key"]) for b in micro) * world.size
+            if step % options.log_every == 0 or step == options.max_steps:
+                rate = seen / max(time.monotonic() - started, 1e-9)
+                run_log.scalars(step, {**logs, "samples_per_s": rate})
+                if world.is_main:
+                    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items())[:6])
+                    log(f"[train] step {step}/{options.max_steps}: {shown}, {rate:.1f} samples/s")
+            if options.image_every and step % options.image_every == 0:
+                grid = task.image_grid(micro[0])
+                if grid is not None:
+                    run_log.image(step, "reconstruction", grid)
+            if step % options.checkpoint_every == 0 or step == options.max_steps:
+                _checkpoint(task, loader, checkpoints, step, options.keep, world)
+    finally:
+        run_log.close()
+    return step
+
+
+def _forever(loader: ResumableLoader):
+    """Epoch after epoch: the loader moves to its next epoch each time it is iterated again."""
+    while True:
+        yielded = False
+        for batch in loader:
+            yielded = True
+            yield batch
+        if not yielded:
+            raise RuntimeError("the data loader yielded no batch in a whole epoch")
+
+
+def _checkpoint(task: Task, loader: ResumableLoader, folder: Path, step: int, keep: int,
+                world: World) -> None:
+    """Every rank writes its loader position, then rank 0 the checkpoint itself: the main file
+    appears last, so a checkpoint that exists is complete. (Torch random states are the same
+    on every rank: all ranks seed alike, so rank 0's stand for all.)"""
+    save_rank_state(folder, step, world.rank, loader.state_dict())
+    barrier(world)
+    if world.is_main:
+        save_checkpoint(folder, step, {"task": task.state_dict()}, keep=keep)
+    barrier(world)
+

@@ -1,0 +1,487 @@
+"""Decoded clips and VAE pair batches streamed from WebDataset shards (DESIGN.md sections 5, 9).
+
+Built as DESIGN.md section 9 asks of WebDataset under DDP:
+
+- Shards are shuffled with ``(seed, epoch)``, the same order on every rank, then dealt out
+  explicitly by node (rank, world size) and by DataLoader worker: global slot
+  ``rank + world_size * worker`` takes every ``slots``-th shard, so ranks and workers read
+  disjoint shards (when there are fewer shards than slots, shards are reused and a warning
+  says so).
+- Samples are shuffled in a buffer of raw (undecoded) samples seeded with
+  ``(seed, epoch, rank, worker)``, then decoded: the JSON, the arrays with ``load_npy``
+  (pickles refused), and only the frames needed from the mp4 with PyAV, from memory.
+- A sample that does not decode is skipped, logged and counted by reason, never raised:
+  ``refused_member`` (a member whose suffix the spec forbids, such as ``KEY.pyd``; nothing is
+  unpickled, no member is decoded), ``missing_member``, ``bad_json``, ``bad_array``,
+  ``misaligned`` (row counts that disagree with the JSON or the mp4), ``bad_mp4``,
+  ``bad_shard`` (a shard that does not open or read). Batches carry the counts.
+- Equal batches on every rank (open_clip's ``with_epoch``): each worker cycles over its
+  shards as long as it is asked to, and the loader stops after ``batches_per_epoch``, so no
+  rank runs out before another (a DDP hang).
+- Resumable: ``PairLoader.state_dict`` records the epoch, the batches yielded and each worker's
+  place (clip and pair), and a loader given it recreates the epoch's streams and skips to that
+  place: raw samples before it are read but not decoded (torchtitan's checkpointable loader).
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import json
+import logging
+import os
+import random
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import braceexpand
+import numpy as np
+import torch
+import webdataset as wds
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from gaia.schemas.shards import (
+    N_LANDMARKS,
+    REQUIRED_MEMBERS,
+    SPLITS,
+    check_member,
+    load_npy,
+)
+from gaia.training.pairs import PairBatches
+
+logger = logging.getLogger(__name__)
+
+_URL = re.compile(r"^(pipe:|[A-Za-z][A-Za-z0-9+.-]+://)")
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _split_commas(spec: str) -> list[str]:
+    """Split at commas outside braces (``a-{0,1}.tar,b.tar`` is two entries)."""
+    parts, depth, start = [], 0, 0
+    for n, char in enumerate(spec):
+        depth += (char == "{") - (char == "}")
+        if char == "," and depth == 0:
+            parts.append(spec[start:n])
+            start = n + 1
+    parts.append(spec[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def expand_shards(spec: str) -> list[str]:
+    """Shard urls from a spec: comma-separated entries, each a folder (its ``*.tar``, sorted),
+    a glob, a brace pattern (``shards/shard-{000000..000009}.tar``), a file, or a url
+    (``s3://...``, ``pipe:CMD``), passed through as WebDataset urls after brace expansion.
+
+    Raises FileNotFoundError naming the entry when a local entry matches nothing.
+    """
+    urls: list[str] = []
+    entries = _split_commas(spec)
+    if not entries:
+        raise FileNotFoundError(f"no shards: empty shard spec {spec!r}")
+    for entry in entries:
+        if _URL.match(entry):
+            urls += list(braceexpand.braceexpand(entry))
+            continue
+        for item in braceexpand.braceexpand(os.path.expanduser(entry)):
+            if os.path.isdir(item):
+                found = sorted(str(p) for p in Path(item).glob("*.tar"))
+                where = f"no *.tar in folder {item!r}"
+            elif _GLOB.search(item):
+                found = sorted(glob.glob(item, recursive=True))
+                where = f"glob {item!r} matches nothing"
+            else:
+                found = [item] if os.path.isfile(item) else []
+                where = f"shard {item!r} does not exist"
+            if not found:
+                raise FileNotFoundError(f"no shards: {where} (spec {spec!r})")
+            urls += found
+    return urls
+
+
+@dataclass(frozen=True)
+class ClipStreamConfig:
+    """What to read and how (DESIGN.md sections 5, 6).
+
+    shards: ``expand_shards`` spec. image_size: frames are resized to ``S x S`` and landmarks
+    scaled to match. shuffle_buffer: raw samples held for shuffling (0 or 1: none). seed:
+    non-negative; with the epoch, rank and worker it fixes every order and draw. split:
+    ``train``, ``val`` or None (all), read from each sample's JSON. max_frames: frames decoded
+    and held per clip (bounded memory). frame_sampling: ``spread`` (random frames over the
+    whole clip) or ``window`` (a random run of consecutive frames). pairs_per_clip: (i, j)
+    pairs drawn from each decoded clip.
+    """
+
+    shards: str
+    image_size: int = 256
+    shuffle_buffer: int = 100
+    seed: int = 0
+    split: str | None = "train"
+    max_frames: int = 16
+    frame_sampling: str = "spread"
+    pairs_per_clip: int = 4
+
+    def __post_init__(self) -> None:
+        if self.split is not None and self.split not in SPLITS:
+            raise ValueError(f"split {self.split!r} is not one of {list(SPLITS)} or None")
+        if self.frame_sampling not in ("spread", "window"):
+            raise ValueError(f"frame_sampling {self.frame_sampling!r}: spread or window")
+        if min(self.image_size, self.max_frames, self.pairs_per_clip) < 1:
+            raise ValueError("image_size, max_frames and pairs_per_clip must be >= 1")
+        if self.seed < 0 or self.shuffle_buffer < 0:
+            raise ValueError("seed and shuffle_buffer must be >= 0")
+
+
+class SampleError(ValueError):
+    """A sample that cannot be used; ``reason`` is the code it is counted under."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """(rank, world size): as given, else from torch.distributed when initialised, else (0, 1)."""
+    dist = torch.distributed
+    live = dist.is_available() and dist.is_initialized()
+    rank = rank if rank is not None else (dist.get_rank() if live else 0)
+    world_size = world_size if world_size is not None else (dist.get_world_size() if live else 1)
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+    return rank, world_size
+
+
+def assign_shards(urls: list[str], slot: int, slots: int) -> list[str]:
+    """The shards of one (rank, worker) slot: every ``slots``-th, from ``slot`` on.
+
+    With fewer shards than slots each slot still gets one (``urls[slot % len(urls)]``), and
+    some are read by several slots.
+    """
+    if not urls:
+        raise ValueError("no shards to assign")
+    if len(urls) < slots:
+        return [urls[slot % len(urls)]]
+    return urls[slot::slots]
+
+
+def _seed(*entropy: int) -> int:
+    return int(np.random.SeedSequence(list(entropy)).generate_state(1)[0])
+
+
+def _frame_indices(frames: int, config: ClipStreamConfig, rng: np.random.Generator) -> np.ndarray:
+    count = min(frames, config.max_frames)
+    if config.frame_sampling == "window":
+        start = int(rng.integers(0, frames - count + 1))
+        return np.arange(start, start + count)
+    return np.sort(rng.choice(frames, size=count, replace=False))
+
+
+def decode_frames(blob: bytes, indices: np.ndarray, size: int) -> tuple[np.ndarray, int, int]:
+    """Frames ``indices`` (sorted) of an mp4 in memory as uint8 ``(n, size, size, 3)`` RGB, and
+    the stream's width and height. Decoding stops after the last index."""
+    import av
+
+    wanted, out = {int(i): n for n, i in enumerate(indices)}, [None] * len(indices)
+    last, seen = int(indices[-1]), 0
+    try:
+        with av.open(io.BytesIO(blob), mode="r") as container:
+            if not container.streams.video:
+                raise SampleError("bad_mp4", "mp4 has no video stream")
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            resize = {} if (width, height) == (size, size) else \
+                {"width": size, "height": size, "interpolation": "AREA"}
+            for seen, frame in enumerate(container.decode(stream), start=1):
+                if seen - 1 in wanted:
+                    out[wanted[seen - 1]] = frame.to_ndarray(format="rgb24", **resize)
+                if seen > last:
+                    break
+    except SampleError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any decoder failure marks the sample corrupt
+        raise SampleError("bad_mp4", f"mp4 does not decode: {type(err).__name__}: {err}") from err
+    if seen <= last:
+        raise SampleError("misaligned", f"mp4 has {seen} frames, the json needs {last + 1}")
+    return np.stack(out), width, height
+
+
+def _array(members: dict, name: str, rows: int, tail: tuple[int, ...] | None) -> np.ndarray:
+    try:
+        array = load_npy(members[name])
+    except Exception as err:  # noqa: BLE001 - pickles, npz, truncated files alike
+        raise SampleError("bad_array", f"{name} is not a plain .npy array: {err}") from err
+    if array.ndim < 1 or not np.issubdtype(array.dtype, np.floating):
+        raise SampleError("bad_array", f"{name} has dtype {array.dtype}, shape {array.shape}")
+    if (array.ndim != 2) if tail is None else (array.shape[1:] != tail):
+        raise SampleError("bad_array", f"{name} has shape {array.shape}")
+    if array.shape[0] != rows:
+        raise SampleError("misaligned", f"{name} has {array.shape[0]} rows, expected {rows}")
+    if not np.isfinite(array).all():
+        raise SampleError("bad_array", f"{name} holds non-finite values")
+    return array
+
+
+def decode_sample(sample: dict, config: ClipStreamConfig,
+                  rng: np.random.Generator) -> dict | None:
+    """One raw WebDataset sample (member name -> bytes) to a decoded clip; None when its split
+    is not ``config.split``; SampleError when it cannot be used.
+
+    The clip: ``key``, ``url``, ``meta`` (the JSON), ``frame_index`` (int64 ``(n,)``, the
+    frames kept), ``frames`` (uint8 ``(n, S, S, 3)``), ``landmarks`` (float32 ``(n, 68, 2)``,
+    pixels of the ``S`` image), ``pose`` (float32 ``(n, 3)``), ``speech`` (float16
+    ``(n, 2, D)``, or None without audio).
+    """
+    members = {name: blob for name, blob in sample.items() if not name.startswith("__")}
+    for name in members:
+        try:
+            check_member(name)
+        except ValueError as err:
+            raise SampleError("refused_member", str(err)) from err
+    missing = [name for name in REQUIRED_MEMBERS if name not in members]
+    if missing:
+        raise SampleError("missing_member", f"missing members {missing}")
+    try:
+        meta = json.loads(members["json"].decode("utf-8"))
+        frames = meta["frames"]
+        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+            raise ValueError(f"frames is {frames!r}")
+        if meta.get("key", sample.get("__key__")) != sample.get("__key__"):
+            raise ValueError(f"json key {meta.get('key')!r} is not the sample key")
+    except Exception as err:  # noqa: BLE001 - undecodable bytes, not an object, bad fields
+        raise SampleError("bad_json", f"json unusable: {type(err).__name__}: {err}") from err
+    if config.split is not None and meta.get("split") != config.split:
+        return None
+    landmarks = _array(members, "landmarks.npy", frames, (N_LANDMARKS, 2))
+    pose = _array(members, "pose.npy", frames, (3,))
+    speech = _array(members, "speech.npy", 2 * frames, None) if "speech.npy" in members \
+        else None
+    index = _frame_indices(frames, config, rng)
+    images, width, height = decode_frames(members["mp4"], index, config.image_size)
+    # Pixel centres map through the resize: x' = (x + 0.5) * S / W - 0.5.
+    scale = np.array([config.image_size / width, config.image_size / height], np.float32)
+    return {
+        "key": sample["__key__"], "url": sample.get("__url__", ""), "meta": meta,
+        "frame_index": index.astype(np.int64), "frames": images,
+        "landmarks": ((landmarks[index] + 0.5) * scale - 0.5).astype(np.float32),
+        "pose": pose[index].astype(np.float32),
+        "speech": None if speech is None else speech.reshape(frames, 2, -1)[index],
+    }
+
+
+class ClipStream(IterableDataset):
+    """Decoded clips of one epoch, for this rank and DataLoader worker (module docstring).
+
+    repeat: cycle over this worker's shards without end (training; the loader decides when
+    the epoch ends), else one pass. worker_offset: DataLoader worker ``w`` plays the stream of
+    worker ``(w + offset) % workers`` (a resumed loader starts at the worker that was next).
+    cursors: per worker, ``{"clip": c, "pair": p, "skipped": {...}}`` to resume after pair
+    ``p`` of clip ``c`` with those counts. Each clip also holds ``clip_index`` (its place in
+    this worker's stream), ``first_pair``, ``worker``, ``skipped`` (counts so far) and
+    ``seed`` (entropy for its draws).
+    """
+
+    def __init__(self, config: ClipStreamConfig, rank: int | None = None,
+                 world_size: int | None = None, epoch: int = 0, repeat: bool = True,
+                 worker_offset: int = 0, cursors: dict[int, dict] | None = None) -> None:
+        self.config, self.epoch, self.repeat = config, epoch, repeat
+        self.rank, self.world_size = resolve_rank(rank, world_size)
+        self.worker_offset, self.cursors = worker_offset, dict(cursors or {})
+        self.urls = expand_shards(config.shards)
+
+    def epoch_shards(self) -> list[str]:
+        """All shards in this epoch's order (the same on every rank)."""
+        order = np.random.default_rng([self.config.seed, self.epoch]).permutation(len(self.urls))
+        return [self.urls[i] for i in order]
+
+    def worker_shards(self, worker: int, workers: int) -> list[str]:
+        """This rank's ``worker``'s shards this epoch."""
+        slots = self.world_size * workers
+        if len(self.urls) < slots:
+            logger.warning("%d shards for %d rank-worker slots: some shards are read by "
+                           "several slots", len(self.urls), slots)
+        return assign_shards(self.epoch_shards(), self.rank + self.world_size * worker, slots)
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        local, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        worker = (local + self.worker_offset) % workers
+        cursor = self.cursors.get(worker, {})
+        skipped = Counter(cursor.get("skipped", {}))
+        entropy = (self.config.seed, self.epoch, self.rank, worker)
+        shards = self.worker_shards(worker, workers)
+        progress = {"read": 0, "pass_size": None}
+
+        def read(urls: Iterator[dict]) -> Iterator[dict]:
+            for url in urls:  # one shard at a time: a truncated one ends its partial sample
+                errors: list[Exception] = []
+                for sample in wds.tarfile_to_samples(handler=errors.append)([url]):
+                    progress["read"] += 1
+                    yield sample
+                if errors:  # the handler returned None: webdataset stopped reading the shard
+                    skipped["bad_shard"] += 1
+                    logger.warning("skipped the rest of shard %s: %s: %s", url["url"],
+                                   type(errors[0]).__name__, errors[0])
+
+        samples = read(self._urls(shards, entropy, progress))
+        if self.config.shuffle_buffer > 1:
+            size = self.config.shuffle_buffer
+            samples = wds.shuffle(size, initial=size, rng=random.Random(_seed(*entropy)))(samples)
+        first_clip, after_pair = cursor.get("clip", -1), cursor.get("pair", -1)
+        streak = 0  # samples in a row that gave no clip: a whole pass of them means none will
+        for ordinal, sample in enumerate(samples):
+            if ordinal < first_clip or (ordinal == first_clip
+                                        and after_pair + 1 >= self.config.pairs_per_clip):
+                continue  # consumed before the state was saved: read, not decoded
+            seed = [*entropy, ordinal]
+            clip = self._decode(sample, seed, skipped)
+            if clip is None:
+                streak += 1
+                size = progress["pass_size"]
+                if size is not None and streak > 2 * size + self.config.shuffle_buffer:
+                    raise RuntimeError(
+                        f"rank {self.rank} worker {worker}: no usable sample (split "
+                        f"{self.config.split!r}) in its shards {shards}; skipped {dict(skipped)}")
+                continue
+            streak = 0
+            clip.update(clip_index=ordinal, worker=worker, skipped=dict(skipped), seed=seed,
+                        first_pair=after_pair + 1 if ordinal == first_clip else 0)
+            yield clip
+
+    def _decode(self, sample: dict, seed: list[int], skipped: Counter) -> dict | None:
+        try:
+            return decode_sample(sample, self.config, np.random.default_rng(seed))
+        except SampleError as err:
+            skipped[err.reason] += 1
+            logger.warning("skipped sample %s from %s: %s: %s", sample.get("__key__"),
+                           sample.get("__url__"), err.reason, err)
+            return None
+
+    def _urls(self, shards: list[str], entropy: tuple, progress: dict) -> Iterator[dict]:
+        """This worker's shards: one pass, or passes without end, each in a new order."""
+        passes = 0
+        while True:
+            start = progress["read"]
+            order = shards if passes == 0 else [
+                shards[i] for i in np.random.default_rng([*entropy, passes]).permutation(
+                    len(shards))]
+            for url in order:
+                yield {"url": url}
+            if not self.repeat:
+                return
+            if progress["read"] == start:
+                raise RuntimeError(f"no readable samples in shards {shards}")
+            if progress["pass_size"] is None:
+                progress["pass_size"] = progress["read"] - start
+            passes += 1
+
+
+class PairLoader:
+    """Batches of VAE pairs (``gaia.training.pairs``) for one rank, epoch after epoch.
+
+    ``batches_per_epoch`` batches every epoch on every rank (shards are read again as needed);
+    None: one pass over this rank's shards, for evaluation (ranks may then differ in count).
+    Iterating continues the current epoch from where it stands, and starts the next one when
+    the current one is complete. ``set_epoch(e)`` starts epoch ``e`` from its beginning
+    unless ``e`` is the current epoch (so a resumed loader keeps its place).
+    """
+
+    def __init__(self, config: ClipStreamConfig, batch_size: int, rank: int | None = None,
+                 world_size: int | None = None, num_workers: int = 0, epoch: int = 0,
+                 batches_per_epoch: int | None = None, pin_memory: bool = False) -> None:
+        if batch_size < 1 or num_workers < 0 or (batches_per_epoch or 1) < 1:
+            raise ValueError("batch_size and batches_per_epoch must be >= 1, num_workers >= 0")
+        self.config, self.batch_size, self.num_workers = config, batch_size, num_workers
+        self.rank, self.world_size = resolve_rank(rank, world_size)
+        self.batches_per_epoch, self.pin_memory = batches_per_epoch, pin_memory
+        expand_shards(config.shards)  # fail now, not in a worker, when nothing matches
+        self._start(epoch)
+
+    def _start(self, epoch: int) -> None:
+        self.epoch, self.batches, self._exhausted = epoch, 0, False
+        self._cursors: dict[int, dict] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self._start(epoch)
+
+    def __len__(self) -> int:
+        if self.batches_per_epoch is None:
+            raise TypeError("a one-pass PairLoader (batches_per_epoch=None) has no length")
+        return self.batches_per_epoch
+
+    @property
+    def complete(self) -> bool:
+        """Whether this epoch's batches have all been yielded."""
+        limit = self.batches_per_epoch
+        return self._exhausted or (limit is not None and self.batches >= limit)
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Samples skipped this epoch by the streams behind the batches yielded, by reason."""
+        total: Counter = Counter()
+        for cursor in self._cursors.values():
+            total.update(cursor["skipped"])
+        return dict(total)
+
+    def __iter__(self) -> Iterator[dict]:
+        if self.complete:
+            self._start(self.epoch + 1)
+        workers = max(1, self.num_workers)
+        # Batch k of an epoch comes from worker k % workers (DataLoader's round robin).
+        offset = self.batches % workers if self.batches_per_epoch is not None else 0
+        clips = ClipStream(self.config, self.rank, self.world_size, self.epoch,
+                           repeat=self.batches_per_epoch is not None, worker_offset=offset,
+                           cursors=self._cursors)
+        dataset = PairBatches(clips, self.batch_size, self.config.pairs_per_clip)
+        loader = DataLoader(dataset, batch_size=None, num_workers=self.num_workers,
+                            pin_memory=self.pin_memory)
+        batches = iter(loader)
+        try:
+            while not self.complete:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    self._exhausted = True
+                    return
+                self._cursors[batch["worker"]] = {
+                    "clip": int(batch["clip_index"][-1]), "pair": int(batch["pair_index"][-1]),
+                    "skipped": dict(batch["skipped"])}
+                self.batches += 1
+                yield batch
+        finally:
+            del batches  # stops the DataLoader's workers
+
+    def state_dict(self) -> dict:
+        """Plain data (JSON-friendly): where this rank's loader stands."""
+        return {
+            "epoch": self.epoch, "batches": self.batches, "exhausted": self._exhausted,
+            "workers": [{"worker": w, **cursor} for w, cursor in sorted(self._cursors.items())],
+            "setup": self._setup(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume at ``state``; the loader must be set up as the one that saved it."""
+        if state["setup"] != self._setup():
+            raise ValueError(f"loader state saved by {state['setup']}, this loader is "
+                             f"{self._setup()}: resume with the same settings")
+        self._start(int(state["epoch"]))
+        self.batches, self._exhausted = int(state["batches"]), bool(state["exhausted"])
+        self._cursors = {int(c["worker"]): {"clip": int(c["clip"]), "pair": int(c["pair"]),
+                                            "skipped": dict(c["skipped"])}
+                         for c in state["workers"]}
+
+    def _setup(self) -> dict:
+        return {"rank": self.rank, "world_size": self.world_size, "num_workers": self.num_workers,
+                "batch_size": self.batch_size, "batches_per_epoch": self.batches_per_epoch,
+                "seed": self.config.seed, "pairs_per_clip": self.config.pairs_per_clip}
+
+
+def pair_loader(config: ClipStreamConfig, batch_size: int, rank: int | None = None,
+                world_size: int | None = None, num_workers: int = 0, epoch: int = 0,
+                batches_per_epoch: int | None = None, pin_memory: bool = False) -> PairLoader:
+    """A ``PairLoader``: ``batches_per_epoch`` batches of ``batch_size`` VAE pairs per epoch on
+    this rank (given, else from torch.distributed), made by ``num_workers`` DataLoader workers."""
+    return PairLoader(config, batch_size, rank, world_size, num_workers, epoch,
+                      batches_per_epoch, pin_memory)

@@ -1,0 +1,89 @@
+"""``gaia train vae``: the two-encoder VAE on streamed shards (paper, section 4.1).
+
+The same command runs alone (a world of one, CPU or one GPU) and under ``torchrun`` with any
+number of processes and nodes; ``loop.run_loop`` does the rest.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass
+
+import torch
+
+from gaia.training.distributed import close_world, init_world
+from gaia.training.loop import LoopOptions, run_loop
+from gaia.training.perceptual import load_perceptual, perceptual_provenance
+from gaia.training.shard_stream import ClipStreamConfig, pair_loader
+from gaia.training.vae_config import load_vae_config
+from gaia.training.vae_task import VaeTask
+
+
+@dataclass(frozen=True)
+class VaeTrainOptions:
+    """Everything ``gaia train vae`` takes (see its --help)."""
+
+    config: str
+    shards: str
+    out: str
+    max_steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    num_workers: int = 2
+    pairs_per_clip: int = 4
+    max_frames: int = 16
+    batches_per_epoch: int = 100
+    seed: int = 0
+    perceptual: str | None = None
+    vgg_weights: str | None = None
+    checkpoint_every: int = 500
+    keep: int = 3
+    log_every: int = 10
+    image_every: int = 200
+    resume: bool = False
+    device: str | None = None
+
+
+def train_vae(options: VaeTrainOptions, log=print) -> int:
+    """Train; returns the last step reached."""
+    world = init_world(options.device)
+    try:
+        torch.manual_seed(options.seed)  # the same on every rank: identical initial weights
+        overrides = {"perceptual": options.perceptual} if options.perceptual else {}
+        config = load_vae_config(options.config, **overrides)
+        perceptual = load_perceptual(config.perceptual, options.vgg_weights)
+        task = VaeTask(config, perceptual, world)
+        stream = ClipStreamConfig(shards=options.shards, image_size=config.image_size,
+                                  seed=options.seed, pairs_per_clip=options.pairs_per_clip,
+                                  max_frames=options.max_frames)
+        loader = pair_loader(stream, options.batch_size, rank=world.rank,
+                             world_size=world.size, num_workers=options.num_workers,
+                             batches_per_epoch=options.batches_per_epoch)
+        loop = LoopOptions(out=options.out, max_steps=options.max_steps,
+                           grad_accum=options.grad_accum,
+                           checkpoint_every=options.checkpoint_every, keep=options.keep,
+                           log_every=options.log_every, image_every=options.image_every,
+                           resume=options.resume)
+        document = {"task": "vae", "options": asdict(options), "model": config.to_dict(),
+                    "perceptual": perceptual_provenance(perceptual), "world_size": world.size,
+                    "device": str(world.device), "torch": torch.__version__}
+        if world.is_main:
+            counts = sum(p.numel() for p in task.model.parameters())
+            log(f"[train] vae {options.config}: {counts / 1e6:.2f} M parameters, world "
+                f"{world.size} on {world.device}, -> {options.out}")
+        return run_loop(task, loader, loop, world, document,
+                        log=log if world.is_main else (lambda _: None))
+    finally:
+        close_world(world)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry for ``torchrun -m gaia.training.train_vae ...`` (same options as the CLI)."""
+    from gaia.training.cli_train import build_train_parser
+
+    args = build_train_parser().parse_args(["vae", *(sys.argv[1:] if argv is None else argv)])
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

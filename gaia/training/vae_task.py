@@ -1,0 +1,149 @@
+"""One training step of the two-encoder VAE (paper, section 4.1; appendix B.1).
+
+Generator step: frame i and frame j's rendered landmarks in, frame j out; L1 + LPIPS + KL, and
+after ``disc_start`` the patch discriminator's term with latent-diffusion's adaptive weight.
+Discriminator step: hinge loss on real frames against the (detached) reconstructions. Two Adam
+optimizers at the paper's constant learning rate. The modules are wrapped for DDP here and only
+here; gradient accumulation syncs on the last micro-batch only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from gaia.training.discriminator import PatchDiscriminator
+from gaia.training.distributed import World
+from gaia.training.landmark_render import render_landmarks
+from gaia.training.loop import autocast
+from gaia.training.vae_config import VaeConfig
+from gaia.training.vae_loss import VaeLoss
+from gaia.training.vae_model import TwoEncoderVAE
+
+
+def wrap(module: nn.Module, world: World) -> nn.Module:
+    """DDP around ``module`` when there is more than one process; the module itself otherwise."""
+    module = module.to(world.device)
+    if not world.distributed:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [world.device.index] if world.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=ids)
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    return getattr(module, "module", module)
+
+
+class VaeTask:
+    """Models, optimizers and the step (see the module docstring)."""
+
+    def __init__(self, config: VaeConfig, perceptual: nn.Module | None, world: World) -> None:
+        self.config = config
+        self.world = world
+        self.model = wrap(TwoEncoderVAE(config), world)
+        self.disc = wrap(PatchDiscriminator(3, config.disc_channels, config.disc_layers,
+                                            config.disc_norm, config.disc_spectral_norm), world)
+        if perceptual is not None:
+            perceptual = perceptual.to(world.device)
+        self.loss = VaeLoss(config, perceptual).to(world.device)
+        self.opt_model = torch.optim.Adam(self.model.parameters(), lr=config.lr,
+                                          betas=tuple(config.betas))
+        self.opt_disc = torch.optim.Adam(self.disc.parameters(), lr=config.lr,
+                                         betas=tuple(config.betas))
+
+    def landmark_image(self, landmarks: torch.Tensor) -> torch.Tensor:
+        size = self.config.image_size
+        return render_landmarks(landmarks, size, source_size=size,
+                                line_width=self.config.landmark_line_width,
+                                channels=self.config.landmark_channels)
+
+    def _inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        device = self.world.device
+        appearance = batch["appearance"].to(device, non_blocking=True)
+        target = batch["target"].to(device, non_blocking=True)
+        landmarks = self.landmark_image(batch["target_landmarks"].to(device))
+        return appearance, target, landmarks
+
+    def train_step(self, micro_batches: list[dict], step: int) -> dict[str, float]:
+        """One optimizer step of each network over ``micro_batches`` (gradient accumulation)."""
+        self.model.train()
+        self.disc.train()
+        count = len(micro_batches)
+        logs: dict[str, float] = {}
+        self.opt_model.zero_grad(set_to_none=True)
+        self.opt_disc.zero_grad(set_to_none=True)
+        reconstructions = []
+        for index, batch in enumerate(micro_batches):
+            appearance, target, landmarks = self._inputs(batch)
+            sync = index == count - 1
+            with self._no_sync(self.model, sync), autocast(self.world):
+                reconstruction, posteriors = self.model(appearance, landmarks)
+                # The generator sees the discriminator unwrapped: its own parameters get no
+                # gradient from this pass (they are zeroed below), only the VAE's do.
+                logits_fake = (unwrap(self.disc)(reconstruction)
+                               if self.loss.gan_active(step) else None)
+                loss, parts = self.loss.generator_loss(
+                    target, reconstruction, posteriors, logits_fake,
+                    unwrap(self.model).last_layer_weight, step)
+                (loss / count).backward()
+            reconstructions.append((target, reconstruction.detach()))
+            _accumulate(logs, parts, count)
+        self.opt_model.step()
+
+        self.opt_disc.zero_grad(set_to_none=True)
+        for index, (target, reconstruction) in enumerate(reconstructions):
+            sync = index == count - 1
+            with self._no_sync(self.disc, sync), autocast(self.world):
+                logits_real = self.disc(target)
+                logits_fake = self.disc(reconstruction)
+                disc_loss, parts = self.loss.discriminator_loss(logits_real, logits_fake, step)
+                (disc_loss / count).backward()
+            _accumulate(logs, parts, count)
+        if self.loss.gan_active(step):
+            self.opt_disc.step()
+        return logs
+
+    def _no_sync(self, module: nn.Module, sync: bool):
+        if sync or not self.world.distributed:
+            return contextlib.nullcontext()
+        return module.no_sync()
+
+    @torch.no_grad()
+    def reconstruct(self, batch: dict) -> torch.Tensor:
+        """Posterior-mean reconstructions of a batch, in [-1, 1]."""
+        self.model.eval()
+        appearance, _, landmarks = self._inputs(batch)
+        with autocast(self.world):
+            reconstruction, _ = unwrap(self.model)(appearance, landmarks, sample=False)
+        return reconstruction.float().clamp(-1, 1)
+
+    def image_grid(self, batch: dict) -> torch.Tensor:
+        """Rows of (appearance frame, target landmarks, target, reconstruction), (3, H, W)."""
+        appearance, target, landmarks = self._inputs(batch)
+        shown = min(4, appearance.shape[0])
+        reconstruction = self.reconstruct({k: v[:shown] if hasattr(v, "shape") else v
+                                           for k, v in batch.items()})
+        sketch = landmarks[:shown].float().amax(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        rows = [torch.cat([appearance[i], sketch[i], target[i], reconstruction[i]], dim=2)
+                for i in range(shown)]
+        return ((torch.cat(rows, dim=1).float().cpu() + 1) / 2).clamp(0, 1)
+
+    def state_dict(self) -> dict:
+        return {"model": unwrap(self.model).state_dict(), "disc": unwrap(self.disc).state_dict(),
+                "opt_model": self.opt_model.state_dict(), "opt_disc": self.opt_disc.state_dict(),
+                "config": self.config.to_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        unwrap(self.model).load_state_dict(state["model"])
+        unwrap(self.disc).load_state_dict(state["disc"])
+        self.opt_model.load_state_dict(state["opt_model"])
+        self.opt_disc.load_state_dict(state["opt_disc"])
+
+
+def _accumulate(logs: dict[str, float], parts: dict, count: int) -> None:
+    for name, value in parts.items():
+        logs[name] = logs.get(name, 0.0) + float(value) / count
