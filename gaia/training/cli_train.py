@@ -72,6 +72,8 @@ def add_train_verbs(models: argparse._SubParsersAction) -> None:
     vae.add_argument("--resume", action="store_true",
                      help="continue exactly from the latest checkpoint in --out")
     vae.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    vae.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE", help="override a model-config value, e.g. lr=1e-4")
     vae.set_defaults(handler=_train_vae)
 
 
@@ -79,6 +81,8 @@ def _train_vae(args: argparse.Namespace) -> int:
     from gaia.training.train_vae import VaeTrainOptions, train_vae
 
     fields = VaeTrainOptions.__dataclass_fields__
-    options = VaeTrainOptions(**{name: getattr(args, name) for name in fields})
+    values = {name: getattr(args, name) for name in fields}
+    values["overrides"] = tuple(values["overrides"])
+    options = VaeTrainOptions(**values)
     train_vae(options)
     return 0

@@ -6,6 +6,7 @@ number of processes and nodes; ``loop.run_loop`` does the rest.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import asdict, dataclass
 
@@ -42,6 +43,7 @@ class VaeTrainOptions:
     image_every: int = 200
     resume: bool = False
     device: str | None = None
+    overrides: tuple[str, ...] = ()  # KEY=VALUE on top of the model config, e.g. lr=1e-4
 
 
 def train_vae(options: VaeTrainOptions, log=print) -> int:
@@ -49,10 +51,12 @@ def train_vae(options: VaeTrainOptions, log=print) -> int:
     world = init_world(options.device)
     try:
         torch.manual_seed(options.seed)  # the same on every rank: identical initial weights
-        overrides = {"perceptual": options.perceptual} if options.perceptual else {}
+        overrides = parse_overrides(options.overrides)
+        if options.perceptual:
+            overrides["perceptual"] = options.perceptual
         config = load_vae_config(options.config, **overrides)
         perceptual = load_perceptual(config.perceptual, options.vgg_weights)
-        task = VaeTask(config, perceptual, world)
+        task = VaeTask(config, perceptual, world, seed=options.seed)
         stream = ClipStreamConfig(shards=options.shards, image_size=config.image_size,
                                   seed=options.seed, pairs_per_clip=options.pairs_per_clip,
                                   max_frames=options.max_frames)
@@ -75,6 +79,24 @@ def train_vae(options: VaeTrainOptions, log=print) -> int:
                         log=log if world.is_main else (lambda _: None))
     finally:
         close_world(world)
+
+
+def parse_overrides(items: tuple[str, ...] | list[str]) -> dict:
+    """``["lr=1e-4", "disc_start=10"]`` -> ``{"lr": 0.0001, "disc_start": 10}`` (YAML values);
+    the config loader then rejects unknown keys by name."""
+    import yaml
+
+    values = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"bad --set {item!r}: write KEY=VALUE, e.g. lr=1e-4")
+        value = yaml.safe_load(raw)
+        if isinstance(value, str):  # YAML 1.1 reads "2e-3" as text; numbers were meant
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        values[key.strip()] = value
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,9 +41,14 @@ def unwrap(module: nn.Module) -> nn.Module:
 class VaeTask:
     """Models, optimizers and the step (see the module docstring)."""
 
-    def __init__(self, config: VaeConfig, perceptual: nn.Module | None, world: World) -> None:
+    def __init__(self, config: VaeConfig, perceptual: nn.Module | None, world: World,
+                 seed: int = 0) -> None:
         self.config = config
         self.world = world
+        # Posterior noise from a generator of our own, saved in checkpoints: the global RNG is
+        # also drawn by DataLoader iterators, whose creation differs after a resume.
+        self.noise = torch.Generator(device=world.device)
+        self.noise.manual_seed(seed)
         self.model = wrap(TwoEncoderVAE(config), world)
         self.disc = wrap(PatchDiscriminator(3, config.disc_channels, config.disc_layers,
                                             config.disc_norm, config.disc_spectral_norm), world)
@@ -81,7 +86,8 @@ class VaeTask:
             appearance, target, landmarks = self._inputs(batch)
             sync = index == count - 1
             with self._no_sync(self.model, sync), autocast(self.world):
-                reconstruction, posteriors = self.model(appearance, landmarks)
+                reconstruction, posteriors = self.model(appearance, landmarks,
+                                                        generator=self.noise)
                 # The generator sees the discriminator unwrapped: its own parameters get no
                 # gradient from this pass (they are zeroed below), only the VAE's do.
                 logits_fake = (unwrap(self.disc)(reconstruction)
@@ -135,13 +141,14 @@ class VaeTask:
     def state_dict(self) -> dict:
         return {"model": unwrap(self.model).state_dict(), "disc": unwrap(self.disc).state_dict(),
                 "opt_model": self.opt_model.state_dict(), "opt_disc": self.opt_disc.state_dict(),
-                "config": self.config.to_dict()}
+                "noise": self.noise.get_state(), "config": self.config.to_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         unwrap(self.model).load_state_dict(state["model"])
         unwrap(self.disc).load_state_dict(state["disc"])
         self.opt_model.load_state_dict(state["opt_model"])
         self.opt_disc.load_state_dict(state["opt_disc"])
+        self.noise.set_state(state["noise"].cpu())
 
 
 def _accumulate(logs: dict[str, float], parts: dict, count: int) -> None:
