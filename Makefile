@@ -35,7 +35,11 @@ demo: $(STAMP)
 	$(BIN)/gaia curate tune $(DEMO)/run --preset vae
 	$(BIN)/gaia curate tune $(DEMO)/run --preset diffusion --report $(DEMO)/run/diffusion-report.html
 	$(BIN)/gaia inspect $(DEMO)/run/shards/vae
+	$(BIN)/gaia train vae --config vae-tiny --shards $(DEMO)/run/shards/vae --out $(DEMO)/vae-tiny \
+	    --perceptual none --max-steps 40 --batch-size 8 --num-workers 0 --log-every 10 \
+	    --image-every 40 --checkpoint-every 40 --set lr=2e-3 --set disc_start=1000 --resume
 	@echo "report: $(DEMO)/run/diffusion-report.html   shards: $(DEMO)/run/shards/vae"
+	@echo "vae-tiny: $(DEMO)/vae-tiny (reconstruction grid: $(DEMO)/vae-tiny/reconstruction-00000040.png)"
 
 test: $(STAMP)
 	$(BIN)/ruff check gaia tests benchmarks

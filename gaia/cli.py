@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (InputError, MissingWeightsError, ConfigMismatchError, WorkerSetupError,
-            DecodeError, SettingsError, FileNotFoundError, ValueError) as err:
+            DecodeError, SettingsError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"gaia: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

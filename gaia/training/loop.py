@@ -18,7 +18,7 @@ from typing import Protocol
 
 import torch
 
-from gaia.schemas.atomic import write_text_atomic
+from gaia.schemas.atomic import atomic_path, write_text_atomic
 from gaia.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -79,6 +79,7 @@ class RunLog:
 
     def __init__(self, out: Path, world: World) -> None:
         self.world = world
+        self.out = out
         self._writer = None
         self._jsonl = None
         if world.is_main:
@@ -97,8 +98,15 @@ class RunLog:
         self._jsonl.flush()
 
     def image(self, step: int, name: str, grid: torch.Tensor) -> None:
-        if self._writer is not None:
-            self._writer.add_image(name, grid, step)
+        """A (3, H, W) image in [0, 1] to TensorBoard and as ``NAME-STEP.png`` in the run."""
+        if self._writer is None:
+            return
+        self._writer.add_image(name, grid, step)
+        from PIL import Image
+
+        pixels = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        with atomic_path(self.out / f"{name}-{step:08d}.png") as tmp:
+            Image.fromarray(pixels).save(tmp, format="PNG")
 
     def close(self) -> None:
         if self._writer is not None:
@@ -115,6 +123,10 @@ def run_loop(task: Task, loader: ResumableLoader, options: LoopOptions, world: W
         checkpoints.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "config.json", json.dumps(
             {**config_document, "loop": asdict(options)}, indent=2, default=str))
+    existing = latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
+    if existing is not None and not options.resume:
+        raise FileExistsError(f"{out} already holds checkpoints (latest {existing.name}): pass "
+                              "--resume to continue that run, or choose another --out")
     barrier(world)
     step = 0
     if options.resume and (latest := latest_checkpoint(checkpoints)) is not None:
