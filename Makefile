@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/measure_throughput.py
 	$(BIN)/python benchmarks/tune_speed.py
 	$(BIN)/python benchmarks/extract_throughput.py
+	$(BIN)/python benchmarks/train_vae_speed.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .ruff_cache
