@@ -9,6 +9,7 @@ from gaia import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gaia.cli_eval import add_eval_parser, add_reenact_parser
     from gaia.pipeline.cli_curate import add_curate_parser
     from gaia.pipeline.cli_inspect import add_inspect_parser
     from gaia.samples.cli import add_sample_parser
@@ -24,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_inspect_parser(commands)
     add_sample_parser(commands)
     add_train_parser(commands)
+    add_eval_parser(commands)
+    add_reenact_parser(commands)
     return parser
 
 
