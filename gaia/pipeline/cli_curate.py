@@ -26,7 +26,7 @@ examples:
 
 
 def add_curate_parser(commands: argparse._SubParsersAction) -> None:
-    curate = commands.add_parser("curate", help="curation jobs: measure, ...",
+    curate = commands.add_parser("curate", help="curation jobs: measure, tune, extract, run",
                                  description="Curation jobs on Ray Data.")
     verbs = curate.add_subparsers(dest="verb", required=True, metavar="VERB")
     measure = verbs.add_parser(
