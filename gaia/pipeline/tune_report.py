@@ -201,7 +201,7 @@ def _histogram_svg(edges: np.ndarray, counts: np.ndarray, threshold: float) -> s
             f"<line x1='{x:.1f}' x2='{x:.1f}' y1='0' y2='{height - 20}' stroke='#e53935' "
             f"stroke-width='2'/><text x='2' y='{height - 4}'>{edges[0]:g}</text>"
             f"<text x='{width - 40}' y='{height - 4}'>{edges[-1]:g}</text>"
-            f"<text x='{x + 4:.1f}' y='12' fill='#e53935'>{threshold:g}</text>"
+            f"<text x='{x + 4:.1f}' y='28' fill='#e53935'>{threshold:g}</text>"
             f"<text x='2' y='12'>frames (max bin {top})</text></svg>")
 
 
@@ -223,8 +223,8 @@ def _retention_svg(points: list[tuple[float, float]], threshold: float) -> str:
     return (f"<svg width='{width}' height='{height}' class='plot'><polyline points='{line}' "
             f"fill='none' stroke='#1e88e5' stroke-width='2'/>{marks}"
             f"<text x='2' y='12'>kept hours as the threshold moves (max {y_top:.4f} h)</text>"
-            f"<text x='2' y='{height - 4}'>{xs.min():g}</text>"
-            f"<text x='{width - 40}' y='{height - 4}'>{xs.max():g}</text></svg>")
+            f"<text x='2' y='{height - 4}'>{xs.min():.3g}</text>"
+            f"<text x='{width - 40}' y='{height - 4}'>{xs.max():.3g}</text></svg>")
 
 
 def _thumbs(items: list, run: RunDir, paths: dict[str, str], panel: Panel) -> str:
