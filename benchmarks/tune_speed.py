@@ -62,7 +62,7 @@ def synthetic_hour(seed: int) -> dict[str, np.ndarray]:
 
 
 def make_synthetic_run(root: Path, hours: int) -> Path:
-    from gaia.schemas.metrics import METRICS_SCHEMA
+    from gaia.schemas.metrics import METRICS_COMPRESSION, METRICS_SCHEMA
 
     metrics = root / "metrics"
     metrics.mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,7 @@ def make_synthetic_run(root: Path, hours: int) -> Path:
             mask = np.isnan(values) if values.dtype.kind == "f" else None
             arrays.append(pa.array(values, type=field.type, mask=mask))
         pq.write_table(pa.Table.from_arrays(arrays, schema=schema),
-                       metrics / f"syn{i:05d}.parquet", compression="zstd")
+                       metrics / f"syn{i:05d}.parquet", compression=METRICS_COMPRESSION)
     for i in range(DISTINCT, hours):
         target = metrics / f"syn{i:05d}.parquet"
         if not target.exists():

@@ -36,7 +36,7 @@ from gaia.pipeline.measure_config import MeasureConfig
 from gaia.pipeline.occlusion import lower_face_occlusion
 from gaia.pipeline.vad import SpeechDetector, probs_at
 from gaia.schemas.atomic import atomic_path
-from gaia.schemas.metrics import METRICS_SCHEMA
+from gaia.schemas.metrics import METRICS_COMPRESSION, METRICS_SCHEMA
 from gaia.schemas.videos import OK_FLAGS, empty_record
 
 Progress = Callable[[int, int], None]
@@ -249,7 +249,7 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
     measured, last_time = 0, 0.0
     final = metrics_dir / f"{record['video_id']}.parquet"
     with atomic_path(final) as tmp:
-        with pq.ParquetWriter(tmp, METRICS_SCHEMA, compression="zstd") as writer:
+        with pq.ParquetWriter(tmp, METRICS_SCHEMA, compression=METRICS_COMPRESSION) as writer:
             try:
                 for chunk in frames:
                     writer.write_batch(measurer.batch(chunk))

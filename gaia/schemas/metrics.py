@@ -11,6 +11,9 @@ from __future__ import annotations
 import pyarrow as pa
 
 METRICS_VERSION = 1
+# LZ4 rather than zstd: files about 20 % larger, but tune reads them 2-3x faster, and tune
+# re-reads the whole corpus's measures every time a threshold moves.
+METRICS_COMPRESSION = "lz4"
 
 _FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("video_id", pa.string(), "the video's stable id (see videos.parquet)"),
