@@ -1,0 +1,128 @@
+"""The diffusion formulation of the speech-to-motion model, apart from any network (k-diffusion's
+practice; DESIGN.md sections 6 and 9).
+
+Paper, section 4.2: a variance-preserving SDE (Song et al. 2021) over motion-latent sequences,
+with the network predicting the clean sequence x0. Here: the noise schedule, the training loss
+(masked, for variable-length windows) and two samplers that work with any x0-predictor:
+
+- ``ode``: deterministic (DDIM with eta = 0, a discretisation of the probability-flow ODE);
+- ``sde``: stochastic (DDIM with eta = 1, ancestral), the noise scaled by a temperature.
+
+Time runs from ``eps`` (data) to 1 (noise); ``x_t = alpha(t) x0 + sigma(t) noise`` with
+``alpha(t)^2 + sigma(t)^2 = 1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> predicted x0
+
+
+@dataclass(frozen=True)
+class VPSchedule:
+    """Linear beta(t) from ``beta_min`` to ``beta_max`` over t in [eps, 1] (Song et al.'s VP)."""
+
+    beta_min: float = 0.1
+    beta_max: float = 20.0
+    eps: float = 1e-3
+
+    def log_alpha(self, t: torch.Tensor) -> torch.Tensor:
+        """log of the mean coefficient: -1/2 of the integral of beta from 0 to t."""
+        return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
+
+    def alpha(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.exp(self.log_alpha(t))
+
+    def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(-torch.expm1(2 * self.log_alpha(t)))
+
+    def log_snr(self, t: torch.Tensor) -> torch.Tensor:
+        """log(alpha / sigma): falls from large (data) to very negative (noise)."""
+        return self.log_alpha(t) - torch.log(self.sigma(t))
+
+    def time_at(self, log_snr: torch.Tensor) -> torch.Tensor:
+        """The inverse of ``log_snr`` (a quadratic in t for the linear beta schedule)."""
+        log_alpha = 0.5 * torch.nn.functional.logsigmoid(2 * log_snr)
+        spread = self.beta_max - self.beta_min
+        root = torch.sqrt(0.25 * self.beta_min**2 - spread * log_alpha)
+        return (root - 0.5 * self.beta_min) / (0.5 * spread)
+
+    def sampling_times(self, steps: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """``steps + 1`` times from 1 down to ``eps``, evenly spaced in log-SNR: the signal
+        forms over a small range of t, where even steps in t would be far too coarse."""
+        ends = torch.tensor([1.0, self.eps], dtype=torch.float64)
+        grid = torch.linspace(*self.log_snr(ends).tolist(), steps + 1, dtype=torch.float64)
+        times = self.time_at(grid)
+        times[0], times[-1] = 1.0, self.eps
+        return times.to(device=device, dtype=torch.float32)
+
+    def sample_times(self, batch: int, generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+        """Training times, uniform in [eps, 1]."""
+        u = torch.rand(batch, generator=generator, device=device)
+        return self.eps + (1 - self.eps) * u
+
+    def noised(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """``x_t`` for a batch of sequences ``x0`` (B, ...) at times ``t`` (B,)."""
+        shape = (-1,) + (1,) * (x0.dim() - 1)
+        return self.alpha(t).view(shape) * x0 + self.sigma(t).view(shape) * noise
+
+
+def x0_loss(predicted: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor | None = None
+            ) -> torch.Tensor:
+    """Mean squared error of the predicted clean sequence over valid frames.
+
+    ``predicted``, ``x0``: (B, T, D); ``mask``: (B, T), True where the frame is part of the
+    window (windows of 125-250 frames are padded to one length in a batch).
+    """
+    error = (predicted.float() - x0.float()) ** 2
+    if mask is None:
+        return error.mean()
+    weights = mask.to(error.dtype).unsqueeze(-1).expand_as(error)
+    return (error * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """kind: ``ode`` or ``sde``. steps: denoiser calls. temperature: scale of the initial and
+    injected noise (1 = the model's distribution; lower = more conservative motion)."""
+
+    kind: str = "ode"
+    steps: int = 50
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("ode", "sde"):
+            raise ValueError(f"sampler kind must be 'ode' or 'sde', not {self.kind!r}")
+        if self.steps < 1:
+            raise ValueError("sampler steps must be at least 1")
+        if self.temperature < 0:
+            raise ValueError("sampler temperature must not be negative")
+
+
+@torch.no_grad()
+def sample(denoiser: Denoiser, shape: tuple[int, ...], schedule: VPSchedule,
+           config: SamplerConfig, generator: torch.Generator | None = None,
+           device: torch.device | str = "cpu") -> torch.Tensor:
+    """Draw sequences of ``shape`` by integrating from t = 1 down to ``eps``."""
+    eta = 0.0 if config.kind == "ode" else 1.0
+    x = config.temperature * torch.randn(shape, generator=generator, device=device)
+    times = schedule.sampling_times(config.steps, device=device)
+    for t_now, t_next in zip(times[:-1], times[1:], strict=True):
+        t_batch = t_now.expand(shape[0])
+        x0 = denoiser(x, t_batch)
+        a_t, s_t = schedule.alpha(t_now), schedule.sigma(t_now)
+        a_s, s_s = schedule.alpha(t_next), schedule.sigma(t_next)
+        noise_estimate = (x - a_t * x0) / s_t
+        # DDIM: the share of fresh noise; 0 for the ODE, the ancestral amount for eta = 1.
+        fresh = eta * torch.sqrt(((s_s**2) / (s_t**2)) * (1 - (a_t**2) / (a_s**2))).clamp_min(0)
+        kept = torch.sqrt((s_s**2 - fresh**2).clamp_min(0))
+        x = a_s * x0 + kept * noise_estimate
+        if eta > 0:
+            x = x + fresh * config.temperature * torch.randn(
+                shape, generator=generator, device=device)
+    return denoiser(x, times[-1].expand(shape[0]))
