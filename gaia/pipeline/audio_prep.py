@@ -33,7 +33,8 @@ def _meter(sample_rate: int):
     return pyloudnorm.Meter(sample_rate, block_size=BLOCK_S)
 
 
-def _mono(audio: np.ndarray) -> np.ndarray:
+def as_mono(audio: np.ndarray) -> np.ndarray:
+    """``audio`` as float32 mono samples; a clear error for anything else."""
     signal = np.asarray(audio, dtype=np.float32)
     if signal.ndim != 1:
         raise ValueError(f"expected mono audio of shape (samples,), got {signal.shape}")
@@ -44,7 +45,7 @@ def _mono(audio: np.ndarray) -> np.ndarray:
 
 def measure_loudness(audio: np.ndarray, sample_rate: int = 16000) -> float:
     """BS.1770-4 integrated loudness in LUFS; ``-inf`` for silence or audio under 400 ms."""
-    signal = _mono(audio)
+    signal = as_mono(audio)
     if signal.size < BLOCK_S * sample_rate + 1:
         return float("-inf")
     return float(_meter(int(sample_rate)).integrated_loudness(signal.astype(np.float64)))
@@ -60,7 +61,7 @@ def limit_peaks(audio: np.ndarray, sample_rate: int = 16000, peak: float = PEAK)
     """
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-    signal = _mono(audio)
+    signal = as_mono(audio)
     magnitude = np.abs(signal)
     if signal.size == 0 or magnitude.max() <= peak:
         return signal.copy()
@@ -85,7 +86,7 @@ def normalize_loudness(
     Audio quieter than ``gate_lufs`` or shorter than 400 ms comes back unchanged (as float32).
     The limiter can leave very peaky audio slightly under the target; it never clips.
     """
-    signal = _mono(audio)
+    signal = as_mono(audio)
     loudness = measure_loudness(signal, sample_rate)
     if not np.isfinite(loudness) or loudness < gate_lufs:
         return signal.copy()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-AUDIO_RATE = 16_000
+from gaia.schemas.shards import AUDIO_RATE  # 16 kHz mono, the rate of every audio stream
 
 
 class DecodeError(RuntimeError):

@@ -35,8 +35,8 @@ from gaia.pipeline.weights import (
     version_of,
     weights_sha256,
 )
+from gaia.schemas.shards import AUDIO_RATE
 
-AUDIO_RATE = 16_000
 HTDEMUCS_URL = "https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/955717e8-8726e21a.th"
 MODEL_SUFFIXES = (".th", ".safetensors")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import tarfile
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from gaia.filters.funnel import Funnel, decide_video
 from gaia.filters.thresholds import load_thresholds
 from gaia.pipeline.crop import CropConfig
 from gaia.pipeline.extract_video import AudioChain, ClipJob, extract_video, output_frames
-from gaia.pipeline.ray_setup import actor_pool, init_ray
+from gaia.pipeline.ray_setup import actor_pool, init_ray, log_to_stderr
 from gaia.pipeline.run_dir import RunDir
 from gaia.pipeline.shard_writer import ShardInfo, ShardWriter
 from gaia.pipeline.tune import iter_measures
@@ -41,10 +40,6 @@ from gaia.schemas.shards import MANIFEST_SCHEMA, SHARD_SCHEMA_VERSION, manifest_
 
 Log = Callable[[str], None]
 MEMBERS = ("mp4", "flac", "speech.npy", "landmarks.npy", "pose.npy", "json")
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -157,7 +152,7 @@ def plan(run: RunDir, preset: str, overrides: list[str], config: ExtractConfig,
 def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
                 config: ExtractConfig | None = None, identities_csv: str | None = None,
                 address: str | None = None, workers: int | None = None,
-                log: Log = _stderr, use_ray: bool = True) -> ExtractSummary:
+                log: Log = log_to_stderr, use_ray: bool = True) -> ExtractSummary:
     """Extract the clips of ``run_dir`` under ``preset`` into ``RUN_DIR/shards/PRESET``.
 
     ``use_ray=False`` cuts the clips in this process, one video after another (tests,

@@ -9,7 +9,6 @@ job with no duplicates or gaps.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,15 +18,11 @@ from pathlib import Path
 from gaia.pipeline.inputs import VideoInput, resolve_inputs
 from gaia.pipeline.measure_config import MeasureConfig
 from gaia.pipeline.provenance import check_models_available, write_run_config
-from gaia.pipeline.ray_setup import actor_pool, init_ray
+from gaia.pipeline.ray_setup import actor_pool, init_ray, log_to_stderr
 from gaia.pipeline.run_dir import RunDir
 from gaia.schemas.atomic import remove_partials
 
 Log = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -65,7 +60,7 @@ class MeasureSummary:
 
 def run_measure(inputs: list[str], out: Path, config: MeasureConfig | None = None,
                 address: str | None = None, workers: int | None = None,
-                retry_failed: bool = False, log: Log = _stderr) -> MeasureSummary:
+                retry_failed: bool = False, log: Log = log_to_stderr) -> MeasureSummary:
     """Measure every video named by ``inputs`` into ``out`` (see the module docstring)."""
     config = config or MeasureConfig()
     run = RunDir(Path(out))

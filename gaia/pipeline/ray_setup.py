@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 
 def init_ray(address: str | None = None) -> int:
@@ -34,3 +35,8 @@ def actor_pool(workers: int | None, cpus: int, items: int):
 
     size = max(1, min(workers or cpus, items))
     return ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1)
+
+
+def log_to_stderr(message: str) -> None:
+    """The jobs' progress lines: standard error, so standard output stays for results."""
+    print(message, file=sys.stderr, flush=True)

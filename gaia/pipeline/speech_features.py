@@ -27,14 +27,15 @@ from typing import Protocol
 
 import numpy as np
 
+from gaia.pipeline.audio_prep import as_mono
 from gaia.pipeline.weights import (
     MissingWeightsError,
     check_untrained,
     version_of,
     weights_sha256,
 )
+from gaia.schemas.shards import AUDIO_RATE
 
-AUDIO_RATE = 16_000
 RATE_HZ = 50
 HOP = AUDIO_RATE // RATE_HZ  # 320 samples
 WINDOW = 400  # samples: 25 ms, also wav2vec 2.0's receptive field
@@ -59,13 +60,6 @@ def per_video_frame(features: np.ndarray, num_frames: int, fps: float) -> np.nda
     nearest = np.floor(rows * (RATE_HZ / (2.0 * fps)) + 0.5).astype(np.int64)
     picked = features[np.minimum(nearest, len(features) - 1)]
     return np.clip(picked, -FLOAT16_MAX, FLOAT16_MAX).astype(np.float16)
-
-
-def _mono(audio: np.ndarray) -> np.ndarray:
-    signal = np.asarray(audio, dtype=np.float32)
-    if signal.ndim != 1 or signal.size == 0:
-        raise ValueError(f"expected non-empty mono audio of shape (samples,), got {signal.shape}")
-    return signal
 
 
 @dataclass(frozen=True)
@@ -121,7 +115,7 @@ class LogMelExtractor:
 
     def frames(self, audio_16k: np.ndarray) -> np.ndarray:
         """``(ceil(samples / 320), n_mels)`` float32 log-mel frames."""
-        signal = _mono(audio_16k)
+        signal = _non_empty(as_mono(audio_16k))
         count = -(-signal.size // HOP)
         padded = np.zeros((count - 1) * HOP + WINDOW, np.float32)
         padded[: signal.size] = signal
@@ -187,7 +181,7 @@ class Wav2Vec2Extractor:
         """``(frames, hidden_size)`` float32 hidden states at 50 Hz."""
         import torch
 
-        signal = _mono(audio_16k).astype(np.float64)
+        signal = _non_empty(as_mono(audio_16k)).astype(np.float64)
         signal = (signal - signal.mean()) / np.sqrt(signal.var() + 1e-7)
         if signal.size < WINDOW:  # shorter than one frame's receptive field
             signal = np.pad(signal, (0, WINDOW - signal.size))
@@ -209,3 +203,9 @@ def load_speech_features(name: str, weights_dir: str | None = None,
     if name == "wav2vec2":
         return Wav2Vec2Extractor(weights_dir, allow_untrained, device=device)
     raise ValueError(f"unknown speech features {name!r}: use 'logmel' or 'wav2vec2'")
+
+
+def _non_empty(signal: np.ndarray) -> np.ndarray:
+    if signal.size == 0:
+        raise ValueError("speech features need at least one audio sample")
+    return signal

@@ -24,9 +24,9 @@ from gaia.pipeline.video_writer import write_vfr_video, write_video
 from gaia.samples.clips import add_shake, paint_mask, portrait_motion, resize_to, turn_head
 from gaia.samples.shipped import astronaut, bigbuckbunny_path, carphone_path
 from gaia.samples.speech import silence, speech_of_duration
+from gaia.schemas.shards import AUDIO_RATE
 
 SAMPLE_VERSION = 1
-AUDIO_RATE = 16000
 PORTRAIT_BOX = (0, 320, 62, 382)  # rows, then columns, of the astronaut photo
 SHAKE_PX = 12.0  # about 0.2 x the portrait's inter-ocular distance (60 px), every frame
 # Yaw alone moves dlib's frontal angle by at most about 17 degrees before its HOG detector
