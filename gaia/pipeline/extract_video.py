@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,8 @@ import pyarrow.parquet as pq
 from gaia.filters.segments import Segment
 from gaia.pipeline.crop import CropConfig, clip_box, crop_frame, to_crop_pixels
 from gaia.pipeline.decode import AUDIO_RATE, audio_blocks
+from gaia.pipeline.denoise import Denoiser
+from gaia.pipeline.speech_features import SpeechFeatureExtractor
 
 OUT_FPS = 25.0
 SAMPLES_PER_FRAME = int(AUDIO_RATE / OUT_FPS)  # 640
@@ -104,9 +106,9 @@ def _mp4(frames: list[np.ndarray]) -> bytes:
 class AudioChain:
     """What turns a clip's raw audio into its sample streams (see ``extract_job``)."""
 
-    normalize: object
-    denoiser: object
-    features: object
+    normalize: Callable[[np.ndarray], np.ndarray]  # loudness, after denoising
+    denoiser: Denoiser
+    features: SpeechFeatureExtractor
 
 
 def extract_video(jobs: list[ClipJob], metrics_file: Path, audio: AudioChain,
