@@ -7,11 +7,13 @@ knows which.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,27 @@ def barrier(world: World) -> None:
 def close_world(world: World) -> None:
     if world.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def wrap(module: nn.Module, world: World) -> nn.Module:
+    """``module`` on this process's device, inside DDP when there is more than one process."""
+    module = module.to(world.device)
+    if not world.distributed:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [world.device.index] if world.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=ids)
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The model inside a DDP wrapper (or the module itself)."""
+    return getattr(module, "module", module)
+
+
+def no_sync(module: nn.Module, world: World, sync: bool):
+    """Skip DDP's gradient all-reduce unless ``sync`` (accumulation: sync the last
+    micro-batch only)."""
+    if sync or not world.distributed:
+        return contextlib.nullcontext()
+    return module.no_sync()

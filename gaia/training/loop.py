@@ -74,6 +74,13 @@ def autocast(world: World):
     return contextlib.nullcontext()
 
 
+def accumulate(logs: dict[str, float], parts: dict, count: int) -> None:
+    """Add ``parts`` (tensors or numbers) divided by ``count`` into ``logs``: the mean of each
+    logged value over a step's micro-batches."""
+    for name, value in parts.items():
+        logs[name] = logs.get(name, 0.0) + float(value) / count
+
+
 class RunLog:
     """Rank 0 writes TensorBoard events and ``metrics.jsonl`` (one line per logged step)."""
 

@@ -6,12 +6,12 @@ number of processes and nodes; ``loop.run_loop`` does the rest.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from dataclasses import asdict, dataclass
 
 import torch
 
+from gaia.training.config_files import parse_overrides
 from gaia.training.distributed import close_world, init_world
 from gaia.training.loop import LoopOptions, run_loop
 from gaia.training.perceptual import load_perceptual, perceptual_provenance
@@ -79,24 +79,6 @@ def train_vae(options: VaeTrainOptions, log=print) -> int:
                         log=log if world.is_main else (lambda _: None))
     finally:
         close_world(world)
-
-
-def parse_overrides(items: tuple[str, ...] | list[str]) -> dict:
-    """``["lr=1e-4", "disc_start=10"]`` -> ``{"lr": 0.0001, "disc_start": 10}`` (YAML values);
-    the config loader then rejects unknown keys by name."""
-    import yaml
-
-    values = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"bad --set {item!r}: write KEY=VALUE, e.g. lr=1e-4")
-        value = yaml.safe_load(raw)
-        if isinstance(value, str):  # YAML 1.1 reads "2e-3" as text; numbers were meant
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        values[key.strip()] = value
-    return values
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,14 +25,11 @@ deepest levels at ``2 d`` (multipliers ``1, 1, 2, 2``).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "training"
+from gaia.training.config_files import available_configs, build_config, config_dict, load_config
 
 PERCEPTUAL_KINDS = ("lpips", "none")
 GAN_LOSSES = ("hinge", "vanilla")
@@ -136,63 +133,23 @@ class VaeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (tuples as lists), ready for YAML or JSON."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
+        return config_dict(self)
 
 
 def available_vae_configs() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("vae-*.yaml"))
+    return available_configs("vae-")
 
 
 def load_vae_config(name_or_path: str | Path, **overrides: Any) -> VaeConfig:
     """The defaults, then a preset (a name in configs/training or a YAML path), then
     ``overrides``. Unknown keys and values of the wrong type raise ``ValueError`` naming the
     key."""
-    text = str(name_or_path)
-    path = Path(text) if text.endswith((".yaml", ".yml")) else CONFIG_DIR / f"{text}.yaml"
-    if not path.is_file():
-        raise ValueError(f"no VAE config {text!r}: choose one of "
-                         f"{', '.join(available_vae_configs()) or '(none found)'} "
-                         "or give a YAML file")
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path} must hold a mapping of VaeConfig keys")
-    values = {"name": path.stem, **values, **overrides}
-    return build_vae_config(values)
+    return load_config(VaeConfig, name_or_path, "vae-", "VAE", **overrides)
 
 
 def build_vae_config(values: dict[str, Any]) -> VaeConfig:
     """A ``VaeConfig`` from plain values, each checked against the field's default type."""
-    defaults = VaeConfig()
-    fields = {f.name for f in dataclasses.fields(VaeConfig)}
-    checked: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in fields:
-            raise ValueError(f"unknown VAE config key {key!r}: known keys are "
-                             f"{', '.join(sorted(fields))}")
-        checked[key] = _coerce(key, value, getattr(defaults, key))
-    return VaeConfig(**checked)
-
-
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    kind = type(default)
-    if kind is tuple:
-        if not isinstance(value, list | tuple):
-            raise ValueError(f"VAE config {key} must be a list, not {value!r}")
-        return tuple(_coerce(key, v, default[0]) for v in value)
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"VAE config {key} must be true or false, not {value!r}")
-        return value
-    if kind in (int, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"VAE config {key} must be a number, not {value!r}")
-        if kind is int and value != int(value):
-            raise ValueError(f"VAE config {key} must be a whole number, not {value!r}")
-        return kind(value)
-    if not isinstance(value, kind):
-        raise ValueError(f"VAE config {key} must be a {kind.__name__}, not {value!r}")
-    return value
+    return build_config(VaeConfig, values, "VAE")
 
 
 def count_parameters(config: VaeConfig) -> dict[str, int]:

@@ -9,33 +9,16 @@ here; gradient accumulation syncs on the last micro-batch only.
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
 from gaia.training.discriminator import PatchDiscriminator
-from gaia.training.distributed import World
+from gaia.training.distributed import World, no_sync, unwrap, wrap
 from gaia.training.landmark_render import render_landmarks
-from gaia.training.loop import autocast
+from gaia.training.loop import accumulate, autocast
 from gaia.training.vae_config import VaeConfig
 from gaia.training.vae_loss import VaeLoss
 from gaia.training.vae_model import TwoEncoderVAE
-
-
-def wrap(module: nn.Module, world: World) -> nn.Module:
-    """DDP around ``module`` when there is more than one process; the module itself otherwise."""
-    module = module.to(world.device)
-    if not world.distributed:
-        return module
-    from torch.nn.parallel import DistributedDataParallel
-
-    ids = [world.device.index] if world.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids)
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    return getattr(module, "module", module)
 
 
 class VaeTask:
@@ -85,7 +68,7 @@ class VaeTask:
         for index, batch in enumerate(micro_batches):
             appearance, target, landmarks = self._inputs(batch)
             sync = index == count - 1
-            with self._no_sync(self.model, sync), autocast(self.world):
+            with no_sync(self.model, self.world, sync), autocast(self.world):
                 reconstruction, posteriors = self.model(appearance, landmarks,
                                                         generator=self.noise)
                 # The generator sees the discriminator unwrapped: its own parameters get no
@@ -97,26 +80,21 @@ class VaeTask:
                     unwrap(self.model).last_layer_weight, step)
                 (loss / count).backward()
             reconstructions.append((target, reconstruction.detach()))
-            _accumulate(logs, parts, count)
+            accumulate(logs, parts, count)
         self.opt_model.step()
 
         self.opt_disc.zero_grad(set_to_none=True)
         for index, (target, reconstruction) in enumerate(reconstructions):
             sync = index == count - 1
-            with self._no_sync(self.disc, sync), autocast(self.world):
+            with no_sync(self.disc, self.world, sync), autocast(self.world):
                 logits_real = self.disc(target)
                 logits_fake = self.disc(reconstruction)
                 disc_loss, parts = self.loss.discriminator_loss(logits_real, logits_fake, step)
                 (disc_loss / count).backward()
-            _accumulate(logs, parts, count)
+            accumulate(logs, parts, count)
         if self.loss.gan_active(step):
             self.opt_disc.step()
         return logs
-
-    def _no_sync(self, module: nn.Module, sync: bool):
-        if sync or not self.world.distributed:
-            return contextlib.nullcontext()
-        return module.no_sync()
 
     @torch.no_grad()
     def reconstruct(self, batch: dict) -> torch.Tensor:
@@ -149,8 +127,3 @@ class VaeTask:
         self.opt_model.load_state_dict(state["opt_model"])
         self.opt_disc.load_state_dict(state["opt_disc"])
         self.noise.set_state(state["noise"].cpu())
-
-
-def _accumulate(logs: dict[str, float], parts: dict, count: int) -> None:
-    for name, value in parts.items():
-        logs[name] = logs.get(name, 0.0) + float(value) / count
