@@ -16,7 +16,7 @@ A batch (``collate_pairs``) is a dict:
 ``key``                   list of ``B`` sample keys (both frames of a pair share one)
 ``frame_index``           int64 ``(B, 2)``: ``i`` and ``j`` as frame numbers of the clip
 ``clip_index``            int64 ``(B,)``: place of the clip in its worker's stream this epoch
-``pair_index``            int64 ``(B,)``: place of the pair among its clip's pairs
+``item_index``            int64 ``(B,)``: place of the pair among its clip's pairs
 ========================  =====================================================================
 
 ``PairBatches`` adds ``worker`` (the stream that made the batch) and ``skipped`` (samples that
@@ -48,7 +48,7 @@ def sample_pairs(n_frames: int, count: int, rng: np.random.Generator) -> np.ndar
 
 
 def clip_pairs(clip: dict, count: int) -> list[dict]:
-    """The pairs of one decoded clip (``ClipStream``'s dicts), from ``clip["first_pair"]`` on.
+    """The pairs of one decoded clip (``ClipStream``'s dicts), from ``clip["first_item"]`` on.
 
     Always draws all ``count`` pairs first, so skipping the first few (a resumed stream) leaves
     the rest unchanged.
@@ -61,10 +61,10 @@ def clip_pairs(clip: dict, count: int) -> list[dict]:
             "appearance": frames[i], "target": frames[j],
             "appearance_landmarks": landmarks[i], "target_landmarks": landmarks[j],
             "key": clip["key"], "frame_index": (int(index[i]), int(index[j])),
-            "clip_index": clip["clip_index"], "pair_index": n,
+            "clip_index": clip["clip_index"], "item_index": n,
         }
         for n, (i, j) in enumerate(positions)
-        if n >= clip.get("first_pair", 0)
+        if n >= clip.get("first_item", 0)
     ]
 
 
@@ -88,7 +88,7 @@ def collate_pairs(pairs: Sequence[dict]) -> dict:
         "key": [p["key"] for p in pairs],
         "frame_index": torch.tensor([p["frame_index"] for p in pairs], dtype=torch.int64),
         "clip_index": torch.tensor([p["clip_index"] for p in pairs], dtype=torch.int64),
-        "pair_index": torch.tensor([p["pair_index"] for p in pairs], dtype=torch.int64),
+        "item_index": torch.tensor([p["item_index"] for p in pairs], dtype=torch.int64),
     }
 
 

@@ -1,4 +1,8 @@
-"""Decoded clips and VAE pair batches streamed from WebDataset shards (DESIGN.md sections 5, 9).
+"""Decoded clips and training batches streamed from WebDataset shards (DESIGN.md sections 5, 9).
+
+The stream config says what a sample becomes: ``ClipStreamConfig`` decodes video shards into
+VAE pairs (``clip_decode``, ``pairs``), ``latent_windows.WindowStreamConfig`` reads latent
+shards into diffusion windows. Everything else here is shared by both:
 
 Built as DESIGN.md section 9 asks of WebDataset under DDP:
 
@@ -17,7 +21,7 @@ Built as DESIGN.md section 9 asks of WebDataset under DDP:
 - Equal batches on every rank (open_clip's ``with_epoch``): each worker cycles over its
   shards as long as it is asked to, and the loader stops after ``batches_per_epoch``, so no
   rank runs out before another (a DDP hang).
-- Resumable: ``PairLoader.state_dict`` records the epoch, the batches yielded and each worker's
+- Resumable: ``ShardLoader.state_dict`` records the epoch, the batches yielded and each worker's
   place (clip and pair), and a loader given it recreates the epoch's streams and skips to that
   place: raw samples before it are read but not decoded (torchtitan's checkpointable loader).
 """
@@ -30,9 +34,10 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import braceexpand
 import numpy as np
@@ -127,6 +132,32 @@ class ClipStreamConfig:
         if self.seed < 0 or self.shuffle_buffer < 0:
             raise ValueError("seed and shuffle_buffer must be >= 0")
 
+    @property
+    def items_per_clip(self) -> int:
+        return self.pairs_per_clip
+
+    def decode(self, sample: dict, rng: np.random.Generator) -> dict | None:
+        return decode_sample(sample, self, rng)
+
+    def batches(self, clips: Iterable[dict], batch_size: int) -> IterableDataset:
+        return PairBatches(clips, batch_size, self.pairs_per_clip)
+
+
+class StreamConfig(Protocol):
+    """What ``ClipStream`` and ``ShardLoader`` need from a kind of sample."""
+
+    shards: str
+    shuffle_buffer: int
+    seed: int
+    split: str | None
+
+    @property
+    def items_per_clip(self) -> int: ...
+
+    def decode(self, sample: dict, rng: np.random.Generator) -> dict | None: ...
+
+    def batches(self, clips: Iterable[dict], batch_size: int) -> IterableDataset: ...
+
 
 def resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
     """(rank, world size): as given, else from torch.distributed when initialised, else (0, 1)."""
@@ -164,11 +195,11 @@ class ClipStream(IterableDataset):
     worker ``(w + offset) % workers`` (a resumed loader starts at the worker that was next).
     cursors: per worker, ``{"clip": c, "pair": p, "skipped": {...}}`` to resume after pair
     ``p`` of clip ``c`` with those counts. Each clip also holds ``clip_index`` (its place in
-    this worker's stream), ``first_pair``, ``worker``, ``skipped`` (counts so far) and
+    this worker's stream), ``first_item``, ``worker``, ``skipped`` (counts so far) and
     ``seed`` (entropy for its draws).
     """
 
-    def __init__(self, config: ClipStreamConfig, rank: int | None = None,
+    def __init__(self, config: StreamConfig, rank: int | None = None,
                  world_size: int | None = None, epoch: int = 0, repeat: bool = True,
                  worker_offset: int = 0, cursors: dict[int, dict] | None = None) -> None:
         self.config, self.epoch, self.repeat = config, epoch, repeat
@@ -214,11 +245,11 @@ class ClipStream(IterableDataset):
         if self.config.shuffle_buffer > 1:
             size = self.config.shuffle_buffer
             samples = wds.shuffle(size, initial=size, rng=random.Random(_seed(*entropy)))(samples)
-        first_clip, after_pair = cursor.get("clip", -1), cursor.get("pair", -1)
+        first_clip, after_item = cursor.get("clip", -1), cursor.get("pair", -1)
         streak = 0  # samples in a row that gave no clip: a whole pass of them means none will
         for ordinal, sample in enumerate(samples):
             if ordinal < first_clip or (ordinal == first_clip
-                                        and after_pair + 1 >= self.config.pairs_per_clip):
+                                        and after_item + 1 >= self.config.items_per_clip):
                 continue  # consumed before the state was saved: read, not decoded
             seed = [*entropy, ordinal]
             clip = self._decode(sample, seed, skipped)
@@ -232,12 +263,12 @@ class ClipStream(IterableDataset):
                 continue
             streak = 0
             clip.update(clip_index=ordinal, worker=worker, skipped=dict(skipped), seed=seed,
-                        first_pair=after_pair + 1 if ordinal == first_clip else 0)
+                        first_item=after_item + 1 if ordinal == first_clip else 0)
             yield clip
 
     def _decode(self, sample: dict, seed: list[int], skipped: Counter) -> dict | None:
         try:
-            return decode_sample(sample, self.config, np.random.default_rng(seed))
+            return self.config.decode(sample, np.random.default_rng(seed))
         except SampleError as err:
             skipped[err.reason] += 1
             logger.warning("skipped sample %s from %s: %s: %s", sample.get("__key__"),
@@ -263,7 +294,7 @@ class ClipStream(IterableDataset):
             passes += 1
 
 
-class PairLoader:
+class ShardLoader:
     """Batches of VAE pairs (``gaia.training.pairs``) for one rank, epoch after epoch.
 
     ``batches_per_epoch`` batches every epoch on every rank (shards are read again as needed);
@@ -273,7 +304,7 @@ class PairLoader:
     unless ``e`` is the current epoch (so a resumed loader keeps its place).
     """
 
-    def __init__(self, config: ClipStreamConfig, batch_size: int, rank: int | None = None,
+    def __init__(self, config: StreamConfig, batch_size: int, rank: int | None = None,
                  world_size: int | None = None, num_workers: int = 0, epoch: int = 0,
                  batches_per_epoch: int | None = None, pin_memory: bool = False) -> None:
         if batch_size < 1 or num_workers < 0 or (batches_per_epoch or 1) < 1:
@@ -294,7 +325,7 @@ class PairLoader:
 
     def __len__(self) -> int:
         if self.batches_per_epoch is None:
-            raise TypeError("a one-pass PairLoader (batches_per_epoch=None) has no length")
+            raise TypeError("a one-pass ShardLoader (batches_per_epoch=None) has no length")
         return self.batches_per_epoch
 
     @property
@@ -320,7 +351,7 @@ class PairLoader:
         clips = ClipStream(self.config, self.rank, self.world_size, self.epoch,
                            repeat=self.batches_per_epoch is not None, worker_offset=offset,
                            cursors=self._cursors)
-        dataset = PairBatches(clips, self.batch_size, self.config.pairs_per_clip)
+        dataset = self.config.batches(clips, self.batch_size)
         loader = DataLoader(dataset, batch_size=None, num_workers=self.num_workers,
                             pin_memory=self.pin_memory)
         batches = iter(loader)
@@ -332,7 +363,7 @@ class PairLoader:
                     self._exhausted = True
                     return
                 self._cursors[batch["worker"]] = {
-                    "clip": int(batch["clip_index"][-1]), "pair": int(batch["pair_index"][-1]),
+                    "clip": int(batch["clip_index"][-1]), "pair": int(batch["item_index"][-1]),
                     "skipped": dict(batch["skipped"])}
                 self.batches += 1
                 yield batch
@@ -361,13 +392,13 @@ class PairLoader:
     def _setup(self) -> dict:
         return {"rank": self.rank, "world_size": self.world_size, "num_workers": self.num_workers,
                 "batch_size": self.batch_size, "batches_per_epoch": self.batches_per_epoch,
-                "seed": self.config.seed, "pairs_per_clip": self.config.pairs_per_clip}
+                "seed": self.config.seed, "items_per_clip": self.config.items_per_clip}
 
 
 def pair_loader(config: ClipStreamConfig, batch_size: int, rank: int | None = None,
                 world_size: int | None = None, num_workers: int = 0, epoch: int = 0,
-                batches_per_epoch: int | None = None, pin_memory: bool = False) -> PairLoader:
-    """A ``PairLoader``: ``batches_per_epoch`` batches of ``batch_size`` VAE pairs per epoch on
+                batches_per_epoch: int | None = None, pin_memory: bool = False) -> ShardLoader:
+    """A ``ShardLoader``: ``batches_per_epoch`` batches of ``batch_size`` VAE pairs per epoch on
     this rank (given, else from torch.distributed), made by ``num_workers`` DataLoader workers."""
-    return PairLoader(config, batch_size, rank, world_size, num_workers, epoch,
+    return ShardLoader(config, batch_size, rank, world_size, num_workers, epoch,
                       batches_per_epoch, pin_memory)
