@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from gaia.training.distributed import init_world
-    from gaia.training.shard_stream import ClipStreamConfig, pair_loader
+    from gaia.training.shard_stream import ClipStreamConfig, shard_loader
     from gaia.training.vae_config import load_vae_config
     from gaia.training.vae_task import VaeTask
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     stream = ClipStreamConfig(shards=shards, image_size=config.image_size)
 
     def supply(workers: int) -> float:
-        loader = pair_loader(stream, args.batch_size, rank=0, world_size=1,
+        loader = shard_loader(stream, args.batch_size, rank=0, world_size=1,
                              num_workers=workers, batches_per_epoch=args.steps)
         iterator = iter(loader)
         next(iterator)  # start-up (worker processes, first shard) is not throughput
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         count = sum(len(batch["key"]) for batch in iterator)
         return count / (time.monotonic() - started)
 
-    loader = pair_loader(stream, args.batch_size, rank=0, world_size=1, num_workers=0,
+    loader = shard_loader(stream, args.batch_size, rank=0, world_size=1, num_workers=0,
                          batches_per_epoch=args.steps + 2)
     batches = list(loader)
     task = VaeTask(config, None, world)

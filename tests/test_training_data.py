@@ -23,7 +23,7 @@ from gaia.training.shard_stream import (
     ClipStreamConfig,
     assign_shards,
     expand_shards,
-    pair_loader,
+    shard_loader,
 )
 
 SHARD_SIZES = (1, 2, 3, 1, 2)  # five shards (odd), uneven
@@ -136,7 +136,7 @@ def test_assign_shards_and_pair_draws():
 def test_batch_shapes_dtypes_ranges_and_scaled_landmarks(shard_set):
     raw = {key: members for shard in sorted(shard_set.glob("*.tar"))
            for key, members in read_tar(shard)}
-    loader = pair_loader(config(shard_set), batch_size=6, batches_per_epoch=2)
+    loader = shard_loader(config(shard_set), batch_size=6, batches_per_epoch=2)
     batches = list(loader)
     assert len(batches) == 2 and len(loader) == 2
     for batch in batches:
@@ -163,7 +163,7 @@ def test_pairs_are_frames_of_the_same_clip(sample_shards, originals):
     for key, members in originals:
         with av.open(io.BytesIO(members["mp4"])) as container:
             frames[key] = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    loader = pair_loader(config(sample_shards, image_size=256, pairs_per_clip=3),
+    loader = shard_loader(config(sample_shards, image_size=256, pairs_per_clip=3),
                          batch_size=6, batches_per_epoch=2)
     for batch in loader:
         pictures = {name: ((batch[name] + 1) * 127.5).round().to(torch.uint8)
@@ -177,12 +177,12 @@ def test_pairs_are_frames_of_the_same_clip(sample_shards, originals):
 
 def test_ranks_disjoint_and_equal_batch_counts(shard_set):
     cfg = config(shard_set)
-    one_pass = [all_keys(pair_loader(cfg, 4, rank=r, world_size=2)) for r in (0, 1)]
+    one_pass = [all_keys(shard_loader(cfg, 4, rank=r, world_size=2)) for r in (0, 1)]
     assert not set(one_pass[0]) & set(one_pass[1])
     assert len(set(one_pass[0]) | set(one_pass[1])) == sum(SHARD_SIZES)
     assert len(set(one_pass[0])) != len(set(one_pass[1]))  # uneven shards: uneven ranks
     for epoch in (0, 1):
-        loaders = [pair_loader(cfg, 4, rank=r, world_size=2, epoch=epoch, batches_per_epoch=5)
+        loaders = [shard_loader(cfg, 4, rank=r, world_size=2, epoch=epoch, batches_per_epoch=5)
                    for r in (0, 1)]
         keys = [all_keys(loader) for loader in loaders]
         assert [len(k) for k in keys] == [20, 20]  # 5 batches of 4 on both ranks
@@ -194,17 +194,17 @@ def test_ranks_disjoint_and_equal_batch_counts(shard_set):
 
 def test_epoch_changes_order_seed_repeats_it(shard_set):
     cfg = config(shard_set)
-    first = list(pair_loader(cfg, 4, epoch=0, batches_per_epoch=3))
-    again = list(pair_loader(cfg, 4, epoch=0, batches_per_epoch=3))
+    first = list(shard_loader(cfg, 4, epoch=0, batches_per_epoch=3))
+    again = list(shard_loader(cfg, 4, epoch=0, batches_per_epoch=3))
     assert_same_batches(first, again)
-    loader = pair_loader(cfg, 4, epoch=0, batches_per_epoch=3)
+    loader = shard_loader(cfg, 4, epoch=0, batches_per_epoch=3)
     loader.set_epoch(1)
     second = list(loader)
     assert [(k, f) for b in first for k, f in zip(b["key"], b["frame_index"].tolist(),
                                                   strict=True)] != \
         [(k, f) for b in second for k, f in zip(b["key"], b["frame_index"].tolist(),
                                                 strict=True)]
-    assert_same_batches(second, list(pair_loader(cfg, 4, epoch=1, batches_per_epoch=3)))
+    assert_same_batches(second, list(shard_loader(cfg, 4, epoch=1, batches_per_epoch=3)))
     next_epoch = list(loader)  # a complete epoch moves on by itself
     assert loader.epoch == 2 and len(next_epoch) == 3
 
@@ -212,19 +212,19 @@ def test_epoch_changes_order_seed_repeats_it(shard_set):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_resume_yields_the_same_next_batches(shard_set, workers):
     cfg = config(shard_set)
-    reference = list(pair_loader(cfg, 4, num_workers=workers, batches_per_epoch=6))
+    reference = list(shard_loader(cfg, 4, num_workers=workers, batches_per_epoch=6))
     if workers:
         assert {b["worker"] for b in reference} == {0, 1}
-    interrupted = pair_loader(cfg, 4, num_workers=workers, batches_per_epoch=6)
+    interrupted = shard_loader(cfg, 4, num_workers=workers, batches_per_epoch=6)
     assert_same_batches(list(islice(interrupted, 3)), reference[:3])
     state = json.loads(json.dumps(interrupted.state_dict()))
     assert state["epoch"] == 0 and state["batches"] == 3
-    resumed = pair_loader(cfg, 4, num_workers=workers, batches_per_epoch=6)
+    resumed = shard_loader(cfg, 4, num_workers=workers, batches_per_epoch=6)
     resumed.load_state_dict(state)
     resumed.set_epoch(0)  # the trainer's usual call keeps the place in the current epoch
     assert_same_batches(list(resumed), reference[3:])
     assert_same_batches(list(interrupted), reference[3:])  # iterating again continues too
-    other = pair_loader(cfg, 4, num_workers=workers + 1, batches_per_epoch=6)
+    other = shard_loader(cfg, 4, num_workers=workers + 1, batches_per_epoch=6)
     with pytest.raises(ValueError, match="same settings"):
         other.load_state_dict(state)
 
@@ -257,7 +257,7 @@ def test_corrupt_and_pickled_samples_are_skipped_and_counted(originals, tmp_path
     with tarfile.open(cut) as tar:  # cut inside the second sample's mp4
         end = tar.getmember("cut.mp4").offset_data + 100
     cut.write_bytes(cut.read_bytes()[:end])
-    loader = pair_loader(config(tmp_path / "*.tar", split=None), batch_size=2)
+    loader = shard_loader(config(tmp_path / "*.tar", split=None), batch_size=2)
     keys = set(all_keys(loader))
     assert keys == {k0, k1, k2, "whole"}
     assert loader.skipped == {"misaligned": 1, "bad_mp4": 1, "refused_member": 1,
@@ -265,11 +265,11 @@ def test_corrupt_and_pickled_samples_are_skipped_and_counted(originals, tmp_path
                               "missing_member": 1}  # the cut sample's first members
     assert not marker.exists()  # nothing was unpickled
     assert "pickled" in caplog.text and "refused_member" in caplog.text
-    looping = pair_loader(config(tmp_path, split=None), batch_size=2, batches_per_epoch=8)
+    looping = shard_loader(config(tmp_path, split=None), batch_size=2, batches_per_epoch=8)
     assert len(list(looping)) == 8 and looping.skipped["bad_mp4"] >= 1
 
 
 def test_no_usable_sample_raises_instead_of_hanging(sample_shards):
-    loader = pair_loader(config(sample_shards, split="val"), 2, batches_per_epoch=2)
+    loader = shard_loader(config(sample_shards, split="val"), 2, batches_per_epoch=2)
     with pytest.raises(RuntimeError, match="no usable sample"):
         list(loader)

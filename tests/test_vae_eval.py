@@ -117,7 +117,7 @@ def test_akd_is_the_mean_landmark_distance_in_pixels(trained_run, sample_shards)
     """A stub detector that always answers the same points: AKD must be the mean distance to
     the target landmarks (self) and to the driving landmarks (cross); one that never finds a
     face leaves AKD empty and counts every frame as missed."""
-    from gaia.training.shard_stream import ClipStreamConfig, pair_loader
+    from gaia.training.shard_stream import ClipStreamConfig, shard_loader
 
     fixed = np.full((68, 2), 32.0, np.float32)
 
@@ -129,7 +129,7 @@ def test_akd_is_the_mean_landmark_distance_in_pixels(trained_run, sample_shards)
     metrics = evaluate_vae(trained_run, str(sample_shards), landmark_fn=stub, **setup)
     stream = ClipStreamConfig(shards=str(sample_shards), image_size=64, split="train",
                               pairs_per_clip=8, max_frames=16)
-    batches = list(pair_loader(stream, 8))[:3]
+    batches = list(shard_loader(stream, 8))[:3]
     assert [len(set(b["key"])) for b in batches] == [1, 1, 1]
     d = [np.linalg.norm(b["target_landmarks"].numpy() - fixed, axis=2).mean(axis=1)
          for b in batches]

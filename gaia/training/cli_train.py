@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-TRAIN_EPILOG = """\
+VAE_EPILOG = """\
 SPEC: a shard folder, a glob, a brace pattern ('shards/shard-{000000..000099}.tar'), URLs, or
 'pipe:CMD' entries, comma-separated.
 
@@ -17,21 +17,40 @@ examples:
   gaia train vae ... --resume        # continue from the latest checkpoint in --out
 """
 
+DIFFUSION_EPILOG = """\
+SPEC: latent shards written by `gaia encode-latents` (a folder, glob, brace pattern, URLs),
+comma-separated; their stats.json is read from the first shard's folder unless --stats is given.
+
+examples:
+  gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/diffusion --out runs/latents
+  gaia train diffusion --config s2m-tiny --shards runs/latents --out runs/s2m-tiny --max-steps 300
+  torchrun --nproc_per_node 8 -m gaia.training.train_diffusion --config s2m-base \\
+      --shards '/shared/latents/shard-{000000..000999}.tar' --stats /shared/latents/stats.json \\
+      --out /shared/runs/s2m-base
+"""
+
 
 def build_train_parser() -> argparse.ArgumentParser:
-    """A parser whose first word is the model (``vae``); used by ``gaia train`` and torchrun."""
+    """A parser whose first word is the model (``vae``, ``diffusion``); used by ``gaia train``
+    and by torchrun's entry points."""
     parser = argparse.ArgumentParser(prog="gaia train")
     add_train_verbs(parser.add_subparsers(dest="model", required=True, metavar="MODEL"))
     return parser
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
-    train = commands.add_parser("train", help="train a model on shards (vae)",
+    train = commands.add_parser("train", help="train a model on shards (vae, diffusion)",
                                 description="Train GAIA's models on streamed shards.")
     add_train_verbs(train.add_subparsers(dest="model", required=True, metavar="MODEL"))
 
 
 def add_train_verbs(models: argparse._SubParsersAction) -> None:
+    _add_vae(models)
+    _add_diffusion(models)
+
+
+def _add_vae(models: argparse._SubParsersAction) -> None:
+    from gaia.training.train_options import add_common_arguments
     from gaia.training.train_vae import VaeTrainOptions
 
     defaults = VaeTrainOptions(config="", shards="", out="")
@@ -40,49 +59,53 @@ def add_train_verbs(models: argparse._SubParsersAction) -> None:
         description="Train the two-encoder VAE on streamed shards. Alone it runs as one "
                     "process (CPU, or one GPU with bf16 autocast); under torchrun on any number "
                     "of processes and nodes (gloo on CPU, nccl on GPU).",
-        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    vae.add_argument("--config", required=True,
-                     help="vae-tiny, vae-small, vae-base, vae-large, or a YAML file")
-    vae.add_argument("--shards", required=True, metavar="SPEC", help="training shards")
-    vae.add_argument("--out", required=True, metavar="RUN_DIR",
-                     help="checkpoints, TensorBoard logs, metrics.jsonl, config.json")
-    vae.add_argument("--max-steps", type=int, default=defaults.max_steps)
-    vae.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                     help="pairs per micro-batch per process (default: %(default)s)")
-    vae.add_argument("--grad-accum", type=int, default=defaults.grad_accum,
-                     help="micro-batches per optimizer step (default: %(default)s)")
-    vae.add_argument("--num-workers", type=int, default=defaults.num_workers,
-                     help="data-loading processes per training process (default: %(default)s)")
+        epilog=VAE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(vae, defaults, "vae-tiny, vae-small, vae-base, vae-large",
+                         "training shards (curated clips)", "pairs")
     vae.add_argument("--pairs-per-clip", type=int, default=defaults.pairs_per_clip,
                      help="(appearance, target) pairs drawn per decoded clip")
     vae.add_argument("--max-frames", type=int, default=defaults.max_frames,
                      help="frames decoded per clip, pairs drawn among them (bounds memory)")
-    vae.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch,
-                     help="batches per epoch on every process (equal on all ranks)")
-    vae.add_argument("--seed", type=int, default=defaults.seed)
     vae.add_argument("--perceptual", choices=("lpips", "none"), default=None,
                      help="perceptual loss (default: the config's; lpips needs --vgg-weights)")
     vae.add_argument("--vgg-weights", default=None, metavar="PATH",
                      help="torchvision-format VGG16 state dict for LPIPS")
-    vae.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    vae.add_argument("--keep", type=int, default=defaults.keep, help="checkpoints kept")
-    vae.add_argument("--log-every", type=int, default=defaults.log_every)
-    vae.add_argument("--image-every", type=int, default=defaults.image_every,
-                     help="steps between reconstruction grids in TensorBoard")
-    vae.add_argument("--resume", action="store_true",
-                     help="continue exactly from the latest checkpoint in --out")
-    vae.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    vae.add_argument("--set", dest="overrides", action="append", default=[],
-                     metavar="KEY=VALUE", help="override a model-config value, e.g. lr=1e-4")
     vae.set_defaults(handler=_train_vae)
+
+
+def _add_diffusion(models: argparse._SubParsersAction) -> None:
+    from gaia.training.train_diffusion import DiffusionTrainOptions
+    from gaia.training.train_options import add_common_arguments
+
+    defaults = DiffusionTrainOptions(config="", shards="", out="")
+    diffusion = models.add_parser(
+        "diffusion", help="the speech-to-motion Conformer diffusion model (on latent shards)",
+        description="Train the speech-to-motion diffusion model (VP-SDE, x0 prediction) and "
+                    "its pose predictor on windows of motion latents, speech and head pose. "
+                    "Alone or under torchrun, as `gaia train vae`.",
+        epilog=DIFFUSION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(diffusion, defaults, "s2m-tiny, s2m-small, s2m-base, s2m-large",
+                         "latent shards (gaia encode-latents)", "windows")
+    diffusion.add_argument("--windows-per-clip", type=int, default=defaults.windows_per_clip,
+                           help="windows drawn per clip read (default: %(default)s)")
+    diffusion.add_argument("--reference", choices=("stored", "random"),
+                           default=defaults.reference,
+                           help="reference latent: the clip's most frontal frame (stored) or "
+                                "a random frame each time (default: %(default)s)")
+    diffusion.add_argument("--stats", default=None, metavar="STATS_JSON",
+                           help="the latent shards' stats.json (default: beside the shards)")
+    diffusion.set_defaults(handler=_train_diffusion)
 
 
 def _train_vae(args: argparse.Namespace) -> int:
     from gaia.training.train_vae import VaeTrainOptions, train_vae
 
-    fields = VaeTrainOptions.__dataclass_fields__
-    values = {name: getattr(args, name) for name in fields}
-    values["overrides"] = tuple(values["overrides"])
-    options = VaeTrainOptions(**values)
-    train_vae(options)
+    train_vae(VaeTrainOptions.from_args(args))
+    return 0
+
+
+def _train_diffusion(args: argparse.Namespace) -> int:
+    from gaia.training.train_diffusion import DiffusionTrainOptions, train_diffusion
+
+    train_diffusion(DiffusionTrainOptions.from_args(args))
     return 0

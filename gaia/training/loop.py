@@ -164,7 +164,7 @@ def run_loop(task: Task, loader: ResumableLoader, options: LoopOptions, world: W
             if options.image_every and step % options.image_every == 0:
                 grid = task.image_grid(micro[0])
                 if grid is not None:
-                    run_log.image(step, "reconstruction", grid)
+                    run_log.image(step, getattr(task, "image_name", "reconstruction"), grid)
             if step % options.checkpoint_every == 0 or step == options.max_steps:
                 _checkpoint(task, loader, checkpoints, step, options.keep, world)
     finally:

@@ -19,17 +19,19 @@ A batch (``collate_pairs``) is a dict:
 ``item_index``            int64 ``(B,)``: place of the pair among its clip's pairs
 ========================  =====================================================================
 
-``PairBatches`` adds ``worker`` (the stream that made the batch) and ``skipped`` (samples that
-stream skipped so far this epoch, by reason).
+``pair_batches`` adds ``worker`` (the stream that made the batch) and ``skipped`` (samples
+that stream skipped so far this epoch, by reason).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
+from functools import partial
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset
+
+from gaia.training.batching import ItemBatches
 
 
 def sample_pairs(n_frames: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -92,34 +94,9 @@ def collate_pairs(pairs: Sequence[dict]) -> dict:
     }
 
 
-class PairBatches(IterableDataset):
-    """Batches of ``batch_size`` pairs from an iterable of decoded clips (one worker's stream).
-
-    Each batch also carries ``worker`` and ``skipped`` from the last clip in it. A finite clip
-    stream ends with a last, possibly smaller, batch.
-    """
-
-    def __init__(self, clips: Iterable[dict], batch_size: int, pairs_per_clip: int) -> None:
-        if batch_size < 1 or pairs_per_clip < 1:
-            raise ValueError(f"batch_size and pairs_per_clip must be >= 1, got {batch_size}, "
-                             f"{pairs_per_clip}")
-        self.clips, self.batch_size, self.pairs_per_clip = clips, batch_size, pairs_per_clip
-
-    def __iter__(self) -> Iterator[dict]:
-        pending: list[dict] = []
-        clip: dict = {}
-        for clip in self.clips:
-            for pair in clip_pairs(clip, self.pairs_per_clip):
-                pending.append(pair)
-                if len(pending) == self.batch_size:
-                    yield self._batch(pending, clip)
-                    pending = []
-        if pending:
-            yield self._batch(pending, clip)
-
-    @staticmethod
-    def _batch(pairs: list[dict], clip: dict) -> dict:
-        batch = collate_pairs(pairs)
-        batch["worker"] = int(clip.get("worker", 0))
-        batch["skipped"] = dict(clip.get("skipped", {}))
-        return batch
+def pair_batches(clips: Iterable[dict], batch_size: int, pairs_per_clip: int) -> ItemBatches:
+    """Batches of ``batch_size`` pairs (``collate_pairs``), ``pairs_per_clip`` from each clip."""
+    if pairs_per_clip < 1:
+        raise ValueError(f"pairs_per_clip must be >= 1, got {pairs_per_clip}")
+    return ItemBatches(clips, batch_size, partial(clip_pairs, count=pairs_per_clip),
+                       collate_pairs)

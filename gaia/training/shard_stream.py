@@ -49,7 +49,7 @@ from gaia.schemas.shards import (
     SPLITS,
 )
 from gaia.training.clip_decode import SampleError, decode_sample
-from gaia.training.pairs import PairBatches
+from gaia.training.pairs import pair_batches
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class ClipStreamConfig:
         return decode_sample(sample, self, rng)
 
     def batches(self, clips: Iterable[dict], batch_size: int) -> IterableDataset:
-        return PairBatches(clips, batch_size, self.pairs_per_clip)
+        return pair_batches(clips, batch_size, self.pairs_per_clip)
 
 
 class StreamConfig(Protocol):
@@ -395,10 +395,11 @@ class ShardLoader:
                 "seed": self.config.seed, "items_per_clip": self.config.items_per_clip}
 
 
-def pair_loader(config: ClipStreamConfig, batch_size: int, rank: int | None = None,
-                world_size: int | None = None, num_workers: int = 0, epoch: int = 0,
-                batches_per_epoch: int | None = None, pin_memory: bool = False) -> ShardLoader:
-    """A ``ShardLoader``: ``batches_per_epoch`` batches of ``batch_size`` VAE pairs per epoch on
-    this rank (given, else from torch.distributed), made by ``num_workers`` DataLoader workers."""
+def shard_loader(config: StreamConfig, batch_size: int, rank: int | None = None,
+                 world_size: int | None = None, num_workers: int = 0, epoch: int = 0,
+                 batches_per_epoch: int | None = None, pin_memory: bool = False) -> ShardLoader:
+    """A ``ShardLoader``: ``batches_per_epoch`` batches of ``batch_size`` items (VAE pairs,
+    diffusion windows) per epoch on this rank (given, else from torch.distributed), made by
+    ``num_workers`` DataLoader workers."""
     return ShardLoader(config, batch_size, rank, world_size, num_workers, epoch,
                       batches_per_epoch, pin_memory)

@@ -13,37 +13,22 @@ import torch
 
 from gaia.training.config_files import parse_overrides
 from gaia.training.distributed import close_world, init_world
-from gaia.training.loop import LoopOptions, run_loop
+from gaia.training.loop import run_loop
 from gaia.training.perceptual import load_perceptual, perceptual_provenance
-from gaia.training.shard_stream import ClipStreamConfig, pair_loader
+from gaia.training.shard_stream import ClipStreamConfig, shard_loader
+from gaia.training.train_options import TrainOptions
 from gaia.training.vae_config import load_vae_config
 from gaia.training.vae_task import VaeTask
 
 
 @dataclass(frozen=True)
-class VaeTrainOptions:
+class VaeTrainOptions(TrainOptions):
     """Everything ``gaia train vae`` takes (see its --help)."""
 
-    config: str
-    shards: str
-    out: str
-    max_steps: int = 1000
-    batch_size: int = 8
-    grad_accum: int = 1
-    num_workers: int = 2
     pairs_per_clip: int = 4
     max_frames: int = 16
-    batches_per_epoch: int = 100
-    seed: int = 0
     perceptual: str | None = None
     vgg_weights: str | None = None
-    checkpoint_every: int = 500
-    keep: int = 3
-    log_every: int = 10
-    image_every: int = 200
-    resume: bool = False
-    device: str | None = None
-    overrides: tuple[str, ...] = ()  # KEY=VALUE on top of the model config, e.g. lr=1e-4
 
 
 def train_vae(options: VaeTrainOptions, log=print) -> int:
@@ -60,14 +45,10 @@ def train_vae(options: VaeTrainOptions, log=print) -> int:
         stream = ClipStreamConfig(shards=options.shards, image_size=config.image_size,
                                   seed=options.seed, pairs_per_clip=options.pairs_per_clip,
                                   max_frames=options.max_frames)
-        loader = pair_loader(stream, options.batch_size, rank=world.rank,
+        loader = shard_loader(stream, options.batch_size, rank=world.rank,
                              world_size=world.size, num_workers=options.num_workers,
                              batches_per_epoch=options.batches_per_epoch)
-        loop = LoopOptions(out=options.out, max_steps=options.max_steps,
-                           grad_accum=options.grad_accum,
-                           checkpoint_every=options.checkpoint_every, keep=options.keep,
-                           log_every=options.log_every, image_every=options.image_every,
-                           resume=options.resume)
+        loop = options.loop_options()
         document = {"task": "vae", "options": asdict(options), "model": config.to_dict(),
                     "perceptual": perceptual_provenance(perceptual), "world_size": world.size,
                     "device": str(world.device), "torch": torch.__version__}

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from gaia.training.checkpoint import latest_checkpoint, load_checkpoint
 from gaia.training.landmark_render import render_landmarks
-from gaia.training.shard_stream import ClipStreamConfig, pair_loader
+from gaia.training.shard_stream import ClipStreamConfig, shard_loader
 from gaia.training.vae_config import VaeConfig, build_vae_config
 from gaia.training.vae_model import TwoEncoderVAE
 
@@ -218,7 +218,7 @@ def evaluate_vae(checkpoint: str | Path, shards: str, split: str | None = "val",
     size = vae.config.image_size
     stream = ClipStreamConfig(shards=str(shards), image_size=size, seed=seed, split=split,
                               pairs_per_clip=pairs_per_clip, max_frames=max_frames)
-    loader = pair_loader(stream, batch_size, num_workers=0, batches_per_epoch=None)
+    loader = shard_loader(stream, batch_size, num_workers=0, batches_per_epoch=None)
     sums = {"psnr": 0.0, "l1": 0.0, "lpips": 0.0}
     pairs = cross_pairs = 0
     cross_pairing = CrossPairs()
