@@ -83,24 +83,32 @@ class CropLandmarks:
         return to_model_pixels(self.landmarker(gray, boxes[0]), self.work_size, size)
 
 
-def source_crop(path: Path, crop: CropConfig, size: int) -> np.ndarray:
-    """The portrait's head cut as curation cuts clips, uint8 ``(size, size, 3)`` RGB."""
+def portrait_face(path: Path, crop: CropConfig, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait's head cut as curation cuts clips, uint8 ``(size, size, 3)`` RGB, and its
+    68 landmarks in pixels of that image; ValueError when the image has no face or several."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"cannot read the source image {path}: give a PNG or JPEG portrait")
+        raise ValueError(f"cannot read the portrait {path}: give a PNG or JPEG image")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     detector = FaceDetector(DetectorConfig(detect_max_side=min(max(rgb.shape[:2]), 1024)))
     boxes = detector(gray)
     if len(boxes) == 0:
-        raise ValueError(f"no face found in the source image {path}: give a portrait with one "
+        raise ValueError(f"no face found in the portrait {path}: give a portrait with one "
                          "clearly visible, roughly frontal face")
     if len(boxes) > 1:
-        raise ValueError(f"{len(boxes)} faces found in the source image {path}: crop it to the "
+        raise ValueError(f"{len(boxes)} faces found in the portrait {path}: crop it to the "
                          "one person to animate")
     points = DlibLandmarker()(gray, boxes[0])
     box = clip_box(box_from_landmarks(points)[None], crop)
-    return resize_crop(crop_frame(rgb, box, crop.size), size)
+    image = resize_crop(crop_frame(rgb, box, crop.size), size)
+    landmarks = to_model_pixels(to_crop_pixels(points, box, crop.size), crop.size, size)
+    return image, landmarks
+
+
+def source_crop(path: Path, crop: CropConfig, size: int) -> np.ndarray:
+    """The portrait's head cut as curation cuts clips (``portrait_face`` without landmarks)."""
+    return portrait_face(path, crop, size)[0]
 
 
 def driving_landmarks(path: Path, config: MeasureConfig

@@ -184,9 +184,9 @@ def test_reenact_refuses_unusable_inputs(trained_run, source_png, tmp_path):
     cv2.imwrite(str(blank), np.full((320, 320, 3), 128, np.uint8))
     out = tmp_path / "out.mp4"
     quiet = {"progress": lambda _: None}
-    with pytest.raises(ValueError, match="2 faces found in the source image"):
+    with pytest.raises(ValueError, match="2 faces found in the portrait"):
         reenact(two, driving, trained_run, out, **quiet)
-    with pytest.raises(ValueError, match="no face found in the source image"):
+    with pytest.raises(ValueError, match="no face found in the portrait"):
         reenact(blank, driving, trained_run, out, **quiet)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")

@@ -140,7 +140,10 @@ def run_loop(task: Task, loader: ResumableLoader, options: LoopOptions, world: W
         state = load_checkpoint(latest, map_location=world.device)
         step = int(state["step"])
         task.load_state_dict(state["task"])
-        loader.load_state_dict(load_checkpoint(rank_state_path(checkpoints, step, world.rank)))
+        mine = load_checkpoint(rank_state_path(checkpoints, step, world.rank))
+        loader.load_state_dict(mine["loader"])
+        if hasattr(task, "load_rank_state_dict"):
+            task.load_rank_state_dict(mine["task"])
         set_rng_state(state["rng"])
         log(f"[train] resumed from {latest.name} at step {step}")
     elif options.resume:
@@ -185,10 +188,12 @@ def _forever(loader: ResumableLoader):
 
 def _checkpoint(task: Task, loader: ResumableLoader, folder: Path, step: int, keep: int,
                 world: World) -> None:
-    """Every rank writes its loader position, then rank 0 the checkpoint itself: the main file
-    appears last, so a checkpoint that exists is complete. (Torch random states are the same
-    on every rank: all ranks seed alike, so rank 0's stand for all.)"""
-    save_rank_state(folder, step, world.rank, loader.state_dict())
+    """Every rank writes its own state (loader position, and the task's per-rank state such as
+    a noise generator seeded by rank), then rank 0 the checkpoint itself: the main file appears
+    last, so a checkpoint that exists is complete. (Global torch random states are the same on
+    every rank: all ranks seed alike, so rank 0's stand for all.)"""
+    rank_task = task.rank_state_dict() if hasattr(task, "rank_state_dict") else {}
+    save_rank_state(folder, step, world.rank, {"loader": loader.state_dict(), "task": rank_task})
     barrier(world)
     if world.is_main:
         save_checkpoint(folder, step, {"task": task.state_dict()}, keep=keep)
