@@ -10,8 +10,10 @@ from gaia import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     from gaia.cli_eval import add_eval_parser, add_reenact_parser
+    from gaia.cli_generate import add_generate_parser
     from gaia.pipeline.cli_curate import add_curate_parser
     from gaia.pipeline.cli_inspect import add_inspect_parser
+    from gaia.pipeline.cli_latents import add_encode_latents_parser
     from gaia.samples.cli import add_sample_parser
     from gaia.training.cli_train import add_train_parser
 
@@ -27,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(commands)
     add_eval_parser(commands)
     add_reenact_parser(commands)
+    add_encode_latents_parser(commands)
+    add_generate_parser(commands)
     return parser
 
 

@@ -104,3 +104,54 @@ def sample_shards(measured_sample, tmp_path_factory):
     run_extract(root, "vae", config=ExtractConfig(shard_mb=0.5, val_fraction=0.0),
                 log=lambda _: None, use_ray=False)
     return root / "shards" / "vae"
+
+
+def save_vae_checkpoint(folder: Path, seed: int = 0, **overrides) -> Path:
+    """A randomly initialised vae-tiny saved as `gaia train vae` saves it (step 0)."""
+    import torch
+
+    from gaia.training.checkpoint import save_checkpoint
+    from gaia.training.vae_config import load_vae_config
+    from gaia.training.vae_model import TwoEncoderVAE
+
+    torch.manual_seed(seed)
+    config = load_vae_config("vae-tiny", perceptual="none", **overrides)
+    model = TwoEncoderVAE(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(folder, 0, {"task": {"model": model.state_dict(),
+                                                "config": config.to_dict()}})
+
+
+@pytest.fixture(scope="session")
+def new_vae_checkpoint():
+    """``save_vae_checkpoint`` for tests that need a VAE of their own (another seed)."""
+    return save_vae_checkpoint
+
+
+@pytest.fixture(scope="session")
+def vae_checkpoint(tmp_path_factory) -> Path:
+    return save_vae_checkpoint(tmp_path_factory.mktemp("vae-tiny") / "checkpoints")
+
+
+@pytest.fixture(scope="session")
+def latent_shards(sample_shards, vae_checkpoint, tmp_path_factory) -> Path:
+    """The sample shards encoded with ``vae_checkpoint`` (in-process, no Ray)."""
+    from gaia.pipeline.encode_latents import run_encode_latents
+
+    out = tmp_path_factory.mktemp("latents")
+    run_encode_latents(vae_checkpoint, str(sample_shards), out, use_ray=False,
+                       log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def s2m_run(latent_shards, tmp_path_factory) -> Path:
+    """s2m-tiny trained briefly on ``latent_shards`` (enough to exercise generation)."""
+    from gaia.training.train_diffusion import DiffusionTrainOptions, train_diffusion
+
+    out = tmp_path_factory.mktemp("s2m") / "run"
+    train_diffusion(DiffusionTrainOptions(
+        config="s2m-tiny", shards=str(latent_shards), out=str(out), max_steps=20,
+        batch_size=4, num_workers=0, batches_per_epoch=10, log_every=10, image_every=0,
+        checkpoint_every=20), log=lambda _: None)
+    return out
