@@ -28,18 +28,29 @@ $(STAMP): pyproject.toml Makefile
 
 # The main job end to end on a sample built from real media, with an embedded local Ray:
 # build the sample; `curate run` measures it, prints the funnel and cuts the vae preset's
-# clips into shards; then both presets' funnels, an HTML report, and a check of the shards.
+# clips into shards; both presets' funnels, an HTML report, a check of the shards; then the
+# models: vae-tiny on the shards, its motion latents (`encode-latents`, a Ray job), s2m-tiny on
+# the latents, and a talking video from the astronaut portrait and synthesized speech.
+# Every step resumes: running `make demo` again finishes what a killed run left.
 demo: $(STAMP)
-	$(BIN)/gaia sample $(DEMO)/raw
+	$(BIN)/gaia sample $(DEMO)/raw --generation-inputs $(DEMO)/inputs
 	$(BIN)/gaia curate run $(DEMO)/raw --out $(DEMO)/run --preset vae
 	$(BIN)/gaia curate tune $(DEMO)/run --preset vae
 	$(BIN)/gaia curate tune $(DEMO)/run --preset diffusion --report $(DEMO)/run/diffusion-report.html
 	$(BIN)/gaia inspect $(DEMO)/run/shards/vae
 	$(BIN)/gaia train vae --config vae-tiny --shards $(DEMO)/run/shards/vae --out $(DEMO)/vae-tiny \
-	    --perceptual none --max-steps 40 --batch-size 8 --num-workers 0 --log-every 10 \
-	    --image-every 40 --checkpoint-every 40 --set lr=2e-3 --set disc_start=1000 --resume
+	    --perceptual none --max-steps 300 --batch-size 8 --num-workers 0 --log-every 50 \
+	    --image-every 300 --checkpoint-every 100 --set lr=2e-3 --set disc_start=100000 --resume
+	$(BIN)/gaia encode-latents --vae $(DEMO)/vae-tiny --shards $(DEMO)/run/shards/vae \
+	    --out $(DEMO)/latents
+	$(BIN)/gaia train diffusion --config s2m-tiny --shards $(DEMO)/latents --out $(DEMO)/s2m-tiny \
+	    --max-steps 400 --batch-size 8 --num-workers 0 --log-every 50 --image-every 400 \
+	    --checkpoint-every 200 --resume
+	$(BIN)/gaia generate --image $(DEMO)/inputs/portrait.png --audio $(DEMO)/inputs/speech.wav \
+	    --vae $(DEMO)/vae-tiny --diffusion $(DEMO)/s2m-tiny --out $(DEMO)/talking.mp4 --steps 25
 	@echo "report: $(DEMO)/run/diffusion-report.html   shards: $(DEMO)/run/shards/vae"
-	@echo "vae-tiny: $(DEMO)/vae-tiny (reconstruction grid: $(DEMO)/vae-tiny/reconstruction-00000040.png)"
+	@echo "vae-tiny: $(DEMO)/vae-tiny (reconstruction grid: $(DEMO)/vae-tiny/reconstruction-00000300.png)"
+	@echo "talking video: $(DEMO)/talking.mp4 (pose track, seed, checkpoints: $(DEMO)/talking.json)"
 
 test: $(STAMP)
 	$(BIN)/ruff check gaia tests benchmarks
@@ -56,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tune_speed.py
 	$(BIN)/python benchmarks/extract_throughput.py
 	$(BIN)/python benchmarks/train_vae_speed.py
+	$(BIN)/python benchmarks/s2m_speed.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .ruff_cache

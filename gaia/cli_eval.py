@@ -1,5 +1,6 @@
-"""``gaia eval vae`` and ``gaia reenact``: a trained VAE measured on shards (paper, appendix
-B.2) and applied to a portrait and a driving video (thin: parse, call, print)."""
+"""``gaia eval vae``, ``gaia eval s2m`` and ``gaia reenact``: a trained VAE measured on shards
+(paper, appendix B.2), a speech-to-motion model measured on latent shards (paper, section 5),
+and a VAE applied to a portrait and a driving video (thin: parse, call, print)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,26 @@ examples:
       --perceptual lpips --vgg-weights /models/vgg16-397923af.pth --json
 """
 
+S2M_EPILOG = """\
+Motion latents are sampled from each clip's speech, reference frame and head pose (--pose data:
+the clip's real pose; predicted: the model's pose predictor's) and compared with the clip's real
+latents, standardised (motion_mse; motion_mse_mean_baseline is the error of the data's mean
+motion). pose_error_* (degrees) is the pose predictor against the real pose. With --videos (the
+source video shards of the latents) every latent is decoded to a frame and dlib reads the face:
+msi (motion stability) and lip_sync (mouth opening against the speech), beside msi_real and
+lip_sync_real on the clip's stored landmarks. A clip whose frames show a face in fewer than half
+of them gets no frame metrics (counted as frame_metrics_skipped). Sync-D and FID are not
+computed: they need SyncNet and Inception weights (null in the output, with a note).
+
+examples:
+  gaia eval s2m --vae runs/vae --diffusion runs/s2m --latents runs/latents --split val
+  gaia eval s2m --vae runs/vae --diffusion runs/s2m/checkpoints/step-00100000.pt \\
+      --latents runs/latents --videos runs/r1/shards/diffusion --clips 50 --steps 50 --json
+"""
+
 
 def add_eval_parser(commands: argparse._SubParsersAction) -> None:
-    evaluate = commands.add_parser("eval", help="measure a trained model on shards (vae)",
+    evaluate = commands.add_parser("eval", help="measure a trained model on shards (vae, s2m)",
                                    description="Evaluate GAIA's models on shards.")
     models = evaluate.add_subparsers(dest="model", required=True, metavar="MODEL")
     vae = models.add_parser(
@@ -44,6 +62,37 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:
     vae.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     vae.add_argument("--json", action="store_true", help="print the metrics as JSON")
     vae.set_defaults(handler=_eval_vae)
+    _add_s2m_parser(models)
+
+
+def _add_s2m_parser(models: argparse._SubParsersAction) -> None:
+    s2m = models.add_parser(
+        "s2m", help="motion, pose, stability and lip-sync metrics of the diffusion model",
+        description="Measure a trained speech-to-motion model on clips of latent shards: "
+                    "motion latents sampled from each clip's speech against its real ones "
+                    "(a seeded sampler: the same numbers every run).",
+        epilog=S2M_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s2m.add_argument("--vae", required=True, metavar="CKPT_OR_RUN",
+                     help="the VAE the latents were encoded with (file or run folder)")
+    s2m.add_argument("--diffusion", required=True, metavar="CKPT_OR_RUN",
+                     help="diffusion checkpoint or run folder (its latest checkpoint)")
+    s2m.add_argument("--latents", required=True, metavar="SPEC",
+                     help="latent shards to evaluate on (`gaia encode-latents` output)")
+    s2m.add_argument("--videos", default=None, metavar="SPEC",
+                     help="the source video shards of the latents, for frame metrics (MSI, "
+                          "lip sync; needs dlib's models)")
+    s2m.add_argument("--split", choices=("train", "val", "all"), default="val",
+                     help="clips of this split, or all (default: %(default)s)")
+    s2m.add_argument("--clips", type=int, default=20,
+                     help="clips evaluated, 0 for all (default: %(default)s)")
+    s2m.add_argument("--steps", type=int, default=25,
+                     help="denoising steps of the ODE sampler (default: %(default)s)")
+    s2m.add_argument("--seed", type=int, default=0, help="the noise (default: %(default)s)")
+    s2m.add_argument("--pose", choices=("data", "predicted"), default="data",
+                     help="the head pose given to the sampler (default: %(default)s)")
+    s2m.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    s2m.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    s2m.set_defaults(handler=_eval_s2m)
 
 
 def _eval_vae(args: argparse.Namespace) -> int:
@@ -59,6 +108,26 @@ def _eval_vae(args: argparse.Namespace) -> int:
         perceptual=load_perceptual(args.perceptual, args.vgg_weights),
         landmark_fn=CropLandmarks(), device=args.device)
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    return 0
+
+
+def _eval_s2m(args: argparse.Namespace) -> int:
+    from gaia.training.s2m_eval import evaluate_s2m, format_s2m_metrics
+    from gaia.training.vp_sde import SamplerConfig
+
+    if args.clips < 0:
+        raise ValueError("--clips must be >= 0 (0: every clip of the split)")
+    landmark_fn = None
+    if args.videos:
+        from gaia.reenact import CropLandmarks
+
+        landmark_fn = CropLandmarks()
+    metrics = evaluate_s2m(
+        args.vae, args.diffusion, args.latents, videos=args.videos,
+        split=None if args.split == "all" else args.split, clips=args.clips or None,
+        sampler=SamplerConfig(steps=args.steps), seed=args.seed, pose=args.pose,
+        landmark_fn=landmark_fn, device=args.device)
+    print(json.dumps(metrics, indent=2) if args.json else format_s2m_metrics(metrics))
     return 0
 
 

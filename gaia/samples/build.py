@@ -106,6 +106,22 @@ def _vfr_times(seconds: float, seed: int) -> np.ndarray:
     return times[times < seconds]
 
 
+def write_generation_inputs(out_dir: Path, seconds: float = 4.0, seed: int = 7
+                            ) -> tuple[Path, Path]:
+    """The inputs of ``gaia generate`` for the demo: the astronaut portrait as ``portrait.png``
+    and ``seconds`` of synthesized speech as ``speech.wav`` (16 kHz mono), in ``out_dir``."""
+    import cv2
+    import soundfile
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image, audio = out_dir / "portrait.png", out_dir / "speech.wav"
+    if not cv2.imwrite(str(image), cv2.cvtColor(portrait(), cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {image}")
+    soundfile.write(audio, speech_of_duration(seconds, AUDIO_RATE, seed=seed), AUDIO_RATE)
+    return image, audio
+
+
 def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) -> list[SampleClip]:
     """Write the demo sample into ``out_dir`` and its index ``sample.json``; returns the clips.
 
