@@ -26,15 +26,11 @@ from pathlib import Path
 import numpy as np
 
 
-def _npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
 def make_latents(folder: Path, latent_shape: tuple[int, int, int], speech_dim: int,
                  clips: int = 16, frames: int = 250) -> Path:
     """Random latent shards in the spec's layout, with their stats.json."""
+    from gaia.schemas.shards import dump_npy
+
     rng = np.random.default_rng(0)
     dim = int(np.prod(latent_shape))
     folder.mkdir(parents=True, exist_ok=True)
@@ -46,10 +42,10 @@ def make_latents(folder: Path, latent_shape: tuple[int, int, int], speech_dim: i
                     "reference_frame": 0, "latent_shape": list(latent_shape), "vae": {},
                     "speech_features": {}}
             motion = rng.normal(size=(frames, dim)).astype(np.float32)
-            members = {"motion.npy": _npy(motion), "reference.npy": _npy(motion[0]),
-                       "speech.npy": _npy(rng.normal(size=(2 * frames, speech_dim)).astype(
+            members = {"motion.npy": dump_npy(motion), "reference.npy": dump_npy(motion[0]),
+                       "speech.npy": dump_npy(rng.normal(size=(2 * frames, speech_dim)).astype(
                            np.float16)),
-                       "pose.npy": _npy(rng.normal(size=(frames, 3)).astype(np.float32)),
+                       "pose.npy": dump_npy(rng.normal(size=(frames, 3)).astype(np.float32)),
                        "json": json.dumps(meta).encode()}
             for name, blob in members.items():
                 info = tarfile.TarInfo(f"{key}.{name}")

@@ -36,7 +36,7 @@ from gaia.reenact import portrait_face
 from gaia.schemas.atomic import write_text_atomic
 from gaia.schemas.shards import AUDIO_RATE, FPS
 from gaia.training.s2m_sampler import LoadedDiffusion
-from gaia.training.vae_eval import LoadedVae, to_uint8
+from gaia.training.vae_eval import LoadedVae
 from gaia.training.vp_sde import SamplerConfig
 
 # What must agree between the extractor at hand and the one the model was trained with.
@@ -76,6 +76,11 @@ def read_speech(path: Path) -> np.ndarray:
     return audio
 
 
+def speech_differences(trained: dict, here: dict) -> list[str]:
+    """The ``SPEECH_KEYS`` in which two speech-feature provenances disagree."""
+    return [key for key in SPEECH_KEYS if str(here.get(key)) != str(trained.get(key))]
+
+
 def speech_extractor(trained: dict, weights: str | None):
     """The extractor named by a checkpoint's speech-feature provenance; refused when the one at
     hand differs in name, size, rate or weights."""
@@ -85,7 +90,7 @@ def speech_extractor(trained: dict, weights: str | None):
                                      f"{name!r}, which this version cannot compute")
     extractor = load_speech_features(name, weights)
     here = extractor.provenance
-    differ = [key for key in SPEECH_KEYS if str(here.get(key)) != str(trained.get(key))]
+    differ = speech_differences(trained, here)
     if differ:
         shown = ", ".join(f"{k}: trained {trained.get(k)!r}, here {here.get(k)!r}"
                           for k in differ)
@@ -146,11 +151,8 @@ def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path, ou
     progress(f"[generate] portrait cropped to {size} px; speech {len(audio) / AUDIO_RATE:.2f} s "
              f"-> {frames} frames")
 
-    pixels = torch.from_numpy(appearance).permute(2, 0, 1)[None].float().div(127.5).sub(1)
-    appearance_latent = vae.appearance_latent(pixels)
-    with torch.no_grad():
-        reference = vae.model.encode_motion(
-            vae.landmark_image(torch.from_numpy(landmarks)[None])).mode().flatten().float()
+    appearance_latent = vae.appearance_of(appearance)
+    reference = vae.motion_latents(torch.from_numpy(landmarks)[None]).flatten().float()
     speech_rows = torch.from_numpy(features.astype(np.float32))
     pose = pose_track(config.pose, frames, diffusion, speech_rows, reference)
     generator = torch.Generator(device=vae.device)
@@ -158,17 +160,14 @@ def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path, ou
     motion = diffusion.sample_motion(speech_rows, reference, torch.from_numpy(pose),
                                      config.sampler, generator, progress=progress)
 
-    latents = motion.reshape(frames, *diffusion.stats.latent_shape).to(vae.device)
+    latents = motion.reshape(frames, *diffusion.stats.latent_shape)
 
     def decoded():
-        for start in range(0, frames, config.batch_size):
-            chunk = latents[start:start + config.batch_size]
-            with torch.no_grad():
-                images = vae.model.decode(appearance_latent.expand(len(chunk), -1, -1, -1),
-                                          chunk.to(appearance_latent.dtype))
-            yield from to_uint8(images.float().clamp(-1, 1))
-            progress(f"[generate] decoded {min(frames, start + config.batch_size)}/{frames} "
-                     "frames")
+        done = 0
+        for batch in vae.frame_batches(appearance_latent, latents, config.batch_size):
+            yield from batch
+            done += len(batch)
+            progress(f"[generate] decoded {done}/{frames} frames")
 
     write_video(out, decoded(), FPS, audio=audio, audio_rate=AUDIO_RATE)
     record = {

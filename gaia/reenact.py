@@ -22,7 +22,13 @@ import cv2
 import numpy as np
 import torch
 
-from gaia.pipeline.crop import CropConfig, clip_box, crop_frame, to_crop_pixels
+from gaia.pipeline.crop import (
+    CropConfig,
+    clip_box,
+    crop_frame,
+    to_crop_pixels,
+    to_model_pixels,
+)
 from gaia.pipeline.decode import DecodeError, VideoFrames, audio_blocks, probe
 from gaia.pipeline.faces import DetectorConfig, FaceDetector, box_from_landmarks
 from gaia.pipeline.landmarks import DlibLandmarker
@@ -41,12 +47,6 @@ class ReenactConfig:
     crop: CropConfig = field(default_factory=CropConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     batch_size: int = 16
-
-
-def to_model_pixels(points: np.ndarray, crop_size: int, size: int) -> np.ndarray:
-    """Crop-pixel points at ``crop_size`` -> pixels of the ``size`` image, as the training
-    loader maps them (pixel centres through the resize)."""
-    return ((points + 0.5) * (size / crop_size) - 0.5).astype(np.float32)
 
 
 def resize_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -156,11 +156,10 @@ def _driving_audio(path: Path) -> np.ndarray | None:
 
 def _decoded_frames(vae: LoadedVae, appearance: np.ndarray, landmarks: np.ndarray,
                     batch_size: int) -> Iterator[np.ndarray]:
-    image = torch.from_numpy(appearance).permute(2, 0, 1)[None].float().div(127.5).sub(1)
-    latent = vae.appearance_latent(image)
+    latent = vae.appearance_of(appearance)
     for start in range(0, len(landmarks), batch_size):
         points = torch.from_numpy(landmarks[start:start + batch_size])
-        frames = vae.decode(latent.expand(len(points), -1, -1, -1), points)
+        frames = vae.decode(latent, points)
         yield from to_uint8(frames)
 
 

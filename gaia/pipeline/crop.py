@@ -61,3 +61,9 @@ def to_crop_pixels(points: np.ndarray, box: np.ndarray, size: int) -> np.ndarray
     """Source-pixel points (..., 2) mapped into the crop's pixels."""
     scale = size / (box[2] - box[0])
     return ((points - box[:2]) * scale).astype(np.float32)
+
+
+def to_model_pixels(points: np.ndarray, crop_size: int, size: int) -> np.ndarray:
+    """Crop-pixel points at ``crop_size`` -> pixels of the ``size`` image, as the training
+    loader maps them (pixel centres through the resize)."""
+    return ((points + 0.5) * (size / crop_size) - 0.5).astype(np.float32)

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gaia.pipeline.crop import to_model_pixels
 from gaia.pipeline.ray_setup import actor_pool, init_ray, log_to_stderr
 from gaia.pipeline.weights import file_sha256
 from gaia.schemas.atomic import atomic_path, remove_partials, write_text_atomic
@@ -49,7 +50,14 @@ from gaia.schemas.latents import (
     read_latent_sample,
     reference_frame,
 )
-from gaia.schemas.shards import FRAME_SIZE, N_LANDMARKS, SPLITS, check_member, load_npy
+from gaia.schemas.shards import (
+    FRAME_SIZE,
+    N_LANDMARKS,
+    SPLITS,
+    check_member,
+    dump_npy,
+    load_npy,
+)
 
 Log = Callable[[str], None]
 ENCODE_FILE = "encode.json"
@@ -145,16 +153,12 @@ def encode_landmarks(vae, landmarks: np.ndarray, crop_size: float, batch_frames:
     ``LoadedVae``), ``batch_frames`` frames at a time."""
     import torch
 
-    size = vae.config.image_size
     # As the training loader maps them through its resize: pixel centres stay centres.
-    scale = np.array([size / crop_size, size / crop_size], np.float32)
-    points = ((landmarks.astype(np.float32) + 0.5) * scale - 0.5).astype(np.float32)
+    points = to_model_pixels(landmarks.astype(np.float32), crop_size, vae.config.image_size)
     latents = []
-    with torch.no_grad():
-        for start in range(0, len(points), batch_frames):
-            batch = torch.from_numpy(np.ascontiguousarray(points[start:start + batch_frames]))
-            motion = vae.model.encode_motion(vae.landmark_image(batch)).mode()
-            latents.append(motion.flatten(1).float().cpu().numpy())
+    for start in range(0, len(points), batch_frames):
+        batch = torch.from_numpy(np.ascontiguousarray(points[start:start + batch_frames]))
+        latents.append(vae.motion_latents(batch).flatten(1).float().cpu().numpy())
     return np.concatenate(latents).astype(np.float32, copy=False)
 
 
@@ -164,12 +168,6 @@ class Skip(Exception):
     def __init__(self, status: str, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
-
-
-def _npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
 
 
 def _field(meta: dict, name: str, kind: type | tuple[type, ...]):
@@ -258,8 +256,8 @@ def latent_sample(vae, identity: VaeIdentity, sample: dict, batch_frames: int,
         "provenance": meta["provenance"],
     }
     out = {
-        "motion.npy": _npy(motion), "reference.npy": _npy(motion[reference]),
-        "speech.npy": _npy(speech), "pose.npy": _npy(pose),
+        "motion.npy": dump_npy(motion), "reference.npy": dump_npy(motion[reference]),
+        "speech.npy": dump_npy(speech), "pose.npy": dump_npy(pose),
         "json": json.dumps(latent_json, sort_keys=True).encode("utf-8"),
     }
     try:

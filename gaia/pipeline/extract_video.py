@@ -26,6 +26,7 @@ from gaia.pipeline.crop import CropConfig, clip_box, crop_frame, to_crop_pixels
 from gaia.pipeline.decode import AUDIO_RATE, audio_blocks
 from gaia.pipeline.denoise import Denoiser
 from gaia.pipeline.speech_features import SpeechFeatureExtractor
+from gaia.schemas.shards import dump_npy
 
 OUT_FPS = 25.0
 SAMPLES_PER_FRAME = int(AUDIO_RATE / OUT_FPS)  # 640
@@ -78,12 +79,6 @@ def read_audio_spans(path: str, spans: list[tuple[float, float]]) -> list[np.nda
         if all(first + count <= position for first, count in wanted):
             break
     return out if seen else [None] * len(wanted)
-
-
-def _npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
 
 
 def _flac(audio: np.ndarray) -> bytes:
@@ -170,8 +165,8 @@ def _extract_clip(job: ClipJob, reader, times, boxes, landmarks, pose, raw_audio
     frames = [by_index[int(i)] for i in picks]
     members: dict[str, bytes] = {
         "mp4": _mp4(frames),
-        "landmarks.npy": _npy(to_crop_pixels(landmarks[picks], box, crop.size)),
-        "pose.npy": _npy(pose[picks].astype(np.float32)),
+        "landmarks.npy": dump_npy(to_crop_pixels(landmarks[picks], box, crop.size)),
+        "pose.npy": dump_npy(pose[picks].astype(np.float32)),
     }
     n = len(picks)
     has_audio = raw_audio is not None
@@ -179,7 +174,7 @@ def _extract_clip(job: ClipJob, reader, times, boxes, landmarks, pose, raw_audio
         # Denoise first: demucs rescales its input and removes energy, so loudness is set last.
         clean = audio.normalize(audio.denoiser(raw_audio))
         members["flac"] = _flac(clean)
-        members["speech.npy"] = _npy(audio.features(clean, n, OUT_FPS).astype(np.float16))
+        members["speech.npy"] = dump_npy(audio.features(clean, n, OUT_FPS).astype(np.float16))
     record = dict(base_json)
     record.update(
         key=job.key, source_video=job.video_id, source_path=job.path, identity=job.identity,

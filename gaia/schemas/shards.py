@@ -103,6 +103,13 @@ def load_npy(data: bytes) -> np.ndarray:
     return array
 
 
+def dump_npy(array: np.ndarray) -> bytes:
+    """One array as ``.npy`` bytes, refusing object arrays (no pickles ever enter a shard)."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
 def manifest_row(meta: dict, shard: str, path: str = "") -> dict:
     """A ``MANIFEST_SCHEMA`` row for a sample from its JSON member and its shard's file name."""
     return {

@@ -104,7 +104,7 @@ class DiffusionTask:
         x0, mask = inputs["x0"], inputs["mask"]
         t, noise = self.draw(x0)
         x_t = self.schedule.noised(x0, t, noise)
-        with autocast(self.world):
+        with autocast(self.world.device):
             predicted, pose = model(x_t, t, inputs["speech"], inputs["reference"],
                                     inputs["pose"], mask)
         motion_loss = x0_loss(predicted, x0, mask)

@@ -67,9 +67,9 @@ class ResumableLoader(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-def autocast(world: World):
+def autocast(device: torch.device):
     """bf16 autocast on CUDA; plain float32 on CPU (CPU bf16 is slow and not what we test)."""
-    if world.device.type == "cuda":
+    if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 import webdataset as wds
 
-from gaia.generate import SPEECH_KEYS, check_vae
-from gaia.reenact import to_model_pixels
+from gaia.generate import check_vae, speech_differences
+from gaia.pipeline.crop import to_model_pixels
 from gaia.schemas.shards import AUDIO_RATE, FRAME_SIZE
 from gaia.training.clip_decode import SampleError, decode_frames
 from gaia.training.latent_windows import WindowStreamConfig, decode_latent_sample
@@ -50,7 +50,7 @@ from gaia.training.s2m_metrics import (
 )
 from gaia.training.s2m_sampler import LoadedDiffusion
 from gaia.training.shard_stream import expand_shards
-from gaia.training.vae_eval import LandmarkFn, LoadedVae, to_uint8
+from gaia.training.vae_eval import LandmarkFn, LoadedVae
 from gaia.training.vp_sde import SamplerConfig
 
 POSES = ("data", "predicted")
@@ -119,8 +119,7 @@ def _check_latents(clip: dict, vae_sha: str, diffusion: LoadedDiffusion) -> None
         raise ValueError(f"the latents of clip {clip['key']} were made by VAE "
                          f"{meta['vae'].get('checkpoint')} (sha256 {made_by[:12]}...), not "
                          "--vae: give the latents that `gaia encode-latents` made with this VAE")
-    trained, here = diffusion.stats.speech_features, meta["speech_features"]
-    differ = [k for k in SPEECH_KEYS if str(trained.get(k)) != str(here.get(k))]
+    differ = speech_differences(diffusion.stats.speech_features, meta["speech_features"])
     if differ:
         raise ValueError(f"the speech features of clip {clip['key']} differ from the diffusion "
                          f"model's in {differ}: give latents made from the same extractor")
@@ -150,19 +149,16 @@ def _decoded_track(vae: LoadedVae, reference_image: np.ndarray, motion: torch.Te
                    shape: tuple[int, ...], landmark_fn: LandmarkFn) -> tuple[np.ndarray, int]:
     """Frames decoded from ``motion`` with the reference frame's appearance, and the detector's
     landmarks on each: ``(T, 68, 2)`` with NaN where it found no face, and the faces found."""
-    pixels = torch.from_numpy(reference_image).permute(2, 0, 1)[None].float().div(127.5).sub(1)
-    appearance = vae.appearance_latent(pixels)
-    latents = motion.reshape(len(motion), *shape).to(vae.device, appearance.dtype)
+    appearance = vae.appearance_of(reference_image)
+    latents = motion.reshape(len(motion), *shape)
     track = np.full((len(motion), 68, 2), np.nan)
     found = 0
-    for start in range(0, len(latents), FRAME_BATCH):
-        chunk = latents[start:start + FRAME_BATCH]
-        images = vae.model.decode(appearance.expand(len(chunk), -1, -1, -1), chunk)
-        for n, image in enumerate(to_uint8(images.float().clamp(-1, 1)), start=start):
-            points = landmark_fn(image)
-            if points is not None:
-                track[n] = points
-                found += 1
+    batches = vae.frame_batches(appearance, latents, FRAME_BATCH)
+    for n, image in enumerate(frame for batch in batches for frame in batch):
+        points = landmark_fn(image)
+        if points is not None:
+            track[n] = points
+            found += 1
     return track, found
 
 

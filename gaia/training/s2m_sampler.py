@@ -13,7 +13,6 @@ generator (the same seed gives the same motion).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from torch import Tensor
 
 from gaia.training.checkpoint import load_checkpoint
 from gaia.training.latent_stats import LatentStats
+from gaia.training.loop import autocast
 from gaia.training.s2m_config import S2mConfig, build_s2m_config
 from gaia.training.s2m_model import SpeechToMotion
 from gaia.training.vae_eval import resolve_checkpoint
@@ -57,17 +57,12 @@ class LoadedDiffusion:
         model.to(device).eval()
         return cls(model, config, stats, checkpoint, int(state.get("step", 0)), device)
 
-    def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     @torch.no_grad()
     def predict_pose(self, speech: Tensor, reference: Tensor) -> Tensor:
         """Raw speech ``(2T, F)`` and reference ``(D,)`` -> raw pose ``(T, 3)`` in degrees."""
         speech_n = self.stats.normalize("speech", speech.to(self.device))[None]
         reference_n = self.stats.normalize("motion", reference.to(self.device))[None]
-        with self._autocast():
+        with autocast(self.device):
             pose = self.model.predict_pose(speech_n, reference_n)
         return self.stats.denormalize("pose", pose[0].float())
 
@@ -92,7 +87,7 @@ class LoadedDiffusion:
             cond = (speech_n[2 * start:2 * stop][None], reference_n, pose_n[start:stop][None])
 
             def denoiser(x_t: Tensor, t: Tensor, cond=cond) -> Tensor:
-                with self._autocast():
+                with autocast(self.device):
                     return self.model(x_t, t, *cond).float()
 
             pieces.append(sample(denoiser, (1, stop - start, stats.latent_dim), self.config.schedule,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,11 +93,35 @@ class LoadedVae:
         """Posterior mean of the appearance latent of frames (B, 3, S, S) in [-1, 1]."""
         return self.model.encode_appearance(appearance.to(self.device)).mode()
 
+    def appearance_of(self, image: np.ndarray) -> Tensor:
+        """Appearance latent (1, C_a, h, w) of one uint8 ``(S, S, 3)`` RGB frame."""
+        pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1)
+        return self.appearance_latent(pixels)
+
     @torch.no_grad()
+    def motion_latents(self, landmarks: Tensor) -> Tensor:
+        """Posterior means of the motion latents (B, C_m, h, w) of landmarks (B, 68, 2)."""
+        return self.model.encode_motion(self.landmark_image(landmarks)).mode()
+
+    @torch.no_grad()
+    def decode_motion(self, appearance_latent: Tensor, motion: Tensor) -> Tensor:
+        """Frames (B, 3, S, S) in [-1, 1] from one appearance latent (1, ...) or B of them and
+        motion latents (B, C_m, h, w)."""
+        appearance = appearance_latent.expand(len(motion), -1, -1, -1)
+        motion = motion.to(self.device, appearance.dtype)
+        return self.model.decode(appearance, motion).float().clamp(-1, 1)
+
+    def frame_batches(self, appearance_latent: Tensor, motion: Tensor, batch_size: int
+                      ) -> Iterator[np.ndarray]:
+        """uint8 ``(b, S, S, 3)`` RGB frames decoded from motion latents (T, C_m, h, w), at
+        most ``batch_size`` at a time (bounded memory for long videos)."""
+        for start in range(0, len(motion), batch_size):
+            yield to_uint8(self.decode_motion(appearance_latent,
+                                              motion[start:start + batch_size]))
+
     def decode(self, appearance_latent: Tensor, landmarks: Tensor) -> Tensor:
         """Frames (B, 3, S, S) in [-1, 1] from appearance latents and landmarks (B, 68, 2)."""
-        motion = self.model.encode_motion(self.landmark_image(landmarks)).mode()
-        return self.model.decode(appearance_latent, motion).float().clamp(-1, 1)
+        return self.decode_motion(appearance_latent, self.motion_latents(landmarks))
 
     def reconstruct(self, appearance: Tensor, landmarks: Tensor) -> Tensor:
         """Frame ``appearance``'s look with ``landmarks``' motion (posterior means)."""

@@ -68,7 +68,7 @@ class VaeTask:
         for index, batch in enumerate(micro_batches):
             appearance, target, landmarks = self._inputs(batch)
             sync = index == count - 1
-            with no_sync(self.model, self.world, sync), autocast(self.world):
+            with no_sync(self.model, self.world, sync), autocast(self.world.device):
                 reconstruction, posteriors = self.model(appearance, landmarks,
                                                         generator=self.noise)
                 # The generator sees the discriminator unwrapped: its own parameters get no
@@ -86,7 +86,7 @@ class VaeTask:
         self.opt_disc.zero_grad(set_to_none=True)
         for index, (target, reconstruction) in enumerate(reconstructions):
             sync = index == count - 1
-            with no_sync(self.disc, self.world, sync), autocast(self.world):
+            with no_sync(self.disc, self.world, sync), autocast(self.world.device):
                 logits_real = self.disc(target)
                 logits_fake = self.disc(reconstruction)
                 disc_loss, parts = self.loss.discriminator_loss(logits_real, logits_fake, step)
@@ -101,7 +101,7 @@ class VaeTask:
         """Posterior-mean reconstructions of a batch, in [-1, 1]."""
         self.model.eval()
         appearance, _, landmarks = self._inputs(batch)
-        with autocast(self.world):
+        with autocast(self.world.device):
             reconstruction, _ = unwrap(self.model)(appearance, landmarks, sample=False)
         return reconstruction.float().clamp(-1, 1)
 
