@@ -155,3 +155,46 @@ def s2m_run(latent_shards, tmp_path_factory) -> Path:
         batch_size=4, num_workers=0, batches_per_epoch=10, log_every=10, image_every=0,
         checkpoint_every=20), log=lambda _: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def read_metrics():
+    """The rows of a training run's ``metrics.jsonl``."""
+    import json
+
+    def read(out: Path) -> list[dict]:
+        return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def one_and_two_processes():
+    """Run a step-check script (``tests/ddp_*_check.py OUT``) alone and under a 2-process
+    torchrun on CPU; returns what each saved (``torch.load``, weights only)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import torch
+
+    tests = Path(__file__).resolve().parent
+
+    def run(script: str, folder: Path) -> tuple[dict, dict]:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tests.parent)}
+        single, double = folder / "one.pt", folder / "two.pt"
+        path = str(tests / script)
+        subprocess.run([sys.executable, path, str(single)], env=env, check=True,
+                       capture_output=True, timeout=300)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+             "--master_addr", "127.0.0.1", "--master_port", str(port), path, str(double)],
+            env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return torch.load(single, weights_only=True), torch.load(double, weights_only=True)
+
+    return run

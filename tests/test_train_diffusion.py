@@ -5,9 +5,6 @@ counts beside the paper's."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +15,6 @@ from gaia.training.train_diffusion import DiffusionTrainOptions, train_diffusion
 TESTS = Path(__file__).resolve().parent
 
 
-def metrics(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-
-
 def options(shards: Path, out: Path, **extra) -> DiffusionTrainOptions:
     base = dict(config="s2m-tiny", shards=str(shards), out=str(out), batch_size=4,
                 num_workers=0, batches_per_epoch=20, log_every=1, image_every=0,
@@ -30,13 +23,13 @@ def options(shards: Path, out: Path, **extra) -> DiffusionTrainOptions:
     return DiffusionTrainOptions(**base)
 
 
-def test_s2m_tiny_overfits_a_few_real_clips(latent_shards, tmp_path):
+def test_s2m_tiny_overfits_a_few_real_clips(latent_shards, tmp_path, read_metrics):
     out = tmp_path / "overfit"
     steps = 120
     assert train_diffusion(options(latent_shards, out, max_steps=steps, image_every=steps,
                                    overrides=("lr=3e-3", "warmup_steps=20")),
                            log=lambda _: None) == steps
-    rows = metrics(out)
+    rows = read_metrics(out)
     x0 = [row["x0_mse"] for row in rows]
     pose = [row["pose_mse"] for row in rows]
     start, end = sum(x0[:10]) / 10, sum(x0[-10:]) / 10
@@ -53,7 +46,7 @@ def test_s2m_tiny_overfits_a_few_real_clips(latent_shards, tmp_path):
     assert any(not torch.equal(live[k], ema[k]) for k in live)
 
 
-def test_resume_gives_the_same_next_losses(latent_shards, tmp_path):
+def test_resume_gives_the_same_next_losses(latent_shards, tmp_path, read_metrics):
     whole, part = tmp_path / "whole", tmp_path / "part"
     train_diffusion(options(latent_shards, whole, max_steps=6, checkpoint_every=3),
                     log=lambda _: None)
@@ -63,8 +56,8 @@ def test_resume_gives_the_same_next_losses(latent_shards, tmp_path):
     train_diffusion(options(latent_shards, part, max_steps=6, checkpoint_every=3, resume=True),
                     log=lines.append)
     assert any("resumed from step-00000003.pt" in line for line in lines)
-    expected = {row["step"]: row["loss"] for row in metrics(whole)}
-    resumed = {row["step"]: row["loss"] for row in metrics(part) if row["step"] > 3}
+    expected = {row["step"]: row["loss"] for row in read_metrics(whole)}
+    resumed = {row["step"]: row["loss"] for row in read_metrics(part) if row["step"] > 3}
     assert sorted(resumed) == [4, 5, 6]
     for step, loss in resumed.items():
         assert loss == pytest.approx(expected[step], rel=1e-5, abs=1e-7), step
@@ -77,27 +70,8 @@ def test_an_existing_run_needs_resume(latent_shards, tmp_path):
         train_diffusion(options(latent_shards, out, max_steps=2), log=lambda _: None)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_one_step_on_two_processes_matches_one_process(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(TESTS.parent)}
-    single, double = tmp_path / "one.pt", tmp_path / "two.pt"
-    script = str(TESTS / "ddp_diffusion_check.py")
-    subprocess.run([sys.executable, script, str(single)], env=env, check=True,
-                   capture_output=True, timeout=300)
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_addr", "127.0.0.1", "--master_port", str(free_port()), script, str(double)],
-        env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    one = torch.load(single, weights_only=True)
-    two = torch.load(double, weights_only=True)
+def test_one_step_on_two_processes_matches_one_process(one_and_two_processes, tmp_path):
+    one, two = one_and_two_processes("ddp_diffusion_check.py", tmp_path)
     assert one.keys() == two.keys() and len(one) > 20
     for name in one:
         assert torch.allclose(one[name], two[name], atol=1e-6, rtol=1e-4), name

@@ -4,9 +4,6 @@ and the three sizes' parameter counts beside the paper's."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,10 +12,6 @@ import torch
 from gaia.training.train_vae import VaeTrainOptions, train_vae
 
 TESTS = Path(__file__).resolve().parent
-
-
-def metrics(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 def options(shards: Path, out: Path, **extra) -> VaeTrainOptions:
@@ -30,10 +23,10 @@ def options(shards: Path, out: Path, **extra) -> VaeTrainOptions:
     return VaeTrainOptions(**base)
 
 
-def test_vae_tiny_overfits_a_few_real_clips(sample_shards, tmp_path):
+def test_vae_tiny_overfits_a_few_real_clips(sample_shards, tmp_path, read_metrics):
     out = tmp_path / "overfit"
     assert train_vae(options(sample_shards, out, max_steps=50), log=lambda _: None) == 50
-    l1 = [row["l1"] for row in metrics(out)]
+    l1 = [row["l1"] for row in read_metrics(out)]
     start, end = sum(l1[:3]) / 3, sum(l1[-3:]) / 3
     assert start / end >= 2.0, (start, end)
     run = json.loads((out / "config.json").read_text())
@@ -42,7 +35,7 @@ def test_vae_tiny_overfits_a_few_real_clips(sample_shards, tmp_path):
     assert list((out / "tensorboard").glob("events.*"))
 
 
-def test_resume_gives_the_same_next_losses(sample_shards, tmp_path):
+def test_resume_gives_the_same_next_losses(sample_shards, tmp_path, read_metrics):
     whole, part = tmp_path / "whole", tmp_path / "part"
     train_vae(options(sample_shards, whole, max_steps=6, checkpoint_every=3), log=lambda _: None)
     train_vae(options(sample_shards, part, max_steps=3, checkpoint_every=3), log=lambda _: None)
@@ -50,34 +43,15 @@ def test_resume_gives_the_same_next_losses(sample_shards, tmp_path):
     train_vae(options(sample_shards, part, max_steps=6, checkpoint_every=3, resume=True),
               log=lines.append)
     assert any("resumed from step-00000003.pt" in line for line in lines)
-    expected = {row["step"]: row["loss"] for row in metrics(whole)}
-    resumed = {row["step"]: row["loss"] for row in metrics(part) if row["step"] > 3}
+    expected = {row["step"]: row["loss"] for row in read_metrics(whole)}
+    resumed = {row["step"]: row["loss"] for row in read_metrics(part) if row["step"] > 3}
     assert sorted(resumed) == [4, 5, 6]
     for step, loss in resumed.items():
         assert loss == pytest.approx(expected[step], rel=1e-5, abs=1e-7), step
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_one_step_on_two_processes_matches_one_process(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(TESTS.parent)}
-    single, double = tmp_path / "one.pt", tmp_path / "two.pt"
-    subprocess.run([sys.executable, str(TESTS / "ddp_step_check.py"), str(single)], env=env,
-                   check=True, capture_output=True, timeout=300)
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-         str(TESTS / "ddp_step_check.py"), str(double)],
-        env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    one = torch.load(single, weights_only=True)
-    two = torch.load(double, weights_only=True)
+def test_one_step_on_two_processes_matches_one_process(one_and_two_processes, tmp_path):
+    one, two = one_and_two_processes("ddp_step_check.py", tmp_path)
     assert one.keys() == two.keys()
     changed = 0
     for name in one:
