@@ -1,7 +1,7 @@
 """Throughput of ``extract`` and of reading its shards, each against a reference in the same run.
 
 1. Extract: clip-seconds cut per CPU-second, running the same per-video code the Ray actors
-   run (``extract_video``) in this process on the demo sample, against decoding those same
+   run (``pipeline.extract.video``) in this process on the demo sample, against decoding those same
    segments' frames alone; and the wall time of the whole Ray job for reference.
 2. Reading: samples per second through the project's reading path (``webdataset.WebDataset``
    plus the spec's safe decoding: ``load_npy`` with pickles refused, JSON) against reading the
@@ -39,11 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from gaia.pipeline.extract_job import ExtractConfig, _audio_chain, _base_json, plan, run_extract
-    from gaia.pipeline.extract_video import extract_video, output_frames, source_indices
-    from gaia.pipeline.measure_job import run_measure
+    from gaia.pipeline.extract.job import ExtractConfig, _audio_chain, _base_json, plan, run_extract
+    from gaia.pipeline.extract.video import extract_video, output_frames, source_indices
+    from gaia.pipeline.measure.job import run_measure
     from gaia.pipeline.run_dir import RunDir
-    from gaia.pipeline.tune import read_measures
+    from gaia.pipeline.tune.table import read_measures
     from gaia.samples.build import build_demo_sample
 
     build_demo_sample(work / "sample")

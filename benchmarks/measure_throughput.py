@@ -31,7 +31,7 @@ def make_720p_clip(path: Path, seconds: float) -> Path:
     import cv2
     import decord
 
-    from gaia.pipeline.video_writer import write_video
+    from gaia.pipeline.media.video_writer import write_video
     from gaia.samples.shipped import carphone_path
     from gaia.samples.speech import speech_of_duration
 
@@ -59,7 +59,7 @@ def decode_all(path: Path, max_side: int | None) -> float:
     """Decode every frame; returns the video's duration in seconds."""
     import decord
 
-    from gaia.pipeline.decode import analysis_size, probe
+    from gaia.pipeline.media.decode import analysis_size, probe
 
     info = probe(str(path))
     kwargs = {}
@@ -74,7 +74,7 @@ def decode_all(path: Path, max_side: int | None) -> float:
 
 
 def bench_set(name: str, files: list[Path], out: Path, models, config) -> dict:
-    from gaia.pipeline.measure_video import measure_video
+    from gaia.pipeline.measure.video import measure_video
 
     totals = {"video_s": 0.0, "decode_full": 0.0, "decode_analysis": 0.0, "measure": 0.0}
     for path in files:
@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)  # as in a worker: one core per video
-    from gaia.pipeline.measure_config import MeasureConfig
-    from gaia.pipeline.measure_video import Models
+    from gaia.pipeline.measure.config import MeasureConfig
+    from gaia.pipeline.measure.video import Models
     from gaia.samples.build import build_demo_sample
 
     work = args.work or Path(tempfile.mkdtemp(prefix="gaia-bench-"))
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\npeak resident memory of this process: {peak:.0f} MB")
 
     if args.ray:
-        from gaia.pipeline.measure_job import run_measure
+        from gaia.pipeline.measure.job import run_measure
 
         started = time.monotonic()
         summary = run_measure([str(work / "sample")], work / "ray-run", log=lambda _: None)

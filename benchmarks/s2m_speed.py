@@ -72,18 +72,18 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from gaia.generate import GenerateConfig, generate
+    from gaia.generation.generate import GenerateConfig, generate
     from gaia.samples.build import write_generation_inputs
     from gaia.training.checkpoint import save_checkpoint
-    from gaia.training.diffusion_task import DiffusionTask
+    from gaia.training.data.latent_stats import LatentStats
+    from gaia.training.data.latent_windows import WindowStreamConfig
+    from gaia.training.data.shard_stream import shard_loader
     from gaia.training.distributed import init_world
-    from gaia.training.latent_stats import LatentStats
-    from gaia.training.latent_windows import WindowStreamConfig
-    from gaia.training.s2m_config import load_s2m_config
-    from gaia.training.shard_stream import shard_loader
-    from gaia.training.vae_config import load_vae_config
-    from gaia.training.vae_model import TwoEncoderVAE
-    from gaia.training.vp_sde import SamplerConfig
+    from gaia.training.s2m.config import load_s2m_config
+    from gaia.training.s2m.task import DiffusionTask
+    from gaia.training.s2m.vp_sde import SamplerConfig
+    from gaia.training.vae.config import load_vae_config
+    from gaia.training.vae.model import TwoEncoderVAE
 
     work = Path(tempfile.mkdtemp(prefix="gaia-s2m-bench-"))
     torch.manual_seed(0)

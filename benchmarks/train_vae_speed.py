@@ -19,8 +19,8 @@ from pathlib import Path
 
 
 def make_shards(work: Path) -> str:
-    from gaia.pipeline.extract_job import ExtractConfig, run_extract
-    from gaia.pipeline.measure_job import run_measure
+    from gaia.pipeline.extract.job import ExtractConfig, run_extract
+    from gaia.pipeline.measure.job import run_measure
     from gaia.samples.build import build_demo_sample
 
     build_demo_sample(work / "sample")
@@ -40,10 +40,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
+    from gaia.training.data.shard_stream import ClipStreamConfig, shard_loader
     from gaia.training.distributed import init_world
-    from gaia.training.shard_stream import ClipStreamConfig, shard_loader
-    from gaia.training.vae_config import load_vae_config
-    from gaia.training.vae_task import VaeTask
+    from gaia.training.vae.config import load_vae_config
+    from gaia.training.vae.task import VaeTask
 
     shards = args.shards or make_shards(Path(tempfile.mkdtemp(prefix="gaia-train-bench-")))
     torch.manual_seed(0)

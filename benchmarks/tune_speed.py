@@ -110,11 +110,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"work folder: {work}")
 
     from gaia.filters.thresholds import load_thresholds
-    from gaia.pipeline.tune import funnel_for
+    from gaia.pipeline.tune.table import funnel_for
 
     thresholds = load_thresholds("diffusion")
     if not args.skip_sample:
-        from gaia.pipeline.measure_job import run_measure
+        from gaia.pipeline.measure.job import run_measure
         from gaia.samples.build import build_demo_sample
 
         build_demo_sample(work / "sample")

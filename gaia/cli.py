@@ -9,13 +9,13 @@ from gaia import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gaia.cli_eval import add_eval_parser, add_reenact_parser
-    from gaia.cli_generate import add_generate_parser
-    from gaia.pipeline.cli_curate import add_curate_parser
-    from gaia.pipeline.cli_inspect import add_inspect_parser
-    from gaia.pipeline.cli_latents import add_encode_latents_parser
+    from gaia.evaluation.cli import add_eval_parser, add_reenact_parser
+    from gaia.generation.cli import add_generate_parser
+    from gaia.pipeline.cli.curate import add_curate_parser
+    from gaia.pipeline.cli.inspect import add_inspect_parser
+    from gaia.pipeline.cli.latents import add_encode_latents_parser
     from gaia.samples.cli import add_sample_parser
-    from gaia.training.cli_train import add_train_parser
+    from gaia.training.cli import add_train_parser
 
     parser = argparse.ArgumentParser(
         prog="gaia",
@@ -36,17 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from gaia.filters.thresholds import SettingsError
-    from gaia.pipeline.decode import DecodeError
+    from gaia.common.config_files import ConfigError
+    from gaia.common.weights import MissingWeightsError
     from gaia.pipeline.inputs import InputError
+    from gaia.pipeline.measure.worker_process import WorkerSetupError
+    from gaia.pipeline.media.decode import DecodeError
     from gaia.pipeline.provenance import ConfigMismatchError
-    from gaia.pipeline.weights import MissingWeightsError
-    from gaia.pipeline.worker_process import WorkerSetupError
 
     try:
         return args.handler(args)
     except (InputError, MissingWeightsError, ConfigMismatchError, WorkerSetupError,
-            DecodeError, SettingsError, FileNotFoundError, FileExistsError, ValueError) as err:
+            DecodeError, ConfigError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"gaia: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

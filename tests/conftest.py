@@ -17,7 +17,7 @@ def media_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def astronaut_landmarks() -> np.ndarray:
-    from gaia.pipeline.faces import primary_face_landmarks
+    from gaia.pipeline.face.detect import primary_face_landmarks
     from gaia.samples.shipped import astronaut
 
     return primary_face_landmarks(astronaut())
@@ -26,7 +26,7 @@ def astronaut_landmarks() -> np.ndarray:
 def portrait_clip(path: Path, seconds: float, audio: np.ndarray | None,
                   image: np.ndarray | None = None, fps: float = FPS) -> Path:
     """A real face (the astronaut photo unless ``image``) moving gently, with ``audio``."""
-    from gaia.pipeline.video_writer import write_video
+    from gaia.pipeline.media.video_writer import write_video
     from gaia.samples.clips import portrait_motion
     from gaia.samples.shipped import astronaut
 
@@ -49,7 +49,7 @@ def cartoon_clip(media_dir) -> Path:
     """About 3 s of Big Buck Bunny (no human face), re-encoded with speech."""
     import decord
 
-    from gaia.pipeline.video_writer import write_video
+    from gaia.pipeline.media.video_writer import write_video
     from gaia.samples.shipped import bigbuckbunny_path
     from gaia.samples.speech import speech_of_duration
 
@@ -66,8 +66,8 @@ def measured_sample(tmp_path_factory):
 
     Each status record also keeps the clip's expectation from the sample index.
     """
-    from gaia.pipeline.measure_config import MeasureConfig
-    from gaia.pipeline.measure_video import Models, measure_video
+    from gaia.pipeline.measure.config import MeasureConfig
+    from gaia.pipeline.measure.video import Models, measure_video
     from gaia.pipeline.provenance import write_run_config
     from gaia.pipeline.run_dir import RunDir
     from gaia.samples.build import build_demo_sample
@@ -97,7 +97,7 @@ def sample_shards(measured_sample, tmp_path_factory):
     """
     import shutil
 
-    from gaia.pipeline.extract_job import ExtractConfig, run_extract
+    from gaia.pipeline.extract.job import ExtractConfig, run_extract
 
     root = tmp_path_factory.mktemp("shards") / "run"
     shutil.copytree(measured_sample.root, root)
@@ -111,8 +111,8 @@ def save_vae_checkpoint(folder: Path, seed: int = 0, **overrides) -> Path:
     import torch
 
     from gaia.training.checkpoint import save_checkpoint
-    from gaia.training.vae_config import load_vae_config
-    from gaia.training.vae_model import TwoEncoderVAE
+    from gaia.training.vae.config import load_vae_config
+    from gaia.training.vae.model import TwoEncoderVAE
 
     torch.manual_seed(seed)
     config = load_vae_config("vae-tiny", perceptual="none", **overrides)
@@ -136,7 +136,7 @@ def vae_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def latent_shards(sample_shards, vae_checkpoint, tmp_path_factory) -> Path:
     """The sample shards encoded with ``vae_checkpoint`` (in-process, no Ray)."""
-    from gaia.pipeline.encode_latents import run_encode_latents
+    from gaia.pipeline.latents.job import run_encode_latents
 
     out = tmp_path_factory.mktemp("latents")
     run_encode_latents(vae_checkpoint, str(sample_shards), out, use_ray=False,
@@ -147,7 +147,7 @@ def latent_shards(sample_shards, vae_checkpoint, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def s2m_run(latent_shards, tmp_path_factory) -> Path:
     """s2m-tiny trained briefly on ``latent_shards`` (enough to exercise generation)."""
-    from gaia.training.train_diffusion import DiffusionTrainOptions, train_diffusion
+    from gaia.training.s2m.train import DiffusionTrainOptions, train_diffusion
 
     out = tmp_path_factory.mktemp("s2m") / "run"
     train_diffusion(DiffusionTrainOptions(

@@ -14,10 +14,10 @@ import sys
 
 import torch
 
-from gaia.training.diffusion_task import DiffusionTask
+from gaia.training.data.latent_stats import LatentStats
 from gaia.training.distributed import close_world, init_world
-from gaia.training.latent_stats import LatentStats
-from gaia.training.s2m_config import load_s2m_config
+from gaia.training.s2m.config import load_s2m_config
+from gaia.training.s2m.task import DiffusionTask
 
 D, F, T = 16, 12, 10
 

@@ -11,9 +11,9 @@ import sys
 import torch
 
 from gaia.training.distributed import close_world, init_world
-from gaia.training.vae_config import load_vae_config
-from gaia.training.vae_model import DiagonalGaussian
-from gaia.training.vae_task import VaeTask, unwrap
+from gaia.training.vae.config import load_vae_config
+from gaia.training.vae.model import DiagonalGaussian
+from gaia.training.vae.task import VaeTask, unwrap
 
 DiagonalGaussian.sample = lambda self, generator=None: self.mode()
 

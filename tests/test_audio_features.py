@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gaia.pipeline.audio_prep import measure_loudness, normalize_loudness
-from gaia.pipeline.denoise import load_denoiser
-from gaia.pipeline.speech_features import load_speech_features
-from gaia.pipeline.weights import UNTRAINED_MARKER, MissingWeightsError, UntrainedWeightsError
+from gaia.common.weights import UNTRAINED_MARKER, MissingWeightsError, UntrainedWeightsError
+from gaia.pipeline.media.loudness import measure_loudness, normalize_loudness
+from gaia.pipeline.speech.denoise import load_denoiser
+from gaia.pipeline.speech.features import load_speech_features
 from gaia.samples.speech import silence, speech_of_duration
 
 RATE = 16000

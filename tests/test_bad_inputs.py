@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from gaia.pipeline.measure_config import MeasureConfig
-from gaia.pipeline.worker_process import IsolatedMeasurer
+from gaia.pipeline.measure.config import MeasureConfig
+from gaia.pipeline.measure.worker_process import IsolatedMeasurer
 from tests.conftest import portrait_clip
 
 
@@ -127,7 +127,7 @@ def test_very_large_frames_are_measured_shrunk_in_source_pixels(measurer, bad_di
 
 
 def test_variable_frame_rate(measurer, bad_dir):
-    from gaia.pipeline.video_writer import write_vfr_video
+    from gaia.pipeline.media.video_writer import write_vfr_video
     from gaia.samples.clips import portrait_motion
     from gaia.samples.shipped import astronaut
 

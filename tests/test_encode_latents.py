@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from gaia.pipeline.encode_latents import EncodeMismatchError, run_encode_latents
-from gaia.pipeline.weights import file_sha256
+from gaia.common.weights import file_sha256
+from gaia.pipeline.latents.job import EncodeMismatchError, run_encode_latents
 from gaia.schemas.latents import STATS_FIELDS, read_latent_sample, reference_frame
 from gaia.schemas.shards import load_npy
 
@@ -58,8 +58,8 @@ def edited(members: dict[str, bytes], key: str | None = None, drop: tuple[str, .
 
 def save_vae(folder: Path, seed: int) -> Path:
     from gaia.training.checkpoint import save_checkpoint
-    from gaia.training.vae_config import load_vae_config
-    from gaia.training.vae_model import TwoEncoderVAE
+    from gaia.training.vae.config import load_vae_config
+    from gaia.training.vae.model import TwoEncoderVAE
 
     torch.manual_seed(seed)
     config = load_vae_config("vae-tiny", perceptual="none")
@@ -123,7 +123,7 @@ def latent_arrays(out: Path) -> dict[str, dict]:
 
 
 def test_latents_are_readable_exact_and_normalised_over_train(encoded, inputs, vae_file):
-    from gaia.training.vae_eval import LoadedVae
+    from gaia.inference.vae import LoadedVae
 
     out, summary, lines = encoded
     latents = latent_arrays(out)

@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from gaia.pipeline.extract_job import ExtractConfig, run_extract, split_of
-from gaia.pipeline.inspect_shards import inspect_shards
+from gaia.pipeline.extract.inspect_shards import inspect_shards
+from gaia.pipeline.extract.job import ExtractConfig, run_extract, split_of
 from gaia.schemas.shards import load_npy
 
 
@@ -79,7 +79,7 @@ def test_streams_are_aligned_in_length_and_time(extracted):
 def test_crop_centres_real_faces(extracted):
     import av
 
-    from gaia.pipeline.faces import FaceDetector
+    from gaia.pipeline.face.detect import FaceDetector
 
     root, _, _ = extracted
     found = 0

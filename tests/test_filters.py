@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gaia.common.config_files import ConfigError
 from gaia.filters.base import REASONS, code
 from gaia.filters.funnel import decide_video
 from gaia.filters.segments import SegmentRules, find_segments
 from gaia.filters.thresholds import (
     CurationThresholds,
-    SettingsError,
     available_presets,
     load_thresholds,
 )
@@ -134,21 +134,22 @@ def test_presets_load_and_differ_as_the_paper_says():
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (["nope.max=1"], "unknown filter 'nope'"),
-    (["jitter.max=1"], "unknown key jitter.max"),
+    (["nope.max=1"], "unknown curation config key 'nope'"),
+    (["jitter.max=1"], "unknown curation config key 'jitter.max'"),
     (["jitter.max_box=-0.1"], "must be positive"),
     (["jitter.max_box=high"], "jitter.max_box must be a number"),
     (["silence.enabled=maybe"], "silence.enabled must be true or false"),
     (["segments.min_s=4", "segments.max_s=6"], "at least twice"),
-    (["jitter.max_box"], "FILTER.KEY=VALUE"),
+    (["jitter.max_box"], "KEY=VALUE"),
+    (["jitter.max_box=1e-1", "jitter.max_box=oops"], "jitter.max_box must be a number"),
 ])
 def test_bad_settings_name_the_key(overrides, message):
-    with pytest.raises(SettingsError, match=message):
+    with pytest.raises(ConfigError, match=message):
         load_thresholds("diffusion", overrides)
 
 
 def test_missing_preset_lists_the_choices():
-    with pytest.raises(SettingsError, match="choose one of .*diffusion.*vae"):
+    with pytest.raises(ConfigError, match="choose one of .*diffusion.*vae"):
         load_thresholds("strictest")
 
 

@@ -13,8 +13,8 @@ import pytest
 import soundfile
 import torch
 
-from gaia.generate import GenerateConfig, SpeechFeaturesMismatch, generate
-from gaia.training.vp_sde import SamplerConfig
+from gaia.generation.generate import GenerateConfig, SpeechFeaturesMismatch, generate
+from gaia.training.s2m.vp_sde import SamplerConfig
 
 QUIET = {"progress": lambda _: None}
 FAST = SamplerConfig(steps=4)
@@ -123,7 +123,7 @@ def test_clear_errors_for_bad_portraits_audio_and_checkpoints(
     assert not out.exists()
 
     # A checkpoint whose speech features differ from the extractor at hand.
-    from gaia.training.vae_eval import resolve_checkpoint
+    from gaia.training.checkpoint import resolve_checkpoint
 
     state = torch.load(resolve_checkpoint(s2m_run), weights_only=True)
     state["task"]["stats"]["speech_features"]["dim"] = 81

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gaia.filters import geometry
-from gaia.pipeline.head_pose import (
+from gaia.pipeline.face.head_pose import (
     FACE_MODEL_INDICES,
     euler_from_matrix,
     head_pose,

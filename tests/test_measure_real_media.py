@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from gaia.pipeline.measure_config import MeasureConfig
-from gaia.pipeline.measure_video import Models, measure_video
+from gaia.pipeline.measure.config import MeasureConfig
+from gaia.pipeline.measure.video import Models, measure_video
 from gaia.schemas.metrics import METRICS_SCHEMA
 
 CONFIG = MeasureConfig()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gaia.pipeline.pose_track import parse_pose, video_pose_track
+from gaia.generation.pose_track import parse_pose, video_pose_track
 from gaia.schemas.shards import load_npy
 
 

@@ -12,16 +12,16 @@ import math
 import numpy as np
 import pytest
 
-from gaia.reenact import to_model_pixels
-from gaia.schemas.shards import FRAME_SIZE
-from gaia.training.s2m_eval import (
+from gaia.evaluation.s2m import (
     enough_faces,
     evaluate_s2m,
     format_s2m_metrics,
     latent_clips,
     source_clips,
 )
-from gaia.training.vp_sde import SamplerConfig
+from gaia.generation.reenact import to_model_pixels
+from gaia.schemas.shards import FRAME_SIZE
+from gaia.training.s2m.vp_sde import SamplerConfig
 
 FAST = SamplerConfig(steps=3)
 CLIPS = 2

@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import soundfile
 
-from gaia.schemas.shards import load_npy
-from gaia.training.s2m_metrics import (
+from gaia.evaluation.s2m_metrics import (
     lip_sync_proxy,
     motion_stability_index,
     pose_error,
     speech_envelope,
     summarise,
 )
+from gaia.schemas.shards import load_npy
 
 FPS = 25
 RATE = 16000
@@ -100,10 +100,10 @@ def open_jaw(image: np.ndarray, points: np.ndarray, amount: float) -> np.ndarray
 @pytest.fixture(scope="module")
 def lip_synced(tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
     """Landmarks (via the curation tracker) of the astronaut speaking, and the speech."""
-    from gaia.pipeline.faces import primary_face_landmarks
-    from gaia.pipeline.measure_config import MeasureConfig
-    from gaia.pipeline.video_writer import write_video
-    from gaia.reenact import driving_landmarks
+    from gaia.generation.reenact import driving_landmarks
+    from gaia.pipeline.face.detect import primary_face_landmarks
+    from gaia.pipeline.measure.config import MeasureConfig
+    from gaia.pipeline.media.video_writer import write_video
     from gaia.samples.build import portrait
     from gaia.samples.speech import speech_of_duration
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gaia.training.s2m_config import (
+from gaia.training.s2m.config import (
     S2mConfig,
     available_s2m_configs,
     build_s2m_config,
     count_parameters,
     load_s2m_config,
 )
-from gaia.training.s2m_model import SpeechToMotion
-from gaia.training.vp_sde import VPSchedule
+from gaia.training.s2m.model import SpeechToMotion
+from gaia.training.s2m.vp_sde import VPSchedule
 
 LATENT, SPEECH = 16, 12
 PAPER_PARAMETERS = {"s2m-small": 180e6, "s2m-base": 600e6, "s2m-large": 1.2e9}

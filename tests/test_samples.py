@@ -15,7 +15,7 @@ RATE = 16000
 @pytest.fixture(scope="module")
 def face() -> tuple[np.ndarray, np.ndarray]:
     """The demo portrait and its dlib landmarks."""
-    from gaia.pipeline.faces import primary_face_landmarks
+    from gaia.pipeline.face.detect import primary_face_landmarks
     from gaia.samples.build import portrait
 
     image = portrait()
@@ -110,7 +110,7 @@ def test_write_video_streams_frames_and_audio_into_a_readable_mp4(tmp_path):
     import av
     import decord
 
-    from gaia.pipeline.video_writer import write_video
+    from gaia.pipeline.media.video_writer import write_video
     from gaia.samples.speech import speech_of_duration
 
     frames = _gradient_frames(37, 75, 101)  # a generator, odd sizes
@@ -135,7 +135,7 @@ def test_write_video_streams_frames_and_audio_into_a_readable_mp4(tmp_path):
 def test_write_video_without_audio_has_no_audio_stream(tmp_path):
     import av
 
-    from gaia.pipeline.video_writer import write_video
+    from gaia.pipeline.media.video_writer import write_video
 
     path = write_video(tmp_path / "silent.mp4", _gradient_frames(10, 64, 64), 30000 / 1001)
     with av.open(str(path)) as container:
@@ -144,7 +144,7 @@ def test_write_video_without_audio_has_no_audio_stream(tmp_path):
 
 
 def test_write_video_leaves_nothing_when_the_frames_fail(tmp_path):
-    from gaia.pipeline.video_writer import write_video
+    from gaia.pipeline.media.video_writer import write_video
 
     def failing():
         yield from _gradient_frames(5, 32, 32)
@@ -159,7 +159,7 @@ def test_write_vfr_video_keeps_irregular_timestamps(tmp_path):
     import av
     import decord
 
-    from gaia.pipeline.video_writer import write_vfr_video
+    from gaia.pipeline.media.video_writer import write_vfr_video
 
     rng = np.random.default_rng(0)
     times = np.concatenate([[0.0], np.cumsum(rng.uniform(1 / 30, 1 / 20, 39))])
@@ -198,7 +198,7 @@ def test_portrait_motion_is_smooth_and_add_shake_is_not(face):
 
 
 def test_paint_mask_covers_mouth_and_chin_but_not_the_eyes(face):
-    from gaia.pipeline.occlusion import lower_face_occlusion
+    from gaia.pipeline.face.occlusion import lower_face_occlusion
     from gaia.samples.clips import MASK_RGB, paint_mask
 
     image, landmarks = face
@@ -247,7 +247,7 @@ def test_turn_head_moves_nose_and_mouth_but_not_the_eye_corners(face):
 
 def test_turn_head_with_roll_leaves_the_frontal_band(face):
     from gaia.filters.geometry import frontal_angle
-    from gaia.pipeline.faces import primary_face_landmarks
+    from gaia.pipeline.face.detect import primary_face_landmarks
     from gaia.samples.build import TURN_ROLL_DEG, TURN_STRENGTH
     from gaia.samples.clips import turn_head
 

@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gaia.pipeline.cli_inspect import add_inspect_parser, handle_inspect
-from gaia.pipeline.inspect_shards import inspect_shards
-from gaia.pipeline.shard_writer import ShardInfo, ShardWriter
+from gaia.pipeline.cli.inspect import add_inspect_parser, handle_inspect
+from gaia.pipeline.extract.inspect_shards import inspect_shards
+from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
 from gaia.schemas.shards import (
     MANIFEST_SCHEMA,
     SHARD_SCHEMA_VERSION,
@@ -75,7 +75,7 @@ def build_sample(folder: Path, index: int, n_frames: int, with_audio: bool,
                  split: str) -> tuple[str, dict[str, bytes]]:
     import soundfile
 
-    from gaia.pipeline.video_writer import write_video
+    from gaia.pipeline.media.video_writer import write_video
     from gaia.samples.speech import speech_of_duration
 
     key = f"astronaut_{index:04d}"

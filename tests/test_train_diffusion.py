@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gaia.training.train_diffusion import DiffusionTrainOptions, train_diffusion
+from gaia.training.s2m.train import DiffusionTrainOptions, train_diffusion
 
 TESTS = Path(__file__).resolve().parent
 
@@ -79,8 +79,8 @@ def test_one_step_on_two_processes_matches_one_process(one_and_two_processes, tm
 
 
 def test_a_fixed_seed_gives_the_same_motion(s2m_run):
-    from gaia.training.s2m_sampler import LoadedDiffusion
-    from gaia.training.vp_sde import SamplerConfig
+    from gaia.inference.diffusion import LoadedDiffusion
+    from gaia.training.s2m.vp_sde import SamplerConfig
 
     loaded = LoadedDiffusion.load(s2m_run, "cpu")
     data = torch.Generator().manual_seed(3)
@@ -102,7 +102,7 @@ def test_a_fixed_seed_gives_the_same_motion(s2m_run):
 
 
 def test_parameter_counts_beside_the_paper(capsys):
-    from gaia.training.s2m_config import count_parameters, load_s2m_config
+    from gaia.training.s2m.config import count_parameters, load_s2m_config
 
     paper = {"s2m-small": 180e6, "s2m-base": 600e6, "s2m-large": 1.2e9}
     for name, reference in paper.items():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gaia.training.train_vae import VaeTrainOptions, train_vae
+from gaia.training.vae.train import VaeTrainOptions, train_vae
 
 TESTS = Path(__file__).resolve().parent
 
@@ -61,7 +61,7 @@ def test_one_step_on_two_processes_matches_one_process(one_and_two_processes, tm
 
 
 def test_parameter_counts_beside_the_paper(capsys):
-    from gaia.training.vae_config import count_parameters, load_vae_config
+    from gaia.training.vae.config import count_parameters, load_vae_config
 
     paper = {"vae-small": 80e6, "vae-base": 700e6, "vae-large": 1.7e9}
     for name, reference in paper.items():

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from gaia.schemas.shards import load_npy
-from gaia.training.pairs import collate_pairs, sample_pairs
-from gaia.training.shard_stream import (
+from gaia.training.data.pairs import collate_pairs, sample_pairs
+from gaia.training.data.shard_stream import (
     ClipStream,
     ClipStreamConfig,
     assign_shards,

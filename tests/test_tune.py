@@ -13,7 +13,7 @@ from gaia.filters.base import REASONS, code
 from gaia.filters.funnel import decide_video
 from gaia.filters.thresholds import load_thresholds
 from gaia.pipeline.run_dir import RunDir
-from gaia.pipeline.tune import funnel_for, parse_sweep, read_measures, run_sweep
+from gaia.pipeline.tune.table import funnel_for, parse_sweep, read_measures, run_sweep
 
 TRIPS = {"silence": "silence", "occlusion": "occluded", "jitter": "jitter",
          "frontal": "not_frontal"}

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from gaia.training.train_vae import VaeTrainOptions, train_vae
-from gaia.training.vae_eval import CrossPairs, cross_drivers, evaluate_vae
+from gaia.evaluation.vae import CrossPairs, cross_drivers, evaluate_vae
+from gaia.training.vae.train import VaeTrainOptions, train_vae
 
 FPS = 25.0
 STEPS = 20
@@ -37,8 +37,8 @@ def untrained_checkpoint(tmp_path_factory) -> Path:
     """A freshly initialised vae-tiny, saved in the trainer's checkpoint format."""
     from gaia.training.checkpoint import save_checkpoint
     from gaia.training.distributed import init_world
-    from gaia.training.vae_config import load_vae_config
-    from gaia.training.vae_task import VaeTask
+    from gaia.training.vae.config import load_vae_config
+    from gaia.training.vae.task import VaeTask
 
     torch.manual_seed(0)
     task = VaeTask(load_vae_config("vae-tiny", perceptual="none"), None, init_world("cpu"))
@@ -57,7 +57,7 @@ def source_png(tmp_path_factory) -> Path:
 
 def driving_clip(path: Path, seconds: float, speech: bool) -> Path:
     """The astronaut portrait swaying gently, with synthesized speech or silent."""
-    from gaia.pipeline.video_writer import write_video
+    from gaia.pipeline.media.video_writer import write_video
     from gaia.samples.build import portrait
     from gaia.samples.clips import portrait_motion
     from gaia.samples.speech import speech_of_duration
@@ -81,7 +81,7 @@ def test_cross_pairs_drive_each_source_with_another_clip():
 
 
 def test_evaluate_vae_metrics_on_real_clips(trained_run, untrained_checkpoint, sample_shards):
-    from gaia.reenact import CropLandmarks
+    from gaia.generation.reenact import CropLandmarks
 
     metrics = evaluate_vae(trained_run, str(sample_shards), split=None, batches=None,
                            batch_size=8, pairs_per_clip=8, landmark_fn=CropLandmarks())
@@ -117,7 +117,7 @@ def test_akd_is_the_mean_landmark_distance_in_pixels(trained_run, sample_shards)
     """A stub detector that always answers the same points: AKD must be the mean distance to
     the target landmarks (self) and to the driving landmarks (cross); one that never finds a
     face leaves AKD empty and counts every frame as missed."""
-    from gaia.training.shard_stream import ClipStreamConfig, shard_loader
+    from gaia.training.data.shard_stream import ClipStreamConfig, shard_loader
 
     fixed = np.full((68, 2), 32.0, np.float32)
 
@@ -150,7 +150,7 @@ def test_reenact_writes_the_driving_videos_frames_and_audio(trained_run, source_
     import av
     import decord
 
-    from gaia.reenact import reenact
+    from gaia.generation.reenact import reenact
 
     driving = driving_clip(tmp_path / "driving.mp4", 1.0, speech=True)
     messages: list[str] = []
@@ -173,8 +173,8 @@ def test_reenact_writes_the_driving_videos_frames_and_audio(trained_run, source_
 
 def test_reenact_refuses_unusable_inputs(trained_run, source_png, tmp_path):
     from gaia.cli import main
-    from gaia.pipeline.video_writer import write_video
-    from gaia.reenact import reenact
+    from gaia.generation.reenact import reenact
+    from gaia.pipeline.media.video_writer import write_video
     from gaia.samples.build import portrait
 
     driving = driving_clip(tmp_path / "driving.mp4", 0.4, speech=False)

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from gaia.pipeline.weights import MissingWeightsError
-from gaia.training.discriminator import PatchDiscriminator
-from gaia.training.landmark_render import NUM_PARTS, render_landmarks
-from gaia.training.perceptual import (
+from gaia.common.weights import MissingWeightsError
+from gaia.training.vae.config import VaeConfig, count_parameters, load_vae_config
+from gaia.training.vae.discriminator import PatchDiscriminator
+from gaia.training.vae.landmark_render import NUM_PARTS, render_landmarks
+from gaia.training.vae.loss import VaeLoss
+from gaia.training.vae.model import DiagonalGaussian, Posteriors, TwoEncoderVAE
+from gaia.training.vae.perceptual import (
     LPIPS,
     VGG16Features,
     _unit_length,
@@ -22,9 +25,6 @@ from gaia.training.perceptual import (
     lpips_linear_weights_path,
     perceptual_provenance,
 )
-from gaia.training.vae_config import VaeConfig, count_parameters, load_vae_config
-from gaia.training.vae_loss import VaeLoss
-from gaia.training.vae_model import DiagonalGaussian, Posteriors, TwoEncoderVAE
 
 PAPER_PARAMETERS = {"vae-small": 80e6, "vae-base": 700e6, "vae-large": 1.7e9}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gaia.training.vp_sde import SamplerConfig, VPSchedule, sample, x0_loss
+from gaia.training.s2m.vp_sde import SamplerConfig, VPSchedule, sample, x0_loss
 
 SCHEDULE = VPSchedule()
 

@@ -1,20 +1,20 @@
 """All curation thresholds in one frozen dataclass, with presets and ``--set`` overrides.
 
-A preset is a YAML file in ``configs/curation/`` naming only what differs from the defaults
-below; ``FILTER.KEY=VALUE`` overrides apply on top. Unknown filters or keys, bad values and
-missing presets are errors that name the key.
+A preset is a YAML file in ``gaia/configs/curation/`` naming only what differs from the
+defaults below; ``FILTER.KEY=VALUE`` overrides apply on top. Reading them is the project's one
+config loader (``gaia.common.config_files``): unknown filters or keys, bad values and missing
+presets are ``ConfigError`` naming the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from gaia.common.config_files import build_config, merge, parse_overrides, preset_names, read_preset
 from gaia.filters.base import KEPT, Measures, Verdict
 from gaia.filters.face_count import FaceCountThresholds, face_count_filter
 from gaia.filters.frontal import FrontalThresholds, frontal_filter
@@ -23,11 +23,7 @@ from gaia.filters.occlusion import OcclusionThresholds, occlusion_filter
 from gaia.filters.segments import SegmentRules
 from gaia.filters.silence import SilenceThresholds, silence_filter
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "curation"
-
-
-class SettingsError(ValueError):
-    """A preset or override that cannot be applied; the message names the key."""
+KIND = "curation"  # presets in gaia/configs/curation/
 
 
 @dataclass(frozen=True)
@@ -70,62 +66,18 @@ def first_reasons(verdicts: dict[str, Verdict], n: int) -> np.ndarray:
 
 
 def available_presets() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    """Names of the curation presets shipped in ``gaia/configs/curation/``."""
+    return preset_names(KIND)
 
 
 def load_thresholds(preset: str | None = None, overrides: list[str] | None = None
                     ) -> CurationThresholds:
-    """The defaults, then ``preset`` (a name in configs/curation or a YAML path), then
-    ``FILTER.KEY=VALUE`` overrides."""
-    values: dict[str, dict[str, Any]] = {}
-    if preset:
-        path = Path(preset) if preset.endswith((".yaml", ".yml")) else CONFIG_DIR / f"{preset}.yaml"
-        if not path.is_file():
-            raise SettingsError(f"no preset {preset!r}: choose one of "
-                                f"{', '.join(available_presets()) or '(none found)'} "
-                                f"or give a YAML file")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for section, keys in loaded.items():
-            for key, value in (keys or {}).items():
-                values.setdefault(section, {})[key] = value
-    for item in overrides or []:
-        section, key, value = parse_override(item)
-        values.setdefault(section, {})[key] = value
-    return build_thresholds(values)
-
-
-def parse_override(item: str) -> tuple[str, str, Any]:
-    """``"jitter.max_box=0.1"`` -> ``("jitter", "max_box", 0.1)`` (value parsed as YAML)."""
-    name, sep, raw = item.partition("=")
-    section, dot, key = name.strip().partition(".")
-    if not sep or not dot or not key:
-        raise SettingsError(f"bad setting {item!r}: write FILTER.KEY=VALUE, e.g. jitter.max_box=0.1")
-    return section, key.strip(), yaml.safe_load(raw)
+    """The defaults, then ``preset`` (a shipped name or a YAML path), then
+    ``FILTER.KEY=VALUE`` overrides; ``ConfigError`` names any bad key."""
+    values = read_preset(KIND, preset, what="curation")[1] if preset else {}
+    return build_thresholds(merge(values, parse_overrides(overrides)))
 
 
 def build_thresholds(values: dict[str, dict[str, Any]]) -> CurationThresholds:
     """Check every section and key against the dataclasses; errors name the key."""
-    sections = {f.name: f for f in dataclasses.fields(CurationThresholds)}
-    built = {}
-    for section, keys in values.items():
-        if section not in sections:
-            raise SettingsError(f"unknown filter {section!r}: choose one of "
-                                f"{', '.join(sections)}")
-        kind = sections[section].default_factory
-        known = {f.name: f for f in dataclasses.fields(kind)}
-        for key, value in keys.items():
-            if key not in known:
-                raise SettingsError(f"unknown key {section}.{key}: {section} has "
-                                    f"{', '.join(known)}")
-            expected = type(getattr(kind(), key))
-            if expected is bool and not isinstance(value, bool):
-                raise SettingsError(f"{section}.{key} must be true or false, not {value!r}")
-            if expected in (int, float) and (isinstance(value, bool)
-                                             or not isinstance(value, int | float)):
-                raise SettingsError(f"{section}.{key} must be a number, not {value!r}")
-        try:
-            built[section] = kind(**{k: (float(v) if type(getattr(kind(), k)) is float else v)
-                                     for k, v in keys.items()})
-        except ValueError as err:
-            raise SettingsError(str(err)) from err
-    return CurationThresholds(**built)
+    return build_config(CurationThresholds, values, "curation")

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaia.pipeline.remote import is_local, local_path
+from gaia.pipeline.media.remote import is_local, local_path
 from gaia.schemas.keys import sanitize, video_id_for
 
 VIDEO_EXTENSIONS = frozenset(

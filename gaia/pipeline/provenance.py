@@ -12,10 +12,10 @@ from dataclasses import asdict
 import yaml
 
 from gaia import __version__
-from gaia.pipeline.landmarks import FAN_WEIGHTS_FILE, dlib_models_dir, fan_weights_path
-from gaia.pipeline.measure_config import MeasureConfig
+from gaia.common.weights import MissingWeightsError, file_sha256, version_of
+from gaia.pipeline.face.landmarks import FAN_WEIGHTS_FILE, dlib_models_dir, fan_weights_path
+from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.run_dir import RunDir
-from gaia.pipeline.weights import MissingWeightsError, file_sha256, version_of
 from gaia.schemas.atomic import write_text_atomic
 from gaia.schemas.metrics import METRICS_VERSION
 
@@ -30,7 +30,7 @@ class ConfigMismatchError(ValueError):
 def check_models_available(config: MeasureConfig) -> None:
     """Fail before starting any worker when a model the config needs is missing."""
     if config.landmarks == "fan" and not fan_weights_path().is_file():
-        from gaia.pipeline.landmarks import FanLandmarker
+        from gaia.pipeline.face.landmarks import FanLandmarker
 
         FanLandmarker()  # raises MissingWeightsError with the full instructions
     if config.landmarks == "dlib":

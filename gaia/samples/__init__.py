@@ -7,7 +7,7 @@ Nothing heavy is imported here; import the submodules:
 - ``gaia.samples.speech``: ``synthesize_speech(text, sample_rate=16000, words_per_minute=150)``
   through eSpeak NG from the ``espeakng-loader`` wheel; ``silence(seconds)``;
   ``speech_of_duration(seconds, sample_rate=16000, seed=0)``.
-- ``gaia.pipeline.video_writer``: ``write_video(path, frames, fps, audio=None, audio_rate=16000)``
+- ``gaia.pipeline.media.video_writer``: ``write_video(path, frames, fps, audio=None, audio_rate=16000)``
   (H.264 + AAC mp4, atomic) and ``write_vfr_video(path, frames, times_s, ...)``.
 - ``gaia.samples.clips``: ``portrait_motion``, ``add_shake``, ``paint_mask``, ``turn_head``,
   ``resize_to``: frame makers that each trip one curation filter.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gaia.pipeline.video_writer import write_vfr_video, write_video
+from gaia.pipeline.media.video_writer import write_vfr_video, write_video
 from gaia.samples.clips import add_shake, paint_mask, portrait_motion, resize_to, turn_head
 from gaia.samples.shipped import astronaut, bigbuckbunny_path, carphone_path
 from gaia.samples.speech import silence, speech_of_duration
@@ -128,7 +128,7 @@ def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) ->
     ``seconds`` and ``fps`` set the astronaut clips; the carphone clips keep the source's
     120 frames at 29.97 fps, the cartoon is at most 4 s and the short clip is 1 s.
     """
-    from gaia.pipeline.faces import primary_face_landmarks
+    from gaia.pipeline.face.detect import primary_face_landmarks
 
     if seconds < 3.0:
         raise ValueError(f"seconds must be at least 3 (the shortest kept segment), got {seconds}")

@@ -94,3 +94,19 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 def latest_checkpoint(folder: Path) -> Path | None:
     found = list_checkpoints(folder)
     return found[-1] if found else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or the latest one of a run folder (``RUN/checkpoints`` or
+    the folder itself)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for folder in (path / "checkpoints", path):
+            found = latest_checkpoint(folder) if folder.is_dir() else None
+            if found is not None:
+                return found
+        raise FileNotFoundError(f"{path} holds no checkpoint (step-NNNNNNNN.pt, in it or in "
+                                "its checkpoints/ folder)")
+    raise FileNotFoundError(f"no checkpoint or run folder at {path}")

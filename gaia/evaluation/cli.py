@@ -1,0 +1,157 @@
+"""``gaia eval vae``, ``gaia eval s2m`` and ``gaia reenact``: a trained VAE measured on shards
+(paper, appendix B.2), a speech-to-motion model measured on latent shards (paper, section 5),
+and a VAE applied to a portrait and a driving video (thin: parse, call, print)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+EVAL_EPILOG = """\
+Self-reconstruction (appearance and motion from two frames of one clip; PSNR, L1, LPIPS, AKD)
+and cross-reenactment (appearance from one clip, motion from another; AKD against the driving
+landmarks). AKD is in pixels of the model's frames, on the frames where dlib finds a face;
+akd_real_frames is the same on the real frames (the detector's own error).
+
+examples:
+  gaia eval vae --vae runs/vae-tiny --shards runs/r1/shards/vae --split val
+  gaia eval vae --vae runs/vae-base/checkpoints/step-00100000.pt --shards SPEC \\
+      --perceptual lpips --vgg-weights /models/vgg16-397923af.pth --json
+"""
+
+S2M_EPILOG = """\
+Motion latents are sampled from each clip's speech, reference frame and head pose (--pose data:
+the clip's real pose; predicted: the model's pose predictor's) and compared with the clip's real
+latents, standardised (motion_mse; motion_mse_mean_baseline is the error of the data's mean
+motion). pose_error_* (degrees) is the pose predictor against the real pose. With --videos (the
+source video shards of the latents) every latent is decoded to a frame and dlib reads the face:
+msi (motion stability) and lip_sync (mouth opening against the speech), beside msi_real and
+lip_sync_real on the clip's stored landmarks. A clip whose frames show a face in fewer than half
+of them gets no frame metrics (counted as frame_metrics_skipped). Sync-D and FID are not
+computed: they need SyncNet and Inception weights (null in the output, with a note).
+
+examples:
+  gaia eval s2m --vae runs/vae --diffusion runs/s2m --latents runs/latents --split val
+  gaia eval s2m --vae runs/vae --diffusion runs/s2m/checkpoints/step-00100000.pt \\
+      --latents runs/latents --videos runs/r1/shards/diffusion --clips 50 --steps 50 --json
+"""
+
+
+def add_eval_parser(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser("eval", help="measure a trained model on shards (vae, s2m)",
+                                   description="Evaluate GAIA's models on shards.")
+    models = evaluate.add_subparsers(dest="model", required=True, metavar="MODEL")
+    vae = models.add_parser(
+        "vae", help="self-reconstruction and cross-reenactment metrics of the VAE",
+        description="Measure a trained two-encoder VAE on pairs of frames from shards "
+                    "(posterior means: the same numbers every run).",
+        epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    vae.add_argument("--vae", required=True, metavar="CKPT_OR_RUN",
+                     help="a checkpoint file, or a run folder (its latest checkpoint)")
+    vae.add_argument("--shards", required=True, metavar="SPEC", help="shards to evaluate on")
+    vae.add_argument("--split", choices=("train", "val", "all"), default="val",
+                     help="clips of this split, or all (default: %(default)s)")
+    vae.add_argument("--batches", type=int, default=50,
+                     help="batches evaluated, 0 for one whole pass (default: %(default)s)")
+    vae.add_argument("--batch-size", type=int, default=8, help="pairs per batch")
+    vae.add_argument("--perceptual", choices=("lpips", "none"), default="none",
+                     help="lpips adds LPIPS (needs VGG16 weights) (default: %(default)s)")
+    vae.add_argument("--vgg-weights", default=None, metavar="PATH",
+                     help="torchvision-format VGG16 state dict for LPIPS")
+    vae.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    vae.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    vae.set_defaults(handler=_eval_vae)
+    _add_s2m_parser(models)
+
+
+def _add_s2m_parser(models: argparse._SubParsersAction) -> None:
+    s2m = models.add_parser(
+        "s2m", help="motion, pose, stability and lip-sync metrics of the diffusion model",
+        description="Measure a trained speech-to-motion model on clips of latent shards: "
+                    "motion latents sampled from each clip's speech against its real ones "
+                    "(a seeded sampler: the same numbers every run).",
+        epilog=S2M_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s2m.add_argument("--vae", required=True, metavar="CKPT_OR_RUN",
+                     help="the VAE the latents were encoded with (file or run folder)")
+    s2m.add_argument("--diffusion", required=True, metavar="CKPT_OR_RUN",
+                     help="diffusion checkpoint or run folder (its latest checkpoint)")
+    s2m.add_argument("--latents", required=True, metavar="SPEC",
+                     help="latent shards to evaluate on (`gaia encode-latents` output)")
+    s2m.add_argument("--videos", default=None, metavar="SPEC",
+                     help="the source video shards of the latents, for frame metrics (MSI, "
+                          "lip sync; needs dlib's models)")
+    s2m.add_argument("--split", choices=("train", "val", "all"), default="val",
+                     help="clips of this split, or all (default: %(default)s)")
+    s2m.add_argument("--clips", type=int, default=20,
+                     help="clips evaluated, 0 for all (default: %(default)s)")
+    s2m.add_argument("--steps", type=int, default=25,
+                     help="denoising steps of the ODE sampler (default: %(default)s)")
+    s2m.add_argument("--seed", type=int, default=0, help="the noise (default: %(default)s)")
+    s2m.add_argument("--pose", choices=("data", "predicted"), default="data",
+                     help="the head pose given to the sampler (default: %(default)s)")
+    s2m.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    s2m.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    s2m.set_defaults(handler=_eval_s2m)
+
+
+def _eval_vae(args: argparse.Namespace) -> int:
+    from gaia.evaluation.vae import evaluate_vae, format_metrics
+    from gaia.generation.reenact import CropLandmarks
+    from gaia.training.vae.perceptual import load_perceptual
+
+    if args.batches < 0 or args.batch_size < 1:
+        raise ValueError("--batches must be >= 0 and --batch-size >= 1")
+    metrics = evaluate_vae(
+        Path(args.vae), args.shards, split=None if args.split == "all" else args.split,
+        batches=args.batches or None, batch_size=args.batch_size,
+        perceptual=load_perceptual(args.perceptual, args.vgg_weights),
+        landmark_fn=CropLandmarks(), device=args.device)
+    print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    return 0
+
+
+def _eval_s2m(args: argparse.Namespace) -> int:
+    from gaia.evaluation.s2m import evaluate_s2m, format_s2m_metrics
+    from gaia.training.s2m.vp_sde import SamplerConfig
+
+    if args.clips < 0:
+        raise ValueError("--clips must be >= 0 (0: every clip of the split)")
+    landmark_fn = None
+    if args.videos:
+        from gaia.generation.reenact import CropLandmarks
+
+        landmark_fn = CropLandmarks()
+    metrics = evaluate_s2m(
+        args.vae, args.diffusion, args.latents, videos=args.videos,
+        split=None if args.split == "all" else args.split, clips=args.clips or None,
+        sampler=SamplerConfig(steps=args.steps), seed=args.seed, pose=args.pose,
+        landmark_fn=landmark_fn, device=args.device)
+    print(json.dumps(metrics, indent=2) if args.json else format_s2m_metrics(metrics))
+    return 0
+
+
+def add_reenact_parser(commands: argparse._SubParsersAction) -> None:
+    reenact = commands.add_parser(
+        "reenact", help="animate a portrait with a driving video's motion (trained VAE)",
+        description="Crop the portrait's face as curation crops clips, follow the driving "
+                    "video's face landmarks, and decode each frame with the VAE (appearance "
+                    "from the portrait, motion from the driving frame); the mp4 keeps the "
+                    "driving video's frame rate and audio.",
+        epilog="example:\n  gaia reenact --source me.png --driving talk.mp4 --vae runs/vae "
+               "--out me_talking.mp4", formatter_class=argparse.RawDescriptionHelpFormatter)
+    reenact.add_argument("--source", required=True, type=Path, metavar="IMAGE",
+                         help="portrait with one face (PNG, JPEG)")
+    reenact.add_argument("--driving", required=True, type=Path, metavar="VIDEO",
+                         help="video of a talking head")
+    reenact.add_argument("--vae", required=True, type=Path, metavar="CKPT_OR_RUN",
+                         help="a checkpoint file, or a run folder (its latest checkpoint)")
+    reenact.add_argument("--out", required=True, type=Path, metavar="OUT.mp4")
+    reenact.set_defaults(handler=_reenact)
+
+
+def _reenact(args: argparse.Namespace) -> int:
+    from gaia.generation.reenact import reenact
+
+    reenact(args.source, args.driving, args.vae, args.out)
+    return 0

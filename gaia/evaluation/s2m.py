@@ -1,0 +1,342 @@
+"""Evaluating a trained speech-to-motion model on clips of latent shards (paper, section 5:
+speech-to-motion results; appendix: evaluation details).
+
+For every clip (up to ``clips``) the diffusion model samples motion latents from the clip's own
+speech, reference latent and head pose (``pose="data"``) or the pose its predictor reads from
+the speech (``"predicted"``); the clip's real motion is the target. Measured per clip, then
+summarised over clips (``evaluation.s2m_metrics.summarise``: mean, std, n):
+
+- ``pose_error_*``: the pose predictor's track against the clip's real pose, in degrees.
+- ``motion_mse``: mean squared error of sampled against real motion latents, both standardised
+  with the checkpoint's statistics (a model that learned nothing but the data's mean scores
+  ``motion_mse_mean_baseline``, the mean square of the real standardised latents).
+- With the source video shards (``videos``): every sampled latent is decoded to a frame with
+  the appearance of the clip's reference frame (as ``gaia generate`` decodes them), the
+  detector (``landmark_fn``) reads the face on each, and the landmark track gives ``msi``
+  (MSI, after StableFace) and ``lip_sync`` (mouth opening against the clip's audio). The
+  clip's stored landmarks give ``msi_real`` and ``lip_sync_real``: what a real video scores.
+  A clip whose decoded frames show a face in fewer than half of them gets no frame metrics
+  (``frame_metrics_skipped``): a track made mostly of gaps measures the detector, not motion.
+
+Sync-D (SyncNet) and FID (Inception) are not computed: they need weights this package does not
+ship. They are reported as null, with a note saying what to provide.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zlib
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import webdataset as wds
+
+from gaia.common.crop import to_model_pixels
+from gaia.evaluation.s2m_metrics import (
+    POSE_AXES,
+    lip_sync_proxy,
+    motion_stability_index,
+    pose_error,
+    summarise,
+)
+from gaia.evaluation.vae import LandmarkFn
+from gaia.generation.generate import check_vae, speech_differences
+from gaia.inference.diffusion import LoadedDiffusion
+from gaia.inference.vae import LoadedVae
+from gaia.schemas.shards import AUDIO_RATE, FRAME_SIZE
+from gaia.training.data.clip_decode import SampleError, decode_frames
+from gaia.training.data.latent_windows import WindowStreamConfig, decode_latent_sample
+from gaia.training.data.shard_stream import expand_shards
+from gaia.training.s2m.vp_sde import SamplerConfig
+
+POSES = ("data", "predicted")
+FRAME_BATCH = 16  # frames decoded by the VAE at a time
+MIN_FACE_FRACTION = 0.5
+SOURCE_MEMBERS = ("mp4", "flac", "landmarks.npy", "json")
+NOT_COMPUTED = {
+    "sync_d": "Sync-D not computed: it needs SyncNet weights (syncnet_v2.model of "
+              "joonson/syncnet_python); provide them to a SyncNet scorer of the decoded videos",
+    "fid": "FID not computed: it needs Inception-v3 weights (pt_inception-2015-12-05, as "
+           "pytorch-fid uses); provide them to score decoded frames against real ones",
+}
+
+
+def enough_faces(found: int, frames: int) -> bool:
+    """Whether a face was found in at least half of a clip's frames (frame metrics kept)."""
+    return frames > 0 and found >= MIN_FACE_FRACTION * frames
+
+
+def clip_seed(seed: int, key: str) -> int:
+    """The noise seed of one clip: fixed by ``seed`` and the clip's key, so a clip draws the same
+    motion whichever clips come before it, and different clips draw different noise."""
+    state = np.random.SeedSequence([seed, zlib.crc32(key.encode("utf-8"))]).generate_state(2)
+    return int(state[0]) << 32 | int(state[1])
+
+
+def latent_clips(spec: str, split: str | None, limit: int | None) -> tuple[list[dict], int]:
+    """Up to ``limit`` clips of ``split`` from latent shards, in shard order (the same clips
+    every run), and the count of samples that could not be read (skipped)."""
+    config = WindowStreamConfig(shards=spec, split=split)
+    clips: list[dict] = []
+    unreadable = 0
+    for url in expand_shards(spec):
+        for sample in wds.tarfile_to_samples()([{"url": url}]):
+            try:
+                clip = decode_latent_sample(sample, config)
+            except SampleError:
+                unreadable += 1
+                continue
+            if clip is not None:
+                clips.append(clip)
+            if limit is not None and len(clips) >= limit:
+                return clips, unreadable
+    return clips, unreadable
+
+
+def source_clips(spec: str, keys: set[str]) -> dict[str, dict[str, bytes]]:
+    """The members a frame metric needs (``SOURCE_MEMBERS``) of the source samples ``keys``;
+    samples lacking one are left out (their clips are counted as without video)."""
+    found: dict[str, dict[str, bytes]] = {}
+    for url in expand_shards(spec):
+        for sample in wds.tarfile_to_samples()([{"url": url}]):
+            key = sample.get("__key__")
+            if key in keys and all(name in sample for name in SOURCE_MEMBERS):
+                found[key] = {name: sample[name] for name in SOURCE_MEMBERS}
+            if len(found) == len(keys):
+                return found
+    return found
+
+
+def _check_latents(clip: dict, vae_sha: str, diffusion: LoadedDiffusion) -> None:
+    """Refuse latents of another VAE or speech features the model did not learn on."""
+    meta = clip["meta"]
+    made_by = meta["vae"].get("sha256")
+    if made_by and made_by != vae_sha:
+        raise ValueError(f"the latents of clip {clip['key']} were made by VAE "
+                         f"{meta['vae'].get('checkpoint')} (sha256 {made_by[:12]}...), not "
+                         "--vae: give the latents that `gaia encode-latents` made with this VAE")
+    differ = speech_differences(diffusion.stats.speech_features, meta["speech_features"])
+    if differ:
+        raise ValueError(f"the speech features of clip {clip['key']} differ from the diffusion "
+                         f"model's in {differ}: give latents made from the same extractor")
+
+
+def _frame_metrics(track: np.ndarray, audio: np.ndarray, fps: float
+                   ) -> tuple[float, dict] | str:
+    """(MSI, lip-sync) of a landmark track, or why they cannot be read from it."""
+    try:
+        return motion_stability_index(track, fps), lip_sync_proxy(track, audio, fps)
+    except ValueError as err:
+        return str(err)
+
+
+def _read_audio(flac: bytes) -> np.ndarray:
+    import soundfile
+
+    audio, rate = soundfile.read(io.BytesIO(flac), dtype="float32", always_2d=True)
+    if rate != AUDIO_RATE:
+        raise ValueError(f"a source flac is {rate} Hz, the shard spec says {AUDIO_RATE}: give "
+                         "the video shards the latents were encoded from")
+    return audio.mean(axis=1)
+
+
+@torch.no_grad()
+def _decoded_track(vae: LoadedVae, reference_image: np.ndarray, motion: torch.Tensor,
+                   shape: tuple[int, ...], landmark_fn: LandmarkFn) -> tuple[np.ndarray, int]:
+    """Frames decoded from ``motion`` with the reference frame's appearance, and the detector's
+    landmarks on each: ``(T, 68, 2)`` with NaN where it found no face, and the faces found."""
+    appearance = vae.appearance_of(reference_image)
+    latents = motion.reshape(len(motion), *shape)
+    track = np.full((len(motion), 68, 2), np.nan)
+    found = 0
+    batches = vae.frame_batches(appearance, latents, FRAME_BATCH)
+    for n, image in enumerate(frame for batch in batches for frame in batch):
+        points = landmark_fn(image)
+        if points is not None:
+            track[n] = points
+            found += 1
+    return track, found
+
+
+class _Scores:
+    """Per-clip values of every metric, summarised at the end."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {}
+
+    def add(self, name: str, value: float) -> None:
+        self.values.setdefault(name, []).append(float(value))
+
+    def summary(self, name: str) -> dict:
+        # NaN is not JSON: a metric with no finite value has a null mean and std.
+        out = summarise(self.values.get(name, []))
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                for k, v in out.items()}
+
+
+def _score_frames(scores: _Scores, skipped: Counter, clip: dict, source: dict[str, bytes],
+                  motion: torch.Tensor, vae: LoadedVae, shape: tuple[int, ...],
+                  landmark_fn: LandmarkFn | None) -> None:
+    """MSI and lip sync of one clip's stored landmarks and, with a detector, of its frames
+    decoded from ``motion``; what cannot be read is counted in ``skipped`` by reason."""
+    fps, size = float(clip["meta"]["fps"]), vae.config.image_size
+    meta = json.loads(source["json"].decode("utf-8"))
+    crop_size = float(meta.get("crop_size", FRAME_SIZE[0]))  # as encode-latents maps them
+    audio = _read_audio(source["flac"])
+    stored = np.load(io.BytesIO(source["landmarks.npy"]), allow_pickle=False)
+    reading = _frame_metrics(to_model_pixels(stored.astype(np.float32), crop_size, size),
+                             audio, fps)
+    if isinstance(reading, str):
+        skipped[f"real landmarks: {reading}"] += 1
+    else:
+        scores.add("msi_real", reading[0])
+        scores.add("lip_sync_real", reading[1]["correlation"])
+    if landmark_fn is None:
+        return
+    image = decode_frames(source["mp4"], np.array([clip["meta"]["reference_frame"]]), size)[0]
+    track, found = _decoded_track(vae, image[0], motion, shape, landmark_fn)
+    scores.add("face_found_fraction", found / len(motion))
+    if not enough_faces(found, len(motion)):
+        skipped[f"a face in fewer than {MIN_FACE_FRACTION:.0%} of the decoded frames"] += 1
+        return
+    reading = _frame_metrics(track, audio, fps)
+    if isinstance(reading, str):
+        skipped[f"decoded frames: {reading}"] += 1
+        return
+    scores.add("msi", reading[0])
+    scores.add("lip_sync", reading[1]["correlation"])
+    scores.add("lip_sync_lag_frames", reading[1]["lag_frames"])
+
+
+def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
+                 videos: str | None = None, split: str | None = "val", clips: int | None = 20,
+                 sampler: SamplerConfig | None = None, seed: int = 0, pose: str = "data",
+                 landmark_fn: LandmarkFn | None = None, device: str | None = None) -> dict:
+    """Metrics of the diffusion checkpoint ``diffusion`` (with the VAE ``vae`` it learned the
+    latents of; files or run folders) on ``clips`` clips of ``split`` (None: all) from the
+    latent shards ``latents`` (module docstring). ``videos``: the source video shards, for the
+    frame metrics; ``landmark_fn``: the face detector they need (``reenact.CropLandmarks``).
+    ``sampler`` defaults to the ODE with 25 steps; ``seed`` fixes the noise of every clip."""
+    if pose not in POSES:
+        raise ValueError(f"pose must be one of {POSES}, not {pose!r}")
+    if clips is not None and clips < 1:
+        raise ValueError(f"clips must be at least 1 (or None for all), got {clips}")
+    sampler = sampler or SamplerConfig(steps=25)
+    loaded_vae = LoadedVae.load(vae, device)
+    model = LoadedDiffusion.load(diffusion, loaded_vae.device)
+    vae_sha = check_vae(loaded_vae, model)
+    chosen, unreadable = latent_clips(latents, split, clips)
+    if not chosen:
+        raise ValueError(f"no clips of split {split!r} in {latents}: check --latents and "
+                         "--split (a corpus extracted with val_fraction 0 has no 'val' clips; "
+                         "use --split all)")
+    sources = source_clips(videos, {c["key"] for c in chosen}) if videos else {}
+    if videos and not sources:
+        raise ValueError(f"none of the {len(chosen)} clips is in the video shards {videos}: "
+                         "give the shards `gaia encode-latents` read (--videos)")
+    shape = tuple(model.stats.latent_shape)
+    scores, skipped = _Scores(), Counter()
+    frames = without_video = 0
+    for clip in chosen:
+        _check_latents(clip, vae_sha, model)
+        key = clip["key"]
+        speech = torch.from_numpy(clip["speech"].astype(np.float32))
+        reference = torch.from_numpy(clip["reference"])
+        real_pose = clip["pose"].astype(np.float32)
+        predicted = model.predict_pose(speech, reference).cpu().numpy()
+        for axis, value in pose_error(predicted, real_pose).items():
+            scores.add(f"pose_error_{axis}", value)
+        generator = torch.Generator(device=model.device)
+        generator.manual_seed(clip_seed(seed, key))
+        driving = real_pose if pose == "data" else predicted
+        motion = model.sample_motion(speech, reference, torch.from_numpy(driving), sampler,
+                                     generator)
+        real = model.stats.normalize("motion", torch.from_numpy(clip["motion"]))
+        sampled = model.stats.normalize("motion", motion.cpu())
+        scores.add("motion_mse", (sampled - real).pow(2).mean())
+        # The statistics' mean motion is 0 once standardised: its error is the real's square.
+        scores.add("motion_mse_mean_baseline", real.pow(2).mean())
+        frames += len(motion)
+        if not videos:
+            continue
+        source = sources.get(key)
+        if source is None:
+            without_video += 1
+            continue
+        _score_frames(scores, skipped, clip, source, motion, loaded_vae, shape, landmark_fn)
+
+    frame_names = ("msi", "lip_sync", "lip_sync_lag_frames", "face_found_fraction")
+    notes = []
+    metrics: dict = {name: scores.summary(name) for name in (
+        "motion_mse", "motion_mse_mean_baseline", *(f"pose_error_{a}" for a in POSE_AXES),
+        "pose_error_overall")}
+    if videos:
+        metrics.update({name: scores.summary(name) for name in ("msi_real", "lip_sync_real")})
+    else:
+        metrics.update(msi_real=None, lip_sync_real=None)
+        notes.append("no frame metrics (msi, lip_sync and their real references): no source "
+                     "video shards given (--videos)")
+    if videos and landmark_fn is not None:
+        metrics.update({name: scores.summary(name) for name in frame_names})
+    else:
+        metrics.update(dict.fromkeys(frame_names))
+        if videos:
+            notes.append("no msi or lip_sync of the decoded frames: no landmark detector given")
+    metrics.update(dict.fromkeys(NOT_COMPUTED))
+    notes += list(NOT_COMPUTED.values())
+    frame_skipped = sum(n for reason, n in skipped.items() if not reason.startswith("real"))
+    notes += [f"frame metrics skipped for {n} clips: {reason}" for reason, n in skipped.items()]
+    if without_video:
+        notes.append(f"{without_video} clips have no source sample with mp4, flac and landmarks "
+                     "in the video shards: no frame metrics for them")
+    if unreadable:
+        notes.append(f"{unreadable} latent samples could not be read and were skipped")
+    return {
+        "metrics": metrics,
+        "counts": {"clips": len(chosen), "frames": frames,
+                   "frame_metrics_clips": len(scores.values.get("msi", [])),
+                   "frame_metrics_skipped": frame_skipped, "clips_without_video": without_video,
+                   "latent_samples_unreadable": unreadable},
+        "provenance": {
+            "vae": {"checkpoint": str(loaded_vae.checkpoint), "step": loaded_vae.step,
+                    "config": loaded_vae.config.name, "sha256": vae_sha},
+            "diffusion": {"checkpoint": str(model.checkpoint), "step": model.step,
+                          "config": model.config.name},
+            "latents": str(latents), "videos": videos, "split": split, "pose": pose,
+            "sampler": asdict(sampler), "seed": seed,
+            "image_size": loaded_vae.config.image_size,
+        },
+        "notes": notes,
+    }
+
+
+def format_s2m_metrics(metrics: dict) -> str:
+    """The metrics as aligned text lines for a terminal: ``mean +- std (n)`` or ``n/a``."""
+    source, counts = metrics["provenance"], metrics["counts"]
+    lines = [
+        f"{'vae':<26}{source['vae']['checkpoint']} (step {source['vae']['step']})",
+        f"{'diffusion':<26}{source['diffusion']['checkpoint']} (step "
+        f"{source['diffusion']['step']}, {source['diffusion']['config']})",
+        f"{'data':<26}split {source['split'] or 'all'}, {counts['clips']} clips, "
+        f"{counts['frames']} frames; pose {source['pose']}",
+        f"{'sampler':<26}{source['sampler']['kind']}, {source['sampler']['steps']} steps, "
+        f"temperature {source['sampler']['temperature']}, seed {source['seed']}",
+    ]
+    for name, value in metrics["metrics"].items():
+        lines.append(f"{name:<26}{_shown(value)}")
+    lines.append(f"{'frame metrics':<26}{counts['frame_metrics_clips']} clips, "
+                 f"{counts['frame_metrics_skipped']} skipped")
+    lines += [f"{'note':<26}{note}" for note in metrics["notes"]]
+    return "\n".join(lines)
+
+
+def _shown(summary: dict | None) -> str:
+    if summary is None or summary["mean"] is None:
+        return "n/a (see notes)"
+    return f"{summary['mean']:.4f} +- {summary['std']:.4f} (n={summary['n']})"
+

@@ -1,0 +1,187 @@
+"""``gaia generate``: a portrait and speech become a talking video (paper, sections 4.1-4.2).
+
+1. The portrait's face is cut as curation cuts clips (``reenact.portrait_face``); the VAE
+   encodes its appearance, and its rendered landmarks give the reference motion latent.
+2. The speech is read (any format PyAV decodes, 16 kHz mono), loudness-normalised as extract
+   does, and turned into features by the extractor recorded in the diffusion checkpoint: a
+   different extractor (or other weights) is refused, since the model would read noise.
+3. The head-pose track is predicted from the speech (``predicted``), held fixed
+   (``fixed:PITCH,YAW,ROLL``) or measured from a video (``from:VIDEO``).
+4. The diffusion model samples the motion latents (``inference.diffusion``), the VAE decodes one frame
+   per latent with the portrait's appearance, and the input audio is muxed in: the video lasts
+   as long as the speech, at 25 fps.
+
+Beside ``OUT.mp4``, ``OUT.json`` records the pose track used, the seed, the sampler and the
+checkpoints with their provenance, so a result can be reproduced and audited.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaia.common.crop import CropConfig
+from gaia.common.weights import file_sha256
+from gaia.generation.pose_track import video_pose_track
+from gaia.generation.reenact import portrait_face
+from gaia.inference.diffusion import LoadedDiffusion
+from gaia.inference.vae import LoadedVae
+from gaia.pipeline.media.decode import audio_blocks
+from gaia.pipeline.media.loudness import normalize_loudness
+from gaia.pipeline.media.video_writer import write_video
+from gaia.pipeline.speech.features import load_speech_features
+from gaia.schemas.atomic import write_text_atomic
+from gaia.schemas.shards import AUDIO_RATE, FPS
+from gaia.training.s2m.vp_sde import SamplerConfig
+
+# What must agree between the extractor at hand and the one the model was trained with.
+SPEECH_KEYS = ("name", "dim", "rate_hz", "sha256")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """pose: ``predicted``, ``fixed:P,Y,R`` or ``from:VIDEO``. sampler: ODE/SDE, steps,
+    temperature. seed: the noise. speech_weights: local wav2vec 2.0 folder when the model was
+    trained on wav2vec2 features. batch_size: frames decoded by the VAE at a time."""
+
+    pose: str = "predicted"
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    seed: int = 0
+    speech_weights: str | None = None
+    crop: CropConfig = field(default_factory=CropConfig)
+    batch_size: int = 16
+    device: str | None = None
+
+
+class SpeechFeaturesMismatch(ValueError):
+    """The speech-feature extractor at hand is not the one the diffusion model learned on."""
+
+
+def read_speech(path: Path) -> np.ndarray:
+    """The first audio track of ``path`` as float32 mono at 16 kHz; ValueError when it cannot
+    be read or holds no audio."""
+    try:
+        blocks = list(audio_blocks(str(path)))
+    except Exception as err:  # noqa: BLE001 - PyAV raises many kinds for unreadable files
+        raise ValueError(f"cannot read the speech {path}: {type(err).__name__}: {err}. Give "
+                         "an audio file (wav, flac, mp3, m4a) or a video with sound") from err
+    audio = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    if audio.size < AUDIO_RATE // FPS:
+        raise ValueError(f"no audio in {path}: give a file with at least one frame of speech")
+    return audio
+
+
+def speech_differences(trained: dict, here: dict) -> list[str]:
+    """The ``SPEECH_KEYS`` in which two speech-feature provenances disagree."""
+    return [key for key in SPEECH_KEYS if str(here.get(key)) != str(trained.get(key))]
+
+
+def speech_extractor(trained: dict, weights: str | None):
+    """The extractor named by a checkpoint's speech-feature provenance; refused when the one at
+    hand differs in name, size, rate or weights."""
+    name = trained.get("name")
+    if name not in ("logmel", "wav2vec2"):
+        raise SpeechFeaturesMismatch(f"the diffusion checkpoint names speech features "
+                                     f"{name!r}, which this version cannot compute")
+    extractor = load_speech_features(name, weights)
+    here = extractor.provenance
+    differ = speech_differences(trained, here)
+    if differ:
+        shown = ", ".join(f"{k}: trained {trained.get(k)!r}, here {here.get(k)!r}"
+                          for k in differ)
+        raise SpeechFeaturesMismatch(f"speech features differ from the ones the diffusion "
+                                     f"model was trained with ({shown}); give the same "
+                                     "extractor and weights (--speech-weights)")
+    return extractor
+
+
+def pose_track(spec: str, frames: int, diffusion: LoadedDiffusion, speech: torch.Tensor,
+               reference: torch.Tensor) -> np.ndarray:
+    """The ``(frames, 3)`` head pose in degrees that ``spec`` asks for."""
+    from gaia.generation.pose_track import parse_pose
+
+    kind, value = parse_pose(spec)
+    if kind == "fixed":
+        return np.repeat(np.asarray(value, np.float32)[None], frames, axis=0)
+    if kind == "from":
+        return video_pose_track(Path(value), frames, float(FPS))
+    return diffusion.predict_pose(speech, reference).cpu().numpy().astype(np.float32)
+
+
+def check_vae(vae: LoadedVae, diffusion: LoadedDiffusion) -> str:
+    """The VAE checkpoint's sha256; ValueError when the diffusion model learned the motion
+    latents of another VAE (its latents would mean nothing to this decoder)."""
+    digest = file_sha256(vae.checkpoint)
+    trained = diffusion.stats.vae.get("sha256")
+    if trained and trained != digest:
+        raise ValueError(f"the diffusion model was trained on motion latents of VAE "
+                         f"{diffusion.stats.vae.get('checkpoint')} (sha256 {trained[:12]}...), "
+                         f"but --vae is {vae.checkpoint} (sha256 {digest[:12]}...): give the "
+                         "VAE that `gaia encode-latents` used")
+    shape = tuple(vae.config.motion_latent_shape)
+    if shape != tuple(diffusion.stats.latent_shape):
+        raise ValueError(f"the VAE's motion latent is {shape}, the diffusion model's "
+                         f"{tuple(diffusion.stats.latent_shape)}: give the matching VAE")
+    return digest
+
+
+def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path, out: Path,
+             config: GenerateConfig | None = None,
+             progress: Callable[[str], None] = print) -> dict:
+    """Write the talking video ``out`` and ``out`` with ``.json`` (module docstring); returns
+    that record."""
+    config = config or GenerateConfig()
+    vae = LoadedVae.load(vae_path, config.device)
+    diffusion = LoadedDiffusion.load(diffusion_path, vae.device)
+    vae_sha = check_vae(vae, diffusion)
+    extractor = speech_extractor(diffusion.stats.speech_features, config.speech_weights)
+    progress(f"[generate] VAE {vae.config.name} (step {vae.step}), diffusion "
+             f"{diffusion.config.name} (step {diffusion.step}) on {vae.device}")
+
+    size = vae.config.image_size
+    appearance, landmarks = portrait_face(Path(image), config.crop, size)
+    audio = read_speech(Path(speech))
+    frames = max(1, int(round(len(audio) / AUDIO_RATE * FPS)))
+    features = extractor(normalize_loudness(audio), frames, float(FPS))
+    progress(f"[generate] portrait cropped to {size} px; speech {len(audio) / AUDIO_RATE:.2f} s "
+             f"-> {frames} frames")
+
+    appearance_latent = vae.appearance_of(appearance)
+    reference = vae.motion_latents(torch.from_numpy(landmarks)[None]).flatten().float()
+    speech_rows = torch.from_numpy(features.astype(np.float32))
+    pose = pose_track(config.pose, frames, diffusion, speech_rows, reference)
+    generator = torch.Generator(device=vae.device)
+    generator.manual_seed(config.seed)
+    motion = diffusion.sample_motion(speech_rows, reference, torch.from_numpy(pose),
+                                     config.sampler, generator, progress=progress)
+
+    latents = motion.reshape(frames, *diffusion.stats.latent_shape)
+
+    def decoded():
+        done = 0
+        for batch in vae.frame_batches(appearance_latent, latents, config.batch_size):
+            yield from batch
+            done += len(batch)
+            progress(f"[generate] decoded {done}/{frames} frames")
+
+    write_video(out, decoded(), FPS, audio=audio, audio_rate=AUDIO_RATE)
+    record = {
+        "video": str(out), "portrait": str(image), "speech": str(speech), "frames": frames,
+        "fps": FPS, "duration_s": len(audio) / AUDIO_RATE, "seed": config.seed,
+        "sampler": asdict(config.sampler), "pose_spec": config.pose,
+        "pose_track": np.round(pose, 4).tolist(),
+        "vae": {"checkpoint": str(vae.checkpoint), "step": vae.step, "sha256": vae_sha,
+                "config": vae.config.name},
+        "diffusion": {"checkpoint": str(diffusion.checkpoint), "step": diffusion.step,
+                      "config": diffusion.config.name},
+        "speech_features": extractor.provenance,
+    }
+    write_text_atomic(Path(out).with_suffix(".json"), json.dumps(record, indent=1))
+    progress(f"[generate] wrote {out} ({frames} frames, {len(audio) / AUDIO_RATE:.2f} s, with "
+             "the input speech)")
+    return record

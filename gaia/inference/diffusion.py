@@ -1,0 +1,97 @@
+"""Motion from speech with a trained diffusion checkpoint (paper, section 4.2, inference).
+
+``LoadedDiffusion`` reads a ``gaia train diffusion`` checkpoint (EMA weights, config and the
+latent statistics it was trained with); ``sample_motion`` turns raw speech features, a raw
+reference motion latent and, optionally, a head-pose track into a sequence of raw motion
+latents: standardise with the checkpoint's statistics, predict the pose when none is given,
+integrate the VP-SDE (``training.s2m.vp_sde.sample``) window by window, undo the standardisation.
+
+Sequences longer than the model's longest training window are cut into consecutive windows of
+``window_max`` frames, each drawn with the same reference and its own noise from the one seeded
+generator (the same seed gives the same motion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from gaia.training.checkpoint import load_checkpoint, resolve_checkpoint
+from gaia.training.data.latent_stats import LatentStats
+from gaia.training.loop import autocast
+from gaia.training.s2m.config import S2mConfig, build_s2m_config
+from gaia.training.s2m.model import SpeechToMotion
+from gaia.training.s2m.vp_sde import SamplerConfig, sample
+
+
+@dataclass(frozen=True)
+class LoadedDiffusion:
+    """A diffusion checkpoint's EMA model in eval mode, with its config and statistics."""
+
+    model: SpeechToMotion
+    config: S2mConfig
+    stats: LatentStats
+    checkpoint: Path
+    step: int
+    device: torch.device
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device | None = None
+             ) -> LoadedDiffusion:
+        """From a checkpoint file or a run folder (its latest checkpoint)."""
+        checkpoint = resolve_checkpoint(path)
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        state = load_checkpoint(checkpoint)
+        task = state.get("task") if isinstance(state, dict) else None
+        if not isinstance(task, dict) or not {"ema", "config", "stats"} <= set(task):
+            raise ValueError(f"{checkpoint} is not a checkpoint of `gaia train diffusion` (it "
+                             "has no task.ema, task.config and task.stats)")
+        config = build_s2m_config(task["config"])
+        stats = LatentStats.from_state(task["stats"])
+        model = SpeechToMotion(config, stats.latent_dim, stats.speech_dim)
+        model.load_state_dict(task["ema"])
+        model.to(device).eval()
+        return cls(model, config, stats, checkpoint, int(state.get("step", 0)), device)
+
+    @torch.no_grad()
+    def predict_pose(self, speech: Tensor, reference: Tensor) -> Tensor:
+        """Raw speech ``(2T, F)`` and reference ``(D,)`` -> raw pose ``(T, 3)`` in degrees."""
+        speech_n = self.stats.normalize("speech", speech.to(self.device))[None]
+        reference_n = self.stats.normalize("motion", reference.to(self.device))[None]
+        with autocast(self.device):
+            pose = self.model.predict_pose(speech_n, reference_n)
+        return self.stats.denormalize("pose", pose[0].float())
+
+    @torch.no_grad()
+    def sample_motion(self, speech: Tensor, reference: Tensor, pose: Tensor,
+                      sampler: SamplerConfig, generator: torch.Generator,
+                      progress=None) -> Tensor:
+        """Raw motion latents ``(T, D)`` for raw speech ``(2T, F)``, reference ``(D,)`` and
+        pose ``(T, 3)`` (module docstring). ``generator`` lives on ``self.device``."""
+        frames = pose.shape[0]
+        if speech.shape[0] != 2 * frames:
+            raise ValueError(f"speech has {speech.shape[0]} rows for {frames} frames: two "
+                             "rows per frame are needed")
+        stats, window = self.stats, self.config.window_max
+        speech_n = stats.normalize("speech", speech.to(self.device))
+        pose_n = stats.normalize("pose", pose.to(self.device))
+        reference_n = stats.normalize("motion", reference.to(self.device))[None]
+        pieces = []
+        starts = list(range(0, frames, window))
+        for number, start in enumerate(starts, start=1):
+            stop = min(frames, start + window)
+            cond = (speech_n[2 * start:2 * stop][None], reference_n, pose_n[start:stop][None])
+
+            def denoiser(x_t: Tensor, t: Tensor, cond=cond) -> Tensor:
+                with autocast(self.device):
+                    return self.model(x_t, t, *cond).float()
+
+            pieces.append(sample(denoiser, (1, stop - start, stats.latent_dim), self.config.schedule,
+                                 sampler, generator=generator, device=self.device)[0])
+            if progress is not None:
+                progress(f"[generate] motion window {number}/{len(starts)}: frames "
+                         f"{start}-{stop - 1}")
+        return stats.denormalize("motion", torch.cat(pieces))

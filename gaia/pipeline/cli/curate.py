@@ -1,0 +1,263 @@
+"""``gaia curate ...``: the curation verbs of the command line (thin: parse, call, print)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gaia.pipeline.face.detect import DetectorConfig
+from gaia.pipeline.measure.config import MeasureConfig
+
+MEASURE_EPILOG = """\
+INPUT is a video file, a folder (searched recursively), a glob ('raw/**/*.mp4') or a text
+file listing one INPUT per line; local paths or URIs pyarrow opens (s3://, gs://, hdfs://).
+
+Without --address (or RAY_ADDRESS) an embedded local Ray is started; on a cluster, run the
+same command on the head node with --address auto, or send it with `ray job submit`.
+Running it again on the same --out skips finished videos and measures the rest.
+
+examples:
+  gaia curate measure raw/ --out runs/r1
+  gaia curate measure s3://bucket/raw/ --out /shared/runs/r1 --address auto
+  ray job submit --working-dir . -- gaia curate measure inputs.txt --out /shared/runs/r1
+"""
+
+
+def add_curate_parser(commands: argparse._SubParsersAction) -> None:
+    curate = commands.add_parser("curate", help="curation jobs: measure, tune, extract, run",
+                                 description="Curation jobs on Ray Data.")
+    verbs = curate.add_subparsers(dest="verb", required=True, metavar="VERB")
+    measure = verbs.add_parser(
+        "measure", help="measure every frame of every input video (faces, pose, filters' measures)",
+        description="Measure every frame of every input video into RUN_DIR/metrics/ "
+                    "(Parquet, one row per frame) and RUN_DIR/videos.parquet (one row per input).",
+        epilog=MEASURE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    measure.add_argument("inputs", nargs="+", metavar="INPUT", help="videos to measure")
+    measure.add_argument("--out", required=True, type=Path, metavar="RUN_DIR",
+                         help="output folder; reusing it resumes the job")
+    _add_measure_options(measure)
+    measure.add_argument("--retry-failed", action="store_true",
+                         help="measure again the inputs that failed in an earlier run")
+    measure.add_argument("--json", action="store_true",
+                         help="print the summary as JSON on stdout (progress stays on stderr)")
+    measure.set_defaults(handler=_measure)
+
+    tune = verbs.add_parser(
+        "tune", help="what thresholds keep and drop, from stored measures (no decoding)",
+        description="Apply curation thresholds to RUN_DIR/metrics/ and print the funnel: hours "
+                    "and frames in, dropped by each filter (as first failing filter and as any "
+                    "failing filter), kept hours and clips, by source folder. Reads only the "
+                    "stored measures; nothing is decoded.",
+        epilog=TUNE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tune.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a measured run")
+    tune.add_argument("--preset", default=None,
+                      help="thresholds preset: vae (loose) or diffusion (strict), or a YAML "
+                           "file (default: the built-in defaults)")
+    tune.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="FILTER.KEY=VALUE", help="override one threshold (repeatable)")
+    tune.add_argument("--sweep", default=None, metavar="FILTER.KEY=START:STOP:STEP",
+                      help="kept hours and clips for each value of one threshold")
+    tune.add_argument("--json", action="store_true",
+                      help="print the funnel as JSON on stdout (logs go to stderr)")
+    tune.add_argument("--report", type=Path, default=None, metavar="FILE.html",
+                      help="write a self-contained HTML report (histograms, retention, "
+                           "thumbnails, per-video strips)")
+    tune.set_defaults(handler=_tune)
+
+    extract = verbs.add_parser(
+        "extract", help="cut the kept segments of a measured run into WebDataset shards",
+        description="Cut the segments that PRESET keeps (exactly what `tune` reports) into "
+                    "WebDataset shards under RUN_DIR/shards/PRESET/, with manifest.parquet and "
+                    "stats.json. Running it again resumes: clips already in finished shards "
+                    "are skipped.", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXTRACT_EPILOG)
+    extract.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a measured run")
+    _add_extract_options(extract)
+    extract.set_defaults(handler=_extract)
+
+    run = verbs.add_parser(
+        "run", help="the main job: measure INPUT..., then extract PRESET's clips into shards",
+        description="measure, then extract: the whole curation of INPUT... into RUN_DIR.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=MEASURE_EPILOG + "\n" + EXTRACT_EPILOG)
+    run.add_argument("inputs", nargs="+", metavar="INPUT", help="videos to curate")
+    run.add_argument("--out", required=True, type=Path, metavar="RUN_DIR")
+    _add_measure_options(run)
+    _add_extract_options(run)
+    run.set_defaults(handler=_run)
+
+
+def _add_measure_options(parser: argparse.ArgumentParser) -> None:
+    defaults = MeasureConfig()
+    parser.add_argument("--address", default=None,
+                         help="Ray cluster to join ('auto' or host:port); default: RAY_ADDRESS, "
+                              "else an embedded local Ray")
+    parser.add_argument("--workers", type=int, default=None,
+                         help="videos measured at once (default: the cluster's CPUs)")
+    parser.add_argument("--landmarks", choices=("dlib", "fan"), default=defaults.landmarks,
+                         help="68-point landmark model (default: %(default)s; fan needs "
+                              "face-alignment weights in the torch hub cache)")
+    parser.add_argument("--detect-every", type=int, default=defaults.detector.detect_every,
+                         metavar="K", help="run the face detector every K frames and track "
+                                           "in between (default: %(default)s)")
+    parser.add_argument("--max-side", type=int, default=defaults.max_side, metavar="PX",
+                         help="decode frames shrunk to this longer side (default: %(default)s)")
+    parser.add_argument("--chunk-frames", type=int, default=defaults.chunk_frames, metavar="N",
+                         help="frames decoded at a time; bounds memory (default: %(default)s)")
+    parser.add_argument("--stall-timeout", type=float, default=defaults.stall_timeout_s,
+                         metavar="S", help="stop a video whose decoding makes no progress for S "
+                                           "seconds (default: %(default)s)")
+
+
+EXTRACT_EPILOG = """\
+outputs: RUN_DIR/shards/PRESET/shard-NNNNNN.tar (KEY.mp4, .flac, .speech.npy, .landmarks.npy,
+.pose.npy, .json per clip), manifest.parquet (one row per clip), stats.json (funnel, hours,
+clips, shards), failures.parquet. Check them with `gaia inspect RUN_DIR/shards/PRESET`.
+
+examples:
+  gaia curate extract runs/r1 --preset diffusion
+  gaia curate extract runs/r1 --preset diffusion --features wav2vec2 --features-dir models/w2v
+  gaia curate run raw/ --out runs/r1 --preset vae
+"""
+
+
+def _add_extract_options(parser: argparse.ArgumentParser) -> None:
+    from gaia.pipeline.extract.job import ExtractConfig
+
+    defaults = ExtractConfig()
+    parser.add_argument("--preset", required=True,
+                        help="thresholds: vae, diffusion, or a YAML file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="FILTER.KEY=VALUE", help="override one threshold (repeatable)")
+    parser.add_argument("--denoise", choices=("none", "demucs"), default=defaults.denoise,
+                        help="audio denoising (default: %(default)s)")
+    parser.add_argument("--denoise-weights", default=None, metavar="PATH",
+                        help="local demucs model for --denoise demucs")
+    parser.add_argument("--features", choices=("logmel", "wav2vec2"), default=defaults.features,
+                        help="speech features (default: %(default)s; wav2vec2 needs "
+                             "--features-dir)")
+    parser.add_argument("--features-dir", default=None, metavar="DIR",
+                        help="local wav2vec 2.0 model folder (config.json and weights)")
+    parser.add_argument("--allow-untrained", action="store_true",
+                        help="accept weights marked untrained; the samples say so")
+    parser.add_argument("--shard-size", type=float, default=defaults.shard_mb, metavar="MB",
+                        help="target shard size in MB (default: %(default)s)")
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+                        metavar="F", help="share of identities in the validation split "
+                                          "(default: %(default)s)")
+    parser.add_argument("--identities", default=None, metavar="FILE.csv",
+                        help="CSV with path (or video_id) and identity columns; default "
+                             "identity: the source folder")
+    if not any(action.dest == "address" for action in parser._actions):  # extract alone
+        parser.add_argument("--address", default=None,
+                            help="Ray cluster to join; default: RAY_ADDRESS, else local Ray")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="videos cut at once (default: the cluster's CPUs)")
+
+
+def _extract_config(args: argparse.Namespace):
+    from gaia.pipeline.extract.job import ExtractConfig
+
+    return ExtractConfig(denoise=args.denoise, denoise_weights=args.denoise_weights,
+                         features=args.features, features_dir=args.features_dir,
+                         allow_untrained=args.allow_untrained, shard_mb=args.shard_size,
+                         val_fraction=args.val_fraction)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from gaia.pipeline.extract.job import run_extract
+
+    summary = run_extract(args.run_dir, args.preset, args.overrides, _extract_config(args),
+                          identities_csv=args.identities, address=args.address,
+                          workers=args.workers)
+    print(f"== extract summary: {args.run_dir} ({args.preset})")
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gaia.filters.thresholds import load_thresholds
+    from gaia.pipeline.tune.table import format_funnel, funnel_for
+
+    args.retry_failed, args.json, args.run_dir = False, False, args.out
+    _measure(args)
+    funnel = funnel_for(args.out, load_thresholds(args.preset, args.overrides))
+    for line in format_funnel(funnel, f"{args.preset} ({args.out})"):
+        print(line)
+    return _extract(args)
+
+
+TUNE_EPILOG = """\
+filters and keys (FILTER.KEY): face_count.max_faces, frontal.max_deviation_deg,
+jitter.max_landmarks, jitter.max_box, occlusion.max_occlusion, silence.min_speech_prob,
+silence.hold_s, segments.min_s, segments.max_s, and FILTER.enabled=true|false.
+
+examples:
+  gaia curate tune runs/r1 --preset diffusion
+  gaia curate tune runs/r1 --preset vae --set jitter.max_box=0.2 --json
+  gaia curate tune runs/r1 --preset diffusion --sweep frontal.max_deviation_deg=10:40:5
+  gaia curate tune runs/r1 --preset diffusion --report runs/r1/diffusion.html
+"""
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from gaia.filters.thresholds import load_thresholds
+    from gaia.pipeline.tune.table import format_funnel, funnel_for, parse_sweep, run_sweep
+
+    thresholds = load_thresholds(args.preset, args.overrides)
+    title = f"{args.preset or 'defaults'}{' ' + ' '.join(args.overrides) if args.overrides else ''}"
+    funnel = funnel_for(args.run_dir, thresholds)
+    document = {"run_dir": str(args.run_dir), "preset": args.preset,
+                "thresholds": thresholds.to_dict(), **funnel.to_json()}
+    if args.sweep:
+        sweep = parse_sweep(args.sweep)
+        rows = run_sweep(args.run_dir, thresholds, sweep)
+        document["sweep"] = {"key": sweep.name, "values": [
+            {"value": value, "kept_hours": f.kept_s / 3600, "clips": f.clips} for value, f in rows]}
+    if args.report:
+        from gaia.pipeline.tune.report import write_report
+
+        write_report(args.run_dir, thresholds, args.report, title=title)
+        print(f"[tune] report written to {args.report}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(document, indent=2))
+        return 0
+    for line in format_funnel(funnel, f"{title} ({args.run_dir})"):
+        print(line)
+    if args.sweep:
+        print(f"\nsweep of {document['sweep']['key']}:")
+        print(f"  {'value':>10}  {'kept hours':>12}  {'clips':>6}")
+        for row in document["sweep"]["values"]:
+            print(f"  {row['value']:>10g}  {row['kept_hours']:>12.4f}  {row['clips']:>6}")
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> int:
+    from gaia.pipeline.measure.job import run_measure
+
+    config = MeasureConfig(
+        landmarks=args.landmarks,
+        detector=DetectorConfig(detect_every=args.detect_every),
+        max_side=args.max_side,
+        chunk_frames=args.chunk_frames,
+        stall_timeout_s=args.stall_timeout,
+    )
+    summary = run_measure(args.inputs, args.out, config, address=args.address,
+                          workers=args.workers, retry_failed=args.retry_failed)
+    if args.json:
+        print(json.dumps({
+            "inputs": summary.inputs, "skipped": summary.skipped,
+            "measured_now": summary.measured_now, "status": dict(summary.status),
+            "failed_by_reason": dict(summary.failed_by_reason), "flags": dict(summary.flags),
+            "hours_measured": summary.hours_measured, "frames_measured": summary.frames_measured,
+            "wall_s": summary.wall_s,
+        }, indent=2))
+    else:
+        print(f"== measure summary: {args.out}")
+        for line in summary.lines():
+            print(line)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,73 @@
+"""``gaia encode-latents``: the motion latents the diffusion model trains on (paper, section
+4.2), as a Ray Data job (thin: parse, call, print)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EPILOG = """\
+SPEC: input shards of `gaia curate extract` (a folder, a glob, a brace pattern
+'shards/shard-{000000..000099}.tar', URLs or 'pipe:CMD' entries), comma-separated.
+
+outputs in DIR: one latent shard per input shard (<name>.tar: KEY.motion.npy, .reference.npy,
+.speech.npy, .pose.npy, .json per clip with audio), parts/<name>.json (per-clip status and
+per-shard sums), stats.json (per-dimension mean and std over the train split), manifest.parquet,
+encode.json (the VAE). Running it again on the same DIR skips finished shards; a different VAE
+on the same DIR is refused. Clips without audio are skipped (the model needs speech).
+
+Without --address (or RAY_ADDRESS) an embedded local Ray is started; on a cluster DIR must be a
+folder every node can write. One actor per GPU where the cluster has GPUs, else per CPU.
+
+examples:
+  gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/diffusion --out runs/latents
+  gaia encode-latents --vae runs/vae-base/checkpoints/step-00100000.pt \\
+      --shards '/shared/shards/shard-{000000..000999}.tar' --out /shared/latents --address auto
+"""
+
+
+def add_encode_latents_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "encode-latents", help="encode the clips of shards into motion latents (diffusion data)",
+        description="Render every frame's landmarks and encode them with a trained VAE's motion "
+                    "encoder (posterior mean), one Ray Data task per shard, into latent shards "
+                    "with per-dimension statistics: the training data of the speech-to-motion "
+                    "diffusion model.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vae", required=True, metavar="CKPT_OR_RUN",
+                        help="a VAE checkpoint (step-NNNNNNNN.pt) or a `gaia train vae` run "
+                             "folder (its latest checkpoint)")
+    parser.add_argument("--shards", required=True, metavar="SPEC", help="input shards (SPEC)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="output folder; reusing it resumes the job")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join ('auto' or host:port); default: RAY_ADDRESS, "
+                             "else an embedded local Ray")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="shards encoded at once (default: the cluster's GPUs, else CPUs)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                        help="where the VAE runs (default: cuda on GPU nodes, else cpu)")
+    parser.add_argument("--batch-frames", type=int, default=256, metavar="N",
+                        help="frames rendered and encoded at once; bounds memory "
+                             "(default: %(default)s)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as JSON on stdout (progress stays on stderr)")
+    parser.set_defaults(handler=_encode_latents)
+
+
+def _encode_latents(args: argparse.Namespace) -> int:
+    from gaia.pipeline.latents.job import run_encode_latents
+
+    summary = run_encode_latents(args.vae, args.shards, args.out, address=args.address,
+                                 workers=args.workers, device=args.device,
+                                 batch_frames=args.batch_frames)
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print(f"== encode-latents summary: {args.out}")
+        for line in summary.lines():
+            print(line)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,345 @@
+"""``gaia curate extract``: the kept segments of a measured run, as WebDataset shards.
+
+Paper, section 4 and appendix A.1; DESIGN.md section 5. The segments come from
+``gaia.filters.funnel.decide_video``, the very function tune reports with, so what tune says is
+what gets cut. One Ray Data row per video with kept segments (frames stay in the workers); each
+worker decodes only those segments and returns one small row per clip; the driver is the single
+writer of the shards (``pipeline.extract.shard_writer``), so shards have their target size and the manifest is
+exact. A shard's manifest rows are written only after the shard is complete: the manifest is
+the record a killed job resumes from, with no duplicate and no missing clip.
+
+Layout: ``RUN_DIR/shards/PRESET/{shard-000000.tar, ..., manifest.parquet, stats.json,
+failures.parquet, .manifest/}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from gaia.common.crop import CropConfig
+from gaia.filters.funnel import Funnel, decide_video
+from gaia.filters.thresholds import load_thresholds
+from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
+from gaia.pipeline.extract.video import AudioChain, ClipJob, extract_video, output_frames
+from gaia.pipeline.run_dir import RunDir
+from gaia.pipeline.runner.ray_setup import actor_pool, init_ray, log_to_stderr
+from gaia.pipeline.tune.table import iter_measures
+from gaia.schemas.atomic import atomic_path, remove_partials, write_text_atomic
+from gaia.schemas.keys import check_key, sanitize
+from gaia.schemas.shards import MANIFEST_SCHEMA, SHARD_SCHEMA_VERSION, manifest_row
+
+Log = Callable[[str], None]
+MEMBERS = ("mp4", "flac", "speech.npy", "landmarks.npy", "pose.npy", "json")
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """How clips are made.
+
+    denoise: ``none`` or ``demucs`` (local weights at ``denoise_weights``).
+    features: ``logmel`` (no weights) or ``wav2vec2`` (a local model folder, ``features_dir``).
+    allow_untrained: accept weights marked untrained (tests); the samples then say so.
+    shard_mb: target shard size. val_fraction: share of identities in the validation split.
+    """
+
+    denoise: str = "none"
+    denoise_weights: str | None = None
+    features: str = "logmel"
+    features_dir: str | None = None
+    allow_untrained: bool = False
+    shard_mb: float = 256.0
+    val_fraction: float = 0.05
+    crop: CropConfig = field(default_factory=CropConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError("--val-fraction must be in [0, 1)")
+        if self.shard_mb <= 0:
+            raise ValueError("--shard-size must be positive")
+
+
+def split_of(identity: str, val_fraction: float) -> str:
+    """``val`` for a stable hash-chosen share of identities, else ``train``.
+
+    Decided per identity, never per clip, so no speaker is in both splits, and stable as the
+    corpus grows (adding videos never moves an identity).
+    """
+    bucket = int(hashlib.sha1(identity.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+    return "val" if bucket < val_fraction else "train"
+
+
+def load_identities(path: str | None) -> dict[str, str]:
+    """``path,identity`` (or ``video_id,identity``) rows of a CSV file, if given."""
+    if not path:
+        return {}
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "identity" not in rows[0]:
+        raise ValueError(f"{path}: needs a header with an 'identity' column and 'path' or "
+                         "'video_id'")
+    column = "path" if "path" in rows[0] else "video_id"
+    return {row[column]: sanitize(row["identity"]) for row in rows}
+
+
+@dataclass
+class ExtractSummary:
+    clips_planned: int = 0
+    clips_done_before: int = 0
+    clips_written: int = 0
+    clips_failed: int = 0
+    shards: int = 0
+    hours: float = 0.0
+    wall_s: float = 0.0
+    by_split: dict = field(default_factory=dict)
+    out: str = ""
+
+    def lines(self) -> list[str]:
+        return [
+            f"shards: {self.out}",
+            f"clips: {self.clips_planned} planned, {self.clips_done_before} already done, "
+            f"{self.clips_written} written now, {self.clips_failed} failed",
+            f"total: {self.shards} shards, {self.hours:.4f} h, by split "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(self.by_split.items())),
+            f"this run: {self.wall_s:.1f} s",
+        ]
+
+
+def _audio_chain(config: ExtractConfig) -> AudioChain:
+    from gaia.pipeline.media.loudness import normalize_loudness
+    from gaia.pipeline.speech.denoise import load_denoiser
+    from gaia.pipeline.speech.features import load_speech_features
+
+    return AudioChain(
+        normalize=normalize_loudness,
+        denoiser=load_denoiser(config.denoise, config.denoise_weights, config.allow_untrained),
+        features=load_speech_features(config.features, config.features_dir,
+                                      config.allow_untrained),
+    )
+
+
+def plan(run: RunDir, preset: str, overrides: list[str], config: ExtractConfig,
+         identities: dict[str, str]) -> tuple[list[list[ClipJob]], Funnel]:
+    """Every clip to cut, grouped by video, and the funnel it comes from."""
+    thresholds = load_thresholds(preset, overrides)
+    groups: list[list[ClipJob]] = []
+    total = Funnel()
+    for video, measures in iter_measures(run):
+        decision = decide_video(measures, video["fps"] or 25.0, video["source"], thresholds)
+        total = total + decision.funnel
+        identity = identities.get(video["path"]) or identities.get(video["video_id"]) or (
+            video["source"])
+        split = split_of(identity, config.val_fraction)
+        jobs = [ClipJob(check_key(f"{video['video_id']}_{i:04d}"), video["video_id"],
+                        video["path"], identity, split, i, segment)
+                for i, segment in enumerate(decision.segments) if output_frames(segment) > 0]
+        if jobs:
+            groups.append(jobs)
+    return groups, total
+
+
+def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
+                config: ExtractConfig | None = None, identities_csv: str | None = None,
+                address: str | None = None, workers: int | None = None,
+                log: Log = log_to_stderr, use_ray: bool = True) -> ExtractSummary:
+    """Extract the clips of ``run_dir`` under ``preset`` into ``RUN_DIR/shards/PRESET``.
+
+    ``use_ray=False`` cuts the clips in this process, one video after another (tests,
+    debugging): the same per-video code and the same writer, without a cluster.
+    """
+    config = config or ExtractConfig()
+    overrides = overrides or []
+    run = RunDir(Path(run_dir))
+    name = sanitize(Path(preset).stem)
+    out = run.root / "shards" / name
+    parts = out / ".manifest"
+    parts.mkdir(parents=True, exist_ok=True)
+    if removed := remove_partials(out):
+        log(f"[extract] removed {removed} partial file(s) left by an interrupted run")
+    if recovered := _recover_parts(out, parts):
+        log(f"[extract] rebuilt the manifest of {recovered} finished shard(s) from their samples")
+    chain = _audio_chain(config)  # fails here, before any work, if weights are missing
+    groups, funnel = plan(run, preset, overrides, config, load_identities(identities_csv))
+    done = _done_keys(parts)
+    todo = [[job for job in jobs if job.key not in done] for jobs in groups]
+    todo = [jobs for jobs in todo if jobs]
+    summary = ExtractSummary(clips_planned=sum(len(j) for j in groups),
+                             clips_done_before=len(done), out=str(out))
+    base_json = _base_json(run, preset, overrides, config, chain)
+    log(f"[extract] {summary.clips_planned} clips from {len(groups)} videos: "
+        f"{len(done)} already in shards, {sum(len(j) for j in todo)} to cut -> {out}")
+
+    started = time.monotonic()
+    failures: list[dict] = []
+
+    def shard_done(info: ShardInfo) -> None:
+        _write_part(parts, info.name, [clip_meta.pop(key) for key in info.keys])
+        log(f"[extract] shard {info.name}: {len(info.keys)} clips, {info.num_bytes / 1e6:.1f} MB")
+
+    clip_meta: dict[str, dict] = {}  # a clip's JSON, kept until its shard is finished
+    if todo:
+        writer = ShardWriter(out, prefix="shard", target_bytes=int(config.shard_mb * 2**20),
+                             on_shard_done=shard_done)
+        rows = (_extract_on_ray(todo, run, config, base_json, address, workers) if use_ray
+                else _extract_here(todo, run, config, chain, base_json))
+        for row in rows:
+            if row["status"] != "ok":
+                failures.append({"key": row["key"], "error": row["error"]})
+                summary.clips_failed += 1
+                log(f"[extract] {row['key']}: failed ({row['error']})")
+                continue
+            members = {m: row[m] for m in MEMBERS if row.get(m) is not None}
+            clip_meta[row["key"]] = json.loads(members["json"])
+            writer.add(row["key"], members)
+            summary.clips_written += 1
+            if summary.clips_written % 10 == 0:
+                log(f"[extract] {summary.clips_written} clips written")
+        writer.close()
+    summary.wall_s = time.monotonic() - started
+    manifest = _write_manifest(out, parts)
+    _write_failures(out, failures)
+    summary.shards = len(set(manifest.column("shard").to_pylist()))
+    summary.hours = sum(manifest.column("frames").to_pylist()) / 25.0 / 3600
+    for split in manifest.column("split").to_pylist():
+        summary.by_split[split] = summary.by_split.get(split, 0) + 1
+    stats = {"preset": preset, "overrides": overrides, "funnel": funnel.to_json(),
+             "clips": manifest.num_rows, "hours": summary.hours, "shards": summary.shards,
+             "by_split": summary.by_split, "failed_clips": len(failures),
+             "schema_version": SHARD_SCHEMA_VERSION}
+    write_text_atomic(out / "stats.json", json.dumps(stats, indent=2))
+    return summary
+
+
+def _done_keys(parts: Path) -> set[str]:
+    keys: set[str] = set()
+    for part in parts.glob("*.parquet"):
+        keys.update(pq.read_table(part, columns=["key"]).column("key").to_pylist())
+    return keys
+
+
+def _write_part(parts: Path, shard: str, metas: list[dict]) -> None:
+    """The manifest rows of one finished shard (``.manifest/SHARD.parquet``)."""
+    rows = [manifest_row(meta, shard, meta.get("source_path", "")) for meta in metas]
+    table = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+    with atomic_path(parts / f"{Path(shard).stem}.parquet") as tmp:
+        pq.write_table(table, tmp)
+
+
+def _recover_parts(out: Path, parts: Path) -> int:
+    """Manifest parts for finished shards that have none (a kill between the shard's rename
+    and its part's), rebuilt from the samples' JSON: their clips are not cut twice."""
+    recovered = 0
+    for shard in sorted(out.glob("*.tar")):
+        if (parts / f"{shard.stem}.parquet").exists():
+            continue
+        with tarfile.open(shard) as archive:
+            metas = [json.loads(archive.extractfile(member).read())
+                     for member in archive.getmembers() if member.name.endswith(".json")]
+        _write_part(parts, shard.name, metas)
+        recovered += 1
+    return recovered
+
+
+def _write_manifest(out: Path, parts: Path) -> pa.Table:
+    tables = [pq.read_table(p) for p in sorted(parts.glob("*.parquet"))]
+    table = (pa.concat_tables(tables) if tables else MANIFEST_SCHEMA.empty_table())
+    table = table.sort_by("key")
+    with atomic_path(out / "manifest.parquet") as tmp:
+        pq.write_table(table, tmp)
+    return table
+
+
+def _write_failures(out: Path, failures: list[dict]) -> None:
+    table = pa.Table.from_pylist(failures, schema=pa.schema([("key", pa.string()),
+                                                             ("error", pa.string())]))
+    with atomic_path(out / "failures.parquet") as tmp:
+        pq.write_table(table, tmp)
+
+
+def _base_json(run: RunDir, preset: str, overrides: list[str], config: ExtractConfig,
+               chain: AudioChain) -> dict:
+    measured = yaml.safe_load(run.config.read_text(encoding="utf-8")) if run.config.is_file() \
+        else {}
+    untrained = bool(chain.denoiser.provenance.get("untrained")) or bool(
+        chain.features.provenance.get("untrained"))
+    return {
+        "schema_version": SHARD_SCHEMA_VERSION,
+        "preset": preset,
+        "overrides": overrides,
+        "thresholds": load_thresholds(preset, overrides).to_dict(),
+        "untrained": untrained,
+        "provenance": {
+            **(measured.get("models") or {}),
+            "denoise": chain.denoiser.provenance,
+            "speech_features": chain.features.provenance,
+            "crop": asdict(config.crop),
+        },
+    }
+
+
+def _flatten(clip: dict) -> dict:
+    """A clip row with its members as top-level columns (absent members as None)."""
+    members = clip.pop("members") or {}
+    return {**clip, **{m: members.get(m) for m in MEMBERS}}
+
+
+def _extract_here(todo: list[list[ClipJob]], run: RunDir, config: ExtractConfig,
+                  chain: AudioChain, base_json: dict):
+    for jobs in todo:
+        metrics = run.metrics / f"{jobs[0].video_id}.parquet"
+        for clip in extract_video(jobs, metrics, chain, config.crop, base_json):
+            yield _flatten(clip)
+
+
+class _ExtractActor:
+    """A Ray Data actor that loads the audio chain once and cuts a video's clips per call."""
+
+    def __init__(self, config: dict, run_root: str, base_json: dict) -> None:
+        import torch
+
+        torch.set_num_threads(1)
+        config = dict(config)
+        config["crop"] = CropConfig(**config["crop"])
+        self._config = ExtractConfig(**config)
+        self._chain = _audio_chain(self._config)
+        self._run = RunDir(Path(run_root))
+        self._base = base_json
+
+    def __call__(self, row: dict):
+        jobs = [_job_from_row(item) for item in json.loads(row["jobs"])]
+        metrics = self._run.metrics / f"{jobs[0].video_id}.parquet"
+        for clip in extract_video(jobs, metrics, self._chain, self._config.crop, self._base):
+            yield _flatten(clip)
+
+
+def _job_from_row(row: dict) -> ClipJob:
+    from gaia.filters.segments import Segment
+
+    return ClipJob(**{**row, "segment": Segment(**row["segment"])})
+
+
+def _extract_on_ray(todo: list[list[ClipJob]], run: RunDir, config: ExtractConfig,
+                    base_json: dict, address: str | None, workers: int | None):
+    import ray.data
+
+    cpus = init_ray(address)
+    items = [{"jobs": json.dumps([asdict(job) for job in jobs])} for jobs in todo]
+    dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 20_000)).flat_map(
+        _ExtractActor,
+        fn_constructor_kwargs={"config": asdict(config), "run_root": str(run.root.resolve()),
+                               "base_json": base_json},
+        compute=actor_pool(workers, cpus, len(items)),
+        num_cpus=1,
+    )
+    yield from dataset.iter_rows()

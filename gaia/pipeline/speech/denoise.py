@@ -1,0 +1,230 @@
+"""Speech denoising before feature extraction (DESIGN.md section 5: "denoised when asked").
+
+The paper's speech features come from clean speech; in-the-wild clips carry music and noise.
+Two backends:
+
+- ``none``: identity (the default).
+- ``demucs``: Demucs source separation, keeping its ``vocals`` stem. Demucs works at its own
+  rate (44.1 kHz stereo): the 16 kHz mono clip is resampled up (polyphase, scipy), copied to
+  every channel, separated, and the vocals are averaged to mono and resampled back to 16 kHz,
+  trimmed to the input's length. The model is read from a local path, never downloaded
+  (DESIGN.md section 7): a ``.th`` file (demucs's own format; a pickle, so only trusted files),
+  a ``.safetensors`` file (demucs's Hugging Face format), a bag ``.yaml`` beside its model
+  files, or a folder holding one bag ``.yaml`` (or one model file).
+
+A folder holding a file named ``UNTRAINED`` is a random-initialised model for tests: it is
+refused unless ``allow_untrained=True``, and its provenance says ``untrained: true``.
+
+Only ``demucs.apply``, ``demucs.states`` and ``demucs.hf`` are imported: they need julius,
+einops, tqdm and PyYAML, not torchaudio (demucs is installed with ``--no-deps``; see Makefile).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from gaia.common.weights import (
+    MissingWeightsError,
+    check_untrained,
+    file_sha256,
+    version_of,
+    weights_sha256,
+)
+from gaia.schemas.shards import AUDIO_RATE
+
+HTDEMUCS_URL = "https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/955717e8-8726e21a.th"
+MODEL_SUFFIXES = (".th", ".safetensors")
+
+
+class Denoiser(Protocol):
+    provenance: dict
+
+    def __call__(self, audio_16k: np.ndarray) -> np.ndarray: ...
+
+
+def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
+    """``signal`` trimmed or zero-padded at the end to exactly ``length`` samples, float32."""
+    out = np.zeros(length, np.float32)
+    out[: min(length, signal.size)] = signal[:length]
+    return out
+
+
+class IdentityDenoiser:
+    """``none``: the audio as it is."""
+
+    def __init__(self) -> None:
+        self.provenance = {"name": "none", "version": "", "weights": "none", "sha256": "",
+                           "untrained": False}
+
+    def __call__(self, audio_16k: np.ndarray) -> np.ndarray:
+        return np.asarray(audio_16k, np.float32).copy()
+
+
+@dataclass(frozen=True)
+class DemucsSettings:
+    """How the separation runs. ``overlap``: between demucs's segments; ``source``: the stem
+    kept; ``device``: torch device of the model."""
+
+    source: str = "vocals"
+    overlap: float = 0.25
+    device: str = "cpu"
+
+
+class DemucsDenoiser:
+    """A loaded Demucs model (or bag) that keeps the vocals of a 16 kHz mono clip."""
+
+    def __init__(self, model, provenance: dict, settings: DemucsSettings) -> None:
+        if settings.source not in model.sources:
+            raise ValueError(f"demucs model has sources {model.sources}, not {settings.source!r}")
+        self._model = model.to(settings.device).eval()
+        self._settings = settings
+        self.provenance = provenance
+
+    def __call__(self, audio_16k: np.ndarray) -> np.ndarray:
+        import torch
+        from demucs.apply import apply_model
+        from scipy.signal import resample_poly
+
+        signal = np.asarray(audio_16k, np.float32)
+        if signal.ndim != 1:
+            raise ValueError(f"expected mono audio of shape (samples,), got {signal.shape}")
+        rate = int(self._model.samplerate)
+        common = math.gcd(rate, AUDIO_RATE)
+        up, down = rate // common, AUDIO_RATE // common
+        if signal.size < 2:
+            return signal.copy()
+        mix = torch.from_numpy(resample_poly(signal, up, down).astype(np.float32))
+        mean, std = float(mix.mean()), float(mix.std())
+        if std <= 1e-6:  # silence: nothing to separate
+            return signal.copy()
+        # Demucs's own recipe: normalise the mixture, separate, undo the normalisation.
+        stereo = ((mix - mean) / std).expand(self._model.audio_channels, -1)
+        with torch.inference_mode():
+            stems = apply_model(self._model, stereo[None], shifts=0, split=True,
+                                overlap=self._settings.overlap, progress=False,
+                                device=self._settings.device)[0]
+        voice = stems[self._model.sources.index(self._settings.source)].mean(0) * std + mean
+        back = resample_poly(voice.cpu().numpy().astype(np.float64), down, up)
+        return fit_length(back.astype(np.float32), signal.size)
+
+
+def _missing(what: str) -> MissingWeightsError:
+    return MissingWeightsError(
+        f"--denoise demucs needs a local Demucs model ({what}), and this job never downloads. "
+        f"On a machine with network access fetch {HTDEMUCS_URL} (htdemucs), copy it to this "
+        "machine and pass its path as the denoise weights (--denoise-weights PATH). PATH may "
+        "be a .th or .safetensors model file, a bag .yaml beside its model files (demucs's "
+        "remote/*.yaml), or a folder holding one bag .yaml or one model file. Or use "
+        "--denoise none."
+    )
+
+
+def _model_file(folder: Path, signature: str) -> Path:
+    """The file of model ``signature`` in ``folder``: ``SIG.safetensors``, ``SIG.th`` or
+    ``SIG-CHECKSUM.th``; missing, a ``MissingWeightsError`` with its download address."""
+    found = [folder / f"{signature}{suffix}" for suffix in MODEL_SUFFIXES]
+    found = [p for p in found if p.is_file()] + sorted(folder.glob(f"{signature}-*.th"))
+    if found:
+        return found[0]
+    try:  # demucs's list of published models gives the exact address
+        from demucs.pretrained import REMOTE_ROOT, _parse_remote_files
+
+        url = _parse_remote_files(REMOTE_ROOT / "files.txt").get(signature, "")
+    except Exception:
+        url = ""
+    where = f" (published at {url})" if url else ""
+    raise MissingWeightsError(
+        f"demucs model file {signature}.th{where} is missing from {folder}: its bag needs it. "
+        "Fetch it on a machine with network access and copy it into that folder."
+    )
+
+
+def _load_file(path: Path):
+    if path.suffix == ".safetensors":
+        from demucs.hf import load_safetensors_model
+
+        return load_safetensors_model(path)
+    from demucs.states import load_model
+
+    stem = path.stem
+    if "-" in stem:  # SIG-CHECKSUM.th: the name carries a prefix of the file's SHA-256
+        expected = stem.rsplit("-", 1)[1]
+        if not file_sha256(path).startswith(expected):
+            raise ValueError(f"{path} is corrupt: its SHA-256 does not start with {expected}")
+    return load_model(path)
+
+
+def _resolve(weights: Path) -> tuple[Path | None, list[Path]]:
+    """The bag ``.yaml`` (or None) and the model files that ``weights`` points at."""
+    if weights.is_file():
+        if weights.suffix == ".yaml":
+            import yaml
+
+            bag = yaml.safe_load(weights.read_text(encoding="utf-8")) or {}
+            signatures = bag.get("models") or []
+            if not signatures:
+                raise ValueError(f"{weights} lists no demucs models")
+            return weights, [_model_file(weights.parent, str(s)) for s in signatures]
+        if weights.suffix in MODEL_SUFFIXES:
+            return None, [weights]
+        raise ValueError(f"{weights} is not a demucs model (.th, .safetensors or bag .yaml)")
+    bags = sorted(weights.glob("*.yaml"))
+    files = sorted(p for p in weights.iterdir() if p.suffix in MODEL_SUFFIXES)
+    if len(bags) == 1:
+        return _resolve(bags[0])
+    if not bags and len(files) == 1:
+        return None, files
+    if not bags and not files:
+        raise _missing(f"no .yaml, .th or .safetensors in {weights}")
+    choices = ", ".join(p.name for p in bags or files)
+    raise ValueError(f"{weights} holds several demucs models ({choices}): point at one of them")
+
+
+def load_demucs(weights: str | None, allow_untrained: bool = False,
+                settings: DemucsSettings | None = None) -> DemucsDenoiser:
+    """A ``DemucsDenoiser`` from the local model at ``weights`` (see the module docstring)."""
+    if weights is None:
+        raise _missing("no weights path given")
+    path = Path(weights).expanduser()
+    if not path.exists():
+        raise _missing(f"nothing at {path}")
+    untrained = check_untrained(path if path.is_dir() else path.parent, "demucs model",
+                                allow_untrained)
+    bag_file, files = _resolve(path)
+    models = [_load_file(f) for f in files]
+    if bag_file is None:
+        model = models[0]
+    else:
+        import yaml
+        from demucs.apply import BagOfModels
+
+        bag = yaml.safe_load(bag_file.read_text(encoding="utf-8"))
+        model = BagOfModels(models, bag.get("weights"), bag.get("segment"))
+    hashed = ([bag_file] if bag_file else []) + files
+    settings = settings or DemucsSettings()
+    provenance = {
+        "name": "demucs",
+        "model": bag_file.stem if bag_file else type(model).__name__,
+        "version": version_of("demucs"),
+        "weights": ", ".join(p.name for p in hashed),
+        "sha256": weights_sha256(hashed),
+        "untrained": untrained,
+        "source": settings.source,
+        "model_rate_hz": int(model.samplerate),
+    }
+    return DemucsDenoiser(model, provenance, settings)
+
+
+def load_denoiser(name: str, weights: str | None = None, allow_untrained: bool = False,
+                  *, device: str = "cpu") -> Denoiser:
+    """The denoiser called ``name`` (``none`` or ``demucs``; demucs reads ``weights``)."""
+    if name == "none":
+        return IdentityDenoiser()
+    if name == "demucs":
+        return load_demucs(weights, allow_untrained, DemucsSettings(device=device))
+    raise ValueError(f"unknown denoiser {name!r}: use 'none' or 'demucs'")

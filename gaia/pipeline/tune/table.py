@@ -1,0 +1,167 @@
+"""``gaia curate tune``: what a set of thresholds keeps and costs, from stored measures only.
+
+Paper, appendix A.1: filtering makes the model, and the VAE takes looser thresholds than the
+diffusion model. Tune reads ``RUN_DIR/metrics/`` one video at a time (bounded memory, never a
+decode), applies ``gaia.filters`` and the segment rules exactly as ``extract`` will, and sums the
+funnel. A sweep evaluates many values of one threshold in the same single pass over the files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gaia.common.config_files import ConfigError
+from gaia.filters.base import Measures
+from gaia.filters.funnel import Funnel, decide_video
+from gaia.filters.thresholds import (
+    CurationThresholds,
+    build_thresholds,
+)
+from gaia.pipeline.run_dir import RunDir
+
+TUNE_COLUMNS = ("time_s", "num_faces", "frontal_angle_deg", "jitter_landmarks", "jitter_box",
+                "occlusion", "speech_prob")
+
+
+def measured_videos(run: RunDir) -> list[dict]:
+    """Rows of ``videos.parquet`` whose status is ok (they have a metrics file)."""
+    if not run.videos.is_file():
+        raise FileNotFoundError(f"{run.videos} not found: run `gaia curate measure ... --out "
+                                f"{run.root}` first")
+    table = pq.read_table(run.videos, columns=["video_id", "path", "source", "status", "fps"])
+    return [row for row in table.to_pylist() if row["status"] == "ok"]
+
+
+def read_measures(run: RunDir, video_id: str, columns=TUNE_COLUMNS) -> Measures:
+    """One video's measures as NumPy arrays (float columns keep their type), nulls as NaN."""
+    # One thread: tune runs videos side by side, and per-file threads only contend.
+    parquet = pq.ParquetFile(run.metrics / f"{video_id}.parquet", memory_map=True)
+    table = parquet.read(columns=list(columns), use_threads=False)
+    out = {}
+    for name in columns:
+        values = table.column(name)
+        if values.null_count and not pa.types.is_floating(values.type):
+            values = values.cast(pa.float32())
+        out[name] = values.to_numpy()
+    return out
+
+
+def iter_measures(run: RunDir) -> Iterator[tuple[dict, Measures]]:
+    """Every measured video's row and measures, one video in memory at a time."""
+    for video in measured_videos(run):
+        yield video, read_measures(run, video["video_id"])
+
+
+def funnel_for(run_dir: Path, thresholds: CurationThresholds, workers: int = 1) -> Funnel:
+    """The whole run's funnel under ``thresholds``, one video at a time.
+
+    ``workers`` > 1 spreads the videos over that many processes (each streams its own files;
+    only the small per-video funnels come back).
+    """
+    run = RunDir(Path(run_dir))
+    videos = measured_videos(run)
+    jobs = [(str(run.root), v["video_id"], v["fps"] or 25.0, v["source"], thresholds)
+            for v in videos]
+    total = Funnel()
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for funnel in pool.imap_unordered(_video_funnel, jobs, chunksize=32):
+                total = total + funnel
+    else:
+        for job in jobs:
+            total = total + _video_funnel(job)
+    return total
+
+
+def _video_funnel(job: tuple) -> Funnel:
+    root, video_id, fps, source, thresholds = job
+    measures = read_measures(RunDir(Path(root)), video_id)
+    return decide_video(measures, fps, source, thresholds).funnel
+
+
+@dataclass(frozen=True)
+class Sweep:
+    section: str
+    key: str
+    values: tuple[float, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+
+def parse_sweep(text: str) -> Sweep:
+    """``"jitter.max_box=0.02:0.2:0.02"`` -> the values 0.02, 0.04, ..., 0.2."""
+    name, _, raw = text.partition("=")
+    section, _, key = name.strip().partition(".")
+    try:
+        start, stop, step = (float(p) for p in raw.split(":"))
+    except ValueError:
+        raise ConfigError(f"bad sweep {text!r}: write FILTER.KEY=START:STOP:STEP, "
+                            f"e.g. jitter.max_box=0.02:0.2:0.02") from None
+    if step <= 0:
+        raise ConfigError(f"sweep {section}.{key}: STEP must be positive, got {step}")
+    if stop < start:
+        raise ConfigError(f"sweep {section}.{key}: STOP ({stop}) is below START ({start})")
+    count = int(np.floor((stop - start) / step + 1e-9)) + 1
+    values = tuple(round(start + i * step, 10) for i in range(count))
+    return Sweep(section, key, values)
+
+
+def sweep_thresholds(base: CurationThresholds, sweep: Sweep) -> list[CurationThresholds]:
+    """``base`` with the swept key set to each value (checked like any ``--set``)."""
+    current = base.to_dict()
+    out = []
+    for value in sweep.values:
+        values = {name: dict(section) for name, section in current.items()}
+        if sweep.section not in values:
+            build_thresholds({sweep.section: {}})  # raises the unknown-filter error
+        values[sweep.section][sweep.key] = value
+        out.append(build_thresholds(values))
+    return out
+
+
+def run_sweep(run_dir: Path, base: CurationThresholds, sweep: Sweep) -> list[tuple[float, Funnel]]:
+    """Funnel for each swept value, from one pass over the metrics files."""
+    variants = sweep_thresholds(base, sweep)
+    totals = [Funnel() for _ in variants]
+    for video, measures in iter_measures(RunDir(Path(run_dir))):
+        for i, thresholds in enumerate(variants):
+            totals[i] = totals[i] + decide_video(measures, video["fps"] or 25.0,
+                                                 video["source"], thresholds).funnel
+    return list(zip(sweep.values, totals, strict=True))
+
+
+def format_funnel(funnel: Funnel, title: str) -> list[str]:
+    """The funnel as aligned text lines."""
+    def hours(seconds: float) -> str:
+        return f"{seconds / 3600:10.4f} h"
+
+    lines = [f"== funnel: {title}",
+             f"input      {hours(funnel.input_s)}  {funnel.input_frames:>9} frames  "
+             f"{funnel.videos} videos",
+             "dropped    (first failing filter)        (any failing filter)"]
+    first = funnel.dropped(funnel.first_s)
+    every = funnel.dropped(funnel.any_s)
+    for reason in sorted(set(first) | set(every), key=lambda r: -every.get(r, 0.0)):
+        lines.append(f"  {reason:<14}{hours(first.get(reason, 0.0))}"
+                     f"   {100 * first.get(reason, 0.0) / max(funnel.input_s, 1e-9):5.1f} %"
+                     f"          {hours(every.get(reason, 0.0))}")
+    lines.append(f"kept       {hours(funnel.kept_s)}  {funnel.kept_frames:>9} frames  "
+                 f"{funnel.clips} clips  ({100 * funnel.kept_s / max(funnel.input_s, 1e-9):.1f} %"
+                 " of input)")
+    if funnel.by_source:
+        lines.append("by source:")
+        for name, totals in sorted(funnel.by_source.items()):
+            lines.append(f"  {name:<24} in {hours(totals.input_s)}  kept {hours(totals.kept_s)}"
+                         f"  {totals.clips:>4} clips  {totals.videos:>4} videos")
+    return lines
+

@@ -1,0 +1,111 @@
+"""``gaia train ...``: the training verbs of the command line (thin: parse, call, print)."""
+
+from __future__ import annotations
+
+import argparse
+
+VAE_EPILOG = """\
+SPEC: a shard folder, a glob, a brace pattern ('shards/shard-{000000..000099}.tar'), URLs, or
+'pipe:CMD' entries, comma-separated.
+
+examples:
+  gaia train vae --config vae-tiny --shards runs/r1/shards/vae --out runs/vae-tiny \\
+      --perceptual none --max-steps 200
+  torchrun --nproc_per_node 8 -m gaia.training.vae.train --config vae-base \\
+      --shards 's3://bucket/shards/shard-{000000..000999}.tar' --out /shared/runs/vae-base \\
+      --vgg-weights /models/vgg16-397923af.pth
+  gaia train vae ... --resume        # continue from the latest checkpoint in --out
+"""
+
+DIFFUSION_EPILOG = """\
+SPEC: latent shards written by `gaia encode-latents` (a folder, glob, brace pattern, URLs),
+comma-separated; their stats.json is read from the first shard's folder unless --stats is given.
+
+examples:
+  gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/diffusion --out runs/latents
+  gaia train diffusion --config s2m-tiny --shards runs/latents --out runs/s2m-tiny --max-steps 300
+  torchrun --nproc_per_node 8 -m gaia.training.s2m.train --config s2m-base \\
+      --shards '/shared/latents/shard-{000000..000999}.tar' --stats /shared/latents/stats.json \\
+      --out /shared/runs/s2m-base
+"""
+
+
+def build_train_parser() -> argparse.ArgumentParser:
+    """A parser whose first word is the model (``vae``, ``diffusion``); used by ``gaia train``
+    and by torchrun's entry points."""
+    parser = argparse.ArgumentParser(prog="gaia train")
+    add_train_verbs(parser.add_subparsers(dest="model", required=True, metavar="MODEL"))
+    return parser
+
+
+def add_train_parser(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser("train", help="train a model on shards (vae, diffusion)",
+                                description="Train GAIA's models on streamed shards.")
+    add_train_verbs(train.add_subparsers(dest="model", required=True, metavar="MODEL"))
+
+
+def add_train_verbs(models: argparse._SubParsersAction) -> None:
+    _add_vae(models)
+    _add_diffusion(models)
+
+
+def _add_vae(models: argparse._SubParsersAction) -> None:
+    from gaia.training.train_options import add_common_arguments
+    from gaia.training.vae.train import VaeTrainOptions
+
+    defaults = VaeTrainOptions(config="", shards="", out="")
+    vae = models.add_parser(
+        "vae", help="the two-encoder VAE (appearance + motion), adversarial with LPIPS",
+        description="Train the two-encoder VAE on streamed shards. Alone it runs as one "
+                    "process (CPU, or one GPU with bf16 autocast); under torchrun on any number "
+                    "of processes and nodes (gloo on CPU, nccl on GPU).",
+        epilog=VAE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(vae, defaults, "vae-tiny, vae-small, vae-base, vae-large",
+                         "training shards (curated clips)", "pairs")
+    vae.add_argument("--pairs-per-clip", type=int, default=defaults.pairs_per_clip,
+                     help="(appearance, target) pairs drawn per decoded clip")
+    vae.add_argument("--max-frames", type=int, default=defaults.max_frames,
+                     help="frames decoded per clip, pairs drawn among them (bounds memory)")
+    vae.add_argument("--perceptual", choices=("lpips", "none"), default=None,
+                     help="perceptual loss (default: the config's; lpips needs --vgg-weights)")
+    vae.add_argument("--vgg-weights", default=None, metavar="PATH",
+                     help="torchvision-format VGG16 state dict for LPIPS")
+    vae.set_defaults(handler=_train_vae)
+
+
+def _add_diffusion(models: argparse._SubParsersAction) -> None:
+    from gaia.training.s2m.train import DiffusionTrainOptions
+    from gaia.training.train_options import add_common_arguments
+
+    defaults = DiffusionTrainOptions(config="", shards="", out="")
+    diffusion = models.add_parser(
+        "diffusion", help="the speech-to-motion Conformer diffusion model (on latent shards)",
+        description="Train the speech-to-motion diffusion model (VP-SDE, x0 prediction) and "
+                    "its pose predictor on windows of motion latents, speech and head pose. "
+                    "Alone or under torchrun, as `gaia train vae`.",
+        epilog=DIFFUSION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(diffusion, defaults, "s2m-tiny, s2m-small, s2m-base, s2m-large",
+                         "latent shards (gaia encode-latents)", "windows")
+    diffusion.add_argument("--windows-per-clip", type=int, default=defaults.windows_per_clip,
+                           help="windows drawn per clip read (default: %(default)s)")
+    diffusion.add_argument("--reference", choices=("stored", "random"),
+                           default=defaults.reference,
+                           help="reference latent: the clip's most frontal frame (stored) or "
+                                "a random frame each time (default: %(default)s)")
+    diffusion.add_argument("--stats", default=None, metavar="STATS_JSON",
+                           help="the latent shards' stats.json (default: beside the shards)")
+    diffusion.set_defaults(handler=_train_diffusion)
+
+
+def _train_vae(args: argparse.Namespace) -> int:
+    from gaia.training.vae.train import VaeTrainOptions, train_vae
+
+    train_vae(VaeTrainOptions.from_args(args))
+    return 0
+
+
+def _train_diffusion(args: argparse.Namespace) -> int:
+    from gaia.training.s2m.train import DiffusionTrainOptions, train_diffusion
+
+    train_diffusion(DiffusionTrainOptions.from_args(args))
+    return 0

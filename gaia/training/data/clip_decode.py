@@ -1,0 +1,129 @@
+"""Decoding one shard sample into a training clip (DESIGN.md section 5).
+
+The JSON, the arrays with ``load_npy`` (pickles refused), and only the frames needed from the
+mp4 with PyAV, from memory; every problem is a ``SampleError`` whose ``reason`` the stream
+counts the sample under (it is skipped, never raised to the trainer).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gaia.schemas.shards import N_LANDMARKS, REQUIRED_MEMBERS, check_member, load_npy
+
+if TYPE_CHECKING:
+    from gaia.training.data.shard_stream import ClipStreamConfig
+
+
+class SampleError(ValueError):
+    """A sample that cannot be used; ``reason`` is the code it is counted under."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _frame_indices(frames: int, config: ClipStreamConfig, rng: np.random.Generator) -> np.ndarray:
+    count = min(frames, config.max_frames)
+    if config.frame_sampling == "window":
+        start = int(rng.integers(0, frames - count + 1))
+        return np.arange(start, start + count)
+    return np.sort(rng.choice(frames, size=count, replace=False))
+
+
+def decode_frames(blob: bytes, indices: np.ndarray, size: int) -> tuple[np.ndarray, int, int]:
+    """Frames ``indices`` (sorted) of an mp4 in memory as uint8 ``(n, size, size, 3)`` RGB, and
+    the stream's width and height. Decoding stops after the last index."""
+    import av
+
+    wanted, out = {int(i): n for n, i in enumerate(indices)}, [None] * len(indices)
+    last, seen = int(indices[-1]), 0
+    try:
+        with av.open(io.BytesIO(blob), mode="r") as container:
+            if not container.streams.video:
+                raise SampleError("bad_mp4", "mp4 has no video stream")
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            resize = {} if (width, height) == (size, size) else \
+                {"width": size, "height": size, "interpolation": "AREA"}
+            for seen, frame in enumerate(container.decode(stream), start=1):
+                if seen - 1 in wanted:
+                    out[wanted[seen - 1]] = frame.to_ndarray(format="rgb24", **resize)
+                if seen > last:
+                    break
+    except SampleError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any decoder failure marks the sample corrupt
+        raise SampleError("bad_mp4", f"mp4 does not decode: {type(err).__name__}: {err}") from err
+    if seen <= last:
+        raise SampleError("misaligned", f"mp4 has {seen} frames, the json needs {last + 1}")
+    return np.stack(out), width, height
+
+
+def _array(members: dict, name: str, rows: int, tail: tuple[int, ...] | None) -> np.ndarray:
+    try:
+        array = load_npy(members[name])
+    except Exception as err:  # noqa: BLE001 - pickles, npz, truncated files alike
+        raise SampleError("bad_array", f"{name} is not a plain .npy array: {err}") from err
+    if array.ndim < 1 or not np.issubdtype(array.dtype, np.floating):
+        raise SampleError("bad_array", f"{name} has dtype {array.dtype}, shape {array.shape}")
+    if (array.ndim != 2) if tail is None else (array.shape[1:] != tail):
+        raise SampleError("bad_array", f"{name} has shape {array.shape}")
+    if array.shape[0] != rows:
+        raise SampleError("misaligned", f"{name} has {array.shape[0]} rows, expected {rows}")
+    if not np.isfinite(array).all():
+        raise SampleError("bad_array", f"{name} holds non-finite values")
+    return array
+
+
+def decode_sample(sample: dict, config: ClipStreamConfig,
+                  rng: np.random.Generator) -> dict | None:
+    """One raw WebDataset sample (member name -> bytes) to a decoded clip; None when its split
+    is not ``config.split``; SampleError when it cannot be used.
+
+    The clip: ``key``, ``url``, ``meta`` (the JSON), ``frame_index`` (int64 ``(n,)``, the
+    frames kept), ``frames`` (uint8 ``(n, S, S, 3)``), ``landmarks`` (float32 ``(n, 68, 2)``,
+    pixels of the ``S`` image), ``pose`` (float32 ``(n, 3)``), ``speech`` (float16
+    ``(n, 2, D)``, or None without audio).
+    """
+    members = {name: blob for name, blob in sample.items() if not name.startswith("__")}
+    for name in members:
+        try:
+            check_member(name)
+        except ValueError as err:
+            raise SampleError("refused_member", str(err)) from err
+    missing = [name for name in REQUIRED_MEMBERS if name not in members]
+    if missing:
+        raise SampleError("missing_member", f"missing members {missing}")
+    try:
+        meta = json.loads(members["json"].decode("utf-8"))
+        frames = meta["frames"]
+        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+            raise ValueError(f"frames is {frames!r}")
+        if meta.get("key", sample.get("__key__")) != sample.get("__key__"):
+            raise ValueError(f"json key {meta.get('key')!r} is not the sample key")
+    except Exception as err:  # noqa: BLE001 - undecodable bytes, not an object, bad fields
+        raise SampleError("bad_json", f"json unusable: {type(err).__name__}: {err}") from err
+    if config.split is not None and meta.get("split") != config.split:
+        return None
+    landmarks = _array(members, "landmarks.npy", frames, (N_LANDMARKS, 2))
+    pose = _array(members, "pose.npy", frames, (3,))
+    speech = _array(members, "speech.npy", 2 * frames, None) if "speech.npy" in members \
+        else None
+    index = _frame_indices(frames, config, rng)
+    images, width, height = decode_frames(members["mp4"], index, config.image_size)
+    # Pixel centres map through the resize: x' = (x + 0.5) * S / W - 0.5.
+    scale = np.array([config.image_size / width, config.image_size / height], np.float32)
+    return {
+        "key": sample["__key__"], "url": sample.get("__url__", ""), "meta": meta,
+        "frame_index": index.astype(np.int64), "frames": images,
+        "landmarks": ((landmarks[index] + 0.5) * scale - 0.5).astype(np.float32),
+        "pose": pose[index].astype(np.float32),
+        "speech": None if speech is None else speech.reshape(frames, 2, -1)[index],
+    }
+
+

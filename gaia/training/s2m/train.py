@@ -1,0 +1,89 @@
+"""``gaia train diffusion``: the speech-to-motion Conformer on streamed latent shards (paper,
+section 4.2).
+
+Reads what ``gaia encode-latents`` wrote (latent shards and their ``stats.json``), and runs the
+loop the VAE trainer runs (``loop.run_loop``): alone or under ``torchrun`` on any number of
+processes, with the same checkpoints, exact resume and logging.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from gaia.common.config_files import parse_overrides
+from gaia.training.data.latent_stats import LatentStats
+from gaia.training.data.latent_windows import WindowStreamConfig
+from gaia.training.data.shard_stream import expand_shards, shard_loader
+from gaia.training.distributed import close_world, init_world
+from gaia.training.loop import run_loop
+from gaia.training.s2m.config import load_s2m_config
+from gaia.training.s2m.task import DiffusionTask
+from gaia.training.train_options import TrainOptions
+
+
+@dataclass(frozen=True)
+class DiffusionTrainOptions(TrainOptions):
+    """Everything ``gaia train diffusion`` takes (see its --help). stats: the latent shards'
+    ``stats.json`` (default: beside the first shard)."""
+
+    windows_per_clip: int = 2
+    reference: str = "stored"
+    stats: str | None = None
+
+
+def stats_path(options: DiffusionTrainOptions) -> Path:
+    """``--stats``, else ``stats.json`` in the folder of the first latent shard."""
+    if options.stats:
+        return Path(options.stats)
+    first = expand_shards(options.shards)[0]
+    if "://" in first or first.startswith("pipe:"):
+        raise ValueError("latent shards given as URLs: pass --stats with their stats.json")
+    return Path(first).parent
+
+
+def train_diffusion(options: DiffusionTrainOptions, log=print) -> int:
+    """Train; returns the last step reached."""
+    world = init_world(options.device)
+    try:
+        torch.manual_seed(options.seed)  # the same on every rank: identical initial weights
+        config = load_s2m_config(options.config, **parse_overrides(options.overrides))
+        stats = LatentStats.load(stats_path(options))
+        task = DiffusionTask(config, stats, world, seed=options.seed)
+        stream = WindowStreamConfig(shards=options.shards, window_min=config.window_min,
+                                    window_max=config.window_max,
+                                    windows_per_clip=options.windows_per_clip,
+                                    reference=options.reference, seed=options.seed)
+        loader = shard_loader(stream, options.batch_size, rank=world.rank,
+                             world_size=world.size, num_workers=options.num_workers,
+                             batches_per_epoch=options.batches_per_epoch)
+        document = {"task": "diffusion", "options": asdict(options), "model": config.to_dict(),
+                    "latents": {"vae": stats.vae, "speech_features": stats.speech_features,
+                                "latent_shape": list(stats.latent_shape)},
+                    "world_size": world.size, "device": str(world.device),
+                    "torch": torch.__version__}
+        if world.is_main:
+            counts = sum(p.numel() for p in task.network.parameters())
+            log(f"[train] diffusion {options.config}: {counts / 1e6:.2f} M parameters "
+                f"(latent {stats.latent_dim}, speech {stats.speech_dim} dims), world "
+                f"{world.size} on {world.device}, -> {options.out}")
+        return run_loop(task, loader, options.loop_options(), world, document,
+                        log=log if world.is_main else (lambda _: None))
+    finally:
+        close_world(world)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry for ``torchrun -m gaia.training.s2m.train ...`` (same options as the CLI)."""
+    from gaia.training.cli import build_train_parser
+
+    args = build_train_parser().parse_args(
+        ["diffusion", *(sys.argv[1:] if argv is None else argv)])
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""``gaia train vae``: the two-encoder VAE on streamed shards (paper, section 4.1).
+
+The same command runs alone (a world of one, CPU or one GPU) and under ``torchrun`` with any
+number of processes and nodes; ``loop.run_loop`` does the rest.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass
+
+import torch
+
+from gaia.common.config_files import parse_overrides
+from gaia.training.data.shard_stream import ClipStreamConfig, shard_loader
+from gaia.training.distributed import close_world, init_world
+from gaia.training.loop import run_loop
+from gaia.training.train_options import TrainOptions
+from gaia.training.vae.config import load_vae_config
+from gaia.training.vae.perceptual import load_perceptual, perceptual_provenance
+from gaia.training.vae.task import VaeTask
+
+
+@dataclass(frozen=True)
+class VaeTrainOptions(TrainOptions):
+    """Everything ``gaia train vae`` takes (see its --help)."""
+
+    pairs_per_clip: int = 4
+    max_frames: int = 16
+    perceptual: str | None = None
+    vgg_weights: str | None = None
+
+
+def train_vae(options: VaeTrainOptions, log=print) -> int:
+    """Train; returns the last step reached."""
+    world = init_world(options.device)
+    try:
+        torch.manual_seed(options.seed)  # the same on every rank: identical initial weights
+        overrides = parse_overrides(options.overrides)
+        if options.perceptual:
+            overrides["perceptual"] = options.perceptual
+        config = load_vae_config(options.config, **overrides)
+        perceptual = load_perceptual(config.perceptual, options.vgg_weights)
+        task = VaeTask(config, perceptual, world, seed=options.seed)
+        stream = ClipStreamConfig(shards=options.shards, image_size=config.image_size,
+                                  seed=options.seed, pairs_per_clip=options.pairs_per_clip,
+                                  max_frames=options.max_frames)
+        loader = shard_loader(stream, options.batch_size, rank=world.rank,
+                             world_size=world.size, num_workers=options.num_workers,
+                             batches_per_epoch=options.batches_per_epoch)
+        loop = options.loop_options()
+        document = {"task": "vae", "options": asdict(options), "model": config.to_dict(),
+                    "perceptual": perceptual_provenance(perceptual), "world_size": world.size,
+                    "device": str(world.device), "torch": torch.__version__}
+        if world.is_main:
+            counts = sum(p.numel() for p in task.model.parameters())
+            log(f"[train] vae {options.config}: {counts / 1e6:.2f} M parameters, world "
+                f"{world.size} on {world.device}, -> {options.out}")
+        return run_loop(task, loader, loop, world, document,
+                        log=log if world.is_main else (lambda _: None))
+    finally:
+        close_world(world)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry for ``torchrun -m gaia.training.vae.train ...`` (same options as the CLI)."""
+    from gaia.training.cli import build_train_parser
+
+    args = build_train_parser().parse_args(["vae", *(sys.argv[1:] if argv is None else argv)])
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
