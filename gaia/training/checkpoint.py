@@ -4,11 +4,13 @@ A checkpoint holds every state the next step depends on: model, optimizers, grad
 the data loader's position and every random generator. It is written under a temporary name
 and renamed (a reader never sees half a file), only the last ``keep`` are kept, and it is read
 with ``torch.load(weights_only=True)``: tensors, numbers, strings and containers only, never a
-pickle of arbitrary objects.
+pickle of arbitrary objects. A file that needs more (a pickled class, or not a torch file at
+all) is refused with a ``ValueError`` naming it; the way round is never to unpickle it.
 """
 
 from __future__ import annotations
 
+import pickle
 import random
 import re
 from pathlib import Path
@@ -86,9 +88,25 @@ def save_rank_state(folder: Path, step: int, rank: int, state: dict) -> Path:
     return final
 
 
+_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """A checkpoint's state, read without unpickling arbitrary objects."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """A checkpoint's state, read without unpickling arbitrary objects.
+
+    Raises ValueError naming ``path`` when torch's safe loader refuses it. torch's own message
+    advises ``weights_only=False``, which would run whatever the file holds: it is not
+    repeated, only the class it stopped at.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = _GLOBAL.search(str(err))
+        holds = f"a pickled Python object ({found.group(1)})" if found \
+            else "data torch's safe loader does not read"
+        raise ValueError(f"{path} is not a checkpoint this project wrote: it holds {holds}, "
+                         "and it is refused rather than unpickled; point at a run folder or "
+                         "a step-NNNNNNNN.pt that `gaia train` saved") from None
 
 
 def latest_checkpoint(folder: Path) -> Path | None:

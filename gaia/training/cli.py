@@ -4,23 +4,41 @@ from __future__ import annotations
 
 import argparse
 
+RUN_FILE = """\
+run file: --config RUN.yaml holds the model and the run options together, keys named like
+the flags (max_steps for --max-steps):
+  model: {preset}     # or a model YAML file, or keys: {{preset: {preset}, lr: 1.0e-3}}
+  shards: {shards}
+  out: runs/{preset}
+  max_steps: 300
+  batch_size: 8{extra}
+Precedence, lowest first: defaults < model preset < run file < flags (--max-steps ...,
+--set KEY=VALUE for model keys). The run writes the resolved file as RUN_DIR/config.yaml:
+`--config RUN_DIR/config.yaml --resume` continues the same run.
+"""
+
 VAE_EPILOG = """\
 SPEC: a shard folder, a glob, a brace pattern ('shards/shard-{000000..000099}.tar'), URLs, or
 'pipe:CMD' entries, comma-separated.
 
+""" + RUN_FILE.format(preset="vae-tiny", shards="runs/r1/shards/vae",
+                      extra="\n  perceptual: none") + """
 examples:
   gaia train vae --config vae-tiny --shards runs/r1/shards/vae --out runs/vae-tiny \\
       --perceptual none --max-steps 200
+  gaia train vae --config run.yaml --max-steps 500     # the run file, one option changed
   torchrun --nproc_per_node 8 -m gaia.training.vae.train --config vae-base \\
       --shards 's3://bucket/shards/shard-{000000..000999}.tar' --out /shared/runs/vae-base \\
       --vgg-weights /models/vgg16-397923af.pth
   gaia train vae ... --resume        # continue from the latest checkpoint in --out
+  gaia train vae --config runs/vae-tiny/config.yaml --resume   # the same, from its config
 """
 
 DIFFUSION_EPILOG = """\
 SPEC: latent shards written by `gaia encode-latents` (a folder, glob, brace pattern, URLs),
 comma-separated; their stats.json is read from the first shard's folder unless --stats is given.
 
+""" + RUN_FILE.format(preset="s2m-tiny", shards="runs/latents", extra="") + """
 examples:
   gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/diffusion --out runs/latents
   gaia train diffusion --config s2m-tiny --shards runs/latents --out runs/s2m-tiny --max-steps 300
@@ -62,13 +80,15 @@ def _add_vae(models: argparse._SubParsersAction) -> None:
         epilog=VAE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(vae, defaults, "vae-tiny, vae-small, vae-base, vae-large",
                          "training shards (curated clips)", "pairs")
-    vae.add_argument("--pairs-per-clip", type=int, default=defaults.pairs_per_clip,
-                     help="(appearance, target) pairs drawn per decoded clip")
-    vae.add_argument("--max-frames", type=int, default=defaults.max_frames,
-                     help="frames decoded per clip, pairs drawn among them (bounds memory)")
-    vae.add_argument("--perceptual", choices=("lpips", "none"), default=None,
+    vae.add_argument("--pairs-per-clip", type=int,
+                     help="(appearance, target) pairs drawn per decoded clip "
+                          f"(default: {defaults.pairs_per_clip})")
+    vae.add_argument("--max-frames", type=int,
+                     help="frames decoded per clip, pairs drawn among them (bounds memory) "
+                          f"(default: {defaults.max_frames})")
+    vae.add_argument("--perceptual", choices=("lpips", "none"),
                      help="perceptual loss (default: the config's; lpips needs --vgg-weights)")
-    vae.add_argument("--vgg-weights", default=None, metavar="PATH",
+    vae.add_argument("--vgg-weights", metavar="PATH",
                      help="torchvision-format VGG16 state dict for LPIPS")
     vae.set_defaults(handler=_train_vae)
 
@@ -86,13 +106,13 @@ def _add_diffusion(models: argparse._SubParsersAction) -> None:
         epilog=DIFFUSION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(diffusion, defaults, "s2m-tiny, s2m-small, s2m-base, s2m-large",
                          "latent shards (gaia encode-latents)", "windows")
-    diffusion.add_argument("--windows-per-clip", type=int, default=defaults.windows_per_clip,
-                           help="windows drawn per clip read (default: %(default)s)")
+    diffusion.add_argument("--windows-per-clip", type=int,
+                           help="windows drawn per clip read "
+                                f"(default: {defaults.windows_per_clip})")
     diffusion.add_argument("--reference", choices=("stored", "random"),
-                           default=defaults.reference,
                            help="reference latent: the clip's most frontal frame (stored) or "
-                                "a random frame each time (default: %(default)s)")
-    diffusion.add_argument("--stats", default=None, metavar="STATS_JSON",
+                                f"a random frame each time (default: {defaults.reference})")
+    diffusion.add_argument("--stats", metavar="STATS_JSON",
                            help="the latent shards' stats.json (default: beside the shards)")
     diffusion.set_defaults(handler=_train_diffusion)
 

@@ -2,7 +2,10 @@
 
 Under ``torchrun`` the environment names this process's rank and the world; without it the
 trainer runs as a world of one. CPU uses the gloo backend, CUDA nccl; the model code never
-knows which.
+knows which. Collectives wait ``timeout_s`` (``--dist-timeout``) for a slow or dead rank before
+failing, instead of torch's default (10 minutes for nccl, 30 for gloo): long enough for a
+first-batch decode or a checkpoint write on a shared filesystem, short enough that a dead node
+does not hold the job for hours.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -32,8 +36,14 @@ class World:
         return self.size > 1
 
 
-def init_world(device: str | None = None) -> World:
-    """Join the process group torchrun set up (if any) and pick this process's device."""
+DEFAULT_TIMEOUT_S = 1800.0
+
+
+def init_world(device: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> World:
+    """Join the process group torchrun set up (if any) and pick this process's device;
+    ``timeout_s``: how long a collective waits for the other ranks."""
+    if timeout_s <= 0:
+        raise ValueError(f"--dist-timeout must be a positive number of seconds, not {timeout_s}")
     rank = int(os.environ.get("RANK", 0))
     size = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -42,20 +52,27 @@ def init_world(device: str | None = None) -> World:
     if use_cuda:
         torch.cuda.set_device(chosen)
     if size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        dist.init_process_group("nccl" if use_cuda else "gloo",
+                                timeout=timedelta(seconds=timeout_s))
     return World(rank=rank, local_rank=local_rank, size=size, device=chosen)
 
 
-def mean_over_world(values: dict[str, float], world: World) -> dict[str, float]:
-    """Average logged scalars over ranks (for logging only; gradients sync through DDP)."""
+def sum_over_world(values: dict[str, float], world: World) -> dict[str, float]:
+    """Add counts over ranks (every rank must pass the same names)."""
     if not world.distributed or not values:
         return values
     names = sorted(values)
     tensor = torch.tensor([float(values[n]) for n in names], dtype=torch.float64,
                           device=world.device)
     dist.all_reduce(tensor)
-    tensor /= world.size
     return dict(zip(names, tensor.tolist(), strict=True))
+
+
+def mean_over_world(values: dict[str, float], world: World) -> dict[str, float]:
+    """Average logged scalars over ranks (for logging only; gradients sync through DDP)."""
+    if not world.distributed:
+        return values
+    return {name: value / world.size for name, value in sum_over_world(values, world).items()}
 
 
 def barrier(world: World) -> None:

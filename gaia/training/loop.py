@@ -4,6 +4,14 @@ logging, atomic checkpoints and exact resume (DESIGN.md section 9).
 A *task* (the VAE now, the diffusion model next) owns its models, optimizers and step; this
 loop owns everything around it. Model code stays single-device: the task wraps its modules with
 ``world.wrap`` and the loop never looks inside.
+
+The run folder holds ``config.yaml`` (the resolved run: model and run options, readable back
+with ``--config``), ``config.json`` (the same plus provenance: world size, device, torch),
+``metrics.jsonl`` (one row per logged step, each step once even across a resume: rows a killed
+run logged after its last checkpoint are dropped when it resumes), TensorBoard events and
+``checkpoints/``. Rows also count the samples the loader skipped, by reason
+(``skipped/REASON``, summed over ranks since the run began), and the last line printed says
+the same.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Protocol
 
 import torch
 
+from gaia.common.config_files import dump_yaml
 from gaia.schemas.atomic import atomic_path, write_text_atomic
 from gaia.training.checkpoint import (
     latest_checkpoint,
@@ -27,7 +36,8 @@ from gaia.training.checkpoint import (
     save_rank_state,
     set_rng_state,
 )
-from gaia.training.distributed import World, barrier, mean_over_world
+from gaia.training.data.shard_stream import SKIP_REASONS
+from gaia.training.distributed import World, barrier, mean_over_world, sum_over_world
 
 
 @dataclass(frozen=True)
@@ -81,10 +91,44 @@ def accumulate(logs: dict[str, float], parts: dict, count: int) -> None:
         logs[name] = logs.get(name, 0.0) + float(value) / count
 
 
-class RunLog:
-    """Rank 0 writes TensorBoard events and ``metrics.jsonl`` (one line per logged step)."""
+def skip_counts(loader: ResumableLoader, world: World) -> dict[str, int]:
+    """``skipped/REASON``: samples the loader skipped since the run began, summed over ranks
+    (a collective: every rank calls it). Reasons outside ``SKIP_REASONS`` count as other."""
+    counts = dict.fromkeys((*SKIP_REASONS, "other"), 0)
+    for reason, count in getattr(loader, "skipped_total", {}).items():
+        counts[reason if reason in counts else "other"] += count
+    summed = sum_over_world({f"skipped/{k}": float(v) for k, v in counts.items()}, world)
+    return {name: int(value) for name, value in summed.items()}
 
-    def __init__(self, out: Path, world: World) -> None:
+
+def keep_rows_until(path: Path, step: int) -> int:
+    """Rewrite ``metrics.jsonl`` (atomically) without rows after ``step``, and without a line
+    cut short by a kill; returns the rows dropped. A run resumed from step ``step`` logs the
+    later steps again, so each step stays once."""
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            logged = int(json.loads(line)["step"])
+        except (ValueError, TypeError, KeyError):
+            dropped += 1
+            continue
+        if logged > step:
+            dropped += 1
+        else:
+            kept.append(line)
+    if dropped:
+        write_text_atomic(path, "".join(f"{line}\n" for line in kept))
+    return dropped
+
+
+class RunLog:
+    """Rank 0 writes TensorBoard events and ``metrics.jsonl`` (one line per logged step).
+    ``step``: the step the run starts from; rows and events logged after it by an earlier,
+    killed run are dropped."""
+
+    def __init__(self, out: Path, world: World, step: int = 0) -> None:
         self.world = world
         self.out = out
         self._writer = None
@@ -92,11 +136,15 @@ class RunLog:
         if world.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(out / "tensorboard"))
+            keep_rows_until(out / "metrics.jsonl", step)
+            # purge_step: TensorBoard hides the older events at steps from here on.
+            self._writer = SummaryWriter(str(out / "tensorboard"), purge_step=step + 1)
             self._jsonl = open(out / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
 
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        values = mean_over_world(values, self.world)
+    def scalars(self, step: int, values: dict[str, float],
+                counts: dict[str, int] | None = None) -> None:
+        """``values`` averaged over ranks, ``counts`` already summed (``skip_counts``)."""
+        values = {**mean_over_world(values, self.world), **(counts or {})}
         if self._writer is None:
             return
         for name, value in values.items():
@@ -122,18 +170,22 @@ class RunLog:
 
 
 def run_loop(task: Task, loader: ResumableLoader, options: LoopOptions, world: World,
-             config_document: dict, log: Callable[[str], None] = print) -> int:
-    """Train until ``options.max_steps``; returns the last step reached."""
+             config_document: dict, log: Callable[[str], None] = print,
+             run_config: dict | None = None) -> int:
+    """Train until ``options.max_steps``; returns the last step reached. ``config_document``
+    becomes ``config.json``, ``run_config`` (the resolved run file) ``config.yaml``."""
     out = Path(options.out)
     checkpoints = out / "checkpoints"
-    if world.is_main:
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "config.json", json.dumps(
-            {**config_document, "loop": asdict(options)}, indent=2, default=str))
     existing = latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
     if existing is not None and not options.resume:
         raise FileExistsError(f"{out} already holds checkpoints (latest {existing.name}): pass "
                               "--resume to continue that run, or choose another --out")
+    if world.is_main:  # after the check, so a refused run leaves the old run's files alone
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "config.json", json.dumps(
+            {**config_document, "loop": asdict(options)}, indent=2, default=str))
+        if run_config is not None:
+            write_text_atomic(out / "config.yaml", dump_yaml(run_config))
     barrier(world)
     step = 0
     if options.resume and (latest := latest_checkpoint(checkpoints)) is not None:
@@ -149,7 +201,7 @@ def run_loop(task: Task, loader: ResumableLoader, options: LoopOptions, world: W
     elif options.resume:
         log("[train] --resume given but no checkpoint found: starting from step 0")
 
-    run_log = RunLog(out, world)
+    run_log = RunLog(out, world, step)
     started, seen = time.monotonic(), 0
     batches = _forever(loader)
     try:
@@ -160,7 +212,8 @@ def run_loop(task: Task, loader: ResumableLoader, options: LoopOptions, world: W
             seen += sum(len(b["key"]) for b in micro) * world.size
             if step % options.log_every == 0 or step == options.max_steps:
                 rate = seen / max(time.monotonic() - started, 1e-9)
-                run_log.scalars(step, {**logs, "samples_per_s": rate})
+                run_log.scalars(step, {**logs, "samples_per_s": rate},
+                                skip_counts(loader, world))
                 if world.is_main:
                     shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items())[:6])
                     log(f"[train] step {step}/{options.max_steps}: {shown}, {rate:.1f} samples/s")
@@ -170,6 +223,9 @@ def run_loop(task: Task, loader: ResumableLoader, options: LoopOptions, world: W
                     run_log.image(step, getattr(task, "image_name", "reconstruction"), grid)
             if step % options.checkpoint_every == 0 or step == options.max_steps:
                 _checkpoint(task, loader, checkpoints, step, options.keep, world)
+        skipped = {k.split("/", 1)[1]: v for k, v in skip_counts(loader, world).items() if v}
+        log(f"[train] done at step {step}; samples skipped: " + (", ".join(
+            f"{reason} {count}" for reason, count in skipped.items()) or "none"))
     finally:
         run_log.close()
     return step

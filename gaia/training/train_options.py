@@ -1,23 +1,33 @@
 """What every ``gaia train MODEL`` command takes, and how it becomes loop options.
 
 Each trainer's options dataclass extends ``TrainOptions`` with its own fields; the CLI adds the
-shared flags with ``add_common_arguments`` so they read the same for every model.
+shared flags with ``add_common_arguments`` so they read the same for every model. The flags
+default to None ("not given"), so that a run file (``training.run_file``) sits between the
+dataclass defaults and the command line.
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
+from gaia.training.distributed import DEFAULT_TIMEOUT_S
 from gaia.training.loop import LoopOptions
+from gaia.training.run_file import resolve_options
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """config: preset name or YAML. shards: training shards (spec). out: run folder. The rest
-    as ``gaia train MODEL --help`` explains."""
+    """config: the model (a preset name, a model YAML file, or a mapping of model keys as a
+    run file's ``model:`` gives). shards: training shards (spec). out: run folder.
+    dist_timeout: seconds a collective waits for the other ranks under torchrun. The rest as
+    ``gaia train MODEL --help`` explains."""
 
-    config: str
+    # The model config class: its keys tell a run file's model keys from its run options.
+    model_class: ClassVar[type]
+
+    config: str | dict[str, Any]
     shards: str
     out: str
     max_steps: int = 1000
@@ -32,6 +42,7 @@ class TrainOptions:
     image_every: int = 200
     resume: bool = False
     device: str | None = None
+    dist_timeout: float = DEFAULT_TIMEOUT_S
     overrides: tuple[str, ...] = ()  # KEY=VALUE on top of the model config, e.g. lr=1e-4
 
     def loop_options(self) -> LoopOptions:
@@ -42,38 +53,55 @@ class TrainOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace):
-        """The options from parsed CLI arguments named like the fields."""
-        values = {f.name: getattr(args, f.name) for f in fields(cls)}
-        values["overrides"] = tuple(values["overrides"])
-        return cls(**values)
+        """The options from parsed CLI arguments named like the fields, over the run file
+        ``--config`` names (if it names one)."""
+        flags = {f.name: getattr(args, f.name) for f in fields(cls)
+                 if f.name not in ("config", "overrides")}
+        return resolve_options(cls, cls.model_class, args.config, flags, tuple(args.overrides))
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, defaults: TrainOptions,
                          presets: str, shards_help: str, item: str) -> None:
-    """The flags every trainer shares; ``item`` names what a batch holds (pairs, windows)."""
-    parser.add_argument("--config", required=True, help=f"{presets}, or a YAML file")
-    parser.add_argument("--shards", required=True, metavar="SPEC", help=shards_help)
-    parser.add_argument("--out", required=True, metavar="RUN_DIR",
-                        help="checkpoints, TensorBoard logs, metrics.jsonl, config.json")
-    parser.add_argument("--max-steps", type=int, default=defaults.max_steps)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                        help=f"{item} per micro-batch per process (default: %(default)s)")
-    parser.add_argument("--grad-accum", type=int, default=defaults.grad_accum,
-                        help="micro-batches per optimizer step (default: %(default)s)")
-    parser.add_argument("--num-workers", type=int, default=defaults.num_workers,
+    """The flags every trainer shares; ``item`` names what a batch holds (pairs, windows).
+    Each defaults to None (not given); the help shows the dataclass default."""
+    def default(name: str) -> str:
+        return f"(default: {getattr(defaults, name)})"
+
+    parser.add_argument("--config", required=True, metavar="RUN_OR_MODEL",
+                        help=f"a run file (RUN.yaml: model: plus run options, see below), "
+                             f"a model preset ({presets}), or a model YAML file")
+    parser.add_argument("--shards", metavar="SPEC",
+                        help=f"{shards_help} (required here or in the run file)")
+    parser.add_argument("--out", metavar="RUN_DIR",
+                        help="checkpoints, TensorBoard logs, metrics.jsonl, config.yaml "
+                             "(the resolved run), config.json (required here or in the run "
+                             "file)")
+    parser.add_argument("--max-steps", type=int, help=default("max_steps"))
+    parser.add_argument("--batch-size", type=int,
+                        help=f"{item} per micro-batch per process {default('batch_size')}")
+    parser.add_argument("--grad-accum", type=int,
+                        help=f"micro-batches per optimizer step {default('grad_accum')}")
+    parser.add_argument("--num-workers", type=int,
                         help="data-loading processes per training process "
-                             "(default: %(default)s)")
-    parser.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch,
-                        help="batches per epoch on every process (equal on all ranks)")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    parser.add_argument("--keep", type=int, default=defaults.keep, help="checkpoints kept")
-    parser.add_argument("--log-every", type=int, default=defaults.log_every)
-    parser.add_argument("--image-every", type=int, default=defaults.image_every,
-                        help="steps between image grids in TensorBoard and the run folder")
-    parser.add_argument("--resume", action="store_true",
+                             f"{default('num_workers')}")
+    parser.add_argument("--batches-per-epoch", type=int,
+                        help="batches per epoch on every process (equal on all ranks) "
+                             f"{default('batches_per_epoch')}")
+    parser.add_argument("--seed", type=int, help=default("seed"))
+    parser.add_argument("--checkpoint-every", type=int, help=default("checkpoint_every"))
+    parser.add_argument("--keep", type=int, help=f"checkpoints kept {default('keep')}")
+    parser.add_argument("--log-every", type=int, help=default("log_every"))
+    parser.add_argument("--image-every", type=int,
+                        help="steps between image grids in TensorBoard and the run folder "
+                             f"{default('image_every')}")
+    parser.add_argument("--resume", action="store_true", default=None,
                         help="continue exactly from the latest checkpoint in --out")
-    parser.add_argument("--device", default=None,
+    parser.add_argument("--device",
                         help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--dist-timeout", type=float, metavar="SECONDS",
+                        help="under torchrun: how long a collective waits for the other "
+                             f"ranks before the run fails {default('dist_timeout')}")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a model-config value, e.g. lr=1e-4")
+                        metavar="KEY=VALUE",
+                        help="override a model-config value (over the run file), e.g. "
+                             "lr=1e-4 or betas=[0.5,0.9]")

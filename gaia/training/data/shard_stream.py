@@ -17,7 +17,11 @@ Built as DESIGN.md section 9 asks of WebDataset under DDP:
   ``refused_member`` (a member whose suffix the spec forbids, such as ``KEY.pyd``; nothing is
   unpickled, no member is decoded), ``missing_member``, ``bad_json``, ``bad_array``,
   ``misaligned`` (row counts that disagree with the JSON or the mp4), ``bad_mp4``,
-  ``bad_shard`` (a shard that does not open or read). Batches carry the counts.
+  ``bad_latents`` (a latent sample whose arrays do not read or agree),
+  ``bad_shard`` (a shard that does not open or read). Batches carry the counts;
+  ``ShardLoader.skipped_total`` adds them up over the run's epochs (and across a resume), for
+  the training loop's ``skipped/REASON`` metrics. A count is of samples met and skipped: a
+  corrupt sample read again in a later pass or epoch counts again.
 - Equal batches on every rank (open_clip's ``with_epoch``): each worker cycles over its
   shards as long as it is asked to, and the loader stops after ``batches_per_epoch``, so no
   rank runs out before another (a DDP hang).
@@ -55,6 +59,11 @@ logger = logging.getLogger(__name__)
 
 _URL = re.compile(r"^(pipe:|[A-Za-z][A-Za-z0-9+.-]+://)")
 _GLOB = re.compile(r"[*?\[]")
+# Every reason a sample is skipped for (the SampleError reasons of clip_decode and
+# latent_windows, and bad_shard here): the training loop logs one count per reason, the same
+# names on every rank.
+SKIP_REASONS = ("refused_member", "missing_member", "bad_json", "bad_array", "misaligned",
+                "bad_mp4", "bad_latents", "bad_shard")
 
 
 def _split_commas(spec: str) -> list[str]:
@@ -313,11 +322,14 @@ class ShardLoader:
         self.rank, self.world_size = resolve_rank(rank, world_size)
         self.batches_per_epoch, self.pin_memory = batches_per_epoch, pin_memory
         expand_shards(config.shards)  # fail now, not in a worker, when nothing matches
+        self._skipped_before: Counter = Counter()  # epochs before this one
+        self._cursors: dict[int, dict] = {}
         self._start(epoch)
 
     def _start(self, epoch: int) -> None:
+        self._skipped_before.update(self.skipped)  # the epoch left stays in the run's totals
         self.epoch, self.batches, self._exhausted = epoch, 0, False
-        self._cursors: dict[int, dict] = {}
+        self._cursors = {}
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:
@@ -341,6 +353,11 @@ class ShardLoader:
         for cursor in self._cursors.values():
             total.update(cursor["skipped"])
         return dict(total)
+
+    @property
+    def skipped_total(self) -> dict[str, int]:
+        """Samples skipped since this loader's first epoch (kept across a resume), by reason."""
+        return dict(self._skipped_before + Counter(self.skipped))
 
     def __iter__(self) -> Iterator[dict]:
         if self.complete:
@@ -375,7 +392,7 @@ class ShardLoader:
         return {
             "epoch": self.epoch, "batches": self.batches, "exhausted": self._exhausted,
             "workers": [{"worker": w, **cursor} for w, cursor in sorted(self._cursors.items())],
-            "setup": self._setup(),
+            "skipped_before": dict(self._skipped_before), "setup": self._setup(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -384,6 +401,7 @@ class ShardLoader:
             raise ValueError(f"loader state saved by {state['setup']}, this loader is "
                              f"{self._setup()}: resume with the same settings")
         self._start(int(state["epoch"]))
+        self._skipped_before = Counter(state.get("skipped_before", {}))  # older states: none
         self.batches, self._exhausted = int(state["batches"]), bool(state["exhausted"])
         self._cursors = {int(c["worker"]): {"clip": int(c["clip"]), "pair": int(c["pair"]),
                                             "skipped": dict(c["skipped"])}

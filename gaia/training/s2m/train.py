@@ -20,7 +20,8 @@ from gaia.training.data.latent_windows import WindowStreamConfig
 from gaia.training.data.shard_stream import expand_shards, shard_loader
 from gaia.training.distributed import close_world, init_world
 from gaia.training.loop import run_loop
-from gaia.training.s2m.config import load_s2m_config
+from gaia.training.run_file import load_model, resolved_run
+from gaia.training.s2m.config import S2mConfig
 from gaia.training.s2m.task import DiffusionTask
 from gaia.training.train_options import TrainOptions
 
@@ -30,6 +31,7 @@ class DiffusionTrainOptions(TrainOptions):
     """Everything ``gaia train diffusion`` takes (see its --help). stats: the latent shards'
     ``stats.json`` (default: beside the first shard)."""
 
+    model_class = S2mConfig
     windows_per_clip: int = 2
     reference: str = "stored"
     stats: str | None = None
@@ -47,10 +49,11 @@ def stats_path(options: DiffusionTrainOptions) -> Path:
 
 def train_diffusion(options: DiffusionTrainOptions, log=print) -> int:
     """Train; returns the last step reached."""
-    world = init_world(options.device)
+    world = init_world(options.device, options.dist_timeout)
     try:
         torch.manual_seed(options.seed)  # the same on every rank: identical initial weights
-        config = load_s2m_config(options.config, **parse_overrides(options.overrides))
+        config = load_model(S2mConfig, options.config, "s2m-", "diffusion",
+                            parse_overrides(options.overrides))
         stats = LatentStats.load(stats_path(options))
         task = DiffusionTask(config, stats, world, seed=options.seed)
         stream = WindowStreamConfig(shards=options.shards, window_min=config.window_min,
@@ -67,11 +70,12 @@ def train_diffusion(options: DiffusionTrainOptions, log=print) -> int:
                     "torch": torch.__version__}
         if world.is_main:
             counts = sum(p.numel() for p in task.network.parameters())
-            log(f"[train] diffusion {options.config}: {counts / 1e6:.2f} M parameters "
+            log(f"[train] diffusion {config.name}: {counts / 1e6:.2f} M parameters "
                 f"(latent {stats.latent_dim}, speech {stats.speech_dim} dims), world "
                 f"{world.size} on {world.device}, -> {options.out}")
         return run_loop(task, loader, options.loop_options(), world, document,
-                        log=log if world.is_main else (lambda _: None))
+                        log=log if world.is_main else (lambda _: None),
+                        run_config=resolved_run(options, config))
     finally:
         close_world(world)
 

@@ -15,8 +15,9 @@ from gaia.common.config_files import parse_overrides
 from gaia.training.data.shard_stream import ClipStreamConfig, shard_loader
 from gaia.training.distributed import close_world, init_world
 from gaia.training.loop import run_loop
+from gaia.training.run_file import load_model, resolved_run
 from gaia.training.train_options import TrainOptions
-from gaia.training.vae.config import load_vae_config
+from gaia.training.vae.config import VaeConfig
 from gaia.training.vae.perceptual import load_perceptual, perceptual_provenance
 from gaia.training.vae.task import VaeTask
 
@@ -25,6 +26,7 @@ from gaia.training.vae.task import VaeTask
 class VaeTrainOptions(TrainOptions):
     """Everything ``gaia train vae`` takes (see its --help)."""
 
+    model_class = VaeConfig
     pairs_per_clip: int = 4
     max_frames: int = 16
     perceptual: str | None = None
@@ -33,13 +35,13 @@ class VaeTrainOptions(TrainOptions):
 
 def train_vae(options: VaeTrainOptions, log=print) -> int:
     """Train; returns the last step reached."""
-    world = init_world(options.device)
+    world = init_world(options.device, options.dist_timeout)
     try:
         torch.manual_seed(options.seed)  # the same on every rank: identical initial weights
         overrides = parse_overrides(options.overrides)
         if options.perceptual:
             overrides["perceptual"] = options.perceptual
-        config = load_vae_config(options.config, **overrides)
+        config = load_model(VaeConfig, options.config, "vae-", "VAE", overrides)
         perceptual = load_perceptual(config.perceptual, options.vgg_weights)
         task = VaeTask(config, perceptual, world, seed=options.seed)
         stream = ClipStreamConfig(shards=options.shards, image_size=config.image_size,
@@ -54,10 +56,11 @@ def train_vae(options: VaeTrainOptions, log=print) -> int:
                     "device": str(world.device), "torch": torch.__version__}
         if world.is_main:
             counts = sum(p.numel() for p in task.model.parameters())
-            log(f"[train] vae {options.config}: {counts / 1e6:.2f} M parameters, world "
+            log(f"[train] vae {config.name}: {counts / 1e6:.2f} M parameters, world "
                 f"{world.size} on {world.device}, -> {options.out}")
         return run_loop(task, loader, loop, world, document,
-                        log=log if world.is_main else (lambda _: None))
+                        log=log if world.is_main else (lambda _: None),
+                        run_config=resolved_run(options, config))
     finally:
         close_world(world)
 
