@@ -27,11 +27,12 @@ UPDATE = os.environ.get("GAIA_UPDATE_GOLDEN") == "1"
 STEPS = 5
 
 # Losses: the same build on the same machine repeats them bit for bit (the resume tests rely
-# on it). What moves them is another torch build or CPU: oneDNN picks convolution kernels by
-# instruction set and threads split reductions differently, a few 1e-7 relative per op that
-# five Adam steps grow to about 1e-5. rel 1e-3 leaves a wide margin for that, and is still far
-# below what a real change does (lr 2e-3 -> 2.2e-3 moves vae-tiny's step-2 loss by more; see
-# the test notes in the JSON files).
+# on it). What moves them is another torch build or CPU (these were written by the 2.13.0 CPU
+# build; GPU machines carry 2.11): oneDNN picks convolution kernels by instruction set and
+# threads split reductions differently, a few 1e-7 relative per op that five Adam steps grow
+# to about 1e-5. rel 1e-3 leaves a wide margin for that and still catches small real changes,
+# tried by hand: vae-tiny with lr 2.1e-3 instead of 2e-3 moves the step-2 loss by 1.6e-3 and
+# step 3 by 1.3e-2; s2m-tiny with pose_loss_weight 1.05 moves every loss by 1.4e-2 to 2.6e-2.
 LOSS_REL = 1e-3
 LOSS_ABS = 1e-6  # for terms that are zero (the adversarial ones before disc_start)
 
@@ -40,7 +41,9 @@ LOSS_ABS = 1e-6  # for terms that are zero (the adversarial ones before disc_sta
 # are float arithmetic on those points (or pixels): pose from cv2.solvePnP's iterations, angles
 # and ratios in closed form, occlusion as a share of lower-face pixels (one pixel is ~2e-3),
 # speech from silero VAD's float32 network; each tolerance sits above float noise and below
-# the smallest change of the input (one pixel, one sample) that the measure can see.
+# the smallest change of the input (one pixel, one sample) that the measure can see. Tried by
+# hand: detect_min_side 380 instead of 400 moves frame 0's points by 1 px and its yaw by 5.6
+# degrees; detect_every 4 instead of 5 flips frame 5's ``detected``.
 MEASURE_ABS = {
     "face_box": 0.01, "landmarks": 0.01,
     "pitch_deg": 0.01, "yaw_deg": 0.01, "roll_deg": 0.01,
