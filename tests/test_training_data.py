@@ -269,6 +269,27 @@ def test_corrupt_and_pickled_samples_are_skipped_and_counted(originals, tmp_path
     assert len(list(looping)) == 8 and looping.skipped["bad_mp4"] >= 1
 
 
+def test_skipped_totals_add_up_over_epochs_and_survive_a_resume(originals, tmp_path):
+    (k0, good0), (k1, good1) = originals[:2]
+    write_tar(tmp_path / "shard-000000.tar", [
+        (k0, good0), ("garbage_mp4", {**renamed(good1, "garbage_mp4")[1], "mp4": b"\x00" * 999}),
+        (k1, good1)])
+    loader = shard_loader(config(tmp_path, split=None, shuffle_buffer=0), batch_size=2,
+                          batches_per_epoch=3)
+    per_epoch = []
+    for _ in range(2):
+        list(loader)
+        per_epoch.append(loader.skipped.get("bad_mp4", 0))
+    assert per_epoch[0] >= 1 and per_epoch[1] >= 1  # each epoch meets it again
+    assert loader.skipped_total == {"bad_mp4": sum(per_epoch)}
+    resumed = shard_loader(config(tmp_path, split=None, shuffle_buffer=0), batch_size=2,
+                           batches_per_epoch=3)
+    resumed.load_state_dict(loader.state_dict())
+    assert resumed.skipped_total == loader.skipped_total
+    list(resumed)  # a third epoch adds to the totals
+    assert resumed.skipped_total["bad_mp4"] == sum(per_epoch) + resumed.skipped["bad_mp4"]
+
+
 def test_no_usable_sample_raises_instead_of_hanging(sample_shards):
     loader = shard_loader(config(sample_shards, split="val"), 2, batches_per_epoch=2)
     with pytest.raises(RuntimeError, match="no usable sample"):
