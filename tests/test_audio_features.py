@@ -15,7 +15,7 @@ import pytest
 
 from gaia.common.weights import UNTRAINED_MARKER, MissingWeightsError, UntrainedWeightsError
 from gaia.pipeline.media.loudness import measure_loudness, normalize_loudness
-from gaia.pipeline.speech.denoise import load_denoiser
+from gaia.pipeline.speech.denoise import PickledWeightsError, load_denoiser
 from gaia.pipeline.speech.features import load_speech_features
 from gaia.samples.speech import silence, speech_of_duration
 
@@ -110,15 +110,86 @@ def test_untrained_demucs_is_refused_unless_allowed(tiny_demucs):
 
 
 def test_untrained_demucs_keeps_length_and_says_so(tiny_demucs, speech):
-    denoiser = load_denoiser("demucs", str(tiny_demucs / "unittest.th"), allow_untrained=True)
+    denoiser = load_denoiser("demucs", str(tiny_demucs / "unittest.th"), allow_untrained=True,
+                             trust_pickle=True)
     out = denoiser(speech[: RATE * 2 + 7])  # a length that no resampling ratio divides
     assert out.shape == (RATE * 2 + 7,) and out.dtype == np.float32
     assert np.isfinite(out).all() and np.abs(out).max() > 0
     provenance = denoiser.provenance
     assert provenance["name"] == "demucs" and provenance["untrained"] is True
-    assert provenance["weights"] == "unittest.th"
+    assert provenance["weights"] == "unittest.th" and provenance["trusted_pickle"] is True
     assert SHA256.fullmatch(provenance["sha256"])
     assert np.array_equal(denoiser(silence(1.0, RATE)), silence(1.0, RATE))
+
+
+def test_pickled_demucs_is_refused_unless_trusted(tiny_demucs):
+    with pytest.raises(PickledWeightsError) as refused:
+        load_denoiser("demucs", str(tiny_demucs / "unittest.th"), allow_untrained=True)
+    message = str(refused.value)
+    assert "is a pickle" in message and "runs any code" in message
+    assert "--trust-pickled-weights" in message and ".safetensors" in message
+
+
+@pytest.mark.parametrize("verb", ["extract", "run"])
+def test_the_trust_flag_reaches_the_extract_audio_chain(tiny_demucs, verb):
+    """``--trust-pickled-weights`` on ``gaia curate extract`` and ``curate run`` becomes the
+    extract config's ``trust_pickled_weights``, which the audio chain passes to demucs."""
+    from dataclasses import replace
+
+    from gaia.cli import build_parser
+    from gaia.pipeline.cli.curate import _extract_config
+    from gaia.pipeline.extract.job import _audio_chain
+
+    weights = str(tiny_demucs / "unittest.th")
+    given = ["curate", verb, "IN", "--preset", "vae", "--denoise", "demucs",
+             "--denoise-weights", weights, "--allow-untrained"]
+    if verb == "run":
+        given += ["--out", "OUT"]
+    config = _extract_config(build_parser().parse_args(given))
+    assert config.trust_pickled_weights is False
+    with pytest.raises(PickledWeightsError, match="--trust-pickled-weights"):
+        _audio_chain(config)
+    trusted = _extract_config(build_parser().parse_args([*given, "--trust-pickled-weights"]))
+    assert trusted == replace(config, trust_pickled_weights=True)
+    assert _audio_chain(trusted).denoiser.provenance["trusted_pickle"] is True
+
+
+def save_safetensors(folder: Path, klass: str = "demucs.hdemucs.HDemucs") -> Path:
+    """The tiny model of ``tiny_demucs`` in demucs's Hugging Face format (``demucs.hf``):
+    tensors, and the class and its arguments as JSON metadata."""
+    import json
+
+    import torch
+    from demucs.pretrained import demucs_unittest
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)  # the same weights as tiny_demucs
+    model = demucs_unittest()
+    args, kwargs = model._init_args_kwargs
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / UNTRAINED_MARKER).write_text("random init, for tests\n")
+    path = folder / "unittest.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
+              metadata={"klass": klass, "args": json.dumps(list(args)),
+                        "kwargs": json.dumps(kwargs)})
+    return path
+
+
+def test_safetensors_demucs_needs_no_trust_and_matches_the_pickle(tiny_demucs, tmp_path,
+                                                                  speech):
+    safe = load_denoiser("demucs", str(save_safetensors(tmp_path)), allow_untrained=True)
+    pickled = load_denoiser("demucs", str(tiny_demucs / "unittest.th"), allow_untrained=True,
+                            trust_pickle=True)
+    assert safe.provenance["trusted_pickle"] is False
+    assert safe.provenance["weights"] == "unittest.safetensors"
+    clip = speech[: RATE]
+    np.testing.assert_array_equal(safe(clip), pickled(clip))
+
+
+def test_safetensors_naming_another_class_is_refused(tmp_path):
+    path = save_safetensors(tmp_path, klass="os.system")
+    with pytest.raises(ValueError, match=r"not a demucs model file.*'os\.system'"):
+        load_denoiser("demucs", str(path), allow_untrained=True)
 
 
 # Speech features --------------------------------------------------------------------------

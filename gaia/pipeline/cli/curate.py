@@ -135,6 +135,9 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
                         help="audio denoising (default: %(default)s)")
     parser.add_argument("--denoise-weights", default=None, metavar="PATH",
                         help="local demucs model for --denoise demucs")
+    parser.add_argument("--trust-pickled-weights", action="store_true",
+                        help="load a demucs .th model: a pickle, which runs any code it holds, "
+                             "so only for a file whose source you trust (else use .safetensors)")
     parser.add_argument("--features", choices=("logmel", "wav2vec2"), default=defaults.features,
                         help="speech features (default: %(default)s; wav2vec2 needs "
                              "--features-dir)")
@@ -162,7 +165,9 @@ def _extract_config(args: argparse.Namespace):
 
     return ExtractConfig(denoise=args.denoise, denoise_weights=args.denoise_weights,
                          features=args.features, features_dir=args.features_dir,
-                         allow_untrained=args.allow_untrained, shard_mb=args.shard_size,
+                         allow_untrained=args.allow_untrained,
+                         trust_pickled_weights=args.trust_pickled_weights,
+                         shard_mb=args.shard_size,
                          val_fraction=args.val_fraction)
 
 

@@ -49,6 +49,8 @@ class ExtractConfig:
     denoise: ``none`` or ``demucs`` (local weights at ``denoise_weights``).
     features: ``logmel`` (no weights) or ``wav2vec2`` (a local model folder, ``features_dir``).
     allow_untrained: accept weights marked untrained (tests); the samples then say so.
+    trust_pickled_weights: load a demucs ``.th`` model, a pickle that runs any code it holds
+        (refused otherwise; the samples' provenance then says ``trusted_pickle: true``).
     shard_mb: target shard size. val_fraction: share of identities in the validation split.
     """
 
@@ -57,6 +59,7 @@ class ExtractConfig:
     features: str = "logmel"
     features_dir: str | None = None
     allow_untrained: bool = False
+    trust_pickled_weights: bool = False
     shard_mb: float = 256.0
     val_fraction: float = 0.05
     crop: CropConfig = field(default_factory=CropConfig)
@@ -123,7 +126,8 @@ def _audio_chain(config: ExtractConfig) -> AudioChain:
 
     return AudioChain(
         normalize=normalize_loudness,
-        denoiser=load_denoiser(config.denoise, config.denoise_weights, config.allow_untrained),
+        denoiser=load_denoiser(config.denoise, config.denoise_weights, config.allow_untrained,
+                               trust_pickle=config.trust_pickled_weights),
         features=load_speech_features(config.features, config.features_dir,
                                       config.allow_untrained),
     )

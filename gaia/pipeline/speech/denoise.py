@@ -8,9 +8,16 @@ Two backends:
   rate (44.1 kHz stereo): the 16 kHz mono clip is resampled up (polyphase, scipy), copied to
   every channel, separated, and the vocals are averaged to mono and resampled back to 16 kHz,
   trimmed to the input's length. The model is read from a local path, never downloaded
-  (DESIGN.md section 7): a ``.th`` file (demucs's own format; a pickle, so only trusted files),
-  a ``.safetensors`` file (demucs's Hugging Face format), a bag ``.yaml`` beside its model
-  files, or a folder holding one bag ``.yaml`` (or one model file).
+  (DESIGN.md section 7): a ``.safetensors`` file (demucs's Hugging Face format), a ``.th``
+  file (demucs's own format), a bag ``.yaml`` beside its model files, or a folder holding one
+  bag ``.yaml`` (or one model file).
+
+A ``.th`` file is a pickle: loading it runs whatever code it holds. It is refused unless the
+caller trusts it (``trust_pickle=True``, ``--trust-pickled-weights``); the trusted file is the
+only thing unpickled (one ``torch.load``, in ``_unpickle_trusted``) and the provenance says
+``trusted_pickle: true``. A ``.safetensors`` file holds tensors and JSON only, but demucs's own
+reader imports and calls the class its metadata names: that name is checked against demucs's
+model classes first.
 
 A folder holding a file named ``UNTRAINED`` is a random-initialised model for tests: it is
 refused unless ``allow_untrained=True``, and its provenance says ``untrained: true``.
@@ -38,7 +45,15 @@ from gaia.common.weights import (
 from gaia.schemas.shards import AUDIO_RATE
 
 HTDEMUCS_URL = "https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/955717e8-8726e21a.th"
+# demucs's Hugging Face repository of htdemucs (demucs.hf: NAME.yaml and SIG.safetensors).
+HTDEMUCS_HF = "https://huggingface.co/adefossez/HTDemucs (htdemucs.yaml, 955717e8.safetensors)"
 MODEL_SUFFIXES = (".th", ".safetensors")
+# The model classes a demucs file may name: the ones demucs's published models use.
+MODEL_CLASSES = ("demucs.demucs.Demucs", "demucs.hdemucs.HDemucs", "demucs.htdemucs.HTDemucs")
+
+
+class PickledWeightsError(ValueError):
+    """A weight file is a pickle (loading it runs its code) and the caller did not trust it."""
 
 
 class Denoiser(Protocol):
@@ -116,11 +131,20 @@ class DemucsDenoiser:
 def _missing(what: str) -> MissingWeightsError:
     return MissingWeightsError(
         f"--denoise demucs needs a local Demucs model ({what}), and this job never downloads. "
-        f"On a machine with network access fetch {HTDEMUCS_URL} (htdemucs), copy it to this "
-        "machine and pass its path as the denoise weights (--denoise-weights PATH). PATH may "
-        "be a .th or .safetensors model file, a bag .yaml beside its model files (demucs's "
-        "remote/*.yaml), or a folder holding one bag .yaml or one model file. Or use "
-        "--denoise none."
+        f"On a machine with network access fetch htdemucs from {HTDEMUCS_HF}, copy the folder "
+        "to this machine and pass its path as the denoise weights (--denoise-weights PATH). "
+        "PATH may be a .safetensors or .th model file (.th is a pickle: it also needs "
+        "--trust-pickled-weights), a bag .yaml beside its model files, or a folder holding one "
+        "bag .yaml or one model file. Or use --denoise none."
+    )
+
+
+def _refuse_pickle(path: Path) -> PickledWeightsError:
+    return PickledWeightsError(
+        f"{path} is a pickle (demucs's .th format): loading it runs any code it holds, so it "
+        f"is refused. Use the same model as .safetensors, which holds tensors only (demucs's "
+        f"Hugging Face format; htdemucs: {HTDEMUCS_HF}), or, if you trust where the file came "
+        "from, pass --trust-pickled-weights (the provenance then records trusted_pickle: true)."
     )
 
 
@@ -144,11 +168,47 @@ def _model_file(folder: Path, signature: str) -> Path:
     )
 
 
-def _load_file(path: Path):
+def _check_safetensors(path: Path) -> None:
+    """Refuse a ``.safetensors`` file whose metadata names a class demucs would import and
+    call that is not one of its model classes (``MODEL_CLASSES``)."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    named = [metadata.get("klass")]
+    named += [node["_class"] for node in _nodes(json.loads(metadata.get("structure", "null")))
+              if isinstance(node, dict) and "_class" in node]
+    if strangers := [name for name in named if name not in MODEL_CLASSES]:
+        raise ValueError(f"{path} is not a demucs model file: its metadata names {strangers} "
+                         f"where one of demucs's model classes ({', '.join(MODEL_CLASSES)}) "
+                         "belongs")
+
+
+def _nodes(tree):
+    """Every dict and list in a JSON tree, the tree first."""
+    yield tree
+    children = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, list) else ()
+    for child in children:
+        yield from _nodes(child)
+
+
+def _unpickle_trusted(path: Path) -> dict:
+    """The one place a pickle is loaded: a ``.th`` file the caller said it trusts."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _load_file(path: Path, trust_pickle: bool):
     if path.suffix == ".safetensors":
         from demucs.hf import load_safetensors_model
 
+        _check_safetensors(path)
         return load_safetensors_model(path)
+    if not trust_pickle:
+        raise _refuse_pickle(path)
     from demucs.states import load_model
 
     stem = path.stem
@@ -156,7 +216,7 @@ def _load_file(path: Path):
         expected = stem.rsplit("-", 1)[1]
         if not file_sha256(path).startswith(expected):
             raise ValueError(f"{path} is corrupt: its SHA-256 does not start with {expected}")
-    return load_model(path)
+    return load_model(_unpickle_trusted(path))
 
 
 def _resolve(weights: Path) -> tuple[Path | None, list[Path]]:
@@ -186,8 +246,10 @@ def _resolve(weights: Path) -> tuple[Path | None, list[Path]]:
 
 
 def load_demucs(weights: str | None, allow_untrained: bool = False,
-                settings: DemucsSettings | None = None) -> DemucsDenoiser:
-    """A ``DemucsDenoiser`` from the local model at ``weights`` (see the module docstring)."""
+                settings: DemucsSettings | None = None,
+                trust_pickle: bool = False) -> DemucsDenoiser:
+    """A ``DemucsDenoiser`` from the local model at ``weights`` (see the module docstring);
+    ``.th`` files only with ``trust_pickle``."""
     if weights is None:
         raise _missing("no weights path given")
     path = Path(weights).expanduser()
@@ -196,7 +258,7 @@ def load_demucs(weights: str | None, allow_untrained: bool = False,
     untrained = check_untrained(path if path.is_dir() else path.parent, "demucs model",
                                 allow_untrained)
     bag_file, files = _resolve(path)
-    models = [_load_file(f) for f in files]
+    models = [_load_file(f, trust_pickle) for f in files]
     if bag_file is None:
         model = models[0]
     else:
@@ -216,15 +278,18 @@ def load_demucs(weights: str | None, allow_untrained: bool = False,
         "untrained": untrained,
         "source": settings.source,
         "model_rate_hz": int(model.samplerate),
+        "trusted_pickle": any(f.suffix == ".th" for f in files),
     }
     return DemucsDenoiser(model, provenance, settings)
 
 
 def load_denoiser(name: str, weights: str | None = None, allow_untrained: bool = False,
-                  *, device: str = "cpu") -> Denoiser:
-    """The denoiser called ``name`` (``none`` or ``demucs``; demucs reads ``weights``)."""
+                  *, device: str = "cpu", trust_pickle: bool = False) -> Denoiser:
+    """The denoiser called ``name`` (``none`` or ``demucs``; demucs reads ``weights``, and
+    ``.th`` pickles only with ``trust_pickle``)."""
     if name == "none":
         return IdentityDenoiser()
     if name == "demucs":
-        return load_demucs(weights, allow_untrained, DemucsSettings(device=device))
+        return load_demucs(weights, allow_untrained, DemucsSettings(device=device),
+                           trust_pickle)
     raise ValueError(f"unknown denoiser {name!r}: use 'none' or 'demucs'")
