@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gaia.pipeline.face.detect import DetectorConfig
 from gaia.pipeline.measure.config import MeasureConfig
+from gaia.pipeline.runner.checks import output_folder, workers_arg
 
 MEASURE_EPILOG = """\
 INPUT is a video file, a folder (searched recursively), a glob ('raw/**/*.mp4') or a text
@@ -16,7 +17,10 @@ file listing one INPUT per line; local paths or URIs pyarrow opens (s3://, gs://
 
 Without --address (or RAY_ADDRESS) an embedded local Ray is started; on a cluster, run the
 same command on the head node with --address auto, or send it with `ray job submit`.
-Running it again on the same --out skips finished videos and measures the rest.
+Running it again on the same --out skips finished videos and measures the rest. One run at a
+time per RUN_DIR: a second one is refused, naming the first (lock: RUN_DIR/.gaia.lock; a
+killed run's lock is taken over by the next run). A relative --out is taken from the current
+folder; under `ray job submit` give an absolute one.
 
 examples:
   gaia curate measure raw/ --out runs/r1
@@ -94,8 +98,9 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None,
                          help="Ray cluster to join ('auto' or host:port); default: RAY_ADDRESS, "
                               "else an embedded local Ray")
-    parser.add_argument("--workers", type=int, default=None,
-                         help="videos measured at once (default: the cluster's CPUs)")
+    parser.add_argument("--workers", type=workers_arg, default=None, metavar="N",
+                         help="videos measured at once, 1 or more (default: one per CPU of "
+                              "the cluster)")
     parser.add_argument("--landmarks", choices=("dlib", "fan"), default=defaults.landmarks,
                          help="68-point landmark model (default: %(default)s; fan needs "
                               "face-alignment weights in the torch hub cache)")
@@ -156,8 +161,9 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
     if not any(action.dest == "address" for action in parser._actions):  # extract alone
         parser.add_argument("--address", default=None,
                             help="Ray cluster to join; default: RAY_ADDRESS, else local Ray")
-        parser.add_argument("--workers", type=int, default=None,
-                            help="videos cut at once (default: the cluster's CPUs)")
+        parser.add_argument("--workers", type=workers_arg, default=None, metavar="N",
+                            help="videos cut at once, 1 or more (default: one per CPU of the "
+                                 "cluster)")
 
 
 def _extract_config(args: argparse.Namespace):
@@ -171,12 +177,13 @@ def _extract_config(args: argparse.Namespace):
                          val_fraction=args.val_fraction)
 
 
-def _extract(args: argparse.Namespace) -> int:
+def _extract(args: argparse.Namespace, setup=None) -> int:
     from gaia.pipeline.extract.job import run_extract
 
+    args.run_dir = output_folder(args.run_dir, "RUN_DIR")
     summary = run_extract(args.run_dir, args.preset, args.overrides, _extract_config(args),
                           identities_csv=args.identities, address=args.address,
-                          workers=args.workers)
+                          workers=args.workers, setup=setup)
     print(f"== extract summary: {args.run_dir} ({args.preset})")
     for line in summary.lines():
         print(line)
@@ -184,15 +191,21 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gaia.filters.thresholds import load_thresholds
+    """measure, then extract, under one lock on RUN_DIR; the extract settings (preset,
+    thresholds, weights) are checked before the first video is measured."""
+    from gaia.pipeline.extract.job import check_extract
+    from gaia.pipeline.runner.out_lock import hold_output
     from gaia.pipeline.tune.table import format_funnel, funnel_for
 
+    args.out = output_folder(args.out)
+    setup = check_extract(args.preset, args.overrides, _extract_config(args), args.identities)
     args.retry_failed, args.json, args.run_dir = False, False, args.out
-    _measure(args)
-    funnel = funnel_for(args.out, load_thresholds(args.preset, args.overrides))
-    for line in format_funnel(funnel, f"{args.preset} ({args.out})"):
-        print(line)
-    return _extract(args)
+    with hold_output(args.out):
+        _measure(args)
+        funnel = funnel_for(args.out, setup.thresholds)
+        for line in format_funnel(funnel, f"{args.preset} ({args.out})"):
+            print(line)
+        return _extract(args, setup)
 
 
 TUNE_EPILOG = """\
@@ -243,6 +256,7 @@ def _tune(args: argparse.Namespace) -> int:
 def _measure(args: argparse.Namespace) -> int:
     from gaia.pipeline.measure.job import run_measure
 
+    args.out = output_folder(args.out)
     config = MeasureConfig(
         landmarks=args.landmarks,
         detector=DetectorConfig(detect_every=args.detect_every),

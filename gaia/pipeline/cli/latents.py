@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from gaia.pipeline.runner.checks import output_folder, workers_arg
+
 EPILOG = """\
 SPEC: input shards of `gaia curate extract` (a folder, a glob, a brace pattern
 'shards/shard-{000000..000099}.tar', URLs or 'pipe:CMD' entries), comma-separated.
@@ -17,6 +19,7 @@ outputs in DIR: one latent shard per input shard (<name>.tar: KEY.motion.npy, .r
 per-shard sums), stats.json (per-dimension mean and std over the train split), manifest.parquet,
 encode.json (the VAE). Running it again on the same DIR skips finished shards; a different VAE
 on the same DIR is refused. Clips without audio are skipped (the model needs speech).
+One run at a time per DIR: a second one is refused, naming the first (DIR/.gaia.lock).
 
 Without --address (or RAY_ADDRESS) an embedded local Ray is started; on a cluster DIR must be a
 folder every node can write. One actor per GPU where the cluster has GPUs, else per CPU.
@@ -45,8 +48,9 @@ def add_encode_latents_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--address", default=None,
                         help="Ray cluster to join ('auto' or host:port); default: RAY_ADDRESS, "
                              "else an embedded local Ray")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="shards encoded at once (default: the cluster's GPUs, else CPUs)")
+    parser.add_argument("--workers", type=workers_arg, default=None, metavar="N",
+                        help="shards encoded at once, 1 or more (default: one per GPU of the "
+                             "cluster, else one per CPU)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
                         help="where the VAE runs (default: cuda on GPU nodes, else cpu)")
     parser.add_argument("--batch-frames", type=int, default=256, metavar="N",
@@ -60,6 +64,7 @@ def add_encode_latents_parser(commands: argparse._SubParsersAction) -> None:
 def _encode_latents(args: argparse.Namespace) -> int:
     from gaia.pipeline.latents.job import run_encode_latents
 
+    args.out = output_folder(args.out)
     summary = run_encode_latents(args.vae, args.shards, args.out, address=args.address,
                                  workers=args.workers, device=args.device,
                                  batch_frames=args.batch_frames)

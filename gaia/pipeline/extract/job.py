@@ -28,11 +28,13 @@ import yaml
 
 from gaia.common.crop import CropConfig
 from gaia.filters.funnel import Funnel, decide_video
-from gaia.filters.thresholds import load_thresholds
+from gaia.filters.thresholds import CurationThresholds, load_thresholds
 from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
 from gaia.pipeline.extract.video import AudioChain, ClipJob, extract_video, output_frames
 from gaia.pipeline.run_dir import RunDir
-from gaia.pipeline.runner.ray_setup import actor_pool, init_ray, log_to_stderr
+from gaia.pipeline.runner.checks import check_workers, output_folder
+from gaia.pipeline.runner.job_runner import Job, run_job
+from gaia.pipeline.runner.ray_setup import log_to_stderr
 from gaia.pipeline.tune.table import iter_measures
 from gaia.schemas.atomic import atomic_path, remove_partials, write_text_atomic
 from gaia.schemas.keys import check_key, sanitize
@@ -153,76 +155,140 @@ def plan(run: RunDir, preset: str, overrides: list[str], config: ExtractConfig,
     return groups, total
 
 
+@dataclass(frozen=True)
+class ExtractSetup:
+    """What an extract runs with, checked before any work: the thresholds (a mistyped preset
+    or key fails here, listing the choices), the identities and the loaded audio chain
+    (missing weights fail here). ``gaia curate run`` makes it before measuring."""
+
+    preset: str
+    overrides: tuple[str, ...]
+    config: ExtractConfig
+    thresholds: CurationThresholds
+    identities: dict[str, str]
+    chain: AudioChain
+
+
+def check_extract(preset: str, overrides: list[str] | None = None,
+                  config: ExtractConfig | None = None,
+                  identities_csv: str | None = None) -> ExtractSetup:
+    """Load and check everything an extract needs; raises before any work is done."""
+    config = config or ExtractConfig()
+    overrides = tuple(overrides or ())
+    thresholds = load_thresholds(preset, list(overrides))
+    identities = load_identities(identities_csv)
+    return ExtractSetup(preset, overrides, config, thresholds, identities, _audio_chain(config))
+
+
 def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
                 config: ExtractConfig | None = None, identities_csv: str | None = None,
                 address: str | None = None, workers: int | None = None,
-                log: Log = log_to_stderr, use_ray: bool = True) -> ExtractSummary:
+                log: Log = log_to_stderr, use_ray: bool = True,
+                setup: ExtractSetup | None = None) -> ExtractSummary:
     """Extract the clips of ``run_dir`` under ``preset`` into ``RUN_DIR/shards/PRESET``.
 
     ``use_ray=False`` cuts the clips in this process, one video after another (tests,
-    debugging): the same per-video code and the same writer, without a cluster.
+    debugging): the same per-video code and the same writer, without a cluster. ``setup``:
+    the result of ``check_extract`` for these settings, when the caller checked them first.
     """
-    config = config or ExtractConfig()
-    overrides = overrides or []
-    run = RunDir(Path(run_dir))
-    name = sanitize(Path(preset).stem)
-    out = run.root / "shards" / name
+    run = RunDir(output_folder(run_dir, "RUN_DIR"))
+    check_workers(workers)
+    if not run.videos.is_file():
+        raise FileNotFoundError(f"{run.root} is not a measured run (no {run.videos.name}): run "
+                                f"`gaia curate measure ... --out {run.root}` first")
+    setup = setup or check_extract(preset, overrides, config, identities_csv)
+    config, overrides = setup.config, list(setup.overrides)
+    out = run.root / "shards" / sanitize(Path(preset).stem)
     parts = out / ".manifest"
-    parts.mkdir(parents=True, exist_ok=True)
-    if removed := remove_partials(out):
-        log(f"[extract] removed {removed} partial file(s) left by an interrupted run")
-    if recovered := _recover_parts(out, parts):
-        log(f"[extract] rebuilt the manifest of {recovered} finished shard(s) from their samples")
-    chain = _audio_chain(config)  # fails here, before any work, if weights are missing
-    groups, funnel = plan(run, preset, overrides, config, load_identities(identities_csv))
-    done = _done_keys(parts)
-    todo = [[job for job in jobs if job.key not in done] for jobs in groups]
-    todo = [jobs for jobs in todo if jobs]
-    summary = ExtractSummary(clips_planned=sum(len(j) for j in groups),
-                             clips_done_before=len(done), out=str(out))
-    base_json = _base_json(run, preset, overrides, config, chain)
-    log(f"[extract] {summary.clips_planned} clips from {len(groups)} videos: "
-        f"{len(done)} already in shards, {sum(len(j) for j in todo)} to cut -> {out}")
+    base_json = _base_json(run, preset, overrides, config, setup.chain)
 
-    started = time.monotonic()
+    def prepare() -> None:
+        parts.mkdir(parents=True, exist_ok=True)
+        if removed := remove_partials(out):
+            log(f"[extract] removed {removed} partial file(s) left by an interrupted run")
+        if recovered := _recover_parts(out, parts):
+            log(f"[extract] rebuilt the manifest of {recovered} finished shard(s) from their "
+                "samples")
+
+    done: set[str] = set()
+    funnel: list[Funnel] = []
+
+    def plan_items() -> list[dict]:
+        done.update(_done_keys(parts))
+        groups, total = plan(run, preset, overrides, config, setup.identities)
+        funnel.append(total)
+        return [{"jobs": json.dumps([asdict(job) for job in jobs])} for jobs in groups]
+
+    def pending(item: dict) -> dict | None:
+        jobs = [job for job in json.loads(item["jobs"]) if job["key"] not in done]
+        return {"jobs": json.dumps(jobs)} if jobs else None
+
+    def merge(items: list[dict], todo: list[dict], rows) -> ExtractSummary:
+        summary = ExtractSummary(clips_planned=_clips(items), clips_done_before=len(done),
+                                 out=str(out))
+        log(f"[extract] {summary.clips_planned} clips from {len(items)} videos: "
+            f"{len(done)} already in shards, {_clips(todo)} to cut -> {out}")
+        started = time.monotonic()
+        failures = _write_shards(out, parts, config, rows, summary, log) if todo else []
+        summary.wall_s = time.monotonic() - started
+        _finish(out, parts, summary, failures, {"preset": preset, "overrides": overrides,
+                                                "funnel": funnel[0].to_json()})
+        return summary
+
+    return run_job(Job(
+        name="extract", out=run.root, prepare=prepare, plan=plan_items, pending=pending,
+        merge=merge, worker=_ExtractWorker, many=True,
+        worker_args={"config": asdict(config), "run_root": str(run.root),
+                     "base_json": base_json},
+    ), use_ray=use_ray, address=address, workers=workers, log=log)
+
+
+def _clips(items: list[dict]) -> int:
+    return sum(len(json.loads(item["jobs"])) for item in items)
+
+
+def _write_shards(out: Path, parts: Path, config: ExtractConfig, rows, summary: ExtractSummary,
+                  log: Log) -> list[dict]:
+    """Feed the clip rows to the single shard writer; a shard's manifest part is written
+    when the shard is complete. Returns the clips that failed."""
     failures: list[dict] = []
+    clip_meta: dict[str, dict] = {}  # a clip's JSON, kept until its shard is finished
 
     def shard_done(info: ShardInfo) -> None:
         _write_part(parts, info.name, [clip_meta.pop(key) for key in info.keys])
         log(f"[extract] shard {info.name}: {len(info.keys)} clips, {info.num_bytes / 1e6:.1f} MB")
 
-    clip_meta: dict[str, dict] = {}  # a clip's JSON, kept until its shard is finished
-    if todo:
-        writer = ShardWriter(out, prefix="shard", target_bytes=int(config.shard_mb * 2**20),
-                             on_shard_done=shard_done)
-        rows = (_extract_on_ray(todo, run, config, base_json, address, workers) if use_ray
-                else _extract_here(todo, run, config, chain, base_json))
-        for row in rows:
-            if row["status"] != "ok":
-                failures.append({"key": row["key"], "error": row["error"]})
-                summary.clips_failed += 1
-                log(f"[extract] {row['key']}: failed ({row['error']})")
-                continue
-            members = {m: row[m] for m in MEMBERS if row.get(m) is not None}
-            clip_meta[row["key"]] = json.loads(members["json"])
-            writer.add(row["key"], members)
-            summary.clips_written += 1
-            if summary.clips_written % 10 == 0:
-                log(f"[extract] {summary.clips_written} clips written")
-        writer.close()
-    summary.wall_s = time.monotonic() - started
+    writer = ShardWriter(out, prefix="shard", target_bytes=int(config.shard_mb * 2**20),
+                         on_shard_done=shard_done)
+    for row in rows:
+        if row["status"] != "ok":
+            failures.append({"key": row["key"], "error": row["error"]})
+            summary.clips_failed += 1
+            log(f"[extract] {row['key']}: failed ({row['error']})")
+            continue
+        members = {m: row[m] for m in MEMBERS if row.get(m) is not None}
+        clip_meta[row["key"]] = json.loads(members["json"])
+        writer.add(row["key"], members)
+        summary.clips_written += 1
+        if summary.clips_written % 10 == 0:
+            log(f"[extract] {summary.clips_written} clips written")
+    writer.close()
+    return failures
+
+
+def _finish(out: Path, parts: Path, summary: ExtractSummary, failures: list[dict],
+            stats: dict) -> None:
+    """The manifest merged from every part, the failures and ``stats.json``."""
     manifest = _write_manifest(out, parts)
     _write_failures(out, failures)
     summary.shards = len(set(manifest.column("shard").to_pylist()))
     summary.hours = sum(manifest.column("frames").to_pylist()) / 25.0 / 3600
     for split in manifest.column("split").to_pylist():
         summary.by_split[split] = summary.by_split.get(split, 0) + 1
-    stats = {"preset": preset, "overrides": overrides, "funnel": funnel.to_json(),
-             "clips": manifest.num_rows, "hours": summary.hours, "shards": summary.shards,
-             "by_split": summary.by_split, "failed_clips": len(failures),
-             "schema_version": SHARD_SCHEMA_VERSION}
+    stats = {**stats, "clips": manifest.num_rows, "hours": summary.hours,
+             "shards": summary.shards, "by_split": summary.by_split,
+             "failed_clips": len(failures), "schema_version": SHARD_SCHEMA_VERSION}
     write_text_atomic(out / "stats.json", json.dumps(stats, indent=2))
-    return summary
 
 
 def _done_keys(parts: Path) -> set[str]:
@@ -298,21 +364,10 @@ def _flatten(clip: dict) -> dict:
     return {**clip, **{m: members.get(m) for m in MEMBERS}}
 
 
-def _extract_here(todo: list[list[ClipJob]], run: RunDir, config: ExtractConfig,
-                  chain: AudioChain, base_json: dict):
-    for jobs in todo:
-        metrics = run.metrics / f"{jobs[0].video_id}.parquet"
-        for clip in extract_video(jobs, metrics, chain, config.crop, base_json):
-            yield _flatten(clip)
-
-
-class _ExtractActor:
-    """A Ray Data actor that loads the audio chain once and cuts a video's clips per call."""
+class _ExtractWorker:
+    """Loads the audio chain once (per actor, or here) and cuts one video's clips per call."""
 
     def __init__(self, config: dict, run_root: str, base_json: dict) -> None:
-        import torch
-
-        torch.set_num_threads(1)
         config = dict(config)
         config["crop"] = CropConfig(**config["crop"])
         self._config = ExtractConfig(**config)
@@ -331,19 +386,3 @@ def _job_from_row(row: dict) -> ClipJob:
     from gaia.filters.segments import Segment
 
     return ClipJob(**{**row, "segment": Segment(**row["segment"])})
-
-
-def _extract_on_ray(todo: list[list[ClipJob]], run: RunDir, config: ExtractConfig,
-                    base_json: dict, address: str | None, workers: int | None):
-    import ray.data
-
-    cpus = init_ray(address)
-    items = [{"jobs": json.dumps([asdict(job) for job in jobs])} for jobs in todo]
-    dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 20_000)).flat_map(
-        _ExtractActor,
-        fn_constructor_kwargs={"config": asdict(config), "run_root": str(run.root.resolve()),
-                               "base_json": base_json},
-        compute=actor_pool(workers, cpus, len(items)),
-        num_cpus=1,
-    )
-    yield from dataset.iter_rows()

@@ -5,8 +5,9 @@ The speech-to-motion diffusion model learns in the VAE's motion latent space, so
 landmarks are rendered and encoded once, with the posterior mean, before training. One Ray Data
 row per input shard: an actor loads the VAE once (one GPU per actor where the cluster has GPUs,
 else one CPU), reads its shard, writes the latent shard itself and returns a small result row;
-frames and latents never travel through Ray's object store. ``use_ray=False`` runs the same
-per-shard code in this process (tests, debugging).
+frames and latents never travel through Ray's object store (``pipeline.runner.job_runner``).
+``use_ray=False`` runs the same per-shard code in this process (tests, debugging). One clip is
+``latents.sample``, one shard ``latents.shard``, the merged outputs ``latents.merge``.
 
 Layout of ``out/`` (a folder every worker can write: local, or shared on a cluster):
 
@@ -27,63 +28,32 @@ no time), so no sample is ever written twice.
 
 from __future__ import annotations
 
-import io
 import json
-import math
-import tarfile
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
+from gaia.pipeline.latents.merge import (
+    EncodeMismatchError,
+    read_part,
+    write_manifest,
+    write_stats,
+)
+from gaia.pipeline.latents.sample import VaeIdentity, vae_identity
+from gaia.pipeline.latents.shard import PARTS, encode_shard, shard_stem
+from gaia.pipeline.runner.checks import check_workers, output_folder
+from gaia.pipeline.runner.job_runner import Job, Placement, run_job
+from gaia.pipeline.runner.ray_setup import log_to_stderr
+from gaia.schemas.atomic import remove_partials, write_text_atomic
+from gaia.schemas.latents import LATENT_SCHEMA_VERSION, STATS_FILE
 
-from gaia.common.crop import to_model_pixels
-from gaia.common.weights import file_sha256
-from gaia.pipeline.runner.ray_setup import actor_pool, init_ray, log_to_stderr
-from gaia.schemas.atomic import atomic_path, remove_partials, write_text_atomic
-from gaia.schemas.keys import check_key, sanitize
-from gaia.schemas.latents import (
-    LATENT_SCHEMA_VERSION,
-    STATS_FILE,
-    read_latent_sample,
-    reference_frame,
-)
-from gaia.schemas.shards import (
-    FRAME_SIZE,
-    N_LANDMARKS,
-    SPLITS,
-    check_member,
-    dump_npy,
-    load_npy,
-)
+__all__ = ["EncodeMismatchError", "EncodeSummary", "VaeIdentity", "run_encode_latents",
+           "write_stats"]
 
 Log = Callable[[str], None]
 ENCODE_FILE = "encode.json"
-MANIFEST_FILE = "manifest.parquet"
-PARTS = "parts"
 _OVER = {"train": "the train split", "all": "all clips (none is in the train split)"}
-STD_FLOOR_VAR = 1e-12  # std = sqrt(max(var, this)): a constant dimension must not divide by 0
-
-
-class EncodeMismatchError(ValueError):
-    """``out`` already holds latents that this run's inputs or VAE must not be mixed with."""
-
-
-@dataclass(frozen=True)
-class VaeIdentity:
-    """Which VAE made the latents: recorded in ``encode.json``, every sample and the stats."""
-
-    checkpoint: str  # file name of the checkpoint
-    step: int
-    sha256: str
-    config: str  # the VAE config's name, e.g. vae-base
-    latent_shape: tuple[int, int, int]  # (C, h, w) of the motion latent
-
-    def provenance(self) -> dict:
-        return {"checkpoint": self.checkpoint, "step": self.step, "sha256": self.sha256,
-                "config": self.config}
 
 
 @dataclass
@@ -119,296 +89,6 @@ class EncodeSummary:
 
     def to_json(self) -> dict:
         return {**asdict(self), "frames_per_s": self.frames_per_s}
-
-
-# ---------------------------------------------------------------- the VAE and one clip
-
-
-def vae_identity(vae: str | Path) -> tuple[Path, VaeIdentity]:
-    """The checkpoint file of ``vae`` (a file or a run folder's latest) and its identity.
-
-    Read memory-mapped: the driver needs the step and the config, not the weights.
-    """
-    import torch
-
-    from gaia.training.checkpoint import resolve_checkpoint
-    from gaia.training.vae.config import build_vae_config
-
-    checkpoint = resolve_checkpoint(vae)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    task = state.get("task") if isinstance(state, dict) else None
-    if not isinstance(task, dict) or "model" not in task or "config" not in task:
-        raise ValueError(f"{checkpoint} is not a VAE checkpoint of `gaia train vae` (it has no "
-                         "task.model and task.config): pass --vae a VAE run or checkpoint")
-    config = build_vae_config(task["config"])
-    return checkpoint, VaeIdentity(checkpoint.name, int(state.get("step", 0)),
-                                   file_sha256(checkpoint), config.name,
-                                   tuple(config.motion_latent_shape))
-
-
-def encode_landmarks(vae, landmarks: np.ndarray, crop_size: float, batch_frames: int
-                     ) -> np.ndarray:
-    """Landmarks ``(frames, 68, 2)`` in pixels of the ``crop_size`` crop -> motion latents
-    ``(frames, D)`` float32: posterior means of the rendered landmarks (``vae``: a
-    ``LoadedVae``), ``batch_frames`` frames at a time."""
-    import torch
-
-    # As the training loader maps them through its resize: pixel centres stay centres.
-    points = to_model_pixels(landmarks.astype(np.float32), crop_size, vae.config.image_size)
-    latents = []
-    for start in range(0, len(points), batch_frames):
-        batch = torch.from_numpy(np.ascontiguousarray(points[start:start + batch_frames]))
-        latents.append(vae.motion_latents(batch).flatten(1).float().cpu().numpy())
-    return np.concatenate(latents).astype(np.float32, copy=False)
-
-
-class Skip(Exception):
-    """A sample that gives no latent sample: ``status`` (``no_audio``, ``failed``) and why."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
-
-
-def _field(meta: dict, name: str, kind: type | tuple[type, ...]):
-    value = meta.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise Skip("failed", f"source json field {name!r} missing or of the wrong type")
-    return value
-
-
-def _array(members: dict[str, bytes], name: str, dtype, shape: tuple) -> np.ndarray:
-    """A source array checked against the shard spec (``None`` in ``shape``: any length)."""
-    if name not in members:
-        raise Skip("failed", f"missing member {name}")
-    try:
-        array = load_npy(members[name])
-    except ValueError as err:
-        raise Skip("failed", f"{name} is not a plain .npy array: {err}") from err
-    if array.dtype != dtype:
-        raise Skip("failed", f"{name} has dtype {array.dtype}, the shard spec says "
-                             f"{np.dtype(dtype)}")
-    if array.ndim != len(shape) or any(w is not None and w != n
-                                       for w, n in zip(shape, array.shape, strict=True)):
-        raise Skip("failed", f"{name} has shape {array.shape}, expected {shape}")
-    return array
-
-
-def source_meta(sample: dict) -> tuple[dict[str, bytes], dict]:
-    """A source sample's members and JSON, checked as far as the latents need; raises ``Skip``
-    (``no_audio`` for a clip without speech, else ``failed``)."""
-    members = {name: blob for name, blob in sample.items() if not name.startswith("__")}
-    try:
-        for name in members:
-            check_member(name)  # before anything is parsed: never touch a pickle
-        meta = json.loads(members["json"].decode("utf-8")) if "json" in members else None
-        key = str(sample.get("__key__"))
-        check_key(key)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise Skip("failed", str(err)) from err
-    if not isinstance(meta, dict):
-        raise Skip("failed", "json member missing or not an object")
-    if meta.get("key") != key:
-        raise Skip("failed", f"json key {meta.get('key')!r} is not the sample key {key!r}")
-    if not isinstance(meta.get("has_audio"), bool):
-        raise Skip("failed", "source json field 'has_audio' missing or not a boolean")
-    if not meta["has_audio"]:
-        raise Skip("no_audio", "the clip has no audio; the diffusion model needs speech")
-    for name, kind in (("frames", int), ("split", str), ("fps", (int, float)),
-                       ("identity", str), ("source_video", str)):
-        _field(meta, name, kind)
-    if meta["frames"] < 1 or meta["split"] not in SPLITS:
-        raise Skip("failed", f"source json frames {meta['frames']} or split {meta['split']!r} "
-                             "is invalid")
-    provenance = meta.get("provenance")
-    if not isinstance(provenance, dict) or not isinstance(provenance.get("speech_features"),
-                                                          dict):
-        raise Skip("failed", "source json has no provenance.speech_features")
-    crop_size = meta.setdefault("crop_size", FRAME_SIZE[0])  # older shards: the frame size
-    if not isinstance(crop_size, int | float) or isinstance(crop_size, bool) or crop_size <= 0:
-        raise Skip("failed", f"source json crop_size {crop_size!r} is not a positive number")
-    return members, meta
-
-
-def latent_sample(vae, identity: VaeIdentity, sample: dict, batch_frames: int,
-                  source_shard: str = "") -> tuple[dict[str, bytes], dict]:
-    """One source sample (WebDataset dict of member bytes) -> its latent members and the arrays
-    its statistics need (``motion``, ``pose``, ``speech``, ``meta``). Raises ``Skip``."""
-    members, meta = source_meta(sample)
-    frames, features = meta["frames"], meta["provenance"]["speech_features"]
-    landmarks = _array(members, "landmarks.npy", np.float32, (frames, N_LANDMARKS, 2))
-    pose = _array(members, "pose.npy", np.float32, (frames, 3))
-    speech = _array(members, "speech.npy", np.float16, (2 * frames, None))
-    if isinstance(features.get("dim"), int) and speech.shape[1] != features["dim"]:
-        raise Skip("failed", f"speech.npy has {speech.shape[1]} features, its provenance says "
-                             f"{features['dim']}")
-    if not np.isfinite(landmarks).all():
-        raise Skip("failed", "landmarks.npy holds non-finite values")
-    motion = encode_landmarks(vae, landmarks, float(meta["crop_size"]), batch_frames)
-    reference = reference_frame(pose)
-    latent_json = {
-        **{name: meta[name] for name in ("key", "frames", "fps", "split", "identity",
-                                         "source_video")},
-        "latent_schema_version": LATENT_SCHEMA_VERSION, "reference_frame": reference,
-        "latent_shape": list(identity.latent_shape), "vae": identity.provenance(),
-        "speech_features": features, "source_shard": source_shard,
-        "start_s": meta.get("start_s"), "end_s": meta.get("end_s"),
-        "provenance": meta["provenance"],
-    }
-    out = {
-        "motion.npy": dump_npy(motion), "reference.npy": dump_npy(motion[reference]),
-        "speech.npy": dump_npy(speech), "pose.npy": dump_npy(pose),
-        "json": json.dumps(latent_json, sort_keys=True).encode("utf-8"),
-    }
-    try:
-        read_latent_sample(out)  # what the trainer will check, checked before it is written
-    except ValueError as err:
-        raise Skip("failed", f"latent sample invalid: {err}") from err
-    return out, {"motion": motion, "pose": pose, "speech": speech, "meta": latent_json}
-
-
-# ---------------------------------------------------------------- one shard
-
-
-class Moments:
-    """Row count, float64 sums and sums of squares of motion, pose and speech rows."""
-
-    NAMES = ("motion", "pose", "speech")
-
-    def __init__(self, state: dict | None = None) -> None:
-        state = state or {}
-        self.frames, self.clips = int(state.get("frames", 0)), int(state.get("clips", 0))
-        self.speech_rows = int(state.get("speech_rows", 0))
-        self.sums = {n: np.asarray(state[f"{n}_sum"], np.float64) for n in self.NAMES
-                     if f"{n}_sum" in state}
-        self.squares = {n: np.asarray(state[f"{n}_sumsq"], np.float64) for n in self.NAMES
-                        if f"{n}_sumsq" in state}
-
-    def add(self, arrays: dict[str, np.ndarray]) -> None:
-        for name in self.NAMES:  # all checked before any is added: never half a clip
-            if name in self.sums and self.sums[name].shape != arrays[name].shape[1:]:
-                raise ValueError(f"{name} has {arrays[name].shape[1]} dimensions, earlier "
-                                 f"clips {self.sums[name].shape[0]}")
-        for name in self.NAMES:
-            rows = arrays[name].astype(np.float64)
-            self.sums[name] = self.sums.get(name, 0.0) + rows.sum(0)
-            self.squares[name] = self.squares.get(name, 0.0) + np.square(rows).sum(0)
-        self.frames += len(arrays["motion"])
-        self.speech_rows += len(arrays["speech"])
-        self.clips += 1
-
-    def merge(self, other: Moments) -> None:
-        for name in other.sums:
-            if name in self.sums and self.sums[name].shape != other.sums[name].shape:
-                raise ValueError(f"{name} dimensions differ between shards: "
-                                 f"{self.sums[name].shape[0]} and {other.sums[name].shape[0]}")
-            self.sums[name] = self.sums.get(name, 0.0) + other.sums[name]
-            self.squares[name] = self.squares.get(name, 0.0) + other.squares[name]
-        self.frames += other.frames
-        self.speech_rows += other.speech_rows
-        self.clips += other.clips
-
-    def mean_std(self, name: str) -> tuple[list[float], list[float]]:
-        count = self.speech_rows if name == "speech" else self.frames
-        mean = self.sums[name] / count
-        var = self.squares[name] / count - np.square(mean)
-        return mean.tolist(), np.sqrt(np.maximum(var, STD_FLOOR_VAR)).tolist()
-
-    def to_json(self) -> dict:
-        state = {"frames": self.frames, "clips": self.clips, "speech_rows": self.speech_rows}
-        for name in self.sums:
-            state[f"{name}_sum"] = self.sums[name].tolist()
-            state[f"{name}_sumsq"] = self.squares[name].tolist()
-        return state
-
-
-def shard_stem(url: str) -> str:
-    """The output name of an input shard: its file name without ``.tar``, sanitised."""
-    name = url.rstrip("/").rsplit("/", 1)[-1]
-    return sanitize(name.removesuffix(".tar"), max_len=120)
-
-
-def _read_samples(url: str, errors: list[Exception]) -> Iterator[dict]:
-    import webdataset as wds
-
-    # The handler records the error and returns None: webdataset stops reading the shard.
-    yield from wds.tarfile_to_samples(handler=errors.append)([{"url": url}])
-
-
-def _add_member(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, 0  # no time: re-encoding is identical
-    archive.addfile(info, io.BytesIO(data))
-
-
-class _NothingWritten(Exception):
-    pass
-
-
-def _encode_one(vae, identity: VaeIdentity, sample: dict, batch_frames: int, shard: str,
-                written: set[str], moments: dict[str, Moments]) -> tuple[dict, dict | None]:
-    """One sample's status row and latent members (None when skipped); adds to ``moments``."""
-    key = str(sample.get("__key__"))
-    try:
-        if key in written:  # webdataset groups by neighbours: a key seen before is a repeat
-            raise Skip("failed", f"key {key} appears twice in the shard; the first is kept")
-        members, arrays = latent_sample(vae, identity, sample, batch_frames, shard)
-        for split in ("all", arrays["meta"]["split"]):  # all first: it checks dimensions
-            if split in moments:  # (val clips count in "all" only)
-                moments[split].add(arrays)
-    except Skip as skip:
-        return {"key": key, "status": skip.status, "reason": skip.reason, "frames": None,
-                "split": None, "speech_features": None}, None
-    except Exception as err:  # noqa: BLE001 - one bad sample never stops the shard
-        return {"key": key, "status": "failed", "reason": f"{type(err).__name__}: {err}",
-                "frames": None, "split": None, "speech_features": None}, None
-    meta = arrays["meta"]
-    return {"key": key, "status": "ok", "reason": "", "frames": meta["frames"],
-            "split": meta["split"], "speech_features": meta["speech_features"]}, members
-
-
-def encode_shard(vae, identity: VaeIdentity, url: str, out: Path, batch_frames: int) -> dict:
-    """Encode one input shard into ``out/<stem>.tar`` and ``out/parts/<stem>.json``; return a
-    small result row. A bad sample or an unreadable shard is recorded, never raised."""
-    started = time.monotonic()
-    stem = shard_stem(url)
-    final = out / f"{stem}.tar"
-    errors: list[Exception] = []
-    samples: list[dict] = []
-    moments = {"train": Moments(), "all": Moments()}
-    features: dict[str, dict] = {}
-    try:
-        with atomic_path(final) as tmp, tarfile.open(tmp, "w") as archive:
-            for sample in _read_samples(url, errors):
-                written = {s["key"] for s in samples if s["status"] == "ok"}
-                row, members = _encode_one(vae, identity, sample, batch_frames, final.name,
-                                           written, moments)
-                for name, blob in (members or {}).items():
-                    _add_member(archive, f"{row['key']}.{name}", blob)
-                if (provenance := row.pop("speech_features")) is not None:
-                    features[json.dumps(provenance, sort_keys=True)] = provenance
-                samples.append(row)
-            if not any(s["status"] == "ok" for s in samples):
-                raise _NothingWritten  # no empty tar: a trainer's worker would find no sample
-    except _NothingWritten:
-        final.unlink(missing_ok=True)  # an earlier attempt's tar, if any, is not this one's
-    error = f"{type(errors[0]).__name__}: {errors[0]}" if errors else None
-    ok = [s for s in samples if s["status"] == "ok"]
-    part = {
-        "source": url, "source_name": url.rstrip("/").rsplit("/", 1)[-1],
-        "output": final.name if ok else None, "error": error, "vae": identity.sha256,
-        "latent_schema_version": LATENT_SCHEMA_VERSION, "samples": samples,
-        "speech_features": [features[k] for k in sorted(features)],
-        "stats": {split: m.to_json() for split, m in moments.items()},
-    }
-    write_text_atomic(out / PARTS / f"{stem}.json", json.dumps(part, sort_keys=True))
-    skipped = Counter(s["status"] for s in samples if s["status"] != "ok")
-    return {"stem": stem, "url": url, "error": error, "clips": len(ok),
-            "frames": sum(s["frames"] for s in ok), "skipped": json.dumps(dict(skipped)),
-            "seconds": time.monotonic() - started}
-
-
-# ---------------------------------------------------------------- the job
 
 
 def _is_url(url: str) -> bool:
@@ -460,18 +140,10 @@ def _encode_record(out: Path, identity: VaeIdentity, shards: str) -> dict | None
     return {**record, "shards": [*old.get("shards", []), shards]}
 
 
-def _read_part(path: Path) -> dict | None:
-    try:
-        part = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return part if isinstance(part, dict) else None
-
-
 def _done(out: Path, url: str, identity: VaeIdentity) -> bool:
     """Whether ``url``'s part records a finished shard (read to the end, by this VAE)."""
     path = out / PARTS / f"{shard_stem(url)}.json"
-    part = _read_part(path)
+    part = read_part(path)
     if part is None:
         return False
     if part.get("source_name") != url.rstrip("/").rsplit("/", 1)[-1]:
@@ -493,35 +165,54 @@ def run_encode_latents(vae: str | Path, shards: str, out: Path, *, use_ray: bool
     use_ray: on Ray Data (``address``, else RAY_ADDRESS, else an embedded local Ray) with
     ``workers`` actors (default: one per GPU, else per CPU); False: in this process.
     device: ``cpu`` or ``cuda`` (default: cuda where there is a GPU). batch_frames: frames
-    rendered and encoded at once (bounds memory).
+    rendered and encoded at once (bounds memory). Settings, ``out``, the VAE checkpoint and
+    the input shards are all checked before Ray starts.
     """
     if batch_frames < 1:
         raise ValueError("--batch-frames must be >= 1")
     if device not in (None, "cpu", "cuda"):
         raise ValueError(f"--device {device!r}: cpu or cuda")
     started = time.monotonic()
-    out = Path(out).resolve()
+    out = output_folder(out)
+    check_workers(workers)
     checkpoint, identity = vae_identity(vae)
     urls = _plan(shards, out)
-    record = _encode_record(out, identity, shards)
-    if removed := (remove_partials(out) if out.is_dir() else 0):
-        log(f"[encode-latents] removed {removed} partial file(s) left by an interrupted run")
-    todo = [url for url in urls if not _done(out, url, identity)]
-    if record is not None:
-        write_text_atomic(out / ENCODE_FILE, json.dumps(record, indent=2, sort_keys=True))
-    summary = EncodeSummary(out=str(out), shards=len(urls), shards_skipped=len(urls) - len(todo))
-    log(f"[encode-latents] {len(urls)} shards: {summary.shards_skipped} already done, "
-        f"{len(todo)} to encode with {identity.config} step {identity.step} -> {out}")
-    if todo:
-        rows = (_encode_on_ray(todo, checkpoint, identity, out, batch_frames, address, workers,
-                               device) if use_ray
-                else _encode_here(todo, checkpoint, identity, out, batch_frames, device))
+
+    def prepare() -> None:
+        record = _encode_record(out, identity, shards)  # refuses another VAE's out first
+        if removed := remove_partials(out):
+            log(f"[encode-latents] removed {removed} partial file(s) left by an interrupted run")
+        if record is not None:
+            write_text_atomic(out / ENCODE_FILE, json.dumps(record, indent=2, sort_keys=True))
+
+    def merge(items: list[dict], todo: list[dict], rows) -> EncodeSummary:
+        summary = EncodeSummary(out=str(out), shards=len(items),
+                                shards_skipped=len(items) - len(todo))
+        log(f"[encode-latents] {len(items)} shards: {summary.shards_skipped} already done, "
+            f"{len(todo)} to encode with {identity.config} step {identity.step} -> {out}")
         for row in rows:
             _tally(summary, row, log)
-    _write_manifest(out, identity, log)
-    summary.stats_split = write_stats(out, identity, log)
-    summary.wall_s = time.monotonic() - started
-    return summary
+        write_manifest(out, identity, log)
+        summary.stats_split = write_stats(out, identity, log)
+        summary.wall_s = time.monotonic() - started
+        return summary
+
+    def place(cluster: Mapping[str, float]) -> Placement:
+        gpus = int(cluster.get("GPU", 0))
+        if device == "cuda" and not gpus:
+            raise ValueError("--device cuda, but the Ray cluster has no GPU: use --device cpu")
+        if gpus and device != "cpu":
+            return Placement({"num_gpus": 1}, gpus, {"device": "cuda"})
+        return Placement({"num_cpus": 1}, int(cluster.get("CPU", 1)), {"device": "cpu"})
+
+    return run_job(Job(
+        name="encode-latents", out=out, prepare=prepare, merge=merge, place=place,
+        plan=lambda: [{"url": url} for url in urls],
+        pending=lambda item: None if _done(out, item["url"], identity) else item,
+        worker=_EncodeWorker,
+        worker_args={"checkpoint": str(checkpoint), "identity": asdict(identity),
+                     "out": str(out), "device": device, "batch_frames": batch_frames},
+    ), use_ray=use_ray, address=address, workers=workers, log=log)
 
 
 def _tally(summary: EncodeSummary, row: dict, log: Log) -> None:
@@ -539,26 +230,13 @@ def _tally(summary: EncodeSummary, row: dict, log: Log) -> None:
         + (f"; FAILED: {row['error']}" if row["error"] else ""))
 
 
-def _encode_here(todo: list[str], checkpoint: Path, identity: VaeIdentity, out: Path,
-                 batch_frames: int, device: str | None) -> Iterator[dict]:
-    from gaia.inference.vae import LoadedVae
+class _EncodeWorker:
+    """Loads the VAE once (per actor, or here), then encodes one shard per call."""
 
-    loaded = LoadedVae.load(checkpoint, device)
-    for url in todo:
-        yield encode_shard(loaded, identity, url, out, batch_frames)
-
-
-class _EncodeActor:
-    """A Ray Data actor: loads the VAE once, then encodes one shard per call."""
-
-    def __init__(self, checkpoint: str, identity: dict, out: str, device: str,
+    def __init__(self, checkpoint: str, identity: dict, out: str, device: str | None,
                  batch_frames: int) -> None:
-        import torch
-
         from gaia.inference.vae import LoadedVae
 
-        if device == "cpu":
-            torch.set_num_threads(1)  # one CPU per actor: more threads only fight each other
         self._vae = LoadedVae.load(checkpoint, device)
         self._identity = VaeIdentity(**{**identity,
                                         "latent_shape": tuple(identity["latent_shape"])})
@@ -567,102 +245,3 @@ class _EncodeActor:
     def __call__(self, row: dict) -> dict:
         return encode_shard(self._vae, self._identity, row["url"], self._out,
                             self._batch_frames)
-
-
-def _encode_on_ray(todo: list[str], checkpoint: Path, identity: VaeIdentity, out: Path,
-                   batch_frames: int, address: str | None, workers: int | None,
-                   device: str | None) -> Iterator[dict]:
-    import ray
-    import ray.data
-
-    cpus = init_ray(address)
-    gpus = int(ray.cluster_resources().get("GPU", 0))
-    if device == "cuda" and not gpus:
-        raise ValueError("--device cuda, but the Ray cluster has no GPU: use --device cpu")
-    on_gpu = gpus > 0 and device != "cpu"
-    resources = {"num_gpus": 1} if on_gpu else {"num_cpus": 1}
-    dataset = ray.data.from_items([{"url": url} for url in todo],
-                                  override_num_blocks=len(todo)).map(
-        _EncodeActor,
-        fn_constructor_kwargs={"checkpoint": str(checkpoint), "identity": asdict(identity),
-                               "out": str(out), "device": "cuda" if on_gpu else "cpu",
-                               "batch_frames": batch_frames},
-        compute=actor_pool(workers, gpus if on_gpu else cpus, len(todo)),
-        **resources,
-    )
-    yield from dataset.iter_rows()
-
-
-# ---------------------------------------------------------------- merging the parts
-
-
-def _parts(out: Path, identity: VaeIdentity) -> list[tuple[str, dict]]:
-    """Every shard's part, oldest runs' included; all must come from this VAE."""
-    parts = []
-    for path in sorted((out / PARTS).glob("*.json")):
-        part = _read_part(path)
-        if part is None:
-            raise ValueError(f"{path} is not a JSON object: delete it and run again to encode "
-                             "its shard anew")
-        if part.get("vae") != identity.sha256:
-            raise EncodeMismatchError(f"{path} was written with another VAE: pass another --out")
-        parts.append((path.stem, part))
-    return parts
-
-
-def _write_manifest(out: Path, identity: VaeIdentity, log: Log) -> None:
-    """``manifest.parquet``: one row per latent sample (key, shard, frames, split)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows = [{"key": s["key"], "shard": part["output"], "frames": s["frames"],
-             "split": s["split"]}
-            for _, part in _parts(out, identity) for s in part["samples"] if s["status"] == "ok"]
-    counts = Counter(row["key"] for row in rows)
-    if repeated := sorted(key for key, n in counts.items() if n > 1):
-        log(f"[encode-latents] warning: keys in more than one input shard: {repeated[:5]}")
-    schema = pa.schema([("key", pa.string()), ("shard", pa.string()), ("frames", pa.int32()),
-                        ("split", pa.string())])
-    table = pa.Table.from_pylist(sorted(rows, key=lambda r: (r["key"], r["shard"])),
-                                 schema=schema)
-    with atomic_path(out / MANIFEST_FILE) as tmp:
-        pq.write_table(table, tmp)
-
-
-def write_stats(out: Path, identity: VaeIdentity, log: Log = log_to_stderr) -> str | None:
-    """Merge every part's sums into ``out/stats.json``; returns the split the statistics are
-    over (``train``, or ``all`` when no clip is in train), None when no clip was encoded.
-    Refuses clips whose speech features differ (the model conditions on one kind)."""
-    stats_path = out / STATS_FILE
-    totals = {"train": Moments(), "all": Moments()}
-    features: dict[str, tuple[dict, str]] = {}
-    for stem, part in _parts(out, identity):
-        for item in part.get("speech_features", []):
-            features.setdefault(json.dumps(item, sort_keys=True), (item, stem))
-        for split, moments in totals.items():
-            moments.merge(Moments(part["stats"][split]))
-    if len(features) > 1:
-        stats_path.unlink(missing_ok=True)
-        shown = "; ".join(f"{stem}.tar: {item}" for item, stem in features.values())
-        raise EncodeMismatchError(
-            f"clips in {out} have different speech features ({shown}): the diffusion model "
-            f"conditions on one kind; no {STATS_FILE} written. Encode clips of one feature "
-            "extractor per --out")
-    split = "train" if totals["train"].frames else "all"
-    moments = totals[split]
-    if not moments.frames:
-        stats_path.unlink(missing_ok=True)
-        log(f"[encode-latents] no clip encoded: no {STATS_FILE}")
-        return None
-    if split == "all":
-        log("[encode-latents] no clip in the train split: statistics are over all clips")
-    stats = {"frames": moments.frames, "clips": moments.clips, "split": split,
-             "speech_rows": moments.speech_rows, "latent_shape": list(identity.latent_shape),
-             "vae": identity.provenance(), "speech_features": next(iter(features.values()))[0],
-             "latent_schema_version": LATENT_SCHEMA_VERSION}
-    for name in Moments.NAMES:
-        stats[f"{name}_mean"], stats[f"{name}_std"] = moments.mean_std(name)
-        if not all(math.isfinite(v) for v in stats[f"{name}_mean"]):
-            raise ValueError(f"{name} statistics are not finite: check the parts in {out / PARTS}")
-    write_text_atomic(stats_path, json.dumps(stats, indent=1, sort_keys=True))
-    return split

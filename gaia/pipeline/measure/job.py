@@ -1,8 +1,9 @@
 """``gaia curate measure``: the Ray Data job that measures every frame of every input video.
 
 Paper, appendix A.1. One dataset row per video (frames never travel through Ray's object
-store): a pool of actors, each with one supervised child process (``pipeline.measure.worker_process``), measures
-a video and writes its ``metrics/`` file itself; only the small per-video record comes back.
+store): a pool of actors (``pipeline.runner.job_runner``), each with one supervised child
+process (``pipeline.measure.worker_process``), measures a video and writes its ``metrics/``
+file itself; only the small per-video record comes back.
 Inputs already finished in ``RUN_DIR/status/`` are skipped, so the same command resumes a killed
 job with no duplicates or gaps.
 """
@@ -15,11 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gaia.pipeline.inputs import VideoInput, resolve_inputs
+from gaia.pipeline.inputs import resolve_inputs
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.provenance import check_models_available, write_run_config
 from gaia.pipeline.run_dir import RunDir
-from gaia.pipeline.runner.ray_setup import actor_pool, init_ray, log_to_stderr
+from gaia.pipeline.runner.checks import check_workers, output_folder
+from gaia.pipeline.runner.job_runner import Job, run_job
+from gaia.pipeline.runner.ray_setup import log_to_stderr
 from gaia.schemas.atomic import remove_partials
 
 Log = Callable[[str], None]
@@ -60,35 +63,60 @@ class MeasureSummary:
 
 def run_measure(inputs: list[str], out: Path, config: MeasureConfig | None = None,
                 address: str | None = None, workers: int | None = None,
-                retry_failed: bool = False, log: Log = log_to_stderr) -> MeasureSummary:
-    """Measure every video named by ``inputs`` into ``out`` (see the module docstring)."""
+                retry_failed: bool = False, log: Log = log_to_stderr,
+                use_ray: bool = True) -> MeasureSummary:
+    """Measure every video named by ``inputs`` into ``out`` (see the module docstring).
+
+    Everything is checked before Ray starts: ``out``, the inputs, the models' weights.
+    ``use_ray=False`` measures here, one video after another, with the same worker.
+    """
     config = config or MeasureConfig()
-    run = RunDir(Path(out))
+    run = RunDir(output_folder(out))
+    check_workers(workers)
     videos = resolve_inputs(inputs)
     check_models_available(config)
-    run.make()
-    write_run_config(run, config)
-    if removed := remove_partials(run.root):
-        log(f"[measure] removed {removed} partial file(s) left by an interrupted run")
 
-    finished = run.finished()
-    todo = [v for v in videos if v.video_id not in finished
-            or (retry_failed and finished[v.video_id]["status"] == "failed")]
-    summary = MeasureSummary(inputs=len(videos), skipped=len(videos) - len(todo))
-    log(f"[measure] {len(videos)} videos: {summary.skipped} already done, {len(todo)} to measure"
-        f" -> {run.root}")
-    started = time.monotonic()
-    if todo:
-        for record in _measure_on_ray(todo, run, config, address, workers):
+    def prepare() -> None:
+        run.make()
+        write_run_config(run, config)  # refuses other settings before anything is removed
+        if removed := remove_partials(run.root):
+            log(f"[measure] removed {removed} partial file(s) left by an interrupted run")
+
+    finished: dict[str, dict] = {}
+
+    def plan() -> list[dict]:
+        finished.update(run.finished())  # the resume record, read once under the lock
+        return [{"uri": v.uri, "video_id": v.video_id, "source": v.source} for v in videos]
+
+    def pending(item: dict) -> dict | None:
+        record = finished.get(item["video_id"])
+        return item if record is None or (retry_failed and record["status"] == "failed") \
+            else None
+
+    def merge(items: list[dict], todo: list[dict], records) -> MeasureSummary:
+        summary = MeasureSummary(inputs=len(items), skipped=len(items) - len(todo))
+        log(f"[measure] {len(items)} videos: {summary.skipped} already done, {len(todo)} to "
+            f"measure -> {run.root}")
+        started = time.monotonic()
+        for record in records:
             summary.measured_now += 1
             summary.frames_now += int(record.get("num_frames") or 0)
             summary.video_seconds_now += float(record.get("duration_s") or 0.0)
             _report(record, summary, len(todo), started, log)
-    summary.wall_s = time.monotonic() - started
+        summary.wall_s = time.monotonic() - started
+        _tally_run(run, summary)
+        return summary
 
-    table = run.write_videos_table()
-    rows = table.to_pylist()
-    for row in rows:
+    return run_job(Job(
+        name="measure", out=run.root, prepare=prepare, plan=plan, pending=pending, merge=merge,
+        worker=_MeasureWorker, worker_args={"config": config.to_dict(),
+                                            "run_root": str(run.root)},
+    ), use_ray=use_ray, address=address, workers=workers, log=log)
+
+
+def _tally_run(run: RunDir, summary: MeasureSummary) -> None:
+    """The whole run directory's counts, from ``videos.parquet`` rebuilt from ``status/``."""
+    for row in run.write_videos_table().to_pylist():
         summary.status[row["status"]] += 1
         if row["status"] == "failed":
             summary.failed_by_reason[row["reason"]] += 1
@@ -96,7 +124,6 @@ def run_measure(inputs: list[str], out: Path, config: MeasureConfig | None = Non
             summary.flags.update(row["flags"] or [])
             summary.hours_measured += (row["duration_s"] or 0.0) / 3600
             summary.frames_measured += row["num_frames"] or 0
-    return summary
 
 
 def _report(record: dict, summary: MeasureSummary, total: int, started: float,
@@ -111,8 +138,8 @@ def _report(record: dict, summary: MeasureSummary, total: int, started: float,
         f" {summary.video_seconds_now / 3600:.3f} h done, eta {eta:.0f} s")
 
 
-class _MeasureActor:
-    """A Ray Data actor: one supervised measuring process, reused for every video it gets."""
+class _MeasureWorker:
+    """One actor's (or this process's) supervised measuring process, reused for every video."""
 
     def __init__(self, config: dict, run_root: str) -> None:
         from gaia.pipeline.measure.worker_process import IsolatedMeasurer
@@ -129,23 +156,10 @@ class _MeasureActor:
                 "reason": record["reason"], "num_frames": record.get("num_frames") or 0,
                 "duration_s": record.get("duration_s") or 0.0}
 
-    def __del__(self) -> None:
-        measurer = getattr(self, "_measurer", None)
+    def close(self) -> None:
+        measurer, self._measurer = getattr(self, "_measurer", None), None
         if measurer is not None:
             measurer.close()
 
-
-def _measure_on_ray(todo: list[VideoInput], run: RunDir, config: MeasureConfig,
-                    address: str | None, workers: int | None):
-    """Yield each video's short record as the Ray Data job finishes it."""
-    import ray.data
-
-    cpus = init_ray(address)
-    items = [{"uri": v.uri, "video_id": v.video_id, "source": v.source} for v in todo]
-    dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 20_000)).map(
-        _MeasureActor,
-        fn_constructor_kwargs={"config": config.to_dict(), "run_root": str(run.root.resolve())},
-        compute=actor_pool(workers, cpus, len(items)),
-        num_cpus=1,
-    )
-    yield from dataset.iter_rows()
+    def __del__(self) -> None:
+        self.close()

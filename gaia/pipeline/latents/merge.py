@@ -1,0 +1,106 @@
+"""The parts of every shard (this run's and earlier runs') merged into ``manifest.parquet``
+and ``stats.json`` at the end of each ``gaia encode-latents`` run."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from gaia.pipeline.latents.moments import Moments
+from gaia.pipeline.latents.sample import VaeIdentity
+from gaia.pipeline.latents.shard import PARTS
+from gaia.pipeline.runner.ray_setup import log_to_stderr
+from gaia.schemas.atomic import atomic_path, write_text_atomic
+from gaia.schemas.latents import LATENT_SCHEMA_VERSION, STATS_FILE
+
+MANIFEST_FILE = "manifest.parquet"
+Log = Callable[[str], None]
+
+
+class EncodeMismatchError(ValueError):
+    """``out`` already holds latents that this run's inputs or VAE must not be mixed with."""
+
+
+def read_part(path: Path) -> dict | None:
+    """A shard's part (None: missing or unreadable, so the shard is encoded again)."""
+    try:
+        part = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return part if isinstance(part, dict) else None
+
+
+
+def read_parts(out: Path, identity: VaeIdentity) -> list[tuple[str, dict]]:
+    """Every shard's part, oldest runs' included; all must come from this VAE."""
+    parts = []
+    for path in sorted((out / PARTS).glob("*.json")):
+        part = read_part(path)
+        if part is None:
+            raise ValueError(f"{path} is not a JSON object: delete it and run again to encode "
+                             "its shard anew")
+        if part.get("vae") != identity.sha256:
+            raise EncodeMismatchError(f"{path} was written with another VAE: pass another --out")
+        parts.append((path.stem, part))
+    return parts
+
+
+def write_manifest(out: Path, identity: VaeIdentity, log: Log) -> None:
+    """``manifest.parquet``: one row per latent sample (key, shard, frames, split)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"key": s["key"], "shard": part["output"], "frames": s["frames"],
+             "split": s["split"]}
+            for _, part in read_parts(out, identity) for s in part["samples"] if s["status"] == "ok"]
+    counts = Counter(row["key"] for row in rows)
+    if repeated := sorted(key for key, n in counts.items() if n > 1):
+        log(f"[encode-latents] warning: keys in more than one input shard: {repeated[:5]}")
+    schema = pa.schema([("key", pa.string()), ("shard", pa.string()), ("frames", pa.int32()),
+                        ("split", pa.string())])
+    table = pa.Table.from_pylist(sorted(rows, key=lambda r: (r["key"], r["shard"])),
+                                 schema=schema)
+    with atomic_path(out / MANIFEST_FILE) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_stats(out: Path, identity: VaeIdentity, log: Log = log_to_stderr) -> str | None:
+    """Merge every part's sums into ``out/stats.json``; returns the split the statistics are
+    over (``train``, or ``all`` when no clip is in train), None when no clip was encoded.
+    Refuses clips whose speech features differ (the model conditions on one kind)."""
+    stats_path = out / STATS_FILE
+    totals = {"train": Moments(), "all": Moments()}
+    features: dict[str, tuple[dict, str]] = {}
+    for stem, part in read_parts(out, identity):
+        for item in part.get("speech_features", []):
+            features.setdefault(json.dumps(item, sort_keys=True), (item, stem))
+        for split, moments in totals.items():
+            moments.merge(Moments(part["stats"][split]))
+    if len(features) > 1:
+        stats_path.unlink(missing_ok=True)
+        shown = "; ".join(f"{stem}.tar: {item}" for item, stem in features.values())
+        raise EncodeMismatchError(
+            f"clips in {out} have different speech features ({shown}): the diffusion model "
+            f"conditions on one kind; no {STATS_FILE} written. Encode clips of one feature "
+            "extractor per --out")
+    split = "train" if totals["train"].frames else "all"
+    moments = totals[split]
+    if not moments.frames:
+        stats_path.unlink(missing_ok=True)
+        log(f"[encode-latents] no clip encoded: no {STATS_FILE}")
+        return None
+    if split == "all":
+        log("[encode-latents] no clip in the train split: statistics are over all clips")
+    stats = {"frames": moments.frames, "clips": moments.clips, "split": split,
+             "speech_rows": moments.speech_rows, "latent_shape": list(identity.latent_shape),
+             "vae": identity.provenance(), "speech_features": next(iter(features.values()))[0],
+             "latent_schema_version": LATENT_SCHEMA_VERSION}
+    for name in Moments.NAMES:
+        stats[f"{name}_mean"], stats[f"{name}_std"] = moments.mean_std(name)
+        if not all(math.isfinite(v) for v in stats[f"{name}_mean"]):
+            raise ValueError(f"{name} statistics are not finite: check the parts in {out / PARTS}")
+    write_text_atomic(stats_path, json.dumps(stats, indent=1, sort_keys=True))
+    return split

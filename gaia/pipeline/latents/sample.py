@@ -1,0 +1,176 @@
+"""One clip's latent sample: the VAE that encodes it, the source sample's checks against the
+shard spec, and the motion latents of its landmarks (paper, section 4.2; DESIGN.md section 5;
+the output format is ``gaia.schemas.latents``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gaia.common.crop import to_model_pixels
+from gaia.common.weights import file_sha256
+from gaia.schemas.keys import check_key
+from gaia.schemas.latents import LATENT_SCHEMA_VERSION, read_latent_sample, reference_frame
+from gaia.schemas.shards import FRAME_SIZE, N_LANDMARKS, SPLITS, check_member, dump_npy, load_npy
+
+
+@dataclass(frozen=True)
+class VaeIdentity:
+    """Which VAE made the latents: recorded in ``encode.json``, every sample and the stats."""
+
+    checkpoint: str  # file name of the checkpoint
+    step: int
+    sha256: str
+    config: str  # the VAE config's name, e.g. vae-base
+    latent_shape: tuple[int, int, int]  # (C, h, w) of the motion latent
+
+    def provenance(self) -> dict:
+        return {"checkpoint": self.checkpoint, "step": self.step, "sha256": self.sha256,
+                "config": self.config}
+
+
+
+def vae_identity(vae: str | Path) -> tuple[Path, VaeIdentity]:
+    """The checkpoint file of ``vae`` (a file or a run folder's latest) and its identity.
+
+    Read memory-mapped: the driver needs the step and the config, not the weights.
+    """
+    import torch
+
+    from gaia.training.checkpoint import resolve_checkpoint
+    from gaia.training.vae.config import build_vae_config
+
+    checkpoint = resolve_checkpoint(vae)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    task = state.get("task") if isinstance(state, dict) else None
+    if not isinstance(task, dict) or "model" not in task or "config" not in task:
+        raise ValueError(f"{checkpoint} is not a VAE checkpoint of `gaia train vae` (it has no "
+                         "task.model and task.config): pass --vae a VAE run or checkpoint")
+    config = build_vae_config(task["config"])
+    return checkpoint, VaeIdentity(checkpoint.name, int(state.get("step", 0)),
+                                   file_sha256(checkpoint), config.name,
+                                   tuple(config.motion_latent_shape))
+
+
+def encode_landmarks(vae, landmarks: np.ndarray, crop_size: float, batch_frames: int
+                     ) -> np.ndarray:
+    """Landmarks ``(frames, 68, 2)`` in pixels of the ``crop_size`` crop -> motion latents
+    ``(frames, D)`` float32: posterior means of the rendered landmarks (``vae``: a
+    ``LoadedVae``), ``batch_frames`` frames at a time."""
+    import torch
+
+    # As the training loader maps them through its resize: pixel centres stay centres.
+    points = to_model_pixels(landmarks.astype(np.float32), crop_size, vae.config.image_size)
+    latents = []
+    for start in range(0, len(points), batch_frames):
+        batch = torch.from_numpy(np.ascontiguousarray(points[start:start + batch_frames]))
+        latents.append(vae.motion_latents(batch).flatten(1).float().cpu().numpy())
+    return np.concatenate(latents).astype(np.float32, copy=False)
+
+
+class Skip(Exception):
+    """A sample that gives no latent sample: ``status`` (``no_audio``, ``failed``) and why."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def _field(meta: dict, name: str, kind: type | tuple[type, ...]):
+    value = meta.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise Skip("failed", f"source json field {name!r} missing or of the wrong type")
+    return value
+
+
+def _array(members: dict[str, bytes], name: str, dtype, shape: tuple) -> np.ndarray:
+    """A source array checked against the shard spec (``None`` in ``shape``: any length)."""
+    if name not in members:
+        raise Skip("failed", f"missing member {name}")
+    try:
+        array = load_npy(members[name])
+    except ValueError as err:
+        raise Skip("failed", f"{name} is not a plain .npy array: {err}") from err
+    if array.dtype != dtype:
+        raise Skip("failed", f"{name} has dtype {array.dtype}, the shard spec says "
+                             f"{np.dtype(dtype)}")
+    if array.ndim != len(shape) or any(w is not None and w != n
+                                       for w, n in zip(shape, array.shape, strict=True)):
+        raise Skip("failed", f"{name} has shape {array.shape}, expected {shape}")
+    return array
+
+
+def source_meta(sample: dict) -> tuple[dict[str, bytes], dict]:
+    """A source sample's members and JSON, checked as far as the latents need; raises ``Skip``
+    (``no_audio`` for a clip without speech, else ``failed``)."""
+    members = {name: blob for name, blob in sample.items() if not name.startswith("__")}
+    try:
+        for name in members:
+            check_member(name)  # before anything is parsed: never touch a pickle
+        meta = json.loads(members["json"].decode("utf-8")) if "json" in members else None
+        key = str(sample.get("__key__"))
+        check_key(key)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise Skip("failed", str(err)) from err
+    if not isinstance(meta, dict):
+        raise Skip("failed", "json member missing or not an object")
+    if meta.get("key") != key:
+        raise Skip("failed", f"json key {meta.get('key')!r} is not the sample key {key!r}")
+    if not isinstance(meta.get("has_audio"), bool):
+        raise Skip("failed", "source json field 'has_audio' missing or not a boolean")
+    if not meta["has_audio"]:
+        raise Skip("no_audio", "the clip has no audio; the diffusion model needs speech")
+    for name, kind in (("frames", int), ("split", str), ("fps", (int, float)),
+                       ("identity", str), ("source_video", str)):
+        _field(meta, name, kind)
+    if meta["frames"] < 1 or meta["split"] not in SPLITS:
+        raise Skip("failed", f"source json frames {meta['frames']} or split {meta['split']!r} "
+                             "is invalid")
+    provenance = meta.get("provenance")
+    if not isinstance(provenance, dict) or not isinstance(provenance.get("speech_features"),
+                                                          dict):
+        raise Skip("failed", "source json has no provenance.speech_features")
+    crop_size = meta.setdefault("crop_size", FRAME_SIZE[0])  # older shards: the frame size
+    if not isinstance(crop_size, int | float) or isinstance(crop_size, bool) or crop_size <= 0:
+        raise Skip("failed", f"source json crop_size {crop_size!r} is not a positive number")
+    return members, meta
+
+
+def latent_sample(vae, identity: VaeIdentity, sample: dict, batch_frames: int,
+                  source_shard: str = "") -> tuple[dict[str, bytes], dict]:
+    """One source sample (WebDataset dict of member bytes) -> its latent members and the arrays
+    its statistics need (``motion``, ``pose``, ``speech``, ``meta``). Raises ``Skip``."""
+    members, meta = source_meta(sample)
+    frames, features = meta["frames"], meta["provenance"]["speech_features"]
+    landmarks = _array(members, "landmarks.npy", np.float32, (frames, N_LANDMARKS, 2))
+    pose = _array(members, "pose.npy", np.float32, (frames, 3))
+    speech = _array(members, "speech.npy", np.float16, (2 * frames, None))
+    if isinstance(features.get("dim"), int) and speech.shape[1] != features["dim"]:
+        raise Skip("failed", f"speech.npy has {speech.shape[1]} features, its provenance says "
+                             f"{features['dim']}")
+    if not np.isfinite(landmarks).all():
+        raise Skip("failed", "landmarks.npy holds non-finite values")
+    motion = encode_landmarks(vae, landmarks, float(meta["crop_size"]), batch_frames)
+    reference = reference_frame(pose)
+    latent_json = {
+        **{name: meta[name] for name in ("key", "frames", "fps", "split", "identity",
+                                         "source_video")},
+        "latent_schema_version": LATENT_SCHEMA_VERSION, "reference_frame": reference,
+        "latent_shape": list(identity.latent_shape), "vae": identity.provenance(),
+        "speech_features": features, "source_shard": source_shard,
+        "start_s": meta.get("start_s"), "end_s": meta.get("end_s"),
+        "provenance": meta["provenance"],
+    }
+    out = {
+        "motion.npy": dump_npy(motion), "reference.npy": dump_npy(motion[reference]),
+        "speech.npy": dump_npy(speech), "pose.npy": dump_npy(pose),
+        "json": json.dumps(latent_json, sort_keys=True).encode("utf-8"),
+    }
+    try:
+        read_latent_sample(out)  # what the trainer will check, checked before it is written
+    except ValueError as err:
+        raise Skip("failed", f"latent sample invalid: {err}") from err
+    return out, {"motion": motion, "pose": pose, "speech": speech, "meta": latent_json}
