@@ -214,6 +214,11 @@ def test_lpips_missing_or_wrong_file_is_named(tmp_path):
     torch.save({"features.0.weight": torch.zeros(1)}, wrong)
     with pytest.raises(MissingWeightsError, match="not-vgg.pth"):
         LPIPS(wrong)
+    pickled = tmp_path / "pickled-model.pth"  # a whole module pickled, not a state dict
+    torch.save(torch.nn.Linear(1, 1), pickled)
+    with pytest.raises(ValueError, match="pickled-model.pth is not a VGG16 state dict") as caught:
+        LPIPS(pickled)
+    assert "weights_only" not in str(caught.value)
 
 
 # ---------------------------------------------------------------------------- losses

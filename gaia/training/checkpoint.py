@@ -92,21 +92,26 @@ _GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """A checkpoint's state, read without unpickling arbitrary objects.
+    """A checkpoint's state, read without unpickling arbitrary objects (``safe_load``)."""
+    return safe_load(path, "a checkpoint this project wrote",
+                     "point at a run folder or a step-NNNNNNNN.pt that `gaia train` saved",
+                     map_location)
 
-    Raises ValueError naming ``path`` when torch's safe loader refuses it. torch's own message
-    advises ``weights_only=False``, which would run whatever the file holds: it is not
-    repeated, only the class it stopped at.
-    """
+
+def safe_load(path: str | Path, what: str, hint: str,
+              map_location: str | torch.device = "cpu"):
+    """``torch.load(path, weights_only=True)``; a ValueError naming ``path`` when torch's safe
+    loader refuses it: "PATH is not WHAT: it holds ...; HINT". torch's own message advises
+    ``weights_only=False``, which would run whatever the file holds: it is not repeated, only
+    the class it stopped at."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         found = _GLOBAL.search(str(err))
         holds = f"a pickled Python object ({found.group(1)})" if found \
             else "data torch's safe loader does not read"
-        raise ValueError(f"{path} is not a checkpoint this project wrote: it holds {holds}, "
-                         "and it is refused rather than unpickled; point at a run folder or "
-                         "a step-NNNNNNNN.pt that `gaia train` saved") from None
+        raise ValueError(f"{path} is not {what}: it holds {holds}, and it is refused rather "
+                         f"than unpickled; {hint}") from None
 
 
 def latest_checkpoint(folder: Path) -> Path | None:

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from gaia.common.weights import MissingWeightsError, file_sha256, version_of
+from gaia.training.checkpoint import safe_load
 
 VGG16_FILE = "vgg16-397923af.pth"
 VGG16_URL = f"https://download.pytorch.org/models/{VGG16_FILE}"
@@ -158,9 +159,11 @@ class LPIPS(nn.Module):
         vgg_path = find_vgg16_weights(vgg_weights)
         linear_path = lpips_linear_weights_path()
         self.vgg = VGG16Features()
-        self.vgg.load_torchvision_state_dict(
-            torch.load(vgg_path, map_location="cpu", weights_only=True), str(vgg_path))
-        linear = torch.load(linear_path, map_location="cpu", weights_only=True)
+        self.vgg.load_torchvision_state_dict(safe_load(
+            vgg_path, "a VGG16 state dict", "give --vgg-weights torchvision's "
+            "vgg16-397923af.pth (a state dict, not a pickled model)"), str(vgg_path))
+        linear = safe_load(linear_path, "LPIPS v0.1 VGG weights",
+                           "reinstall the lpips wheel (pip install --no-deps lpips)")
         widths = [self.vgg.convs[i].out_channels for i in LPIPS_TAPS]
         for k, width in enumerate(widths):
             weight = linear.get(f"lin{k}.model.1.weight")
