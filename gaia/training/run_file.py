@@ -69,6 +69,11 @@ def read_run_file(config: str, options_cls: type, model_cls: type
             raise ConfigError(f"{config}: {key!r} is not a run-file key: name the model "
                               "under model: (a preset, a model YAML file or a mapping), and "
                               "give --set on the command line")
+    known = field_names(options_cls) - set(NOT_IN_FILE)
+    for key in values:  # build_config checks again; here the message names the file
+        if key != MODEL_KEY and key not in known:
+            raise ConfigError(f"unknown run config key {key!r} in {config}: a run file has "
+                              f"{MODEL_KEY}, {', '.join(sorted(known))}")
     model = values.pop(MODEL_KEY)
     if not isinstance(model, str | dict):
         raise ConfigError(f"{config}: model must be a preset name, a YAML file or a mapping "
