@@ -1,9 +1,14 @@
-"""The ``gaia`` command: a thin dispatcher over the library's verbs."""
+"""The ``gaia`` command: a thin dispatcher over the library's verbs.
+
+An error a user can fix is one line, ``gaia: error: ...``, exit status 2; ``--debug`` (before
+or after the verb) adds the library's DEBUG lines and, after that line, the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 from gaia import __version__
 
@@ -22,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Curate talking-head video at scale and train GAIA talking-avatar models.",
     )
     parser.add_argument("--version", action="version", version=f"gaia {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_curate_parser(commands)
     add_inspect_parser(commands)
@@ -31,11 +37,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_reenact_parser(commands)
     add_encode_latents_parser(commands)
     add_generate_parser(commands)
+    _debug_everywhere(parser)
     return parser
+
+
+DEBUG_HELP = "log DEBUG lines, and show an error's traceback after its one-line message"
+
+
+def _debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` on every verb too (``gaia curate measure ... --debug``), defaulting to
+    absent there so that ``gaia --debug VERB`` still counts."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if "--debug" not in sub._option_string_actions:
+                    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                     help=DEBUG_HELP)
+                _debug_everywhere(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from gaia.common.logs import configure_logging
+
+    configure_logging(args.debug)
     from gaia.common.config_files import ConfigError
     from gaia.common.weights import MissingWeightsError
     from gaia.pipeline.inputs import InputError
@@ -47,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except (InputError, MissingWeightsError, ConfigMismatchError, WorkerSetupError,
             DecodeError, ConfigError, FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f"gaia: error: {err}", file=sys.stderr)
+        # One line, so a user reads what to do; the traceback is for whoever debugs gaia.
+        hint = "" if args.debug else " (run with --debug for the traceback)"
+        print(f"gaia: error: {err}{hint}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gaia: interrupted; run the same command again to resume", file=sys.stderr)

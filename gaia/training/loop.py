@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -38,6 +39,8 @@ from gaia.training.checkpoint import (
 )
 from gaia.training.data.shard_stream import SKIP_REASONS
 from gaia.training.distributed import World, barrier, mean_over_world, sum_over_world
+
+logger = logging.getLogger(__name__)  # progress lines; gaia.common.logs routes them
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ class RunLog:
 
 
 def run_loop(task: Task, loader: ResumableLoader, options: LoopOptions, world: World,
-             config_document: dict, log: Callable[[str], None] = print,
+             config_document: dict, log: Callable[[str], None] = logger.info,
              run_config: dict | None = None) -> int:
     """Train until ``options.max_steps``; returns the last step reached. ``config_document``
     becomes ``config.json``, ``run_config`` (the resolved run file) ``config.yaml``."""

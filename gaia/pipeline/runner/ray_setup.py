@@ -2,14 +2,15 @@
 
 No address and no ``RAY_ADDRESS``: an embedded local Ray (``ray.init()``). ``ray job submit``
 sets ``RAY_ADDRESS`` for the job, so the same command runs on a cluster unchanged. Ray Data's
-own progress bars are off: each job prints one line per finished item and a summary.
+own progress bars are off: each job logs one line per finished item and a summary.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
+
+progress_logger = logging.getLogger("gaia.pipeline.progress")
 
 
 def init_ray(address: str | None = None) -> int:
@@ -38,5 +39,6 @@ def actor_pool(workers: int | None, cpus: int, items: int):
 
 
 def log_to_stderr(message: str) -> None:
-    """The jobs' progress lines: standard error, so standard output stays for results."""
-    print(message, file=sys.stderr, flush=True)
+    """The jobs' progress lines, at INFO on ``gaia.pipeline.progress``: the ``gaia`` command
+    sends them to standard error (``gaia.common.logs``), so standard output stays for results."""
+    progress_logger.info(message)

@@ -8,6 +8,7 @@ processes, with the same checkpoints, exact resume and logging.
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from gaia.training.run_file import load_model, resolved_run
 from gaia.training.s2m.config import S2mConfig
 from gaia.training.s2m.task import DiffusionTask
 from gaia.training.train_options import TrainOptions
+
+logger = logging.getLogger(__name__)  # progress lines; gaia.common.logs routes them
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ def stats_path(options: DiffusionTrainOptions) -> Path:
     return Path(first).parent
 
 
-def train_diffusion(options: DiffusionTrainOptions, log=print) -> int:
+def train_diffusion(options: DiffusionTrainOptions, log=logger.info) -> int:
     """Train; returns the last step reached."""
     world = init_world(options.device, options.dist_timeout)
     try:
@@ -82,8 +85,10 @@ def train_diffusion(options: DiffusionTrainOptions, log=print) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry for ``torchrun -m gaia.training.s2m.train ...`` (same options as the CLI)."""
+    from gaia.common.logs import configure_logging
     from gaia.training.cli import build_train_parser
 
+    configure_logging()
     args = build_train_parser().parse_args(
         ["diffusion", *(sys.argv[1:] if argv is None else argv)])
     return args.handler(args)

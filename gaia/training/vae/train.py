@@ -6,6 +6,7 @@ number of processes and nodes; ``loop.run_loop`` does the rest.
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import asdict, dataclass
 
@@ -21,6 +22,8 @@ from gaia.training.vae.config import VaeConfig
 from gaia.training.vae.perceptual import load_perceptual, perceptual_provenance
 from gaia.training.vae.task import VaeTask
 
+logger = logging.getLogger(__name__)  # progress lines; gaia.common.logs routes them
+
 
 @dataclass(frozen=True)
 class VaeTrainOptions(TrainOptions):
@@ -33,7 +36,7 @@ class VaeTrainOptions(TrainOptions):
     vgg_weights: str | None = None
 
 
-def train_vae(options: VaeTrainOptions, log=print) -> int:
+def train_vae(options: VaeTrainOptions, log=logger.info) -> int:
     """Train; returns the last step reached."""
     world = init_world(options.device, options.dist_timeout)
     try:
@@ -67,8 +70,10 @@ def train_vae(options: VaeTrainOptions, log=print) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry for ``torchrun -m gaia.training.vae.train ...`` (same options as the CLI)."""
+    from gaia.common.logs import configure_logging
     from gaia.training.cli import build_train_parser
 
+    configure_logging()
     args = build_train_parser().parse_args(["vae", *(sys.argv[1:] if argv is None else argv)])
     return args.handler(args)
 
