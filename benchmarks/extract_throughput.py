@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from gaia.pipeline.extract.job import ExtractConfig, _audio_chain, _base_json, plan, run_extract
+    from gaia.pipeline.extract.job import _base_json, plan, run_extract
+    from gaia.pipeline.extract.settings import ExtractConfig, audio_chain
     from gaia.pipeline.extract.video import extract_video, output_frames, source_indices
     from gaia.pipeline.measure.job import run_measure
     from gaia.pipeline.run_dir import RunDir
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     run = RunDir(work / "run")
     config = ExtractConfig()
     groups, _ = plan(run, "vae", [], config, {})
-    chain = _audio_chain(config)
+    chain = audio_chain(config)
     base = _base_json(run, "vae", [], config, chain)
     clip_seconds = sum(output_frames(job.segment) for jobs in groups for job in jobs) / 25.0
 

@@ -138,7 +138,7 @@ def test_the_trust_flag_reaches_the_extract_audio_chain(tiny_demucs, verb):
 
     from gaia.cli import build_parser
     from gaia.pipeline.cli.curate import _extract_config
-    from gaia.pipeline.extract.job import _audio_chain
+    from gaia.pipeline.extract.settings import audio_chain
 
     weights = str(tiny_demucs / "unittest.th")
     given = ["curate", verb, "IN", "--preset", "vae", "--denoise", "demucs",
@@ -148,10 +148,10 @@ def test_the_trust_flag_reaches_the_extract_audio_chain(tiny_demucs, verb):
     config = _extract_config(build_parser().parse_args(given))
     assert config.trust_pickled_weights is False
     with pytest.raises(PickledWeightsError, match="--trust-pickled-weights"):
-        _audio_chain(config)
+        audio_chain(config)
     trusted = _extract_config(build_parser().parse_args([*given, "--trust-pickled-weights"]))
     assert trusted == replace(config, trust_pickled_weights=True)
-    assert _audio_chain(trusted).denoiser.provenance["trusted_pickle"] is True
+    assert audio_chain(trusted).denoiser.provenance["trusted_pickle"] is True
 
 
 def save_safetensors(folder: Path, klass: str = "demucs.hdemucs.HDemucs") -> Path:

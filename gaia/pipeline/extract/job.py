@@ -14,7 +14,6 @@ failures.parquet, .manifest/}``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tarfile
 import time
@@ -28,7 +27,14 @@ import yaml
 
 from gaia.common.crop import CropConfig
 from gaia.filters.funnel import Funnel, decide_video
-from gaia.filters.thresholds import CurationThresholds, load_thresholds
+from gaia.filters.thresholds import load_thresholds
+from gaia.pipeline.extract.settings import (
+    ExtractConfig,
+    ExtractSetup,
+    audio_chain,
+    check_extract,
+    split_of,
+)
 from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
 from gaia.pipeline.extract.video import AudioChain, ClipJob, extract_video, output_frames
 from gaia.pipeline.run_dir import RunDir
@@ -42,60 +48,6 @@ from gaia.schemas.shards import MANIFEST_SCHEMA, SHARD_SCHEMA_VERSION, manifest_
 
 Log = Callable[[str], None]
 MEMBERS = ("mp4", "flac", "speech.npy", "landmarks.npy", "pose.npy", "json")
-
-
-@dataclass(frozen=True)
-class ExtractConfig:
-    """How clips are made.
-
-    denoise: ``none`` or ``demucs`` (local weights at ``denoise_weights``).
-    features: ``logmel`` (no weights) or ``wav2vec2`` (a local model folder, ``features_dir``).
-    allow_untrained: accept weights marked untrained (tests); the samples then say so.
-    trust_pickled_weights: load a demucs ``.th`` model, a pickle that runs any code it holds
-        (refused otherwise; the samples' provenance then says ``trusted_pickle: true``).
-    shard_mb: target shard size. val_fraction: share of identities in the validation split.
-    """
-
-    denoise: str = "none"
-    denoise_weights: str | None = None
-    features: str = "logmel"
-    features_dir: str | None = None
-    allow_untrained: bool = False
-    trust_pickled_weights: bool = False
-    shard_mb: float = 256.0
-    val_fraction: float = 0.05
-    crop: CropConfig = field(default_factory=CropConfig)
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError("--val-fraction must be in [0, 1)")
-        if self.shard_mb <= 0:
-            raise ValueError("--shard-size must be positive")
-
-
-def split_of(identity: str, val_fraction: float) -> str:
-    """``val`` for a stable hash-chosen share of identities, else ``train``.
-
-    Decided per identity, never per clip, so no speaker is in both splits, and stable as the
-    corpus grows (adding videos never moves an identity).
-    """
-    bucket = int(hashlib.sha1(identity.encode("utf-8")).hexdigest()[:8], 16) / 2**32
-    return "val" if bucket < val_fraction else "train"
-
-
-def load_identities(path: str | None) -> dict[str, str]:
-    """``path,identity`` (or ``video_id,identity``) rows of a CSV file, if given."""
-    if not path:
-        return {}
-    import csv
-
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "identity" not in rows[0]:
-        raise ValueError(f"{path}: needs a header with an 'identity' column and 'path' or "
-                         "'video_id'")
-    column = "path" if "path" in rows[0] else "video_id"
-    return {row[column]: sanitize(row["identity"]) for row in rows}
 
 
 @dataclass
@@ -121,20 +73,6 @@ class ExtractSummary:
         ]
 
 
-def _audio_chain(config: ExtractConfig) -> AudioChain:
-    from gaia.pipeline.media.loudness import normalize_loudness
-    from gaia.pipeline.speech.denoise import load_denoiser
-    from gaia.pipeline.speech.features import load_speech_features
-
-    return AudioChain(
-        normalize=normalize_loudness,
-        denoiser=load_denoiser(config.denoise, config.denoise_weights, config.allow_untrained,
-                               trust_pickle=config.trust_pickled_weights),
-        features=load_speech_features(config.features, config.features_dir,
-                                      config.allow_untrained),
-    )
-
-
 def plan(run: RunDir, preset: str, overrides: list[str], config: ExtractConfig,
          identities: dict[str, str]) -> tuple[list[list[ClipJob]], Funnel]:
     """Every clip to cut, grouped by video, and the funnel it comes from."""
@@ -153,31 +91,6 @@ def plan(run: RunDir, preset: str, overrides: list[str], config: ExtractConfig,
         if jobs:
             groups.append(jobs)
     return groups, total
-
-
-@dataclass(frozen=True)
-class ExtractSetup:
-    """What an extract runs with, checked before any work: the thresholds (a mistyped preset
-    or key fails here, listing the choices), the identities and the loaded audio chain
-    (missing weights fail here). ``gaia curate run`` makes it before measuring."""
-
-    preset: str
-    overrides: tuple[str, ...]
-    config: ExtractConfig
-    thresholds: CurationThresholds
-    identities: dict[str, str]
-    chain: AudioChain
-
-
-def check_extract(preset: str, overrides: list[str] | None = None,
-                  config: ExtractConfig | None = None,
-                  identities_csv: str | None = None) -> ExtractSetup:
-    """Load and check everything an extract needs; raises before any work is done."""
-    config = config or ExtractConfig()
-    overrides = tuple(overrides or ())
-    thresholds = load_thresholds(preset, list(overrides))
-    identities = load_identities(identities_csv)
-    return ExtractSetup(preset, overrides, config, thresholds, identities, _audio_chain(config))
 
 
 def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
@@ -371,7 +284,7 @@ class _ExtractWorker:
         config = dict(config)
         config["crop"] = CropConfig(**config["crop"])
         self._config = ExtractConfig(**config)
-        self._chain = _audio_chain(self._config)
+        self._chain = audio_chain(self._config)
         self._run = RunDir(Path(run_root))
         self._base = base_json
 
