@@ -195,12 +195,13 @@ def _run(args: argparse.Namespace) -> int:
     thresholds, weights) are checked before the first video is measured."""
     from gaia.pipeline.extract.job import check_extract
     from gaia.pipeline.runner.out_lock import hold_output
+    from gaia.pipeline.runner.ray_setup import log_to_stderr
     from gaia.pipeline.tune.table import format_funnel, funnel_for
 
     args.out = output_folder(args.out)
     setup = check_extract(args.preset, args.overrides, _extract_config(args), args.identities)
     args.retry_failed, args.json, args.run_dir = False, False, args.out
-    with hold_output(args.out):
+    with hold_output(args.out, log=lambda line: log_to_stderr(f"[run] {line}")):
         _measure(args)
         funnel = funnel_for(args.out, setup.thresholds)
         for line in format_funnel(funnel, f"{args.preset} ({args.out})"):
