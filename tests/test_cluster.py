@@ -34,6 +34,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 
 BIN = Path(sys.executable).parent
 TIMING = ("elapsed_s", "cpu_s")  # the only columns allowed to differ between runs
+WORKER_PORTS = (10002, 19999)  # ray start's default --min-worker-port, --max-worker-port
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,15 @@ class Cluster:
 
 
 def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
+    """Free ports, none in Ray's worker port range (``ray start`` refuses those)."""
     with contextlib.ExitStack() as stack:
-        for s in sockets:
-            stack.enter_context(s)
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
+        ports: list[int] = []
+        while len(ports) < count:
+            probe = stack.enter_context(socket.socket())
+            probe.bind(("127.0.0.1", 0))
+            if not WORKER_PORTS[0] <= probe.getsockname()[1] <= WORKER_PORTS[1]:
+                ports.append(probe.getsockname()[1])
+        return ports
 
 
 def _session_pids(session: int) -> list[int]:
@@ -171,34 +175,61 @@ def _videos(out: Path) -> list[dict]:
     return sorted(rows, key=lambda row: row["video_id"])
 
 
-def test_job_submit_on_two_nodes_equals_a_local_run(cluster, clips, tmp_path):
+def _submit(cluster: Cluster, submission_id: str, *command: str) -> subprocess.CompletedProcess:
+    """The README's line: ``ray job submit --address ... --submission-id ID -- COMMAND``."""
+    return _ray(cluster, "job", "submit", "--address", cluster.dashboard, "--submission-id",
+                submission_id, "--", *command, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def r1(cluster, clips, tmp_path_factory) -> Path:
+    """The clips measured by a job submitted to the cluster."""
     assert _alive_nodes(cluster) == cluster.nodes
-    out = tmp_path / "shared" / "runs" / "r1"  # a folder every node writes: one machine here
-    submit = _ray(cluster, "job", "submit", "--address", cluster.dashboard,
-                  "--submission-id", "gaia-measure-r1", "--",
-                  "gaia", "curate", "measure", str(clips), "--out", str(out), timeout=300)
+    # A folder every node writes (a shared filesystem on a real cluster; one machine here).
+    out = tmp_path_factory.mktemp("shared") / "runs" / "r1"
+    submit = _submit(cluster, "gaia-measure-r1", "gaia", "curate", "measure", str(clips),
+                     "--out", str(out))
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
+    return out
+
+
+def test_job_submit_on_two_nodes_equals_a_local_run(cluster, clips, r1, tmp_path):
     status = _ray(cluster, "job", "status", "--address", cluster.dashboard, "gaia-measure-r1")
     assert "Job 'gaia-measure-r1' succeeded" in status.stdout
     logs = _ray(cluster, "job", "logs", "--address", cluster.dashboard, "gaia-measure-r1")
     assert "== measure summary" in logs.stdout and "ok: 2   failed: 0" in logs.stdout
 
     # Two actors, one per node (each node has one CPU), each with its own measuring log.
-    assert len(list((out / "logs").glob("measure-*.log"))) == 2
+    assert len(list((r1 / "logs").glob("measure-*.log"))) == 2
 
     local = tmp_path / "local"
     _local_run(clips, local)
-    cluster_rows, local_rows = _videos(out), _videos(local)
+    cluster_rows, local_rows = _videos(r1), _videos(local)
     assert [r["status"] for r in cluster_rows] == ["ok", "ok"]
     assert cluster_rows == local_rows
-    names = sorted(p.name for p in (out / "metrics").glob("*.parquet"))
+    names = sorted(p.name for p in (r1 / "metrics").glob("*.parquet"))
     assert names == sorted(p.name for p in (local / "metrics").glob("*.parquet"))
     assert len(names) == 2
     for name in names:
-        ours, theirs = pq.read_table(out / "metrics" / name), pq.read_table(
+        ours, theirs = pq.read_table(r1 / "metrics" / name), pq.read_table(
             local / "metrics" / name)
         assert ours.num_rows == 50 and ours.equals(theirs), name
         assert np.isfinite(np.asarray(ours["yaw_deg"].to_pylist(), dtype=float)).any()
+
+
+def test_submitting_again_resumes_under_a_new_submission_id(cluster, clips, r1):
+    command = ("gaia", "curate", "measure", str(clips), "--out", str(r1))
+    again = _submit(cluster, "gaia-measure-r1-again", *command)
+    assert again.returncode == 0 and "2 already done, 0 to measure" in again.stdout
+    used = _submit(cluster, "gaia-measure-r1", *command)  # Ray refuses a used submission id
+    assert used.returncode != 0 and "already exists" in used.stdout + used.stderr
+
+
+def test_a_failed_job_makes_job_submit_fail_with_gaias_error(cluster, tmp_path):
+    done = _submit(cluster, "gaia-measure-missing", "gaia", "curate", "measure",
+                   str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
+    assert done.returncode == 1
+    assert "gaia: error: INPUT" in done.stdout and "does not exist" in done.stdout
 
 
 def test_a_client_without_the_token_is_refused(cluster, tmp_path):
