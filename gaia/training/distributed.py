@@ -19,6 +19,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gaia.training.train_options import DEFAULT_TIMEOUT_S
+
 
 @dataclass(frozen=True)
 class World:
@@ -36,7 +38,6 @@ class World:
         return self.size > 1
 
 
-DEFAULT_TIMEOUT_S = 1800.0
 
 
 def init_world(device: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> World:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from gaia.training.distributed import DEFAULT_TIMEOUT_S
-from gaia.training.loop import LoopOptions
 from gaia.training.run_file import resolve_options
+
+if TYPE_CHECKING:  # the loop imports torch; building the CLI's parser must not
+    from gaia.training.loop import LoopOptions
+
+# Seconds a collective waits for the other ranks under torchrun (``init_process_group``).
+DEFAULT_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class TrainOptions:
     overrides: tuple[str, ...] = ()  # KEY=VALUE on top of the model config, e.g. lr=1e-4
 
     def loop_options(self) -> LoopOptions:
+        from gaia.training.loop import LoopOptions
+
         return LoopOptions(out=self.out, max_steps=self.max_steps, grad_accum=self.grad_accum,
                            checkpoint_every=self.checkpoint_every, keep=self.keep,
                            log_every=self.log_every, image_every=self.image_every,
