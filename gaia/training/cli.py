@@ -129,3 +129,15 @@ def _train_diffusion(args: argparse.Namespace) -> int:
 
     train_diffusion(DiffusionTrainOptions.from_args(args))
     return 0
+
+
+def torchrun_main(model: str, argv: list[str] | None = None) -> int:
+    """Entry of ``torchrun -m gaia.training.MODEL.train ...``: the ``gaia train MODEL`` options,
+    logging configured as the ``gaia`` command configures it."""
+    import sys
+
+    from gaia.common.logs import configure_logging
+
+    configure_logging()
+    args = build_train_parser().parse_args([model, *(sys.argv[1:] if argv is None else argv)])
+    return args.handler(args)

@@ -85,13 +85,9 @@ def train_diffusion(options: DiffusionTrainOptions, log=logger.info) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry for ``torchrun -m gaia.training.s2m.train ...`` (same options as the CLI)."""
-    from gaia.common.logs import configure_logging
-    from gaia.training.cli import build_train_parser
+    from gaia.training.cli import torchrun_main
 
-    configure_logging()
-    args = build_train_parser().parse_args(
-        ["diffusion", *(sys.argv[1:] if argv is None else argv)])
-    return args.handler(args)
+    return torchrun_main("diffusion", argv)
 
 
 if __name__ == "__main__":

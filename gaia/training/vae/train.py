@@ -70,12 +70,9 @@ def train_vae(options: VaeTrainOptions, log=logger.info) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry for ``torchrun -m gaia.training.vae.train ...`` (same options as the CLI)."""
-    from gaia.common.logs import configure_logging
-    from gaia.training.cli import build_train_parser
+    from gaia.training.cli import torchrun_main
 
-    configure_logging()
-    args = build_train_parser().parse_args(["vae", *(sys.argv[1:] if argv is None else argv)])
-    return args.handler(args)
+    return torchrun_main("vae", argv)
 
 
 if __name__ == "__main__":
