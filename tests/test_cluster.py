@@ -42,6 +42,7 @@ class Cluster:
     dashboard: str  # the job server's address, http://127.0.0.1:PORT
     env: dict  # what a client on the head node has: the token path, the venv on PATH
     nodes: int
+    head_cwd: Path  # where `ray start --head` ran: a job's working directory
 
 
 def _free_ports(count: int) -> list[int]:
@@ -124,7 +125,7 @@ def cluster(tmp_path_factory):
         sessions.append(_start_node(
             ["--address", f"127.0.0.1:{gcs}", "--dashboard-agent-listen-port", str(agent2),
              "--num-cpus", "1", "--num-gpus", "0"], env, root, root / "worker.log"))
-        made = Cluster(f"http://127.0.0.1:{dashboard}", env, nodes=2)
+        made = Cluster(f"http://127.0.0.1:{dashboard}", env, nodes=2, head_cwd=root)
         deadline = time.monotonic() + 60
         while _alive_nodes(made) < 2 and time.monotonic() < deadline:
             time.sleep(1)
@@ -223,6 +224,18 @@ def test_submitting_again_resumes_under_a_new_submission_id(cluster, clips, r1):
     assert again.returncode == 0 and "2 already done, 0 to measure" in again.stdout
     used = _submit(cluster, "gaia-measure-r1", *command)  # Ray refuses a used submission id
     assert used.returncode != 0 and "already exists" in used.stdout + used.stderr
+
+
+def test_a_relative_out_is_refused_under_job_submit(cluster, clips, tmp_path):
+    """A job's working directory is the head node's (or Ray's copy of ``--working-dir``):
+    a relative --out would land where no other node writes, so gaia refuses it at once."""
+    out = Path("relative-runs") / tmp_path.name
+    done = _submit(cluster, "gaia-measure-relative", "gaia", "curate", "measure",
+                   str(clips / "spk" / "talking.mp4"), "--out", str(out))
+    assert done.returncode == 1
+    assert f"gaia: error: --out {out} is relative" in done.stdout
+    assert "pass an absolute --out" in done.stdout
+    assert not (cluster.head_cwd / out).exists()
 
 
 def test_a_failed_job_makes_job_submit_fail_with_gaias_error(cluster, tmp_path):
