@@ -19,15 +19,17 @@ def output_folder(path: str | os.PathLike, flag: str = "--out") -> Path:
     """``path`` made absolute against the current directory, before anything changes it.
 
     Refused: a path that exists and is not a folder, and a relative path in a ``ray job
-    submit`` driver, whose current directory is a temporary copy of ``--working-dir`` that
-    no other node sees and that Ray deletes: the output would be lost.
+    submit`` driver, whose current directory is the head node's, not the submitter's: with
+    ``--working-dir`` a temporary copy that no other node sees and that Ray deletes (the
+    output would be lost), without it the folder ``ray start --head`` ran in.
     """
     given = Path(path).expanduser()
     if not given.is_absolute() and os.environ.get(_SUBMITTED_JOB_VARIABLE):
         raise ValueError(
-            f"{flag} {path} is relative, and under `ray job submit` this job runs in a "
-            f"temporary copy of the working directory ({os.getcwd()}) that Ray deletes: pass "
-            f"an absolute {flag} on a folder every node can write, e.g. /shared/runs/r1")
+            f"{flag} {path} is relative, and under `ray job submit` it would be resolved in "
+            f"the job's working directory on the head node ({os.getcwd()}; with --working-dir "
+            f"a temporary copy that Ray deletes), not where you typed the command: pass an "
+            f"absolute {flag} on a folder every node can write, e.g. /shared/runs/r1")
     folder = given.resolve()
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{flag} {path} is a file, not a folder: pass a folder (it is "
