@@ -1,9 +1,13 @@
 """Real synthesized speech from the ``espeakng-loader`` wheel, through ctypes (DESIGN.md 8).
 
 The wheel ships ``libespeak-ng`` and its voice data, so speech needs nothing but pip. eSpeak NG
-keeps its state in process globals: it is initialised once per process, in synchronous mode
-(``espeak_Synth`` returns only after every sample went through our callback), and every call
-into it holds one lock. Speech comes out at the library's own rate (22,050 Hz, int16) and is
+keeps its state in process globals, and that state carries from one text to the next: the same
+sentence comes out a few samples longer or shorter, and different in every sample, depending on
+what was spoken before in the process (even after ``espeak_Terminate`` and a new
+``espeak_Initialize``). Test media must not depend on test order, so every text is spoken by a
+fresh child process (``python -m gaia.samples.speech``, about 50 ms), which initialises the
+library in synchronous mode (``espeak_Synth`` returns only after every sample went through our
+callback) and writes the samples to its standard output. Speech comes out at the library's own rate (22,050 Hz, int16) and is
 resampled with a polyphase filter to the rate asked for.
 """
 
@@ -11,7 +15,8 @@ from __future__ import annotations
 
 import ctypes
 import math
-import threading
+import subprocess
+import sys
 from functools import lru_cache
 
 import numpy as np
@@ -53,7 +58,6 @@ class _Espeak:
     """The process-wide eSpeak NG library, initialised on first use."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self._lib: ctypes.CDLL | None = None
         self.rate = 0
         self._chunks: list[np.ndarray] = []
@@ -103,7 +107,7 @@ class _Espeak:
         return lib
 
     def synth(self, text: str, words_per_minute: int) -> np.ndarray:
-        """int16 samples at ``self.rate``; the caller holds ``self.lock``."""
+        """int16 samples at ``self.rate`` (one process, one caller: the child)."""
         if self._lib is None:
             self._lib = self._load()
         lib = self._lib
@@ -148,11 +152,28 @@ def _resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return np.interp(positions, np.arange(signal.size), filtered).astype(np.float32)
 
 
+def _synth_isolated(text: str, words_per_minute: int) -> tuple[np.ndarray, int]:
+    """int16 samples and their rate, spoken by a fresh process (see the module docstring)."""
+    done = subprocess.run([sys.executable, "-m", "gaia.samples.speech", str(words_per_minute)],
+                          input=text.encode("utf-8"), capture_output=True, timeout=120)
+    if done.returncode != 0:
+        raise SpeechError(done.stderr.decode("utf-8", "replace").strip().splitlines()[-1]
+                          if done.stderr.strip() else f"speech child failed ({done.returncode})")
+    rate = int.from_bytes(done.stdout[:4], "little")
+    return np.frombuffer(done.stdout[4:], dtype="<i2").astype(np.int16), rate
+
+
+def _child_main(words_per_minute: int) -> None:
+    """``python -m gaia.samples.speech WPM``: text on stdin -> rate (uint32) + int16 samples."""
+    text = sys.stdin.buffer.read().decode("utf-8")
+    raw = _ESPEAK.synth(text, words_per_minute)
+    sys.stdout.buffer.write(int(_ESPEAK.rate).to_bytes(4, "little"))
+    sys.stdout.buffer.write(raw.astype("<i2").tobytes())
+
+
 @lru_cache(maxsize=64)
 def _synth_cached(text: str, sample_rate: int, words_per_minute: int) -> np.ndarray:
-    with _ESPEAK.lock:
-        raw = _ESPEAK.synth(text, words_per_minute)
-        rate = _ESPEAK.rate
+    raw, rate = _synth_isolated(text, words_per_minute)
     audio = _resample(raw.astype(np.float32) / 32768.0, rate, sample_rate)
     audio = np.clip(audio, -1.0, 1.0).astype(np.float32)
     audio.setflags(write=False)
@@ -206,3 +227,10 @@ def speech_of_duration(seconds: float, sample_rate: int = 16000, seed: int = 0) 
     if fade:
         audio[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     return audio.astype(np.float32, copy=False)
+
+
+if __name__ == "__main__":
+    try:
+        _child_main(int(sys.argv[1]))
+    except SpeechError as error:
+        sys.exit(f"gaia.samples.speech: {error}")
