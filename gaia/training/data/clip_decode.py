@@ -27,6 +27,18 @@ class SampleError(ValueError):
         self.reason = reason
 
 
+def checked_members(sample: dict) -> dict[str, bytes]:
+    """A raw sample's members (WebDataset's ``__key__``/``__url__`` left out), each name checked
+    against the shard spec; a refused one (a pickle, say) is ``SampleError("refused_member")``."""
+    members = {name: blob for name, blob in sample.items() if not name.startswith("__")}
+    for name in members:
+        try:
+            check_member(name)
+        except ValueError as err:
+            raise SampleError("refused_member", str(err)) from err
+    return members
+
+
 def _frame_indices(frames: int, config: ClipStreamConfig, rng: np.random.Generator) -> np.ndarray:
     count = min(frames, config.max_frames)
     if config.frame_sampling == "window":
@@ -90,12 +102,7 @@ def decode_sample(sample: dict, config: ClipStreamConfig,
     pixels of the ``S`` image), ``pose`` (float32 ``(n, 3)``), ``speech`` (float16
     ``(n, 2, D)``, or None without audio).
     """
-    members = {name: blob for name, blob in sample.items() if not name.startswith("__")}
-    for name in members:
-        try:
-            check_member(name)
-        except ValueError as err:
-            raise SampleError("refused_member", str(err)) from err
+    members = checked_members(sample)
     missing = [name for name in REQUIRED_MEMBERS if name not in members]
     if missing:
         raise SampleError("missing_member", f"missing members {missing}")

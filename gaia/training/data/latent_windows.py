@@ -32,9 +32,9 @@ import torch
 from torch.utils.data import IterableDataset
 
 from gaia.schemas.latents import read_latent_sample
-from gaia.schemas.shards import SPLITS, check_member
+from gaia.schemas.shards import SPLITS
 from gaia.training.data.batching import ItemBatches
-from gaia.training.data.clip_decode import SampleError
+from gaia.training.data.clip_decode import SampleError, checked_members
 
 REFERENCE_KINDS = ("stored", "random")
 
@@ -83,12 +83,7 @@ def decode_latent_sample(sample: dict, config: WindowStreamConfig) -> dict | Non
     """A raw latent sample to a clip dict (``motion``, ``speech``, ``pose``, ``reference``,
     ``key``, ``meta``); None when its split is not ``config.split``; SampleError when it
     cannot be used (counted and skipped by the stream)."""
-    members = {name: blob for name, blob in sample.items() if not name.startswith("__")}
-    for name in members:
-        try:
-            check_member(name)
-        except ValueError as err:
-            raise SampleError("refused_member", str(err)) from err
+    members = checked_members(sample)
     try:
         data = read_latent_sample(members)
     except Exception as err:  # noqa: BLE001 - any unusable member marks the sample bad
