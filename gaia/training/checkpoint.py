@@ -99,13 +99,14 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 def safe_load(path: str | Path, what: str, hint: str,
-              map_location: str | torch.device = "cpu"):
+              map_location: str | torch.device = "cpu", mmap: bool = False):
     """``torch.load(path, weights_only=True)``; a ValueError naming ``path`` when torch's safe
     loader refuses it: "PATH is not WHAT: it holds ...; HINT". torch's own message advises
     ``weights_only=False``, which would run whatever the file holds: it is not repeated, only
-    the class it stopped at."""
+    the class it stopped at. ``mmap``: map the tensors rather than read them (a driver that
+    needs a checkpoint's step and config, not its weights)."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         found = _GLOBAL.search(str(err))
         holds = f"a pickled Python object ({found.group(1)})" if found \

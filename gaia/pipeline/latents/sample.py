@@ -38,13 +38,12 @@ def vae_identity(vae: str | Path) -> tuple[Path, VaeIdentity]:
 
     Read memory-mapped: the driver needs the step and the config, not the weights.
     """
-    import torch
-
-    from gaia.training.checkpoint import resolve_checkpoint
+    from gaia.training.checkpoint import resolve_checkpoint, safe_load
     from gaia.training.vae.config import build_vae_config
 
     checkpoint = resolve_checkpoint(vae)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    state = safe_load(checkpoint, "a VAE checkpoint of `gaia train vae`",
+                      "pass --vae a VAE run or checkpoint", mmap=True)
     task = state.get("task") if isinstance(state, dict) else None
     if not isinstance(task, dict) or "model" not in task or "config" not in task:
         raise ValueError(f"{checkpoint} is not a VAE checkpoint of `gaia train vae` (it has no "
