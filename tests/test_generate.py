@@ -14,7 +14,7 @@ import soundfile
 import torch
 
 from gaia.generation.generate import GenerateConfig, SpeechFeaturesMismatch, generate
-from gaia.training.s2m.vp_sde import SamplerConfig
+from gaia.training.s2m.sampler_config import SamplerConfig
 
 QUIET = {"progress": lambda _: None}
 FAST = SamplerConfig(steps=4)

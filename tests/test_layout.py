@@ -8,6 +8,8 @@ table below: which top-level rooms a room may import, and which heavy frameworks
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gaia"
@@ -111,3 +113,13 @@ def test_no_room_is_crowded() -> None:
     crowded = {d.relative_to(PACKAGE).as_posix(): n for d in PACKAGE.rglob("*")
                if d.is_dir() and (n := len(list(d.glob("*.py")))) > 20}
     assert crowded == {}
+
+
+def test_the_command_line_starts_without_torch_or_ray() -> None:
+    # Every verb's --help, and every error found while parsing (a mistyped preset, a missing
+    # file), comes back in a fraction of a second: building the parser imports no framework.
+    code = ("import sys, gaia.cli; gaia.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert shown == "[]"

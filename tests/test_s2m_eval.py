@@ -21,7 +21,7 @@ from gaia.evaluation.s2m import (
 )
 from gaia.generation.reenact import to_model_pixels
 from gaia.schemas.shards import FRAME_SIZE
-from gaia.training.s2m.vp_sde import SamplerConfig
+from gaia.training.s2m.sampler_config import SamplerConfig
 
 FAST = SamplerConfig(steps=3)
 CLIPS = 2

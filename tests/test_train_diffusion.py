@@ -80,7 +80,7 @@ def test_one_step_on_two_processes_matches_one_process(one_and_two_processes, tm
 
 def test_a_fixed_seed_gives_the_same_motion(s2m_run):
     from gaia.inference.diffusion import LoadedDiffusion
-    from gaia.training.s2m.vp_sde import SamplerConfig
+    from gaia.training.s2m.sampler_config import SamplerConfig
 
     loaded = LoadedDiffusion.load(s2m_run, "cpu")
     data = torch.Generator().manual_seed(3)

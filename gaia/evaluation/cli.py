@@ -113,7 +113,7 @@ def _eval_vae(args: argparse.Namespace) -> int:
 
 def _eval_s2m(args: argparse.Namespace) -> int:
     from gaia.evaluation.s2m import evaluate_s2m, format_s2m_metrics
-    from gaia.training.s2m.vp_sde import SamplerConfig
+    from gaia.training.s2m.sampler_config import SamplerConfig
 
     if args.clips < 0:
         raise ValueError("--clips must be >= 0 (0: every clip of the split)")

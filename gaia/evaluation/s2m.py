@@ -52,7 +52,7 @@ from gaia.schemas.shards import AUDIO_RATE, FRAME_SIZE
 from gaia.training.data.clip_decode import SampleError, decode_frames
 from gaia.training.data.latent_windows import WindowStreamConfig, decode_latent_sample
 from gaia.training.data.shard_stream import expand_shards
-from gaia.training.s2m.vp_sde import SamplerConfig
+from gaia.training.s2m.sampler_config import SamplerConfig
 
 POSES = ("data", "predicted")
 FRAME_BATCH = 16  # frames decoded by the VAE at a time

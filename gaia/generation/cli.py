@@ -19,7 +19,7 @@ examples:
 
 
 def add_generate_parser(commands: argparse._SubParsersAction) -> None:
-    from gaia.training.s2m.vp_sde import SamplerConfig
+    from gaia.training.s2m.sampler_config import SamplerConfig
 
     defaults = SamplerConfig()
     generate = commands.add_parser(
@@ -57,7 +57,7 @@ def add_generate_parser(commands: argparse._SubParsersAction) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from gaia.generation.generate import GenerateConfig, generate
-    from gaia.training.s2m.vp_sde import SamplerConfig
+    from gaia.training.s2m.sampler_config import SamplerConfig
 
     config = GenerateConfig(
         pose=args.pose, seed=args.seed, speech_weights=args.speech_weights, device=args.device,

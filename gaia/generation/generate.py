@@ -37,7 +37,7 @@ from gaia.pipeline.media.video_writer import write_video
 from gaia.pipeline.speech.features import load_speech_features
 from gaia.schemas.atomic import write_text_atomic
 from gaia.schemas.shards import AUDIO_RATE, FPS
-from gaia.training.s2m.vp_sde import SamplerConfig
+from gaia.training.s2m.sampler_config import SamplerConfig
 
 # What must agree between the extractor at hand and the one the model was trained with.
 SPEECH_KEYS = ("name", "dim", "rate_hz", "sha256")

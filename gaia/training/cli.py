@@ -69,7 +69,7 @@ def add_train_verbs(models: argparse._SubParsersAction) -> None:
 
 def _add_vae(models: argparse._SubParsersAction) -> None:
     from gaia.training.train_options import add_common_arguments
-    from gaia.training.vae.train import VaeTrainOptions
+    from gaia.training.vae.options import VaeTrainOptions
 
     defaults = VaeTrainOptions(config="", shards="", out="")
     vae = models.add_parser(
@@ -94,7 +94,7 @@ def _add_vae(models: argparse._SubParsersAction) -> None:
 
 
 def _add_diffusion(models: argparse._SubParsersAction) -> None:
-    from gaia.training.s2m.train import DiffusionTrainOptions
+    from gaia.training.s2m.options import DiffusionTrainOptions
     from gaia.training.train_options import add_common_arguments
 
     defaults = DiffusionTrainOptions(config="", shards="", out="")

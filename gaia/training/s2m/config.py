@@ -37,10 +37,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gaia.common.config_files import build_config, config_dict, load_config, preset_names
-from gaia.training.s2m.vp_sde import VPSchedule
+
+if TYPE_CHECKING:  # vp_sde imports torch; configs are read where torch is not needed
+    from gaia.training.s2m.vp_sde import VPSchedule
 
 DEFAULT_LATENT_DIM = 1024  # vae-small's motion latent, 4 x 16 x 16
 DEFAULT_SPEECH_DIM = 768  # wav2vec 2.0 base
@@ -136,6 +138,8 @@ class S2mConfig:
     @property
     def schedule(self) -> VPSchedule:
         """The VP-SDE noise schedule these settings name."""
+        from gaia.training.s2m.vp_sde import VPSchedule
+
         return VPSchedule(self.beta_min, self.beta_max)
 
     def to_dict(self) -> dict[str, Any]:

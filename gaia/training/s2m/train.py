@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -23,21 +23,10 @@ from gaia.training.distributed import close_world, init_world
 from gaia.training.loop import run_loop
 from gaia.training.run_file import load_model, resolved_run
 from gaia.training.s2m.config import S2mConfig
+from gaia.training.s2m.options import DiffusionTrainOptions
 from gaia.training.s2m.task import DiffusionTask
-from gaia.training.train_options import TrainOptions
 
 logger = logging.getLogger(__name__)  # progress lines; gaia.common.logs routes them
-
-
-@dataclass(frozen=True)
-class DiffusionTrainOptions(TrainOptions):
-    """Everything ``gaia train diffusion`` takes (see its --help). stats: the latent shards'
-    ``stats.json`` (default: beside the first shard)."""
-
-    model_class = S2mConfig
-    windows_per_clip: int = 2
-    reference: str = "stored"
-    stats: str | None = None
 
 
 def stats_path(options: DiffusionTrainOptions) -> Path:

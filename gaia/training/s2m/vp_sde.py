@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from gaia.training.s2m.sampler_config import SamplerConfig
+
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> predicted x0
 
 
@@ -84,24 +86,6 @@ def x0_loss(predicted: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor | None
         return error.mean()
     weights = mask.to(error.dtype).unsqueeze(-1).expand_as(error)
     return (error * weights).sum() / weights.sum().clamp_min(1.0)
-
-
-@dataclass(frozen=True)
-class SamplerConfig:
-    """kind: ``ode`` or ``sde``. steps: denoiser calls. temperature: scale of the initial and
-    injected noise (1 = the model's distribution; lower = more conservative motion)."""
-
-    kind: str = "ode"
-    steps: int = 50
-    temperature: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("ode", "sde"):
-            raise ValueError(f"sampler kind must be 'ode' or 'sde', not {self.kind!r}")
-        if self.steps < 1:
-            raise ValueError("sampler steps must be at least 1")
-        if self.temperature < 0:
-            raise ValueError("sampler temperature must not be negative")
 
 
 @torch.no_grad()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 
@@ -17,23 +17,12 @@ from gaia.training.data.shard_stream import ClipStreamConfig, shard_loader
 from gaia.training.distributed import close_world, init_world
 from gaia.training.loop import run_loop
 from gaia.training.run_file import load_model, resolved_run
-from gaia.training.train_options import TrainOptions
 from gaia.training.vae.config import VaeConfig
+from gaia.training.vae.options import VaeTrainOptions
 from gaia.training.vae.perceptual import load_perceptual, perceptual_provenance
 from gaia.training.vae.task import VaeTask
 
 logger = logging.getLogger(__name__)  # progress lines; gaia.common.logs routes them
-
-
-@dataclass(frozen=True)
-class VaeTrainOptions(TrainOptions):
-    """Everything ``gaia train vae`` takes (see its --help)."""
-
-    model_class = VaeConfig
-    pairs_per_clip: int = 4
-    max_frames: int = 16
-    perceptual: str | None = None
-    vgg_weights: str | None = None
 
 
 def train_vae(options: VaeTrainOptions, log=logger.info) -> int:

@@ -1,0 +1,25 @@
+"""How the speech-to-motion sampler runs (paper, section 4.2, inference): ODE or SDE, steps,
+temperature. Apart from ``vp_sde`` (which needs torch) so the CLIs can show its defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """kind: ``ode`` or ``sde``. steps: denoiser calls. temperature: scale of the initial and
+    injected noise (1 = the model's distribution; lower = more conservative motion)."""
+
+    kind: str = "ode"
+    steps: int = 50
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("ode", "sde"):
+            raise ValueError(f"sampler kind must be 'ode' or 'sde', not {self.kind!r}")
+        if self.steps < 1:
+            raise ValueError("sampler steps must be at least 1")
+        if self.temperature < 0:
+            raise ValueError("sampler temperature must not be negative")
