@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     from gaia.training.data.shard_stream import shard_loader
     from gaia.training.distributed import init_world
     from gaia.training.s2m.config import load_s2m_config
+    from gaia.training.s2m.sampler_config import SamplerConfig
     from gaia.training.s2m.task import DiffusionTask
-    from gaia.training.s2m.vp_sde import SamplerConfig
     from gaia.training.vae.config import load_vae_config
     from gaia.training.vae.model import TwoEncoderVAE
 
