@@ -118,14 +118,16 @@ def _add_diffusion(models: argparse._SubParsersAction) -> None:
 
 
 def _train_vae(args: argparse.Namespace) -> int:
-    from gaia.training.vae.train import VaeTrainOptions, train_vae
+    from gaia.training.vae.options import VaeTrainOptions
+    from gaia.training.vae.train import train_vae
 
     train_vae(VaeTrainOptions.from_args(args))
     return 0
 
 
 def _train_diffusion(args: argparse.Namespace) -> int:
-    from gaia.training.s2m.train import DiffusionTrainOptions, train_diffusion
+    from gaia.training.s2m.options import DiffusionTrainOptions
+    from gaia.training.s2m.train import train_diffusion
 
     train_diffusion(DiffusionTrainOptions.from_args(args))
     return 0
