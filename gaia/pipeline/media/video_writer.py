@@ -59,12 +59,19 @@ def _encode(
     rate: Fraction,
     audio: np.ndarray | None,
     audio_rate: int,
+    audio_offset_s: float = 0.0,
 ) -> Path:
-    """Encode ``(frame, pts in time_base)`` pairs (+ audio) atomically into ``path``."""
+    """Encode ``(frame, pts in time_base)`` pairs (+ audio) atomically into ``path``.
+
+    ``audio_offset_s`` > 0 stamps the audio later than the video by that much; < 0 stamps the
+    video later (its first frame at ``-audio_offset_s``), as files cut from a stream often are.
+    """
     import av
 
     path = Path(path)
     samples = None if audio is None else _mono_float(audio)
+    video_shift = round(max(0.0, -audio_offset_s) / time_base)  # ticks of time_base
+    audio_shift = round(max(0.0, audio_offset_s) * audio_rate)  # samples
     with atomic_path(path) as partial, av.open(str(partial), mode="w", format="mp4") as container:
         video = None
         sound = None
@@ -83,23 +90,27 @@ def _encode(
                 if samples is not None:
                     sound = container.add_stream("aac", rate=audio_rate, layout="mono")
             out = av.VideoFrame.from_ndarray(_even(frame), format="rgb24")
-            out.pts = pts
+            out.pts = pts + video_shift
             out.time_base = time_base
             container.mux(video.encode(out))
             if sound is not None:  # keep audio up to this frame's time, for interleaving
-                until = min(samples.size, int(pts * time_base * audio_rate) + AUDIO_CHUNK)
-                sent = _encode_audio(container, sound, samples, sent, until, audio_rate)
+                shown_s = (pts + video_shift) * time_base
+                until = min(samples.size, int(shown_s * audio_rate) - audio_shift + AUDIO_CHUNK)
+                sent = _encode_audio(container, sound, samples, sent, max(until, sent),
+                                     audio_rate, audio_shift)
         if video is None:
             raise ValueError(f"no frames to write to {path}")
         container.mux(video.encode(None))
         if sound is not None:
-            _encode_audio(container, sound, samples, sent, samples.size, audio_rate)
+            _encode_audio(container, sound, samples, sent, samples.size, audio_rate, audio_shift)
             container.mux(sound.encode(None))
     return path
 
 
-def _encode_audio(container, sound, samples: np.ndarray, start: int, stop: int, rate: int) -> int:
-    """Encode ``samples[start:stop]`` in AAC-sized chunks; returns the new ``start``."""
+def _encode_audio(container, sound, samples: np.ndarray, start: int, stop: int, rate: int,
+                  shift: int = 0) -> int:
+    """Encode ``samples[start:stop]`` in AAC-sized chunks, stamped ``shift`` samples late;
+    returns the new ``start``."""
     import av
 
     while start < stop:
@@ -108,7 +119,7 @@ def _encode_audio(container, sound, samples: np.ndarray, start: int, stop: int, 
             break  # wait for a whole chunk unless this is the end of the audio
         chunk = av.AudioFrame.from_ndarray(samples[None, start:end], format="fltp", layout="mono")
         chunk.sample_rate = rate
-        chunk.pts = start
+        chunk.pts = start + shift
         chunk.time_base = Fraction(1, rate)
         container.mux(sound.encode(chunk))
         start = end
@@ -121,17 +132,20 @@ def write_video(
     fps: float,
     audio: np.ndarray | None = None,
     audio_rate: int = 16000,
+    audio_offset_s: float = 0.0,
 ) -> Path:
     """Write HxWx3 uint8 RGB ``frames`` at a constant ``fps`` to an H.264 mp4.
 
     ``audio``: optional mono samples (float in [-1, 1] or integer PCM) at ``audio_rate``,
     encoded as AAC. Odd frame sizes are padded to even by repeating the edge.
+    ``audio_offset_s``: the audio stream's start minus the video stream's (0: both at 0; the
+    later stream is stamped late, as in recordings whose streams start apart).
     """
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     rate = Fraction(fps).limit_denominator(1001)
     stamped = ((frame, index) for index, frame in enumerate(frames))
-    return _encode(path, stamped, 1 / rate, rate, audio, audio_rate)
+    return _encode(path, stamped, 1 / rate, rate, audio, audio_rate, audio_offset_s)
 
 
 def write_vfr_video(
@@ -140,10 +154,12 @@ def write_vfr_video(
     times_s: Sequence[float],
     audio: np.ndarray | None = None,
     audio_rate: int = 16000,
+    audio_offset_s: float = 0.0,
 ) -> Path:
     """Write ``frames`` shown at the given start times (seconds, strictly increasing).
 
     Timestamps are kept at 1/90000 s, so irregular frame intervals survive in the file.
+    ``audio_offset_s`` as in ``write_video``.
     """
     times = np.asarray(times_s, dtype=np.float64)
     if times.ndim != 1 or times.size == 0:
@@ -164,4 +180,4 @@ def write_vfr_video(
         if count != ticks.size:
             raise ValueError(f"{count} frames for {ticks.size} times")
 
-    return _encode(path, stamped(), VFR_TIME_BASE, rate, audio, audio_rate)
+    return _encode(path, stamped(), VFR_TIME_BASE, rate, audio, audio_rate, audio_offset_s)
