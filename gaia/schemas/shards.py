@@ -58,6 +58,16 @@ JSON_FIELDS: dict[str, type | tuple[type, ...]] = {
     "provenance": dict,
 }
 
+# Fields a sample may carry (checked when present): how its audio was put in sync with the
+# frames (GAIA A.1, "lip movements and speech are not aligned"). av_offset_s: the source's audio
+# stream start minus its video stream start; sync_offset_s: the measured lag the audio was
+# moved by (positive: the source's audio was late); sync_note: why no lag was applied.
+OPTIONAL_JSON_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "av_offset_s": (int, float),
+    "sync_offset_s": (int, float),
+    "sync_note": str,
+}
+
 _MEMBER_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
 _MANIFEST_FIELDS: list[tuple[str, pa.DataType, str]] = [
@@ -194,6 +204,10 @@ def _json_problems(blob: bytes | None, problems: list[str]) -> dict | None:
         if name not in meta:
             problems.append(f"json lacks field {name!r}")
         elif not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            problems.append(f"json field {name!r} has the wrong type: {value!r}")
+    for name, kind in OPTIONAL_JSON_FIELDS.items():
+        value = meta.get(name)
+        if name in meta and (not isinstance(value, kind) or isinstance(value, bool)):
             problems.append(f"json field {name!r} has the wrong type: {value!r}")
     if meta.get("schema_version", SHARD_SCHEMA_VERSION) != SHARD_SCHEMA_VERSION:
         problems.append(f"json schema_version {meta['schema_version']!r}, expected "

@@ -23,6 +23,9 @@ class ExtractConfig:
     trust_pickled_weights: load a demucs ``.th`` model, a pickle that runs any code it holds
         (refused otherwise; the samples' provenance then says ``trusted_pickle: true``).
     shard_mb: target shard size. val_fraction: share of identities in the validation split.
+    max_sync_offset_s: the largest measured lip-sync lag a clip's audio is shifted by; clips
+        lagging more are dropped as ``out_of_sync`` (GAIA A.1). SyncNet-style pipelines shift
+        by up to about 5 frames at 25 fps, hence 0.2 s.
     """
 
     denoise: str = "none"
@@ -33,11 +36,14 @@ class ExtractConfig:
     trust_pickled_weights: bool = False
     shard_mb: float = 256.0
     val_fraction: float = 0.05
+    max_sync_offset_s: float = 0.2
     crop: CropConfig = field(default_factory=CropConfig)
 
     def __post_init__(self) -> None:
         if not 0 <= self.val_fraction < 1:
             raise ValueError("--val-fraction must be in [0, 1)")
+        if not self.max_sync_offset_s >= 0:
+            raise ValueError("max_sync_offset_s must be zero or more")
         if self.shard_mb <= 0:
             raise ValueError("--shard-size must be positive")
 

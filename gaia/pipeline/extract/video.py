@@ -6,6 +6,12 @@ and 68 landmarks (crop pixels) and head pose per frame. Only the segments' frame
 the audio track is read once for all of a video's segments. Landmarks and pose come from the
 stored measures (``metrics/``), resampled to 25 fps by the same frame choice as the pixels, so
 every stream is aligned by construction.
+
+Audio is cut on the video's clock (GAIA A.1 drops clips whose "lip movements and speech are not
+aligned"): first the streams' start offset from the container (``media.stream_offsets``), then
+the lag measured between mouth and speech (the metrics' ``sync_offset_frames`` over the clip's
+confident frames). A clip lagging more than ``max_sync_offset_s`` is dropped (``out_of_sync``)
+rather than shifted: a lag that large is more often a dubbed or wrong track than a late one.
 """
 
 from __future__ import annotations
@@ -22,14 +28,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gaia.common.crop import CropConfig, clip_box, crop_frame, to_crop_pixels
+from gaia.filters.av_sync import SYNCED_CONFIDENCE, clip_offset_frames
 from gaia.filters.segments import Segment
 from gaia.pipeline.media.decode import AUDIO_RATE, audio_blocks
+from gaia.pipeline.media.stream_offsets import stream_start_times
 from gaia.pipeline.speech.denoise import Denoiser
 from gaia.pipeline.speech.features import SpeechFeatureExtractor
 from gaia.schemas.shards import dump_npy
 
 OUT_FPS = 25.0
 SAMPLES_PER_FRAME = int(AUDIO_RATE / OUT_FPS)  # 640
+MAX_SYNC_OFFSET_S = 0.2  # ExtractConfig.max_sync_offset_s's default
+SYNC_COLUMNS = ("sync_offset_frames", "sync_confidence")
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,66 @@ def source_indices(times_s: np.ndarray, segment: Segment) -> np.ndarray:
     seg_times = times_s[segment.start:segment.stop]
     picks = np.searchsorted(seg_times, wanted + 1e-6, side="right") - 1
     return segment.start + np.clip(picks, 0, len(seg_times) - 1)
+
+
+@dataclass(frozen=True)
+class ClipSync:
+    """How one clip's audio is put in sync: ``start_s`` of its audio on the audio track's clock.
+
+    av_offset_s: audio stream start minus video stream start. sync_offset_s: measured lag
+    (positive: audio late), 0 when unmeasured. note: why it is 0, or empty. out_of_sync: the
+    lag is beyond the limit; the clip is dropped.
+    """
+
+    av_offset_s: float
+    sync_offset_s: float
+    note: str
+    out_of_sync: bool
+
+    def audio_start_s(self, video_start_s: float) -> float:
+        """Where the sound heard with the frame at ``video_start_s`` is on the audio track."""
+        return video_start_s + self.sync_offset_s - self.av_offset_s
+
+
+def av_offset_of(path: str) -> tuple[float, str]:
+    """The file's audio-minus-video start (0 and a note when it cannot be read)."""
+    try:
+        return stream_start_times(path).offset_s, ""
+    except Exception as err:  # an odd container: cut as before, but say so
+        return 0.0, f"stream start times unreadable ({type(err).__name__}), av offset 0"
+
+
+def clip_sync(segment: Segment, sync_columns: dict[str, np.ndarray] | None, times_s: np.ndarray,
+              av_offset_s: float, max_sync_offset_s: float, av_note: str = "") -> ClipSync:
+    """The clip's sync from the per-frame ``sync_offset_frames`` / ``sync_confidence``.
+
+    The lag is the median over the segment's confident frames (``SYNCED_CONFIDENCE``), in
+    source frames, turned to seconds with the segment's frame interval. Missing columns or no
+    confident frame: lag 0 and a note (the clip is kept: no evidence it is out of sync).
+    """
+    notes = [av_note] if av_note else []
+    if sync_columns is None:
+        notes.append("no sync columns in metrics, sync offset 0")
+        return ClipSync(av_offset_s, 0.0, "; ".join(notes), False)
+    part = slice(segment.start, segment.stop)
+    frames = clip_offset_frames(sync_columns["sync_offset_frames"][part],
+                                sync_columns["sync_confidence"][part], SYNCED_CONFIDENCE)
+    steps = np.diff(times_s[part])
+    step = float(np.median(steps)) if steps.size else 1.0 / OUT_FPS
+    if not np.isfinite(frames) or not np.isfinite(step) or step <= 0:
+        notes.append("no confident sync measure in the clip, sync offset 0")
+        return ClipSync(av_offset_s, 0.0, "; ".join(notes), False)
+    offset = float(frames * step)
+    return ClipSync(av_offset_s, offset, "; ".join(notes), abs(offset) > max_sync_offset_s + 1e-9)
+
+
+def _sync_columns(metrics_file: Path) -> dict[str, np.ndarray] | None:
+    names = set(pq.read_schema(metrics_file).names)
+    if not set(SYNC_COLUMNS) <= names:
+        return None
+    table = pq.read_table(metrics_file, columns=list(SYNC_COLUMNS))
+    return {name: np.asarray(table.column(name).to_numpy(zero_copy_only=False), np.float64)
+            for name in SYNC_COLUMNS}
 
 
 def read_audio_spans(path: str, spans: list[tuple[float, float]]) -> list[np.ndarray | None]:
@@ -107,11 +177,14 @@ class AudioChain:
 
 
 def extract_video(jobs: list[ClipJob], metrics_file: Path, audio: AudioChain,
-                  crop: CropConfig, base_json: dict) -> Iterator[dict]:
+                  crop: CropConfig, base_json: dict, max_sync_offset_s: float = MAX_SYNC_OFFSET_S,
+                  av_offset_s: float | None = None) -> Iterator[dict]:
     """Yield one row per clip: ``{"key", "status", "error", "members"}`` (members: name->bytes).
 
-    A clip that fails (decode error, no face box) yields status ``failed`` with the reason; the
-    others still come out.
+    A clip that fails (decode error, no face box) yields status ``failed`` with the reason; one
+    whose measured lip-sync lag is beyond ``max_sync_offset_s`` yields status ``dropped`` with
+    error ``out_of_sync: ...``; the others still come out. ``av_offset_s``: the video's
+    audio-minus-video stream start (``videos.parquet``), read from the file when None.
     """
     import decord
 
@@ -122,17 +195,29 @@ def extract_video(jobs: list[ClipJob], metrics_file: Path, audio: AudioChain,
     landmarks = _fixed(table.column("landmarks"), (68, 2))
     pose = np.stack([table.column(c).to_numpy(zero_copy_only=False).astype(np.float32)
                      for c in ("pitch_deg", "yaw_deg", "roll_deg")], axis=1)
-    spans = [(job.segment.start_s, output_frames(job.segment) * SAMPLES_PER_FRAME)
+    av_note = ""
+    if av_offset_s is None or not np.isfinite(av_offset_s):
+        av_offset_s, av_note = av_offset_of(jobs[0].path)
+    sync_columns = _sync_columns(metrics_file)
+    syncs = [clip_sync(job.segment, sync_columns, times, av_offset_s, max_sync_offset_s, av_note)
              for job in jobs]
+    spans = [(sync.audio_start_s(job.segment.start_s),
+              output_frames(job.segment) * SAMPLES_PER_FRAME) for job, sync in zip(jobs, syncs,
+                                                                                   strict=True)]
     try:
         clips_audio = read_audio_spans(jobs[0].path, spans)
     except Exception:  # an unreadable audio track: the clips go out without audio
         clips_audio = [None] * len(jobs)
     reader = decord.VideoReader(jobs[0].path, num_threads=1)
-    for job, raw_audio in zip(jobs, clips_audio, strict=True):
+    for job, sync, raw_audio in zip(jobs, syncs, clips_audio, strict=True):
+        if sync.out_of_sync and raw_audio is not None:
+            yield {"key": job.key, "status": "dropped", "members": None,
+                   "error": f"out_of_sync: audio {sync.sync_offset_s:+.3f} s off the lips "
+                            f"(limit {max_sync_offset_s:g} s)"}
+            continue
         try:
             yield _extract_clip(job, reader, times, boxes, landmarks, pose, raw_audio, audio,
-                                crop, base_json)
+                                crop, base_json, sync)
         except Exception as err:
             yield {"key": job.key, "status": "failed", "error": f"{type(err).__name__}: {err}",
                    "members": None}
@@ -155,7 +240,8 @@ def _fixed(column, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _extract_clip(job: ClipJob, reader, times, boxes, landmarks, pose, raw_audio,
-                  audio: AudioChain, crop: CropConfig, base_json: dict) -> dict:
+                  audio: AudioChain, crop: CropConfig, base_json: dict,
+                  sync: ClipSync | None = None) -> dict:
     picks = source_indices(times, job.segment)
     box = clip_box(boxes[job.segment.start:job.segment.stop], crop)
     unique = np.unique(picks)
@@ -182,5 +268,9 @@ def _extract_clip(job: ClipJob, reader, times, boxes, landmarks, pose, raw_audio
         end_s=job.segment.start_s + n / OUT_FPS, frames=n, fps=OUT_FPS, has_audio=has_audio,
         crop_box=[float(v) for v in box], crop_size=crop.size,
     )
+    if sync is not None and has_audio:
+        record.update(av_offset_s=float(sync.av_offset_s), sync_offset_s=float(sync.sync_offset_s))
+        if sync.note:
+            record["sync_note"] = sync.note
     members["json"] = json.dumps(record, sort_keys=True).encode("utf-8")
     return {"key": job.key, "status": "ok", "error": "", "members": members}
