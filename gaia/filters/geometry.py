@@ -82,3 +82,21 @@ def _shifted(values: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
     """``values`` moved down one frame, with ``previous`` (or NaN) in front."""
     head = np.full_like(values[:1], np.nan) if previous is None else previous[None]
     return np.concatenate([head, values[:-1]], axis=0)
+
+
+def frontal_angle_eye_line(landmarks: np.ndarray) -> np.ndarray:
+    """``frontal_angle`` read against the line through the outer eye corners, not the image's
+    horizontal: 180 for a frontal face, whatever its roll.
+
+    DESIGN.md section 4's reading against the horizontal shifts the sum by twice the roll, so
+    an upright face tilted 10 degrees deviates 20 while a face turned one way and tilted the
+    other can cancel to 180. Rotating the landmarks so the eye line is horizontal first leaves
+    only the yaw (and some pitch) in the sum.
+    """
+    eyes = landmarks[:, EYE_OUTER_LEFT] - landmarks[:, EYE_OUTER_RIGHT]
+    roll = np.arctan2(eyes[:, 1], eyes[:, 0])
+    cos, sin = np.cos(-roll)[:, None], np.sin(-roll)[:, None]
+    centred = landmarks - landmarks[:, NOSE_TIP:NOSE_TIP + 1]
+    upright = np.stack([cos * centred[..., 0] - sin * centred[..., 1],
+                        sin * centred[..., 0] + cos * centred[..., 1]], axis=-1)
+    return frontal_angle(upright)

@@ -3,7 +3,7 @@
 Paper, section 4.2 (speech-to-motion) and section 5's pose-controllable generation: the
 diffusion model can take the head pose from elsewhere instead of predicting it. To be a
 condition like those it saw in training, the pose is measured as curation measures it: the
-same face tracker (``pipeline.measure.video.FaceTracker`` with ``MeasureConfig``'s landmarker and
+same face tracker (``pipeline.measure.tracker.FaceTracker`` with ``MeasureConfig``'s landmarker and
 decoding size, as ``reenact.driving_landmarks`` uses it) and the same PnP (``pipeline.face.head_pose``), then
 picked at 25 fps the way ``pipeline.extract.video`` picks a clip's frames (the source frame on screen
 at each output time; for a 25 fps source that is frame for frame).
@@ -16,9 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gaia.pipeline.face.detect import FaceDetector
 from gaia.pipeline.face.head_pose import head_pose
-from gaia.pipeline.face.landmarks import load_landmarker
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.media.decode import DecodeError, VideoFrames, VideoInfo, probe
 
@@ -57,23 +55,21 @@ def _tracked_frames(path: Path, config: MeasureConfig, until_s: float
     The loop of ``reenact.driving_landmarks`` (the curation tracker), but it stops once
     ``until_s`` is covered: a long pose video for a short clip is decoded only as far as used.
     """
-    from gaia.pipeline.measure.video import FaceTracker, Models
+    from gaia.pipeline.measure.models import new_tracker
 
     info = probe(str(path))
     frames = VideoFrames(str(path), info, config.max_side, config.chunk_frames,
                          config.decode_threads)
-    models = Models(detector=FaceDetector(config.detector),
-                    landmarker=load_landmarker(config.landmarks), speech=None)
-    tracker = FaceTracker(models, config)
+    tracker = new_tracker(config, frames.scale)
     points: list[np.ndarray] = []
     times: list[float] = []
     for chunk in frames:
         for rgb, start_s in zip(chunk.frames, chunk.times_s, strict=True):
             if times and start_s > until_s + 1e-6:
                 return np.stack(points), np.asarray(times), info
-            found, _ = tracker.step(rgb, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+            found = tracker.step(rgb, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
             points.append(np.full((68, 2), np.nan, np.float32) if found is None
-                          else found * frames.scale)
+                          else found.points * frames.scale)
             times.append(float(start_s))
     if not points:
         raise DecodeError("decode_error", "the video has no frames")

@@ -7,7 +7,7 @@ its clips (``gaia.common.crop``): 68 dlib landmarks, one square box per clip (th
 source image is a clip of one frame; the driving video is one clip), cut at 256 px, then
 resized to the model's ``image_size`` with the same pixel-centre mapping as the training
 loader (``training.data.shard_stream.decode_sample``). The driving video is read as curation measures it
-(``pipeline.measure.video.FaceTracker``: detect every few frames, follow the face in between); frames
+(``pipeline.measure.tracker.FaceTracker``: detect every few frames, follow the face in between); frames
 where the face is lost take the nearest frame's landmarks. The output mp4 has the driving
 video's frame rate, frame count and audio (16 kHz mono).
 """
@@ -116,23 +116,21 @@ def driving_landmarks(path: Path, config: MeasureConfig
     """Landmarks of the driving video's face in every frame, in source pixels ``(n, 68, 2)``
     (a frame where the face was lost takes the nearest found frame's), its frame rate, and
     which frames had the face found ``(n,)``."""
-    from gaia.pipeline.measure.video import FaceTracker, Models
+    from gaia.pipeline.measure.models import new_tracker
 
     try:
         info = probe(str(path))
         frames = VideoFrames(str(path), info, config.max_side, config.chunk_frames)
     except DecodeError as err:
         raise ValueError(f"cannot read the driving video {path}: {err}") from err
-    models = Models(detector=FaceDetector(config.detector), landmarker=DlibLandmarker(),
-                    speech=None)
-    tracker = FaceTracker(models, config)
+    tracker = new_tracker(config, frames.scale, landmarker=DlibLandmarker())
     found: list[np.ndarray | None] = []
     try:
         for chunk in frames:
             for rgb in chunk.frames:
                 gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-                points, _ = tracker.step(rgb, gray)
-                found.append(None if points is None else points * frames.scale)
+                fix = tracker.step(rgb, gray)
+                found.append(None if fix is None else fix.points * frames.scale)
     except DecodeError as err:
         raise ValueError(f"cannot read the driving video {path}: {err}") from err
     if not found:

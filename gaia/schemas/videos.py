@@ -26,7 +26,8 @@ OK_FLAGS: dict[str, str] = {
     "multiple_faces": "more than one face in over half of the frames with a face",
     "no_audio": "no audio track, or an unreadable one (speech measures are null)",
     "vfr": "variable frame rate (time_s holds true presentation times)",
-    "downscaled": "measured on a shrunk copy (source larger than max_side)",
+    "downscaled": "measured on a shrunk copy (its size chosen from the faces' size)",
+    "av_offset": "the audio and video streams start at different times (reconciled)",
 }
 
 _FIELDS: list[tuple[str, pa.DataType, str]] = [
@@ -44,6 +45,15 @@ _FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("num_frames", pa.int64(), "frames measured (one metrics row each)"),
     ("frames_with_face", pa.int64(), "frames where a face was found"),
     ("has_audio", pa.bool_(), "whether an audio track was decoded"),
+    ("av_offset_s", pa.float64(),
+     "audio stream start minus video stream start, from the container's pts (edit lists, "
+     "AAC priming); measures put the audio on the video's clock by it"),
+    ("sync_offset_s", pa.float64(),
+     "median audio-visual offset measured from the mouth and the speech over confident "
+     "windows (> 0: audio late); null when no window was confident"),
+    ("face_px", pa.float64(), "largest face width the pre-scan found, source pixels"),
+    ("analysis_side", pa.int32(), "longer side of the frames measured (sized to the face)"),
+    ("persons", pa.int32(), "distinct identities seen in the video (face embeddings)"),
     ("size_bytes", pa.int64(), "input size"),
     ("elapsed_s", pa.float64(), "wall time spent on this video"),
     ("cpu_s", pa.float64(), "CPU time spent on this video (all threads of the worker)"),

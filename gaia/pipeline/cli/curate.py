@@ -101,14 +101,22 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=workers_arg, default=None, metavar="N",
                          help="videos measured at once, 1 or more (default: one per CPU of "
                               "the cluster)")
-    parser.add_argument("--landmarks", choices=("dlib", "fan"), default=defaults.landmarks,
-                         help="68-point landmark model (default: %(default)s; fan needs "
-                              "face-alignment weights in the torch hub cache)")
+    parser.add_argument("--backend", choices=("dlib", "mediapipe"), default=defaults.backend,
+                         help="face detector and landmarks: dlib (HOG + 68-point predictor) or "
+                              "mediapipe (BlazeFace + FaceMesh, finds turned and masked faces; "
+                              "models read from the mediapipe wheel) (default: %(default)s)")
+    parser.add_argument("--landmarks", choices=("auto", "dlib", "mesh", "fan"),
+                         default=defaults.landmarks,
+                         help="68-point landmark model; auto: the backend's own (default: "
+                              "%(default)s; fan needs face-alignment weights in the torch hub "
+                              "cache)")
     parser.add_argument("--detect-every", type=int, default=defaults.detector.detect_every,
                          metavar="K", help="run the face detector every K frames and track "
                                            "in between (default: %(default)s)")
     parser.add_argument("--max-side", type=int, default=defaults.max_side, metavar="PX",
-                         help="decode frames shrunk to this longer side (default: %(default)s)")
+                         help="decode frames shrunk to at least this longer side; larger when "
+                              "the faces are small, so the face keeps about "
+                              f"{defaults.target_face_px:.0f} px (default: %(default)s)")
     parser.add_argument("--chunk-frames", type=int, default=defaults.chunk_frames, metavar="N",
                          help="frames decoded at a time; bounds memory (default: %(default)s)")
     parser.add_argument("--stall-timeout", type=float, default=defaults.stall_timeout_s,
@@ -259,6 +267,7 @@ def _measure(args: argparse.Namespace) -> int:
 
     args.out = output_folder(args.out)
     config = MeasureConfig(
+        backend=args.backend,
         landmarks=args.landmarks,
         detector=DetectorConfig(detect_every=args.detect_every),
         max_side=args.max_side,

@@ -12,11 +12,22 @@ from gaia.pipeline.face.detect import DetectorConfig
 class MeasureConfig:
     """How videos are measured.
 
-    landmarks: ``dlib`` (ships in a wheel) or ``fan`` (face-alignment; weights from the torch
-        hub cache, never downloaded).
-    max_side: frames are decoded shrunk so the longer side is at most this many pixels; the
-        measures are ratios, so they do not need more, and decode, detection and memory all
-        shrink with it. Stored coordinates are scaled back to the source's pixels.
+    backend: face detection and landmarks: ``dlib`` (HOG + the 68-point predictor) or
+        ``mediapipe`` (BlazeFace + FaceMesh mapped to 68 points; see ``measure.models``).
+    landmarks: ``auto`` (the backend's own), ``dlib``, ``mesh`` or ``fan`` (face-alignment;
+        weights from the torch hub cache, never downloaded).
+    blazeface_model: ``full`` (192 px input, faces at any distance) or ``short`` (128 px,
+        close-ups).
+    max_side: the smallest longer side frames are decoded at. Measures are ratios, so frames
+        are shrunk (decode, detection and memory all shrink with it), but only so far that the
+        largest face the pre-scan found stays ``target_face_px`` wide (``measure.face_scale``).
+        Stored coordinates are in the source's pixels.
+    target_face_px: face width the analysis size aims at (landmarks need about this much).
+    probe_frames: keyframes scanned at source size to find the faces' size.
+    identity: embed the face at every scan (dlib's face-recognition ResNet) for the identity
+        measures; off saves about 20 ms per scan.
+    identity_max_distance: embeddings closer than this are the same person (dlib's 0.6).
+    cut_threshold: ``cut_score`` at which the tracker treats a frame as a new shot and scans.
     chunk_frames: frames decoded and measured at a time (bounds memory).
     decode_threads: decoder threads per video; parallelism comes from running videos side by
         side, so 1 is right unless a cluster has few, very long videos.
@@ -27,9 +38,16 @@ class MeasureConfig:
         ``base + per_video_s * duration`` seconds, or it is stopped with reason ``timeout``.
     """
 
-    landmarks: str = "dlib"
+    backend: str = "dlib"
+    landmarks: str = "auto"
+    blazeface_model: str = "full"
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     max_side: int = 640
+    target_face_px: float = 128.0
+    probe_frames: int = 3
+    identity: bool = True
+    identity_max_distance: float = 0.6
+    cut_threshold: float = 0.5
     chunk_frames: int = 32
     decode_threads: int = 1
     min_duration_s: float = 3.0
@@ -38,8 +56,13 @@ class MeasureConfig:
     time_limit_per_video_s: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.landmarks not in ("dlib", "fan"):
-            raise ValueError(f"landmarks must be 'dlib' or 'fan', not {self.landmarks!r}")
+        if self.backend not in ("dlib", "mediapipe"):
+            raise ValueError(f"backend must be 'dlib' or 'mediapipe', not {self.backend!r}")
+        if self.landmarks not in ("auto", "dlib", "mesh", "fan"):
+            raise ValueError(
+                f"landmarks must be 'auto', 'dlib', 'mesh' or 'fan', not {self.landmarks!r}")
+        if self.blazeface_model not in ("full", "short"):
+            raise ValueError("blazeface_model must be 'full' or 'short'")
         for name in ("max_side", "chunk_frames", "decode_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -8,191 +8,42 @@ written as they go, so memory does not grow with the video's length.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gaia.filters import geometry
-from gaia.pipeline.face.detect import FaceDetector, box_from_landmarks, track_lost
-from gaia.pipeline.face.head_pose import head_pose
-from gaia.pipeline.face.landmarks import Landmarker, load_landmarker
-from gaia.pipeline.face.occlusion import lower_face_occlusion
 from gaia.pipeline.measure.config import MeasureConfig
+from gaia.pipeline.measure.face_scale import probe_face_scale
+from gaia.pipeline.measure.frame_measures import ChunkMeasurer
+from gaia.pipeline.measure.models import Models
+from gaia.pipeline.measure.sync_columns import (
+    EnergyTap,
+    rewrite_with,
+    sync_measures,
+    video_sync_offset_s,
+)
+from gaia.pipeline.measure.tracker import FaceTracker
 from gaia.pipeline.media.decode import (
     DecodeError,
-    FrameChunk,
     VideoFrames,
     VideoInfo,
     audio_blocks,
     is_variable_rate,
     probe,
 )
-from gaia.pipeline.speech.vad import SpeechDetector, probs_at
-from gaia.schemas.atomic import atomic_path
+from gaia.pipeline.media.stream_offsets import stream_start_times
+from gaia.schemas.atomic import atomic_path, partial_path
 from gaia.schemas.metrics import METRICS_COMPRESSION, METRICS_SCHEMA
 from gaia.schemas.videos import OK_FLAGS, empty_record
 
+__all__ = ["Models", "measure_video"]
+
 Progress = Callable[[int, int], None]
-
-
-@dataclass
-class Models:
-    """The models one worker loads once and reuses for every video."""
-
-    detector: FaceDetector
-    landmarker: Landmarker
-    speech: SpeechDetector
-
-    @classmethod
-    def load(cls, config: MeasureConfig) -> Models:
-        return cls(
-            detector=FaceDetector(config.detector),
-            landmarker=load_landmarker(config.landmarks),
-            speech=SpeechDetector(),
-        )
-
-
-class FaceTracker:
-    """Detect every k frames, follow the main face in between (see ``faces`` module)."""
-
-    def __init__(self, models: Models, config: MeasureConfig) -> None:
-        self.models = models
-        self.config = config.detector
-        self.num_faces = 0
-        self._since_detect = self.config.detect_every
-        self._landmark_box: np.ndarray | None = None
-        # The detector's box relative to the landmark box (offsets / landmark-box size), measured
-        # at each detection: tracking feeds the shape predictor boxes of the shape it was trained on.
-        self._offset = np.zeros(4, np.float32)
-
-    def step(self, rgb: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray | None, bool]:
-        """Landmarks of the main face in this frame (or None), and whether the detector ran.
-
-        With no face in view the detector still runs only every k frames: frames between two
-        empty detections count as faceless.
-        """
-        image = gray if self.models.landmarker.wants_gray else rgb
-        if self._since_detect >= self.config.detect_every:
-            return self._detect(gray, image), True
-        self._since_detect += 1
-        if self._landmark_box is None:
-            return None, False
-        side = self._landmark_box[2] - self._landmark_box[0]
-        points = self.models.landmarker(image, self._landmark_box + self._offset * side)
-        box = box_from_landmarks(points)
-        if track_lost(self._landmark_box, box, self.config):
-            return self._detect(gray, image), True
-        self._landmark_box = box
-        return points, False
-
-    def _detect(self, gray: np.ndarray, image: np.ndarray) -> np.ndarray | None:
-        self._since_detect = 1
-        boxes = self.models.detector(gray)
-        self.num_faces = len(boxes)
-        if not len(boxes):
-            self._landmark_box = None
-            return None
-        chosen = boxes[self._same_face(boxes)]
-        points = self.models.landmarker(image, chosen)
-        box = box_from_landmarks(points)
-        side = max(float(box[2] - box[0]), 1.0)
-        self._offset = (chosen - box) / side
-        self._landmark_box = box
-        return points
-
-    def _same_face(self, boxes: np.ndarray) -> int:
-        """The detection that continues the current track, else the largest face."""
-        if self._landmark_box is None:
-            return 0
-        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-        mine = (self._landmark_box[:2] + self._landmark_box[2:]) / 2
-        nearest = int(np.argmin(np.linalg.norm(centres - mine, axis=1)))
-        size = boxes[nearest, 2] - boxes[nearest, 0]
-        return nearest if np.linalg.norm(centres[nearest] - mine) < 0.5 * size else 0
-
-
-class _ChunkMeasurer:
-    """Turns decoded chunks into metrics record batches, carrying state across chunks."""
-
-    def __init__(self, video_id: str, frames: VideoFrames, speech: np.ndarray,
-                 models: Models, config: MeasureConfig) -> None:
-        self.video_id = video_id
-        self.frames = frames
-        self.speech = speech
-        self.models = models
-        self.tracker = FaceTracker(models, config)
-        self._prev_landmarks: np.ndarray | None = None
-        self._prev_box: np.ndarray | None = None
-        self.frames_with_face = 0
-        self.frames_multi_face = 0
-
-    def batch(self, chunk: FrameChunk) -> pa.RecordBatch:
-        n = len(chunk.frames)
-        landmarks = np.full((n, 68, 2), np.nan, np.float32)
-        num_faces = np.zeros(n, np.int8)
-        detected = np.zeros(n, bool)
-        occlusion = np.full(n, np.nan, np.float32)
-        pose = np.full((n, 3), np.nan, np.float32)
-        for i, rgb in enumerate(chunk.frames):
-            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-            points, detected[i] = self.tracker.step(rgb, gray)
-            num_faces[i] = min(self.tracker.num_faces, 127)
-            if points is None:
-                continue
-            landmarks[i] = points
-            occlusion[i] = lower_face_occlusion(rgb, points)
-            pose[i] = head_pose(points, self.frames.width, self.frames.height)
-        has_face = np.isfinite(landmarks[:, 0, 0])
-        self.frames_with_face += int(has_face.sum())
-        self.frames_multi_face += int((num_faces[has_face] > 1).sum())
-
-        # Ratios are scale-free: compute on the analysis copy, store coordinates at source scale.
-        landmarks *= self.frames.scale
-        boxes = np.stack([box_from_landmarks(p) if ok else np.full(4, np.nan, np.float32)
-                          for p, ok in zip(landmarks, has_face, strict=True)])
-        jitter_lm = geometry.landmark_jitter(landmarks, self._prev_landmarks)
-        jitter_box = geometry.box_jitter(boxes, self._prev_box)
-        self._prev_landmarks, self._prev_box = landmarks[-1], boxes[-1]
-        mid_times = chunk.times_s + 0.5 / self.frames.fps
-        columns = {
-            "video_id": pa.array([self.video_id] * n, pa.string()),
-            "frame_index": pa.array(np.arange(chunk.start, chunk.start + n, dtype=np.int32)),
-            "time_s": pa.array(chunk.times_s.astype(np.float64)),
-            "num_faces": pa.array(num_faces),
-            "detected": pa.array(detected),
-            "face_box": _fixed_lists(boxes, has_face, 4),
-            "landmarks": _fixed_lists(landmarks, has_face, 68, inner=2),
-            "pitch_deg": _floats(pose[:, 0]),
-            "yaw_deg": _floats(pose[:, 1]),
-            "roll_deg": _floats(pose[:, 2]),
-            "frontal_angle_deg": _floats(geometry.frontal_angle(landmarks)),
-            "jitter_landmarks": _floats(jitter_lm),
-            "jitter_box": _floats(jitter_box),
-            "occlusion": _floats(occlusion),
-            "mouth_open": _floats(geometry.mouth_open(landmarks)),
-            "speech_prob": _floats(probs_at(self.speech, mid_times)),
-        }
-        return pa.record_batch(list(columns.values()), schema=METRICS_SCHEMA)
-
-
-def _floats(values: np.ndarray) -> pa.Array:
-    """float32 array with NaN stored as null, so 'no face' reads as missing, not as a number."""
-    values = np.asarray(values, np.float32)
-    return pa.array(values, mask=~np.isfinite(values))
-
-
-def _fixed_lists(values: np.ndarray, valid: np.ndarray, size: int, inner: int = 0) -> pa.Array:
-    flat = pa.array(np.nan_to_num(values, nan=0.0).reshape(-1).astype(np.float32))
-    if inner:
-        flat = pa.FixedSizeListArray.from_arrays(flat, inner)
-    return pa.FixedSizeListArray.from_arrays(flat, size, mask=pa.array(~valid))
 
 
 def measure_video(path: str, video_id: str, source: str, metrics_dir: Path, models: Models,
@@ -231,28 +82,55 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
     record.update(width=info.width, height=info.height, fps=info.fps)
     flags: list[str] = []
 
+    try:
+        av_offset_s = stream_start_times(path).offset_s if info.has_audio else 0.0
+    except Exception:  # the start times are a refinement: unreadable ones mean 0
+        av_offset_s = 0.0
+    record["av_offset_s"] = av_offset_s
+    if abs(av_offset_s) > 0.5 / max(info.fps, 1.0):
+        flags.append("av_offset")
+
     speech = np.zeros(0, np.float32)
+    energy: EnergyTap | None = None
     if info.has_audio:
         try:
-            speech = models.speech.window_probs(audio_blocks(path))
+            energy = EnergyTap(audio_blocks(path))
+            speech = models.speech.window_probs(energy)
         except Exception as err:  # a broken audio track: measure the video, note the audio
             flags.append("no_audio")
+            energy = None
             record["error"] = f"audio track unreadable ({err}); speech measures are null"
     record["has_audio"] = bool(info.has_audio and len(speech) > 0)
     if not record["has_audio"] and "no_audio" not in flags:
         flags.append("no_audio")
 
-    frames = VideoFrames(path, info, config.max_side, config.chunk_frames, config.decode_threads)
+    detector = config.detector
+    scale = probe_face_scale(path, info, models.scanner, detector.min_face_px, config.max_side,
+                             config.target_face_px, config.probe_frames)
+    record.update(face_px=scale.face_px, analysis_side=scale.analysis_side)
+    frames = VideoFrames(path, info, scale.analysis_side, config.chunk_frames,
+                         config.decode_threads)
     if frames.num_frames == 0:
         raise DecodeError("decode_error", f"{path}: the video stream holds no decodable frame")
-    measurer = _ChunkMeasurer(record["video_id"], frames, speech, models, config)
+    # The smallest face looked for, in analysis pixels: the configured floor, or half the
+    # pre-scan's face when that is larger (a scan sized to the face is a cheaper scan).
+    min_face = detector.min_face_px / frames.scale
+    if scale.face_px:
+        min_face = max(min_face, 0.5 * scale.face_px / frames.scale)
+    tracker = FaceTracker(models.scanner, models.landmarker, detector, min_face)
+    measurer = ChunkMeasurer(record["video_id"], frames, speech, av_offset_s, models, tracker)
     measured, last_time = 0, 0.0
+    times_parts: list[np.ndarray] = []
     final = metrics_dir / f"{record['video_id']}.parquet"
-    with atomic_path(final) as tmp:
-        with pq.ParquetWriter(tmp, METRICS_SCHEMA, compression=METRICS_COMPRESSION) as writer:
+    # Frames are written as measured to a hidden partial file (resume removes a killed one);
+    # the sync pass copies it into the final file's partial, renamed whole at the end.
+    chunked = partial_path(metrics_dir / f"{record['video_id']}.frames.parquet")
+    with atomic_path(final) as tmp, _removed_after(chunked):
+        with pq.ParquetWriter(chunked, METRICS_SCHEMA, compression=METRICS_COMPRESSION) as writer:
             try:
                 for chunk in frames:
                     writer.write_batch(measurer.batch(chunk))
+                    times_parts.append(chunk.times_s)
                     measured += len(chunk.frames)
                     last_time = float(chunk.times_s[-1])
                     if progress:
@@ -264,6 +142,13 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
                 record["error"] = f"decoding stopped after {measured} frames: {err}"
         if measured < 0.98 * info.num_frames - 1 and "truncated" not in flags:
             flags.append("truncated")
+        mouth = np.concatenate(measurer.mouth_open) if measurer.mouth_open else np.zeros(0)
+        late = sync_measures(mouth, np.concatenate(times_parts) if times_parts else np.zeros(0),
+                             frames.fps, energy.rms() if energy and record["has_audio"] else None,
+                             av_offset_s)
+        rewrite_with(chunked, tmp, late)
+    record["sync_offset_s"] = video_sync_offset_s(late, frames.fps)
+    record["persons"] = len(measurer.identities.centroids)
 
     times = frames.times()[:measured]
     duration = last_time + 1.0 / frames.fps
@@ -287,3 +172,12 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
         num_frames=measured,
         frames_with_face=measurer.frames_with_face,
     )
+
+
+@contextlib.contextmanager
+def _removed_after(path: Path) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -1,0 +1,69 @@
+"""The analysis size of one video, chosen from the size of its faces (paper, appendix A.1).
+
+Measures are ratios, so frames are decoded shrunk (decode, detection and memory all shrink with
+the pixel count), but a fixed size fails at real framing: a 146 px face in a 720p interview is
+37 px after shrinking to 640, below what any landmark fit can use. So before measuring, a few
+keyframes (cheap to seek to) are decoded at the source's size and scanned for faces down to
+``min_face_px``; the video is then decoded so its largest face is about ``target_face_px`` wide,
+never larger than the source and never smaller than ``max_side``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gaia.pipeline.face.scan import FaceScanner
+from gaia.pipeline.media.decode import VideoInfo
+
+
+@dataclass(frozen=True)
+class FaceScale:
+    """What the probe saw: the largest face's width in source pixels (None: no face in the
+    probed frames) and the longer side the video will be decoded at."""
+
+    face_px: float | None
+    analysis_side: int
+
+
+def choose_analysis_side(info: VideoInfo, face_px: float | None, max_side: int,
+                         target_face_px: float) -> int:
+    """The longer side to decode at: the face near ``target_face_px``, within the bounds."""
+    longer = max(info.width, info.height)
+    if face_px is None or face_px <= 0:
+        return min(max_side, longer)
+    wanted = longer * target_face_px / face_px
+    return int(min(longer, max(max_side, round(wanted))))
+
+
+def probe_face_scale(path: str, info: VideoInfo, scanner: FaceScanner, min_face_px: float,
+                     max_side: int, target_face_px: float, frames: int = 3) -> FaceScale:
+    """Scan up to ``frames`` keyframes at source size; the analysis side from the faces found.
+
+    A file decord cannot seek in (or one with no keyframe index) falls back to its first frames.
+    """
+    import decord
+
+    try:
+        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+        count = len(reader)
+        keys = [int(k) for k in reader.get_key_indices()] or [0]
+    except Exception:
+        return FaceScale(None, choose_analysis_side(info, None, max_side, target_face_px))
+    if count == 0:
+        return FaceScale(None, choose_analysis_side(info, None, max_side, target_face_px))
+    # Spread over the video; a keyframe at 0.5 s rather than 0 avoids fade-ins and slates.
+    wanted = np.linspace(0.1, 0.9, frames) * count
+    picks = sorted({min(keys, key=lambda k, w=w: abs(k - w)) for w in wanted})
+    largest = 0.0
+    for index in picks:
+        try:
+            rgb = reader[index].asnumpy()
+        except Exception:
+            continue
+        boxes, _ = scanner.scan(rgb, min_face_px)
+        if len(boxes):
+            largest = max(largest, float(boxes[0, 2] - boxes[0, 0]))
+    face_px = largest or None
+    return FaceScale(face_px, choose_analysis_side(info, face_px, max_side, target_face_px))

@@ -1,0 +1,101 @@
+"""The models one measure worker loads once and reuses for every video.
+
+Two face backends (``MeasureConfig.backend``):
+
+- ``dlib``: HOG detection and dlib's 68-point predictor (both ship in wheels).
+- ``mediapipe``: BlazeFace detection and FaceMesh landmarks mapped to the 68 iBUG points, the
+  models read from the mediapipe wheel and run with LiteRT (``pipeline.face.mediapipe_models``);
+  it finds turned and masked faces HOG misses.
+
+``landmarks`` may swap the landmark model (``fan`` with the dlib detector).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gaia.pipeline.face.landmarks import Landmarker, load_landmarker
+from gaia.pipeline.face.scan import BaseDetector, FaceScanner
+from gaia.pipeline.measure.config import MeasureConfig
+from gaia.pipeline.measure.tracker import FaceTracker
+from gaia.pipeline.media.shot_cut import CutDetector
+from gaia.pipeline.speech.vad import SpeechDetector
+
+
+@dataclass
+class Models:
+    """What measuring a video needs, loaded once per worker."""
+
+    scanner: FaceScanner
+    landmarker: Landmarker
+    speech: SpeechDetector
+    embedder: Callable[[np.ndarray, np.ndarray], np.ndarray] | None
+    identity_max_distance: float
+    cut_threshold: float
+
+    def new_cut_detector(self) -> CutDetector:
+        return CutDetector(threshold=self.cut_threshold)
+
+    @classmethod
+    def load(cls, config: MeasureConfig) -> Models:
+        embedder = None
+        if config.identity:
+            from gaia.pipeline.face.identity import FaceEmbedder
+
+            embedder = FaceEmbedder()
+        return cls(
+            scanner=FaceScanner(load_detector(config)),
+            landmarker=load_face_landmarker(config),
+            speech=SpeechDetector(),
+            embedder=embedder,
+            identity_max_distance=config.identity_max_distance,
+            cut_threshold=config.cut_threshold,
+        )
+
+
+def load_detector(config: MeasureConfig) -> BaseDetector:
+    """The backend's face detector, as a ``BaseDetector`` for ``FaceScanner``."""
+    if config.backend == "mediapipe":
+        from gaia.pipeline.face.mediapipe_models import BlazeFaceDetector
+
+        return TiledDetector(BlazeFaceDetector(config.blazeface_model))
+    from gaia.pipeline.face.detect import FaceDetector
+
+    return FaceDetector(config.detector)
+
+
+def load_face_landmarker(config: MeasureConfig) -> Landmarker:
+    name = config.landmarks
+    if name == "auto":
+        name = "mesh" if config.backend == "mediapipe" else "dlib"
+    if name == "mesh":
+        from gaia.pipeline.face.mediapipe_models import FaceMeshLandmarker
+
+        return FaceMeshLandmarker()
+    return load_landmarker(name)
+
+
+class TiledDetector:
+    """A fixed-input network as a ``BaseDetector``: its smallest face is a share of its input."""
+
+    tiled = True
+
+    def __init__(self, network) -> None:
+        self.network = network
+        self.native_min_px = float(network.min_face_fraction)
+
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        boxes, scores = self.network(rgb)
+        return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)
+
+
+def new_tracker(config: MeasureConfig, scale: float = 1.0,
+                landmarker: Landmarker | None = None) -> FaceTracker:
+    """A face tracker with ``config``'s backend, for frames shrunk ``scale`` times (source px
+    per analysis px): what generation's pose tracks and driving videos use."""
+    return FaceTracker(FaceScanner(load_detector(config)),
+                       landmarker or load_face_landmarker(config), config.detector,
+                       config.detector.min_face_px / max(scale, 1e-6))
