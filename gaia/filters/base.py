@@ -27,6 +27,13 @@ REASONS: tuple[str, ...] = (
     "no_audio",
     "silence",
     "short_run",
+    # Added with metrics version 2 (codes above keep their numbers).
+    "not_speaking",
+    "shot_cut",
+    "blurry",
+    "small_face",
+    "identity_change",
+    "out_of_sync",
 )
 KEPT = 0
 

@@ -17,10 +17,14 @@ import numpy as np
 from gaia.common.config_files import build_config, merge, parse_overrides, preset_names, read_preset
 from gaia.filters.base import KEPT, Measures, Verdict
 from gaia.filters.face_count import FaceCountThresholds, face_count_filter
+from gaia.filters.face_size import FaceSizeThresholds, face_size_filter
 from gaia.filters.frontal import FrontalThresholds, frontal_filter
+from gaia.filters.identity import IdentityThresholds, identity_filter
 from gaia.filters.jitter import JitterThresholds, jitter_filter
 from gaia.filters.occlusion import OcclusionThresholds, occlusion_filter
 from gaia.filters.segments import SegmentRules
+from gaia.filters.sharpness import SharpnessThresholds, sharpness_filter
+from gaia.filters.shot_cut import ShotCutThresholds, shot_cut_filter
 from gaia.filters.silence import SilenceThresholds, silence_filter
 
 KIND = "curation"  # presets in gaia/configs/curation/
@@ -32,9 +36,13 @@ class CurationThresholds:
     ``first`` reason is the first filter it fails."""
 
     face_count: FaceCountThresholds = field(default_factory=FaceCountThresholds)
+    shot_cut: ShotCutThresholds = field(default_factory=ShotCutThresholds)
+    identity: IdentityThresholds = field(default_factory=IdentityThresholds)
+    face_size: FaceSizeThresholds = field(default_factory=FaceSizeThresholds)
     frontal: FrontalThresholds = field(default_factory=FrontalThresholds)
     jitter: JitterThresholds = field(default_factory=JitterThresholds)
     occlusion: OcclusionThresholds = field(default_factory=OcclusionThresholds)
+    sharpness: SharpnessThresholds = field(default_factory=SharpnessThresholds)
     silence: SilenceThresholds = field(default_factory=SilenceThresholds)
     segments: SegmentRules = field(default_factory=SegmentRules)
 
@@ -44,9 +52,13 @@ class CurationThresholds:
 
 FILTERS = {
     "face_count": face_count_filter,
+    "shot_cut": shot_cut_filter,
+    "identity": identity_filter,
+    "face_size": face_size_filter,
     "frontal": frontal_filter,
     "jitter": jitter_filter,
     "occlusion": occlusion_filter,
+    "sharpness": sharpness_filter,
     "silence": silence_filter,
 }
 

@@ -30,7 +30,9 @@ from gaia.schemas.atomic import write_text_atomic
 COLOURS = {
     "": "#3a9d5d", "no_face": "#9e9e9e", "multiple_faces": "#6d4c41", "not_frontal": "#e53935",
     "jitter": "#fb8c00", "occluded": "#8e24aa", "no_audio": "#546e7a", "silence": "#1e88e5",
-    "short_run": "#fdd835",
+    "short_run": "#fdd835", "not_speaking": "#00acc1", "shot_cut": "#d81b60",
+    "blurry": "#7cb342", "small_face": "#bdbdbd", "identity_change": "#5e35b1",
+    "out_of_sync": "#f4511e",
 }
 MAX_STRIPS = 200
 THUMBS_PER_SIDE = 4
@@ -67,6 +69,10 @@ PANELS = (
     Panel("face-box jitter (per box size)", "jitter_box", "jitter", "max_box", 0.0, 0.3),
     Panel("lower-face occlusion (share)", "occlusion", "occlusion", "max_occlusion", 0.0, 1.0),
     Panel("speech probability", "speech_prob", "silence", "min_speech_prob", 0.0, 1.0),
+    Panel("mouth motion (per 1/25 s)", "mouth_motion", "silence", "min_mouth_motion", 0.0, 0.1),
+    Panel("face sharpness", "sharpness", "sharpness", "min_sharpness", 0.0, 1.0),
+    Panel("face width (source px)", "face_px", "face_size", "min_face_px", 0.0, 600.0),
+    Panel("shot-cut score", "cut_score", "shot_cut", "max_cut_score", 0.0, 1.0),
 )
 BINS = 40
 SWEEP_POINTS = 9

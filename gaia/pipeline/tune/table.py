@@ -25,8 +25,9 @@ from gaia.filters.thresholds import (
 )
 from gaia.pipeline.run_dir import RunDir
 
-TUNE_COLUMNS = ("time_s", "num_faces", "frontal_angle_deg", "jitter_landmarks", "jitter_box",
-                "occlusion", "speech_prob")
+TUNE_COLUMNS = ("time_s", "num_faces", "frontal_angle_deg", "frontal_angle_image_deg", "yaw_deg",
+                "jitter_landmarks", "jitter_box", "occlusion", "speech_prob", "face_px",
+                "sharpness", "cut_score", "identity_distance", "mouth_motion", "sync_confidence")
 
 
 def measured_videos(run: RunDir) -> list[dict]:

@@ -1,0 +1,29 @@
+"""The shot-cut filter: a clip never spans a cut (paper, appendix A.1: continuous runs).
+
+``cut_score`` (``pipeline.media.shot_cut``) is the colour-histogram change from the previous
+frame; the frame at a cut is dropped, so the run of passing frames ends there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gaia.filters.base import Measures, Verdict, column
+
+
+@dataclass(frozen=True)
+class ShotCutThresholds:
+    """max_cut_score: see the module docstring."""
+
+    enabled: bool = True
+    max_cut_score: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_cut_score < 0:
+            raise ValueError("shot_cut.max_cut_score must not be negative")
+
+
+def shot_cut_filter(measures: Measures, thresholds: ShotCutThresholds) -> Verdict:
+    values = column(measures, "cut_score")
+    fails = values >= thresholds.max_cut_score  # NaN (no face, no measure) never fails here
+    return Verdict.from_mask(~fails | (not thresholds.enabled), "shot_cut")
