@@ -28,6 +28,14 @@ def measures(n: int, **overrides) -> dict[str, np.ndarray]:
         "jitter_box": np.full(n, 0.01, np.float32),
         "occlusion": np.full(n, 0.02, np.float32),
         "speech_prob": np.full(n, 0.9, np.float32),
+        "frontal_angle_image_deg": np.full(n, 180.0, np.float32),
+        "yaw_deg": np.full(n, 2.0, np.float32),
+        "face_px": np.full(n, 200.0, np.float32),
+        "sharpness": np.full(n, 0.4, np.float32),
+        "cut_score": np.full(n, 0.02, np.float32),
+        "identity_distance": np.full(n, np.nan, np.float32),
+        "mouth_motion": np.full(n, 0.04, np.float32),
+        "sync_confidence": np.full(n, 0.7, np.float32),
     }
     base.update(overrides)
     return base
@@ -72,6 +80,11 @@ def test_segments_follow_true_times_with_variable_frame_rate():
     ("speech_prob", np.nan, "no_audio"),
     ("num_faces", 2, "multiple_faces"),
     ("num_faces", 0, "no_face"),
+    ("yaw_deg", 40.0, "not_frontal"),
+    ("face_px", 40.0, "small_face"),
+    ("sharpness", 0.05, "blurry"),
+    ("cut_score", 0.9, "shot_cut"),
+    ("identity_distance", 0.9, "identity_change"),
 ])
 def test_each_measure_trips_its_own_filter_only(column, value, reason):
     data = measures(250)
@@ -157,3 +170,26 @@ def test_override_applies_on_top_of_the_preset():
     thresholds = load_thresholds("vae", ["jitter.max_box=0.5", "silence.enabled=true"])
     assert thresholds.jitter.max_box == 0.5 and thresholds.silence.enabled
     assert thresholds.jitter.max_landmarks == load_thresholds("vae").jitter.max_landmarks
+
+
+def test_speech_over_a_still_mouth_is_not_speaking():
+    """Off-screen speech over a listening face: speech present, the mouth still and out of
+    sync -> not_speaking; the same speech with a moving mouth, or in sync, is kept."""
+    still = measures(250, mouth_motion=np.full(250, 0.008, np.float32),
+                     sync_confidence=np.full(250, 0.3, np.float32))
+    decision = decide_video(still, FPS, "s", CurationThresholds())
+    assert (decision.reasons == code("not_speaking")).all()
+    synced_still = dict(still, sync_confidence=np.full(250, 0.7, np.float32))
+    assert (decide_video(synced_still, FPS, "s", CurationThresholds()).reasons == 0).all()
+    moving = dict(still, mouth_motion=np.full(250, 0.04, np.float32))
+    assert (decide_video(moving, FPS, "s", CurationThresholds()).reasons == 0).all()
+    # Turned off, the same frames pass (the paper's VAD-only rule).
+    off = load_thresholds(overrides=["silence.visible_speaker=false"])
+    assert (decide_video(still, FPS, "s", off).reasons == 0).all()
+
+
+def test_frontal_reading_eye_line_ignores_roll_and_image_reading_counts_it():
+    rolled = measures(250, frontal_angle_image_deg=np.full(250, 160.0, np.float32))
+    assert (decide_video(rolled, FPS, "s", CurationThresholds()).reasons == 0).all()
+    literal = load_thresholds(overrides=["frontal.reading=image", "frontal.max_deviation_deg=15"])
+    assert (decide_video(rolled, FPS, "s", literal).reasons == code("not_frontal")).all()
