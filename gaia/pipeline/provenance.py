@@ -20,7 +20,7 @@ from gaia.schemas.atomic import write_text_atomic
 from gaia.schemas.metrics import METRICS_VERSION
 
 LIBRARIES = ("ray", "decord", "av", "dlib-bin", "opencv-python-headless", "torch", "silero-vad",
-             "pyarrow", "numpy", "face-alignment", "pyloudnorm", "transformers", "demucs")
+             "pyarrow", "numpy", "face-alignment", "pyloudnorm", "transformers", "demucs", "mediapipe", "ai-edge-litert")
 
 
 class ConfigMismatchError(ValueError):
@@ -29,11 +29,15 @@ class ConfigMismatchError(ValueError):
 
 def check_models_available(config: MeasureConfig) -> None:
     """Fail before starting any worker when a model the config needs is missing."""
-    if config.landmarks == "fan" and not fan_weights_path().is_file():
+    if config.landmark_model == "fan" and not fan_weights_path().is_file():
         from gaia.pipeline.face.landmarks import FanLandmarker
 
         FanLandmarker()  # raises MissingWeightsError with the full instructions
-    if config.landmarks == "dlib":
+    if config.backend == "mediapipe" or config.landmark_model == "mesh":
+        from gaia.pipeline.face.mediapipe_models import model_files
+
+        model_files()  # raises MissingWeightsError naming the package and the pip command
+    if config.landmark_model == "dlib":
         path = dlib_models_dir() / "shape_predictor_68_face_landmarks.dat"
         if not path.is_file():
             raise MissingWeightsError(f"dlib shape predictor not found at {path}")
@@ -43,24 +47,44 @@ def model_provenance(config: MeasureConfig) -> dict:
     """Name, version, file and SHA-256 of every model the measures come from."""
     import importlib.resources
 
-    if config.landmarks == "dlib":
+    detector = {"name": "dlib-hog-frontal", "version": version_of("dlib-bin"),
+                "weights": "built into dlib", "sha256": ""}
+    if config.backend == "mediapipe" or config.landmark_model == "mesh":
+        from gaia.pipeline.face.mediapipe_models import model_files
+
+        files = model_files()
+        mediapipe = version_of("mediapipe")
+        if config.backend == "mediapipe":
+            blaze = files[f"blazeface_{config.blazeface_model}"]
+            detector = {"name": f"blazeface-{config.blazeface_model}-range", "version": mediapipe,
+                        "weights": blaze.name, "sha256": file_sha256(blaze)}
+    if config.landmark_model == "dlib":
         predictor = dlib_models_dir() / "shape_predictor_68_face_landmarks.dat"
         landmarks = {"name": "dlib-shape-predictor-68", "weights": predictor.name,
                      "version": version_of("dlib-bin"), "sha256": file_sha256(predictor)}
+    elif config.landmark_model == "mesh":
+        mesh = files["face_mesh"]
+        landmarks = {"name": "mediapipe-face-mesh-468-to-ibug-68", "version": mediapipe,
+                     "weights": mesh.name, "sha256": file_sha256(mesh)}
     else:
         landmarks = {"name": "face-alignment-2DFAN4", "weights": FAN_WEIGHTS_FILE,
                      "version": version_of("face-alignment"),
                      "sha256": file_sha256(fan_weights_path())}
     vad = importlib.resources.files("silero_vad.data").joinpath("silero_vad.jit")
-    return {
-        "face_detector": {"name": "dlib-hog-frontal", "version": version_of("dlib-bin"),
-                          "weights": "built into dlib", "sha256": ""},
+    models = {
+        "face_detector": detector,
         "landmarks": landmarks,
         "head_pose": {"name": "solvepnp-generic-face", "version": version_of(
             "opencv-python-headless"), "weights": "none", "sha256": ""},
         "speech_activity": {"name": "silero-vad", "version": version_of("silero-vad"),
                             "weights": "silero_vad.jit", "sha256": file_sha256(str(vad))},
     }
+    if config.identity:
+        embedder = dlib_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
+        models["face_embedding"] = {"name": "dlib-face-recognition-resnet-v1",
+                                    "version": version_of("dlib-bin"), "weights": embedder.name,
+                                    "sha256": file_sha256(embedder)}
+    return models
 
 
 def write_run_config(run: RunDir, config: MeasureConfig) -> dict:

@@ -62,10 +62,14 @@ class FaceScanner:
         self.base = base
         self.config = config or ScanConfig()
 
-    def scan(self, rgb: np.ndarray, min_face_px: float) -> tuple[np.ndarray, np.ndarray]:
-        """Every face of at least ``min_face_px`` in ``rgb``: boxes and scores, largest first."""
+    def scan(self, rgb: np.ndarray, min_face_px: float, max_pixels: int | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """Every face of at least ``min_face_px`` in ``rgb``: boxes and scores, largest first.
+
+        ``max_pixels`` overrides the sliding-window budget (the one-off pre-scan of a video
+        affords more than the periodic scans)."""
         height, width = rgb.shape[:2]
-        return self._in_region(rgb, (0, 0, width, height), min_face_px)
+        return self._in_region(rgb, (0, 0, width, height), min_face_px, max_pixels)
 
     def roi(self, rgb: np.ndarray, box: np.ndarray, grow: float = 2.2
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -82,24 +86,26 @@ class FaceScanner:
         return self._in_region(rgb, region, 0.6 * side)
 
     def _in_region(self, rgb: np.ndarray, region: tuple[int, int, int, int],
-                   min_face_px: float) -> tuple[np.ndarray, np.ndarray]:
+                   min_face_px: float, max_pixels: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
         if self.base.tiled:
             boxes, scores = self._tiled(rgb, region, min_face_px)
         else:
-            boxes, scores = self._scaled(rgb, region, min_face_px)
+            boxes, scores = self._scaled(rgb, region, min_face_px,
+                                         max_pixels or self.config.max_pixels)
         keep = _nms(boxes, scores, self.config.nms_iou)
         boxes, scores = boxes[keep], scores[keep]
         areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         order = np.argsort(-areas, kind="stable")
         return boxes[order].astype(np.float32), scores[order].astype(np.float32)
 
-    def _scaled(self, rgb, region, min_face_px):
+    def _scaled(self, rgb, region, min_face_px, max_pixels):
         x0, y0, x1, y1 = region
         crop = rgb[y0:y1, x0:x1]
         scale = min(self.config.max_upscale, self.base.native_min_px / max(min_face_px, 1.0))
         pixels = crop.shape[0] * crop.shape[1] * scale * scale
-        if pixels > self.config.max_pixels:
-            scale *= float(np.sqrt(self.config.max_pixels / pixels))
+        if pixels > max_pixels:
+            scale *= float(np.sqrt(max_pixels / pixels))
         if abs(scale - 1.0) > 1e-3:
             size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
             crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1

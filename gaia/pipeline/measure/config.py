@@ -71,6 +71,13 @@ class MeasureConfig:
         if self.stall_timeout_s <= 0 or self.time_limit_base_s <= 0:
             raise ValueError("stall_timeout_s and time_limit_base_s must be positive")
 
+    @property
+    def landmark_model(self) -> str:
+        """The landmark model actually used: ``auto`` resolved to the backend's own."""
+        if self.landmarks == "auto":
+            return "mesh" if self.backend == "mediapipe" else "dlib"
+        return self.landmarks
+
     def to_dict(self) -> dict:
         return asdict(self)
 

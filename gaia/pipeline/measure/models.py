@@ -68,9 +68,7 @@ def load_detector(config: MeasureConfig) -> BaseDetector:
 
 
 def load_face_landmarker(config: MeasureConfig) -> Landmarker:
-    name = config.landmarks
-    if name == "auto":
-        name = "mesh" if config.backend == "mediapipe" else "dlib"
+    name = config.landmark_model
     if name == "mesh":
         from gaia.pipeline.face.mediapipe_models import FaceMeshLandmarker
 

@@ -43,7 +43,11 @@ class FaceTracker:
     """Stateful over the frames of one video (see the module docstring)."""
 
     def __init__(self, scanner: FaceScanner, landmarker: Landmarker, config: DetectorConfig,
-                 min_face_px: float) -> None:
+                 min_face_px: float, find_max_pixels: int | None = None) -> None:
+        """``find_max_pixels``: the larger scan budget used, every ``scan_every`` frames while
+        no face is tracked, to find a small face in a large frame (the periodic scans of a
+        tracked face keep the scanner's own budget: the face itself is followed by ``roi``)."""
+        self.find_max_pixels = find_max_pixels
         self.scanner = scanner
         self.landmarker = landmarker
         self.config = config
@@ -62,7 +66,9 @@ class FaceTracker:
         self._since_scan += 1
         self._since_detect += 1
         if self._landmark_box is None:
-            if self._since_detect > self.config.detect_every or cut:
+            if self._since_scan > self.config.scan_every or cut:
+                return self._scan(rgb, image, self.find_max_pixels)
+            if self._since_detect > self.config.detect_every:
                 return self._scan(rgb, image)
             return None
         if cut or self._since_scan > self.config.scan_every:
@@ -80,9 +86,10 @@ class FaceTracker:
         self._landmark_box = box
         return FaceFix(points, self._predicted_box(), detected=False, scanned=False)
 
-    def _scan(self, rgb: np.ndarray, image: np.ndarray) -> FaceFix | None:
+    def _scan(self, rgb: np.ndarray, image: np.ndarray, max_pixels: int | None = None
+              ) -> FaceFix | None:
         self._since_scan = 1
-        boxes, _ = self.scanner.scan(rgb, self.min_face_px)
+        boxes, _ = self.scanner.scan(rgb, self.min_face_px, max_pixels)
         self.num_faces = len(boxes)
         if not len(boxes):
             self._since_detect = 1

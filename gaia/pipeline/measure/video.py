@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from gaia.pipeline.measure.config import MeasureConfig
-from gaia.pipeline.measure.face_scale import probe_face_scale
+from gaia.pipeline.measure.face_scale import PROBE_MAX_PIXELS, probe_face_scale
 from gaia.pipeline.measure.frame_measures import ChunkMeasurer
 from gaia.pipeline.measure.models import Models
 from gaia.pipeline.measure.sync_columns import (
@@ -117,7 +117,8 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
     min_face = detector.min_face_px / frames.scale
     if scale.face_px:
         min_face = max(min_face, 0.5 * scale.face_px / frames.scale)
-    tracker = FaceTracker(models.scanner, models.landmarker, detector, min_face)
+    tracker = FaceTracker(models.scanner, models.landmarker, detector, min_face,
+                          find_max_pixels=PROBE_MAX_PIXELS)
     measurer = ChunkMeasurer(record["video_id"], frames, speech, av_offset_s, models, tracker)
     measured, last_time = 0, 0.0
     times_parts: list[np.ndarray] = []
