@@ -39,7 +39,10 @@ def test_each_synthetic_clip_trips_its_own_filter(run, name):
     frames = result.funnel.input_frames
     assert result.funnel.clips == 0
     assert result.funnel.any_frames[own] >= 0.85 * frames, result.funnel.to_json()
-    others = [code(r) for r in REASONS[1:] if code(r) not in (own, code("short_run"))]
+    # These clips' faces are still photos under speech, so the visible-speaker rule drops them
+    # too (not_speaking): that is the rule working, and it comes after their own filter.
+    others = [code(r) for r in REASONS[1:]
+              if code(r) not in (own, code("short_run"), code("not_speaking"))]
     # Shake also throws some landmark fits off (frontal angle, occlusion); far fewer frames.
     assert all(result.funnel.any_frames[o] <= 0.2 * frames for o in others), (
         result.funnel.to_json())
@@ -68,8 +71,8 @@ def test_tune_reads_only_metrics_never_the_videos(run, tmp_path):
 
 
 def test_sweep_keeps_more_as_a_max_threshold_loosens(run):
-    sweep = parse_sweep("frontal.max_deviation_deg=5:45:10")
-    assert sweep.values == (5.0, 15.0, 25.0, 35.0, 45.0)
+    sweep = parse_sweep("frontal.max_deviation_deg=1:41:10")
+    assert sweep.values == (1.0, 11.0, 21.0, 31.0, 41.0)
     kept = [funnel.kept_s for _, funnel in run_sweep(run.root, load_thresholds("diffusion"),
                                                      sweep)]
     assert kept == sorted(kept) and kept[-1] > kept[0]
@@ -88,7 +91,7 @@ def test_cli_json_and_report(run, tmp_path):
     assert "report written" in done.stderr
     page = report.read_text()
     assert page.count("<svg") >= 2 * 5 + 1  # histogram + retention per measure, strips
-    assert "frontal.max_deviation_deg = 20" in page
+    assert "frontal.max_deviation_deg = 12" in page
     assert page.count("data:image/jpeg;base64,") >= 4  # faces decoded on demand
     assert "astronaut_masked" in page and "http" not in page.replace("http-equiv", "")
 

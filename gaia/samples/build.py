@@ -24,9 +24,11 @@ from gaia.pipeline.media.video_writer import write_vfr_video, write_video
 from gaia.samples.clips import add_shake, paint_mask, portrait_motion, resize_to, turn_head
 from gaia.samples.shipped import astronaut, bigbuckbunny_path, carphone_path
 from gaia.samples.speech import silence, speech_of_duration
+from gaia.samples.talking import mouth_amounts, talking_portrait
+from gaia.samples.wide_shots import SIZES, wide_shot_frames
 from gaia.schemas.shards import AUDIO_RATE
 
-SAMPLE_VERSION = 1
+SAMPLE_VERSION = 2  # 2: mouths move with the speech; a listening face; a wide 720p shot
 PORTRAIT_BOX = (0, 320, 62, 382)  # rows, then columns, of the astronaut photo
 SHAKE_PX = 12.0  # about 0.2 x the portrait's inter-ocular distance (60 px), every frame
 # Yaw alone moves dlib's frontal angle by at most about 17 degrees before its HOG detector
@@ -150,10 +152,25 @@ def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) ->
     def speech(length: float, seed: int) -> np.ndarray:
         return speech_of_duration(length, AUDIO_RATE, seed=seed)
 
+    def talking(audio: np.ndarray, frames: int, seed: int, image: np.ndarray = face,
+                points: np.ndarray = landmarks) -> Iterator[np.ndarray]:
+        """The real face with its mouth opening with ``audio`` (samples.talking)."""
+        return talking_portrait(image, points, mouth_amounts(audio, AUDIO_RATE, frames, fps),
+                                seed=seed)
+
     # Talking heads: speech over a real face (the carphone man is not frontal, see below).
+    said = speech(duration, 1)
     write_video(
         add("talk/astronaut_talking.mp4", "talk", "passes all filters"),
-        portrait_motion(face, n_frames, seed=1), fps, speech(duration, 1), AUDIO_RATE,
+        talking(said, n_frames, seed=1), fps, said, AUDIO_RATE,
+    )  # fmt: skip
+    said = speech(duration, 10)
+    write_video(
+        add("talk/astronaut_wide_720p.mp4", "talk",
+            "passes all filters: the face at ordinary framing (about 11 % of a 1280 x 720 "
+            "frame, 146 px) over a real street scene"),
+        wide_shot_frames(talking(said, n_frames, seed=10), SIZES["720p"], 146.0), fps, said,
+        AUDIO_RATE,
     )  # fmt: skip
     car_fps, car_frames = _video_info(carphone_path())
     write_video(
@@ -167,6 +184,11 @@ def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) ->
     )  # fmt: skip
 
     # One filter tripped each.
+    write_video(
+        add("filters/astronaut_listening.mp4", "filter",
+            "trips not_speaking: speech from someone off screen over a still face"),
+        portrait_motion(face, n_frames, seed=11), fps, speech(duration, 11), AUDIO_RATE,
+    )  # fmt: skip
     write_video(
         add("filters/astronaut_silent.mp4", "filter", "trips silence"),
         portrait_motion(face, n_frames, seed=3), fps, silence(duration, AUDIO_RATE), AUDIO_RATE,
@@ -203,10 +225,11 @@ def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) ->
         _decoded(carphone_path(), scale=2.0), car_fps,
     )  # fmt: skip
     times = _vfr_times(duration, seed=8)
+    said = speech(float(times[-1]) + 1 / 25, 8)
+    amounts = mouth_amounts(said, AUDIO_RATE, len(times), len(times) / (times[-1] + 1 / 25))
     write_vfr_video(
         add("edge/astronaut_vfr.mp4", "edge", "variable frame rate: passes all filters"),
-        portrait_motion(face, len(times), seed=8), times,
-        speech(float(times[-1]) + 1 / 25, 8), AUDIO_RATE,
+        talking_portrait(face, landmarks, amounts, seed=8), times, said, AUDIO_RATE,
     )  # fmt: skip
     short_frames = round(SHORT_SECONDS * fps)
     short = write_video(

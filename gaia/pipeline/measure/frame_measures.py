@@ -64,6 +64,7 @@ class ChunkMeasurer:
         self.identities = Identities(models.identity_max_distance)
         self._prev_landmarks: np.ndarray | None = None
         self._prev_box: np.ndarray | None = None
+        self._last_detection: tuple[int, np.ndarray] | None = None
         self._track_embedding: np.ndarray | None = None
         self._person = -1
         self.frames_with_face = 0
@@ -108,7 +109,7 @@ class ChunkMeasurer:
         boxes *= self.frames.scale
         per_25 = self.frames.fps / MOTION_FPS
         jitter_lm = geometry.landmark_jitter(landmarks, self._prev_landmarks) * per_25
-        jitter_box = geometry.box_jitter(boxes, self._prev_box) * per_25
+        jitter_box = self._box_jitter(boxes, detected, chunk.start) * per_25
         self._prev_landmarks, self._prev_box = landmarks[-1], boxes[-1]
         mouth = geometry.mouth_open(landmarks)
         self.mouth_open.append(mouth)
@@ -145,6 +146,23 @@ class ChunkMeasurer:
             "sync_confidence": _floats(nulls),
         }
         return pa.record_batch(list(columns.values()), schema=METRICS_SCHEMA)
+
+    def _box_jitter(self, boxes: np.ndarray, detected: np.ndarray, start: int) -> np.ndarray:
+        """Box motion per frame, comparing like with like: on a frame where the detector ran,
+        its box against the previous detector box (per frame between them); elsewhere the
+        tracked box against the previous frame's. A detector box against a tracked one would
+        measure the two methods' disagreement, every ``detect_every`` frames, not the head."""
+        jitter = geometry.box_jitter(boxes, self._prev_box)
+        for i in np.flatnonzero(detected):
+            frame = start + i
+            if self._last_detection is not None and frame - self._last_detection[0] <= 2 * (
+                    self.tracker.config.detect_every):
+                gap = frame - self._last_detection[0]
+                jitter[i] = geometry.box_jitter(boxes[i:i + 1], self._last_detection[1])[0] / gap
+            else:
+                jitter[i] = np.nan
+            self._last_detection = (frame, boxes[i].copy())
+        return jitter
 
     def _embed(self, rgb: np.ndarray, points: np.ndarray) -> float:
         """Embed the face; its distance to the track's previous embedding (NaN: none)."""
