@@ -280,7 +280,7 @@ def test_demo_sample_writes_every_listed_file(demo):
     index = json.loads((out / "sample.json").read_text())
     listed = index["clips"]
     assert [c["path"] for c in listed] == [c.path.relative_to(out).as_posix() for c in clips]
-    assert len(listed) == 13 and len({c["path"] for c in listed}) == 13
+    assert len(listed) == 15 and len({c["path"] for c in listed}) == 15
     for entry in listed:
         assert (out / entry["path"]).is_file(), entry
         assert entry["kind"] in {"talk", "filter", "noface", "edge", "bad"}

@@ -39,6 +39,7 @@ from gaia.schemas.shards import dump_npy
 OUT_FPS = 25.0
 SAMPLES_PER_FRAME = int(AUDIO_RATE / OUT_FPS)  # 640
 MAX_SYNC_OFFSET_S = 0.2  # ExtractConfig.max_sync_offset_s's default
+MIN_CONFIDENT_SHARE = 0.5  # share of a clip's frames with a confident lag before it is trusted
 SYNC_COLUMNS = ("sync_offset_frames", "sync_confidence")
 
 
@@ -108,6 +109,15 @@ def clip_sync(segment: Segment, sync_columns: dict[str, np.ndarray] | None, time
         notes.append("no sync columns in metrics, sync offset 0")
         return ClipSync(av_offset_s, 0.0, "; ".join(notes), False)
     part = slice(segment.start, segment.stop)
+    confidence = sync_columns["sync_confidence"][part]
+    confident = np.nan_to_num(confidence, nan=0.0) >= SYNCED_CONFIDENCE
+    share = float(confident.mean()) if len(confident) else 0.0
+    if share < MIN_CONFIDENT_SHARE:
+        # A still or silent face has chance peaks above the line on some frames; their lags
+        # are noise, and a clip is only shifted (or dropped) on the evidence of most of it.
+        notes.append(f"no confident sync measure on most of the clip (confident on "
+                     f"{share:.0%} of its frames), sync offset 0")
+        return ClipSync(av_offset_s, 0.0, "; ".join(notes), False)
     frames = clip_offset_frames(sync_columns["sync_offset_frames"][part],
                                 sync_columns["sync_confidence"][part], SYNCED_CONFIDENCE)
     steps = np.diff(times_s[part])
