@@ -52,7 +52,7 @@ def test_carphone_has_a_face_in_nearly_every_frame(measure):
     centre = points.mean(axis=1)
     assert ((centre >= boxes[:, :2]) & (centre <= boxes[:, 2:])).all()
     ratio = (boxes[:, 2] - boxes[:, 0]) / np.ptp(points[..., 0], axis=1)
-    assert (0.7 < ratio).all() and (ratio < 1.4).all()
+    assert (ratio > 0.7).all() and (ratio < 1.4).all()
     # Speech columns are null without audio; the detector ran about every 5th frame.
     assert table["speech_prob"].null_count == table.num_rows
     assert 0.15 <= np.mean(table["detected"]) <= 0.4
