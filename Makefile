@@ -16,18 +16,14 @@ install: $(STAMP)
 # `fan` extra). demucs goes in with --no-deps too: its real imports are the `speech` extra.
 # lpips goes in with --no-deps: we only read the LPIPS weight files inside its wheel (never
 # import it), and it declares torchvision, which would pull a second, multi-GB torch build.
-# mediapipe 0.10.21 goes in with --no-deps for its face .tflite models only (the newer wheels
-# ship none); it is never imported, since its pins (protobuf<5, numpy<2) clash with ours. The
-# models run with LiteRT (the `mediapipe` extra).
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[media,fan,dev,speech,mediapipe]'
+	$(BIN)/python -m pip install --quiet -e '.[media,fan,dev,speech]'
 	$(BIN)/python -m pip install --quiet --no-deps 'face-alignment>=1.4,<1.6'
 	$(BIN)/python -m pip install --quiet --no-deps 'demucs>=4.1,<4.2'
 	$(BIN)/python -m pip install --quiet --no-deps 'lpips>=0.1.4,<0.2'
-	$(BIN)/python -m pip install --quiet --no-deps 'mediapipe==0.10.21'
 	touch $(STAMP)
 
 # The main job end to end on a sample built from real media, with an embedded local Ray:
