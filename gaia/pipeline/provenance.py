@@ -20,7 +20,7 @@ from gaia.schemas.atomic import write_text_atomic
 from gaia.schemas.metrics import METRICS_VERSION
 
 LIBRARIES = ("ray", "decord", "av", "dlib-bin", "opencv-python-headless", "torch", "silero-vad",
-             "pyarrow", "numpy", "face-alignment", "pyloudnorm", "transformers", "demucs", "mediapipe", "ai-edge-litert")
+             "pyarrow", "numpy", "face-alignment", "pyloudnorm", "transformers", "demucs")
 
 
 class ConfigMismatchError(ValueError):
@@ -33,10 +33,6 @@ def check_models_available(config: MeasureConfig) -> None:
         from gaia.pipeline.face.landmarks import FanLandmarker
 
         FanLandmarker()  # raises MissingWeightsError with the full instructions
-    if config.backend == "mediapipe" or config.landmark_model == "mesh":
-        from gaia.pipeline.face.mediapipe_models import model_files
-
-        model_files()  # raises MissingWeightsError naming the package and the pip command
     if config.landmark_model == "dlib":
         path = dlib_models_dir() / "shape_predictor_68_face_landmarks.dat"
         if not path.is_file():
@@ -49,23 +45,10 @@ def model_provenance(config: MeasureConfig) -> dict:
 
     detector = {"name": "dlib-hog-frontal", "version": version_of("dlib-bin"),
                 "weights": "built into dlib", "sha256": ""}
-    if config.backend == "mediapipe" or config.landmark_model == "mesh":
-        from gaia.pipeline.face.mediapipe_models import model_files
-
-        files = model_files()
-        mediapipe = version_of("mediapipe")
-        if config.backend == "mediapipe":
-            blaze = files[f"blazeface_{config.blazeface_model}"]
-            detector = {"name": f"blazeface-{config.blazeface_model}-range", "version": mediapipe,
-                        "weights": blaze.name, "sha256": file_sha256(blaze)}
     if config.landmark_model == "dlib":
         predictor = dlib_models_dir() / "shape_predictor_68_face_landmarks.dat"
         landmarks = {"name": "dlib-shape-predictor-68", "weights": predictor.name,
                      "version": version_of("dlib-bin"), "sha256": file_sha256(predictor)}
-    elif config.landmark_model == "mesh":
-        mesh = files["face_mesh"]
-        landmarks = {"name": "mediapipe-face-mesh-468-to-ibug-68", "version": mediapipe,
-                     "weights": mesh.name, "sha256": file_sha256(mesh)}
     else:
         landmarks = {"name": "face-alignment-2DFAN4", "weights": FAN_WEIGHTS_FILE,
                      "version": version_of("face-alignment"),

@@ -101,11 +101,7 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=workers_arg, default=None, metavar="N",
                          help="videos measured at once, 1 or more (default: one per CPU of "
                               "the cluster)")
-    parser.add_argument("--backend", choices=("dlib", "mediapipe"), default=defaults.backend,
-                         help="face detector and landmarks: dlib (HOG + 68-point predictor) or "
-                              "mediapipe (BlazeFace + FaceMesh, finds turned and masked faces; "
-                              "models read from the mediapipe wheel) (default: %(default)s)")
-    parser.add_argument("--landmarks", choices=("auto", "dlib", "mesh", "fan"),
+    parser.add_argument("--landmarks", choices=("auto", "dlib", "fan"),
                          default=defaults.landmarks,
                          help="68-point landmark model; auto: the backend's own (default: "
                               "%(default)s; fan needs face-alignment weights in the torch hub "
@@ -267,7 +263,6 @@ def _measure(args: argparse.Namespace) -> int:
 
     args.out = output_folder(args.out)
     config = MeasureConfig(
-        backend=args.backend,
         landmarks=args.landmarks,
         detector=DetectorConfig(detect_every=args.detect_every),
         max_side=args.max_side,

@@ -12,12 +12,10 @@ from gaia.pipeline.face.detect import DetectorConfig
 class MeasureConfig:
     """How videos are measured.
 
-    backend: face detection and landmarks: ``dlib`` (HOG + the 68-point predictor) or
-        ``mediapipe`` (BlazeFace + FaceMesh mapped to 68 points; see ``measure.models``).
-    landmarks: ``auto`` (the backend's own), ``dlib``, ``mesh`` or ``fan`` (face-alignment;
-        weights from the torch hub cache, never downloaded).
-    blazeface_model: ``full`` (192 px input, faces at any distance) or ``short`` (128 px,
-        close-ups).
+    backend: face detection and landmarks: ``dlib`` (HOG + the 68-point predictor; see
+        ``measure.models``).
+    landmarks: ``auto`` (the backend's own), ``dlib`` or ``fan`` (face-alignment; weights
+        from the torch hub cache, never downloaded).
     max_side: the smallest longer side frames are decoded at. Measures are ratios, so frames
         are shrunk (decode, detection and memory all shrink with it), but only so far that the
         largest face the pre-scan found stays ``target_face_px`` wide (``measure.face_scale``).
@@ -40,7 +38,6 @@ class MeasureConfig:
 
     backend: str = "dlib"
     landmarks: str = "auto"
-    blazeface_model: str = "full"
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     max_side: int = 640
     target_face_px: float = 128.0
@@ -56,13 +53,10 @@ class MeasureConfig:
     time_limit_per_video_s: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.backend not in ("dlib", "mediapipe"):
-            raise ValueError(f"backend must be 'dlib' or 'mediapipe', not {self.backend!r}")
-        if self.landmarks not in ("auto", "dlib", "mesh", "fan"):
-            raise ValueError(
-                f"landmarks must be 'auto', 'dlib', 'mesh' or 'fan', not {self.landmarks!r}")
-        if self.blazeface_model not in ("full", "short"):
-            raise ValueError("blazeface_model must be 'full' or 'short'")
+        if self.backend != "dlib":
+            raise ValueError(f"backend must be 'dlib', not {self.backend!r}")
+        if self.landmarks not in ("auto", "dlib", "fan"):
+            raise ValueError(f"landmarks must be 'auto', 'dlib' or 'fan', not {self.landmarks!r}")
         for name in ("max_side", "chunk_frames", "decode_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -74,9 +68,7 @@ class MeasureConfig:
     @property
     def landmark_model(self) -> str:
         """The landmark model actually used: ``auto`` resolved to the backend's own."""
-        if self.landmarks == "auto":
-            return "mesh" if self.backend == "mediapipe" else "dlib"
-        return self.landmarks
+        return "dlib" if self.landmarks == "auto" else self.landmarks
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,13 +1,9 @@
 """The models one measure worker loads once and reuses for every video.
 
-Two face backends (``MeasureConfig.backend``):
-
-- ``dlib``: HOG detection and dlib's 68-point predictor (both ship in wheels).
-- ``mediapipe``: BlazeFace detection and FaceMesh landmarks mapped to the 68 iBUG points, the
-  models read from the mediapipe wheel and run with LiteRT (``pipeline.face.mediapipe_models``);
-  it finds turned and masked faces HOG misses.
-
-``landmarks`` may swap the landmark model (``fan`` with the dlib detector).
+The face backend (``MeasureConfig.backend``) is ``dlib``: HOG detection and dlib's 68-point
+predictor (both ship in wheels); ``landmarks`` may swap the landmark model (``fan``). Any
+detector with the ``BaseDetector`` shape (``pipeline.face.scan``) plugs in here: a fixed-input
+network through ``TiledDetector``.
 """
 
 from __future__ import annotations
@@ -58,22 +54,13 @@ class Models:
 
 def load_detector(config: MeasureConfig) -> BaseDetector:
     """The backend's face detector, as a ``BaseDetector`` for ``FaceScanner``."""
-    if config.backend == "mediapipe":
-        from gaia.pipeline.face.mediapipe_models import BlazeFaceDetector
-
-        return TiledDetector(BlazeFaceDetector(config.blazeface_model))
     from gaia.pipeline.face.detect import FaceDetector
 
     return FaceDetector(config.detector)
 
 
 def load_face_landmarker(config: MeasureConfig) -> Landmarker:
-    name = config.landmark_model
-    if name == "mesh":
-        from gaia.pipeline.face.mediapipe_models import FaceMeshLandmarker
-
-        return FaceMeshLandmarker()
-    return load_landmarker(name)
+    return load_landmarker(config.landmark_model)
 
 
 class TiledDetector:
