@@ -77,7 +77,8 @@ def vae_file(tmp_path_factory) -> Path:
 def inputs(sample_shards, tmp_path_factory) -> dict:
     """Input shards built from the sample's real clips: a good folder (one clip moved to the
     val split, one copy without audio), a pickle member, a truncated shard, other features."""
-    source = read_tar(next(sample_shards.glob("*.tar")))
+    source = {key: members for shard in sorted(sample_shards.glob("*.tar"))
+              for key, members in read_tar(shard).items()}
     assert {TALKING, TURNED, SILENT} <= set(source)
     root = tmp_path_factory.mktemp("latent-inputs")
     good, bad = root / "good", root / "bad"

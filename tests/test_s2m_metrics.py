@@ -44,11 +44,15 @@ def shard_samples(folder: Path) -> dict[str, dict[str, bytes]]:
 
 @pytest.fixture(scope="module")
 def talking_sample(sample_shards) -> dict[str, bytes]:
-    """The curated shard of the demo's astronaut_talking clip (a still face under speech)."""
+    """The curated shard of the demo's astronaut_talking clip (its mouth moves with speech)."""
+    return sample_of(sample_shards, "talk/astronaut_talking.mp4")
+
+
+def sample_of(sample_shards, clip: str) -> dict[str, bytes]:
     for sample in shard_samples(sample_shards).values():
-        if json.loads(sample["json"])["source_path"].endswith("talk/astronaut_talking.mp4"):
+        if json.loads(sample["json"])["source_path"].endswith(clip):
             return sample
-    raise AssertionError("the demo sample's astronaut_talking clip has no shard")
+    raise AssertionError(f"the demo sample's {clip} has no shard")
 
 
 # --- motion stability index ------------------------------------------------------------
@@ -136,12 +140,17 @@ def test_lip_sync_prefers_the_true_audio(lip_synced):
     assert true["correlation"] > other["correlation"] + 0.4
 
 
-def test_the_demo_talking_clip_has_no_speech_driven_mouth(talking_sample):
-    """What the data does: the demo's astronaut is a still photo, so its mouth ignores the audio."""
+def test_the_proxy_tells_a_talking_mouth_from_a_listening_face(talking_sample, sample_shards):
+    """The demo's talking astronaut opens its mouth with the speech; the listening one is a
+    still photo under speech, so its mouth ignores the audio."""
     track = load_npy(talking_sample["landmarks.npy"])
     audio, rate = soundfile.read(io.BytesIO(talking_sample["flac"]), dtype="float32")
     assert rate == RATE
-    assert abs(lip_sync_proxy(track, audio)["correlation"]) < 0.3
+    assert lip_sync_proxy(track, audio)["correlation"] > 0.5
+    listening = sample_of(sample_shards, "filters/astronaut_listening.mp4")
+    audio, _ = soundfile.read(io.BytesIO(listening["flac"]), dtype="float32")
+    still = lip_sync_proxy(load_npy(listening["landmarks.npy"]), audio)["correlation"]
+    assert abs(still) < 0.3
 
 
 def mouth_track(opening: np.ndarray) -> np.ndarray:

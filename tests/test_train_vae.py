@@ -137,7 +137,7 @@ def test_skipped_samples_are_counted_by_reason(sample_shards, tmp_path, read_met
 
     shards = tmp_path / "shards"
     shards.mkdir()
-    (real,) = sorted(sample_shards.glob("*.tar"))
+    real = sorted(sample_shards.glob("*.tar"))[0]  # one real shard is enough
     shutil.copy(real, shards / real.name)
     with tarfile.open(real) as tar:  # the real shard's first sample
         first = tar.getmembers()[0].name.split(".", 1)[0]

@@ -63,8 +63,8 @@ def npy(array: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def originals(sample_shards) -> list[tuple[str, dict[str, bytes]]]:
-    (shard,) = sorted(sample_shards.glob("*.tar"))
-    return read_tar(shard)
+    # The sample's clips, from however many shards the size target split them into.
+    return [item for shard in sorted(sample_shards.glob("*.tar")) for item in read_tar(shard)]
 
 
 @pytest.fixture(scope="module")

@@ -148,7 +148,9 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
                              frames.fps, energy.rms() if energy and record["has_audio"] else None,
                              av_offset_s)
         rewrite_with(chunked, tmp, late)
-    record["sync_offset_s"] = video_sync_offset_s(late, frames.fps)
+    sync_offset_s = video_sync_offset_s(late, frames.fps)
+    # Null, not NaN, when no window was confident: NaN != NaN would make equal rows differ.
+    record["sync_offset_s"] = sync_offset_s if np.isfinite(sync_offset_s) else None
     record["persons"] = len(measurer.identities.centroids)
 
     times = frames.times()[:measured]
