@@ -236,7 +236,7 @@ def test_corrupt_and_pickled_samples_are_skipped_and_counted(originals, tmp_path
         def __reduce__(self):
             return (Path.mkdir, (marker,))
 
-    (k0, good0), (k1, good1), (k2, good2) = originals
+    (k0, good0), (k1, good1), (k2, good2) = originals[:3]
     frames = json.loads(good0["json"])["frames"]
     landmarks = load_npy(good1["landmarks.npy"])
     samples = [
