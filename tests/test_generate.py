@@ -13,6 +13,7 @@ import pytest
 import soundfile
 import torch
 
+from gaia.common.pixel_format import rgb_array
 from gaia.generation.generate import GenerateConfig, SpeechFeaturesMismatch, generate
 from gaia.training.s2m.sampler_config import SamplerConfig
 
@@ -40,7 +41,7 @@ def speech_wav(tmp_path_factory) -> Path:
 
 def frames_of(path: Path) -> np.ndarray:
     with av.open(str(path)) as container:
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        return np.stack([rgb_array(f) for f in container.decode(video=0)])
 
 
 def test_generate_writes_a_talking_video_as_long_as_the_speech(

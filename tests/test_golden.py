@@ -118,6 +118,26 @@ def first_losses(out: Path, read_metrics) -> dict:
             for row in read_metrics(out)}
 
 
+def test_sample_shards_bytes(sample_shards):
+    """The training goldens' input, byte for byte: every clip's mp4 and arrays. When this fails
+    with the losses, the sample, the measure or the encoder changed (or rounds differently on
+    this CPU), not the training; when only the losses fail, the training did."""
+    import hashlib
+    import tarfile
+
+    digests = {}
+    for shard in sorted(sample_shards.glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith((".mp4", ".npy")):
+                    data = tar.extractfile(member).read()
+                    digests[member.name] = hashlib.sha256(data).hexdigest()[:16]
+    check("sample_shards_bytes", digests,
+          "sha256 (first 16 hex) of each mp4 and .npy member of the sample_shards fixture "
+          "(tests/conftest.py: the demo sample, 4 s clips, measured and cut with the vae preset); "
+          "tests/test_golden.py wrote it with GAIA_UPDATE_GOLDEN=1", {"*": (0.0, 0.0)})
+
+
 def test_vae_tiny_first_losses(sample_shards, tmp_path, read_metrics):
     from gaia.training.vae.train import VaeTrainOptions, train_vae
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from gaia.common.pixel_format import rgb_array
 from gaia.schemas.shards import load_npy
 from gaia.training.data.pairs import collate_pairs, sample_pairs
 from gaia.training.data.shard_stream import (
@@ -162,7 +163,7 @@ def test_pairs_are_frames_of_the_same_clip(sample_shards, originals):
     frames = {}
     for key, members in originals:
         with av.open(io.BytesIO(members["mp4"])) as container:
-            frames[key] = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+            frames[key] = [rgb_array(f) for f in container.decode(video=0)]
     loader = shard_loader(config(sample_shards, image_size=256, pairs_per_clip=3),
                          batch_size=6, batches_per_epoch=2)
     for batch in loader:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gaia.common.pixel_format import rgb_array
 from gaia.pipeline.media.video_writer import write_vfr_video, write_video
 from gaia.samples.clips import add_shake, paint_mask, portrait_motion, resize_to, turn_head
 from gaia.samples.shipped import astronaut, bigbuckbunny_path, carphone_path
@@ -70,7 +71,7 @@ def _decoded(path: Path, max_frames: int | None = None, scale: float = 1.0) -> I
         for index, frame in enumerate(container.decode(video=0)):
             if max_frames is not None and index >= max_frames:
                 break
-            rgb = frame.to_ndarray(format="rgb24")
+            rgb = rgb_array(frame)  # the same bytes on any CPU
             if scale != 1.0:
                 rgb = resize_to(rgb, round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
             yield rgb

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gaia.common.pixel_format import yuv420_frame
 from gaia.schemas.atomic import atomic_path
 
 VIDEO_OPTIONS = {"crf": "23", "preset": "veryfast"}
@@ -89,7 +90,7 @@ def _encode(
                 video.time_base = time_base
                 if samples is not None:
                     sound = container.add_stream("aac", rate=audio_rate, layout="mono")
-            out = av.VideoFrame.from_ndarray(_even(frame), format="rgb24")
+            out = yuv420_frame(_even(frame))  # the same bytes on any CPU
             out.pts = pts + video_shift
             out.time_base = time_base
             container.mux(video.encode(out))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gaia.common.pixel_format import rgb_array
 from gaia.schemas.shards import N_LANDMARKS, REQUIRED_MEMBERS, check_member, load_npy
 
 if TYPE_CHECKING:
@@ -60,11 +61,10 @@ def decode_frames(blob: bytes, indices: np.ndarray, size: int) -> tuple[np.ndarr
                 raise SampleError("bad_mp4", "mp4 has no video stream")
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
-            resize = {} if (width, height) == (size, size) else \
-                {"width": size, "height": size, "interpolation": "AREA"}
+            shrink = None if (width, height) == (size, size) else size
             for seen, frame in enumerate(container.decode(stream), start=1):
                 if seen - 1 in wanted:
-                    out[wanted[seen - 1]] = frame.to_ndarray(format="rgb24", **resize)
+                    out[wanted[seen - 1]] = rgb_array(frame, shrink)
                 if seen > last:
                     break
     except SampleError:
