@@ -106,3 +106,21 @@ def test_cli_sweep_table_and_bad_sweep(run):
                          text=True)
     assert bad.returncode == 2 and "STOP (0.1) is below START (0.3)" in bad.stderr
     assert bad.stdout == ""
+
+
+def test_tune_help_names_every_filter_and_key_in_order():
+    """``gaia curate tune --help`` lists what ``--set`` takes: each filter of CurationThresholds,
+    in the order they run, with every key but ``enabled`` (said once for all)."""
+    import dataclasses
+    import re
+
+    from gaia.filters.thresholds import CurationThresholds
+    from gaia.pipeline.cli.curate import TUNE_EPILOG
+
+    table = TUNE_EPILOG.split("examples:")[0]
+    rows = dict(re.findall(r"^  (\w+) +(.+(?:\n {15}.+)*)", table, flags=re.M))
+    filters = [f.name for f in dataclasses.fields(CurationThresholds)]
+    assert list(rows) == filters
+    for group in dataclasses.fields(CurationThresholds):
+        keys = {f.name for f in dataclasses.fields(group.default_factory())} - {"enabled"}
+        assert set(re.findall(r"[a-z_]+", rows[group.name])) >= keys, group.name

@@ -214,9 +214,19 @@ def _run(args: argparse.Namespace) -> int:
 
 
 TUNE_EPILOG = """\
-filters and keys (FILTER.KEY): face_count.max_faces, frontal.max_deviation_deg,
-jitter.max_landmarks, jitter.max_box, occlusion.max_occlusion, silence.min_speech_prob,
-silence.hold_s, segments.min_s, segments.max_s, and FILTER.enabled=true|false.
+filters, in the order they run, and their keys (--set FILTER.KEY=VALUE); every filter also
+takes FILTER.enabled=true|false:
+  face_count   max_faces
+  shot_cut     max_cut_score
+  identity     max_distance
+  face_size    min_face_px
+  frontal      max_deviation_deg, reading (eye_line|image), max_yaw_deg
+  jitter       max_landmarks, max_box
+  occlusion    max_occlusion
+  sharpness    min_sharpness
+  silence      min_speech_prob, hold_s, visible_speaker, min_mouth_motion,
+               min_sync_confidence, window_s
+  segments     min_s, max_s
 
 examples:
   gaia curate tune runs/r1 --preset diffusion
