@@ -17,7 +17,7 @@ from gaia.evaluation.vae import CrossPairs, cross_drivers, evaluate_vae
 from gaia.training.vae.train import VaeTrainOptions, train_vae
 
 FPS = 25.0
-STEPS = 20
+STEPS = 30
 
 
 @pytest.fixture(scope="module")
