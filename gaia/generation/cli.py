@@ -47,6 +47,10 @@ def add_generate_parser(commands: argparse._SubParsersAction) -> None:
                           help="deterministic ODE or stochastic SDE (default: %(default)s)")
     generate.add_argument("--temperature", type=float, default=defaults.temperature,
                           help="noise scale; below 1 gives calmer motion (default: %(default)s)")
+    generate.add_argument("--overlap", type=float, default=defaults.overlap,
+                          help="share of a window that speech longer than the model's window "
+                               "shares with the window before, continued from it; 0 draws "
+                               "independent windows (default: %(default)s)")
     generate.add_argument("--seed", type=int, default=0, help="the same seed, the same video")
     generate.add_argument("--speech-weights", default=None, metavar="DIR",
                           help="local wav2vec 2.0 folder, when the model was trained on wav2vec2 "
@@ -61,6 +65,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     config = GenerateConfig(
         pose=args.pose, seed=args.seed, speech_weights=args.speech_weights, device=args.device,
-        sampler=SamplerConfig(kind=args.sampler, steps=args.steps, temperature=args.temperature))
+        sampler=SamplerConfig(kind=args.sampler, steps=args.steps, temperature=args.temperature,
+                              overlap=args.overlap))
     generate(args.image, args.audio, args.vae, args.diffusion, args.out, config)
     return 0

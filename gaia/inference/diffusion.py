@@ -6,9 +6,14 @@ reference motion latent and, optionally, a head-pose track into a sequence of ra
 latents: standardise with the checkpoint's statistics, predict the pose when none is given,
 integrate the VP-SDE (``training.s2m.vp_sde.sample``) window by window, undo the standardisation.
 
-Sequences longer than the model's longest training window are cut into consecutive windows of
-``window_max`` frames, each drawn with the same reference and its own noise from the one seeded
-generator (the same seed gives the same motion).
+Sequences longer than the model's longest training window are drawn as windows of
+``window_max`` frames that overlap the one before by ``SamplerConfig.overlap`` of a window; the
+shared frames are in-painted from the earlier window's result (``vp_sde.sample(known=...)``) and
+then handed over from the old window's values to the new one's linearly, so lips and expression
+continue across a boundary instead of restarting from fresh noise. The last
+window ends at the last frame and is a whole window long (never a stub shorter than
+``window_min``). Every window has the same reference and its noise from the one seeded generator
+(the same seed gives the same motion).
 """
 
 from __future__ import annotations
@@ -25,6 +30,22 @@ from gaia.training.loop import autocast
 from gaia.training.s2m.config import S2mConfig, build_s2m_config
 from gaia.training.s2m.model import SpeechToMotion
 from gaia.training.s2m.vp_sde import SamplerConfig, sample
+
+
+def window_plan(frames: int, window: int, overlap: float) -> list[tuple[int, int, int]]:
+    """``(start, stop, known)`` per window: frames ``start:stop`` are drawn, the first
+    ``known`` of them already fixed by earlier windows (module docstring)."""
+    if frames <= window:
+        return [(0, frames, 0)]
+    shared = min(window - 1, int(round(overlap * window)))
+    plan = [(0, window, 0)]
+    while plan[-1][1] < frames:
+        previous = plan[-1][1]
+        start = previous - shared
+        if start + window >= frames:  # the last window: a whole one, ending at the end
+            start = frames - window
+        plan.append((start, start + window, previous - start))
+    return plan
 
 
 @dataclass(frozen=True)
@@ -79,19 +100,24 @@ class LoadedDiffusion:
         speech_n = stats.normalize("speech", speech.to(self.device))
         pose_n = stats.normalize("pose", pose.to(self.device))
         reference_n = stats.normalize("motion", reference.to(self.device))[None]
-        pieces = []
-        starts = list(range(0, frames, window))
-        for number, start in enumerate(starts, start=1):
-            stop = min(frames, start + window)
+        motion = torch.zeros(frames, stats.latent_dim, device=self.device)
+        plan = window_plan(frames, window, sampler.overlap)
+        for number, (start, stop, known) in enumerate(plan, start=1):
             cond = (speech_n[2 * start:2 * stop][None], reference_n, pose_n[start:stop][None])
 
             def denoiser(x_t: Tensor, t: Tensor, cond=cond) -> Tensor:
                 with autocast(self.device):
                     return self.model(x_t, t, *cond).float()
 
-            pieces.append(sample(denoiser, (1, stop - start, stats.latent_dim), self.config.schedule,
-                                 sampler, generator=generator, device=self.device)[0])
+            held = motion[start:start + known].clone() if known else None
+            drawn = sample(denoiser, (1, stop - start, stats.latent_dim), self.config.schedule,
+                           sampler, generator=generator, device=self.device,
+                           known=None if held is None else held[None])[0]
+            if held is not None:  # hand over across the shared frames: old to new, linearly
+                weight = torch.linspace(1.0, 0.0, known + 2, device=self.device)[1:-1, None]
+                drawn[:known] = weight * held + (1 - weight) * drawn[:known]
+            motion[start:stop] = drawn
             if progress is not None:
-                progress(f"[generate] motion window {number}/{len(starts)}: frames "
-                         f"{start}-{stop - 1}")
-        return stats.denormalize("motion", torch.cat(pieces))
+                progress(f"[generate] motion window {number}/{len(plan)}: frames "
+                         f"{start}-{stop - 1}" + (f" ({known} continued)" if known else ""))
+        return stats.denormalize("motion", motion)

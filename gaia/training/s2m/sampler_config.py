@@ -10,11 +10,15 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class SamplerConfig:
     """kind: ``ode`` or ``sde``. steps: denoiser calls. temperature: scale of the initial and
-    injected noise (1 = the model's distribution; lower = more conservative motion)."""
+    injected noise (1 = the model's distribution; lower = more conservative motion).
+    overlap: share of ``window_max`` that a window of long speech shares with the one before;
+    those frames are in-painted from the earlier window's result, so motion continues across
+    windows instead of starting from fresh noise (0: independent windows)."""
 
     kind: str = "ode"
     steps: int = 50
     temperature: float = 1.0
+    overlap: float = 0.25
 
     def __post_init__(self) -> None:
         if self.kind not in ("ode", "sde"):
@@ -23,3 +27,5 @@ class SamplerConfig:
             raise ValueError("sampler steps must be at least 1")
         if self.temperature < 0:
             raise ValueError("sampler temperature must not be negative")
+        if not 0 <= self.overlap < 1:
+            raise ValueError(f"sampler overlap must be in [0, 1), not {self.overlap}")

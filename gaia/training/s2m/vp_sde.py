@@ -91,11 +91,29 @@ def x0_loss(predicted: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor | None
 @torch.no_grad()
 def sample(denoiser: Denoiser, shape: tuple[int, ...], schedule: VPSchedule,
            config: SamplerConfig, generator: torch.Generator | None = None,
-           device: torch.device | str = "cpu") -> torch.Tensor:
-    """Draw sequences of ``shape`` by integrating from t = 1 down to ``eps``."""
+           device: torch.device | str = "cpu", known: torch.Tensor | None = None
+           ) -> torch.Tensor:
+    """Draw sequences of ``shape`` by integrating from t = 1 down to ``eps``.
+
+    ``known`` (B, K, ...) fixes the first K frames: after every step they are replaced by the
+    known values noised to the step's time (in-painting by replacement, as in RePaint), so the
+    rest is drawn consistent with them. The result's first K frames are the model's own last
+    prediction there (near ``known``, not equal): callers blend them into what they hold.
+    """
     eta = 0.0 if config.kind == "ode" else 1.0
     x = config.temperature * torch.randn(shape, generator=generator, device=device)
     times = schedule.sampling_times(config.steps, device=device)
+
+    def held(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if known is None:
+            return x
+        count = known.shape[1]
+        noise = torch.randn(known.shape, generator=generator, device=device)
+        x = x.clone()
+        x[:, :count] = schedule.alpha(t) * known + schedule.sigma(t) * noise
+        return x
+
+    x = held(x, times[0])
     for t_now, t_next in zip(times[:-1], times[1:], strict=True):
         t_batch = t_now.expand(shape[0])
         x0 = denoiser(x, t_batch)
@@ -109,4 +127,5 @@ def sample(denoiser: Denoiser, shape: tuple[int, ...], schedule: VPSchedule,
         if eta > 0:
             x = x + fresh * config.temperature * torch.randn(
                 shape, generator=generator, device=device)
+        x = held(x, t_next)
     return denoiser(x, times[-1].expand(shape[0]))
