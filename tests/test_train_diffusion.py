@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -110,3 +111,23 @@ def test_parameter_counts_beside_the_paper(capsys):
         print(f"{name}: {total / 1e6:.1f} M parameters (paper: {reference / 1e6:.0f} M)")
         assert 0.25 * reference <= total <= 1.5 * reference
     assert "s2m-large" in capsys.readouterr().out
+
+
+def test_references_are_random_frames_by_default_and_stored_on_request():
+    """The paper samples the reference frame at random in the clip (appendix B.3); ``stored``
+    keeps the clip's most frontal frame."""
+    from gaia.training.data.latent_windows import WindowStreamConfig, clip_windows
+
+    rng = np.random.default_rng(0)
+    motion = rng.normal(size=(200, 8)).astype(np.float32)
+    clip = {"motion": motion, "pose": np.zeros((200, 3), np.float32),
+            "speech": np.zeros((400, 4), np.float32), "reference": motion[17], "key": "k",
+            "clip_index": 0, "seed": (3, 4)}
+    config = WindowStreamConfig("unused", window_min=20, window_max=40, windows_per_clip=16)
+    assert config.reference == "random"
+    picked = [int(np.flatnonzero((motion == w["reference"]).all(axis=1))[0])
+              for w in clip_windows(clip, config)]
+    assert len(set(picked)) > 8  # frames from across the clip, not one
+    stored = WindowStreamConfig("unused", window_min=20, window_max=40, windows_per_clip=16,
+                                reference="stored")
+    assert all(w["reference"] is clip["reference"] for w in clip_windows(clip, stored))

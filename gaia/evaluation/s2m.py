@@ -246,7 +246,9 @@ def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
         _check_latents(clip, vae_sha, model)
         key = clip["key"]
         speech = torch.from_numpy(clip["speech"].astype(np.float32))
-        reference = torch.from_numpy(clip["reference"])
+        # The clip's first frame is the reference in evaluation (appendix B.3), as a user's
+        # portrait is whatever frame they have, not the clip's most frontal one.
+        reference = torch.from_numpy(clip["motion"][0].copy())
         real_pose = clip["pose"].astype(np.float32)
         predicted = model.predict_pose(speech, reference).cpu().numpy()
         for axis, value in pose_error(predicted, real_pose).items():

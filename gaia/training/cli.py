@@ -110,8 +110,9 @@ def _add_diffusion(models: argparse._SubParsersAction) -> None:
                            help="windows drawn per clip read "
                                 f"(default: {defaults.windows_per_clip})")
     diffusion.add_argument("--reference", choices=("stored", "random"),
-                           help="reference latent: the clip's most frontal frame (stored) or "
-                                f"a random frame each time (default: {defaults.reference})")
+                           help="reference latent: a random frame of the clip each time, as "
+                                "the paper trains (random), or the clip's most frontal frame "
+                                f"(stored) (default: {defaults.reference})")
     diffusion.add_argument("--stats", metavar="STATS_JSON",
                            help="the latent shards' stats.json (default: beside the shards)")
     diffusion.set_defaults(handler=_train_diffusion)

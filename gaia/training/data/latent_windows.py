@@ -43,15 +43,15 @@ REFERENCE_KINDS = ("stored", "random")
 class WindowStreamConfig:
     """shards: ``training.data.shard_stream.expand_shards`` spec of latent shards. window_min, window_max:
     window lengths in frames. windows_per_clip: windows drawn from each clip read.
-    reference: ``stored`` (the shards' most frontal frame) or ``random`` (a random frame of
-    the clip each time: more variety, as any portrait may be given). shuffle_buffer, seed,
+    reference: ``random`` (a random frame of the clip each time, as the paper trains (appendix
+    B.3): any portrait may be given, in any pose) or ``stored`` (the shards' most frontal frame). shuffle_buffer, seed,
     split: as for video shards (``ClipStreamConfig``)."""
 
     shards: str
     window_min: int = 125
     window_max: int = 250
     windows_per_clip: int = 2
-    reference: str = "stored"
+    reference: str = "random"
     shuffle_buffer: int = 100
     seed: int = 0
     split: str | None = "train"

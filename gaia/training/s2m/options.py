@@ -19,5 +19,5 @@ class DiffusionTrainOptions(TrainOptions):
 
     model_class = S2mConfig
     windows_per_clip: int = 2
-    reference: str = "stored"
+    reference: str = "random"  # the paper samples the reference frame at random (B.3)
     stats: str | None = None
