@@ -109,13 +109,12 @@ class LoadedDiffusion:
                 with autocast(self.device):
                     return self.model(x_t, t, *cond).float()
 
-            held = motion[start:start + known].clone() if known else None
+            held = motion[start:start + known][None].clone() if known else None
             drawn = sample(denoiser, (1, stop - start, stats.latent_dim), self.config.schedule,
-                           sampler, generator=generator, device=self.device,
-                           known=None if held is None else held[None])[0]
-            if held is not None:  # hand over across the shared frames: old to new, linearly
+                           sampler, generator=generator, device=self.device, known=held)[0]
+            if known:  # hand over across the shared frames: old to new, linearly
                 weight = torch.linspace(1.0, 0.0, known + 2, device=self.device)[1:-1, None]
-                drawn[:known] = weight * held + (1 - weight) * drawn[:known]
+                drawn[:known] = weight * held[0] + (1 - weight) * drawn[:known]
             motion[start:stop] = drawn
             if progress is not None:
                 progress(f"[generate] motion window {number}/{len(plan)}: frames "

@@ -107,10 +107,9 @@ def sample(denoiser: Denoiser, shape: tuple[int, ...], schedule: VPSchedule,
     def held(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if known is None:
             return x
-        count = known.shape[1]
         noise = torch.randn(known.shape, generator=generator, device=device)
         x = x.clone()
-        x[:, :count] = schedule.alpha(t) * known + schedule.sigma(t) * noise
+        x[:, :known.shape[1]] = schedule.noised(known, t.expand(known.shape[0]), noise)
         return x
 
     x = held(x, times[0])
