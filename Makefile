@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install lock demo test test-slow lint bench clean
 
 install: $(STAMP)
 
@@ -16,15 +16,27 @@ install: $(STAMP)
 # `fan` extra). demucs goes in with --no-deps too: its real imports are the `speech` extra.
 # lpips goes in with --no-deps: we only read the LPIPS weight files inside its wheel (never
 # import it), and it declares torchvision, which would pull a second, multi-GB torch build.
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[media,fan,dev,speech]'
-	$(BIN)/python -m pip install --quiet --no-deps 'face-alignment>=1.4,<1.6'
-	$(BIN)/python -m pip install --quiet --no-deps 'demucs>=4.1,<4.2'
-	$(BIN)/python -m pip install --quiet --no-deps 'lpips>=0.1.4,<0.2'
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[media,fan,dev,speech]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'face-alignment>=1.4,<1.6'
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'demucs>=4.1,<4.2'
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'lpips>=0.1.4,<0.2'
 	touch $(STAMP)
+
+# constraints.txt pins every package to the set the goldens were written with (see its header).
+# `make lock` resolves the ranges of pyproject.toml afresh in a scratch venv and writes the set.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet torch==2.13.0
+	.venv-lock/bin/python -m pip install --quiet '.[media,fan,dev,speech]'
+	.venv-lock/bin/python -m pip install --quiet --no-deps 'face-alignment>=1.4,<1.6' \
+	    'demucs>=4.1,<4.2' 'lpips>=0.1.4,<0.2'
+	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/python -m pip freeze --exclude-editable \
+	    | grep -v '^gaia-avatar'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+	rm -rf .venv-lock
 
 # The main job end to end on a sample built from real media, with an embedded local Ray:
 # build the sample; `curate run` measures it, prints the funnel and cuts the vae preset's
