@@ -131,3 +131,62 @@ def test_references_are_random_frames_by_default_and_stored_on_request():
     stored = WindowStreamConfig("unused", window_min=20, window_max=40, windows_per_clip=16,
                                 reference="stored")
     assert all(w["reference"] is clip["reference"] for w in clip_windows(clip, stored))
+
+
+def torchrun_diffusion(shards: Path, out: Path, steps: int, *extra: str) -> None:
+    """``gaia train diffusion`` on 2 CPU processes under torchrun, dropout on."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(TESTS.parent)}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_addr", "127.0.0.1", "--master_port", str(port),
+         "-m", "gaia.training.s2m.train", "--config", "s2m-tiny", "--shards", str(shards),
+         "--out", str(out), "--max-steps", str(steps), "--batch-size", "2",
+         "--num-workers", "0", "--log-every", "1", "--image-every", "0",
+         "--checkpoint-every", "2", "--set", "dropout=0.3", *extra],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_resume_on_two_processes_with_dropout_is_exact(latent_shards, tmp_path, read_metrics):
+    """Each rank keeps its own random states (issue 12, item 5): with dropout, rank 1 draws
+    other masks than rank 0 (windows differ in length), so restoring rank 0's states on both
+    would move rank 1's gradients and, through DDP's average, every weight."""
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    torchrun_diffusion(latent_shards, whole, 4)
+    torchrun_diffusion(latent_shards, part, 2)
+    torchrun_diffusion(latent_shards, part, 4, "--resume")
+    ranks = [torch.load(part / "checkpoints" / f"step-00000002.rank-{r:05d}.pt",
+                        weights_only=True)["rng"]["torch"] for r in (0, 1)]
+    assert not torch.equal(*ranks)  # the ranks' own states, not one copied to both
+    expected = {row["step"]: row["loss"] for row in read_metrics(whole)}
+    resumed = {row["step"]: row["loss"] for row in read_metrics(part) if row["step"] > 2}
+    assert sorted(resumed) == [3, 4]
+    for step, loss in resumed.items():
+        assert loss == pytest.approx(expected[step], rel=1e-6, abs=1e-8), step
+    final = [torch.load(run / "checkpoints" / "step-00000004.pt", weights_only=True)["task"]
+             for run in (whole, part)]
+    for name, value in final[0]["model"].items():
+        assert torch.allclose(value, final[1]["model"][name], rtol=1e-6, atol=1e-8), name
+
+
+def test_scale_lr_multiplies_the_rate_by_the_samples_a_step_sees(latent_shards, tmp_path,
+                                                                  read_metrics):
+    """``--scale-lr`` reads ``lr`` as latent-diffusion reads a base rate (issue 12, item 9)."""
+    plain, scaled = tmp_path / "plain", tmp_path / "scaled"
+    train_diffusion(options(latent_shards, plain, max_steps=1), log=lambda _: None)
+    train_diffusion(options(latent_shards, scaled, max_steps=1, scale_lr=True, grad_accum=2),
+                    log=lambda _: None)
+    lr = {run.name: json.loads((run / "config.json").read_text())["lr"]
+          for run in (plain, scaled)}
+    assert lr["plain"] == {"config": 1e-3, "scale": 1.0, "effective": 1e-3}
+    assert lr["scaled"]["scale"] == 4 * 2 and lr["scaled"]["effective"] == pytest.approx(8e-3)
+    logged = [read_metrics(run)[0]["lr"] for run in (plain, scaled)]
+    assert logged[1] == pytest.approx(8 * logged[0])  # the optimiser's rate, warm-up and all

@@ -23,6 +23,23 @@ from gaia.schemas.atomic import atomic_path
 PATTERN = re.compile(r"step-(\d{8})\.pt$")
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """A seed of its own for each rank, from the run's seed: ranks that drew alike would apply
+    the same dropout masks and the same noise to different data."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def seed_rank(seed: int, rank: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) for ``rank``. Trainers call it after the
+    models are built from the shared seed (identical initial weights on every rank) and before
+    the first step, so from there on each rank's draws are its own and resume restores them per
+    rank."""
+    value = rank_seed(seed, rank)
+    random.seed(value)
+    np.random.seed(value % 2**32)
+    torch.manual_seed(value)
+
+
 def rng_state() -> dict:
     """Python, NumPy and torch (CPU and CUDA) random states as plain tensors and numbers."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()

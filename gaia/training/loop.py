@@ -33,6 +33,7 @@ from gaia.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     rank_state_path,
+    rng_state,
     save_checkpoint,
     save_rank_state,
     set_rng_state,
@@ -199,7 +200,9 @@ def run_loop(task: Task, loader: ResumableLoader, options: LoopOptions, world: W
         loader.load_state_dict(mine["loader"])
         if hasattr(task, "load_rank_state_dict"):
             task.load_rank_state_dict(mine["task"])
-        set_rng_state(state["rng"])
+        # Each rank's own random states (dropout, augmentation); checkpoints from before they
+        # were kept per rank hold rank 0's only.
+        set_rng_state(mine.get("rng", state["rng"]))
         log(f"[train] resumed from {latest.name} at step {step}")
     elif options.resume:
         log("[train] --resume given but no checkpoint found: starting from step 0")
@@ -247,12 +250,14 @@ def _forever(loader: ResumableLoader):
 
 def _checkpoint(task: Task, loader: ResumableLoader, folder: Path, step: int, keep: int,
                 world: World) -> None:
-    """Every rank writes its own state (loader position, and the task's per-rank state such as
-    a noise generator seeded by rank), then rank 0 the checkpoint itself: the main file appears
-    last, so a checkpoint that exists is complete. (Global torch random states are the same on
-    every rank: all ranks seed alike, so rank 0's stand for all.)"""
+    """Every rank writes its own state (loader position, its global random states, and the
+    task's per-rank state such as a noise generator seeded by rank), then rank 0 the checkpoint
+    itself: the main file appears last, so a checkpoint that exists is complete. Random states
+    are per rank because ranks draw differently (``seed_rank``; dropout over windows of
+    different lengths), so rank 0's would put every other rank on the wrong sequence."""
     rank_task = task.rank_state_dict() if hasattr(task, "rank_state_dict") else {}
-    save_rank_state(folder, step, world.rank, {"loader": loader.state_dict(), "task": rank_task})
+    save_rank_state(folder, step, world.rank, {"loader": loader.state_dict(), "task": rank_task,
+                                               "rng": rng_state()})
     barrier(world)
     if world.is_main:
         save_checkpoint(folder, step, {"task": task.state_dict()}, keep=keep)

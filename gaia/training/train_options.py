@@ -48,6 +48,16 @@ class TrainOptions:
     device: str | None = None
     dist_timeout: float = DEFAULT_TIMEOUT_S
     overrides: tuple[str, ...] = ()  # KEY=VALUE on top of the model config, e.g. lr=1e-4
+    scale_lr: bool = False
+
+    def lr_scale(self, world_size: int) -> float:
+        """The factor on the config's ``lr``: 1, or with ``scale_lr`` the number of samples a
+        step sees (processes x batch x accumulation), as latent-diffusion's trainer reads its
+        ``base_learning_rate`` (GAIA's 4.5e-6 is that codebase's VAE base rate; the paper does
+        not say which reading it ran). See README, "Learning rate"."""
+        if not self.scale_lr:
+            return 1.0
+        return float(world_size * self.batch_size * self.grad_accum)
 
     def loop_options(self) -> LoopOptions:
         from gaia.training.loop import LoopOptions
@@ -107,6 +117,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults: TrainOptions
     parser.add_argument("--dist-timeout", type=float, metavar="SECONDS",
                         help="under torchrun: how long a collective waits for the other "
                              f"ranks before the run fails {default('dist_timeout')}")
+    parser.add_argument("--scale-lr", action="store_true", default=None,
+                        help="multiply the config's lr by processes x batch x accumulation "
+                             "(latent-diffusion's reading of a base rate; default: lr as "
+                             "given)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override a model-config value (over the run file), e.g. "

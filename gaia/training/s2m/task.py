@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gaia.training.checkpoint import rank_seed
 from gaia.training.data.latent_stats import LatentStats
 from gaia.training.distributed import World, no_sync, unwrap, wrap
 from gaia.training.loop import accumulate, autocast
@@ -60,17 +60,17 @@ class DiffusionTask:
     image_name = "latents"
 
     def __init__(self, config: S2mConfig, stats: LatentStats, world: World,
-                 seed: int = 0) -> None:
+                 seed: int = 0, lr_scale: float = 1.0) -> None:
         self.config, self.stats, self.world = config, stats, world
         self.schedule = config.schedule
         # Each rank draws its own times and noise (alike, they would repeat across ranks);
         # the generator's state is per-rank state in checkpoints.
         self.noise = torch.Generator(device=world.device)
-        self.noise.manual_seed(int(np.random.SeedSequence([seed, world.rank]).generate_state(1)[0]))
+        self.noise.manual_seed(rank_seed(seed, world.rank))
         network = SpeechToMotion(config, stats.latent_dim, stats.speech_dim)
         self.ema = copy.deepcopy(network).to(world.device).eval().requires_grad_(False)
         self.model = wrap(JointModel(network), world)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr * lr_scale,
                                           betas=tuple(config.betas))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
                                                            inverse_sqrt(config.warmup_steps))

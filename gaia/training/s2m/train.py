@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from gaia.common.config_files import parse_overrides
+from gaia.training.checkpoint import seed_rank
 from gaia.training.data.latent_stats import LatentStats
 from gaia.training.data.latent_windows import WindowStreamConfig
 from gaia.training.data.shard_stream import expand_shards, shard_loader
@@ -47,7 +48,9 @@ def train_diffusion(options: DiffusionTrainOptions, log=logger.info) -> int:
         config = load_model(S2mConfig, options.config, "s2m-", "diffusion",
                             parse_overrides(options.overrides))
         stats = LatentStats.load(stats_path(options))
-        task = DiffusionTask(config, stats, world, seed=options.seed)
+        task = DiffusionTask(config, stats, world, seed=options.seed,
+                             lr_scale=options.lr_scale(world.size))
+        seed_rank(options.seed, world.rank)  # weights are built: from here each rank draws its own
         stream = WindowStreamConfig(shards=options.shards, window_min=config.window_min,
                                     window_max=config.window_max,
                                     windows_per_clip=options.windows_per_clip,
@@ -58,6 +61,8 @@ def train_diffusion(options: DiffusionTrainOptions, log=logger.info) -> int:
         document = {"task": "diffusion", "options": asdict(options), "model": config.to_dict(),
                     "latents": {"vae": stats.vae, "speech_features": stats.speech_features,
                                 "latent_shape": list(stats.latent_shape)},
+                    "lr": {"config": config.lr, "scale": options.lr_scale(world.size),
+                           "effective": config.lr * options.lr_scale(world.size)},
                     "world_size": world.size, "device": str(world.device),
                     "torch": torch.__version__}
         if world.is_main:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gaia.training.checkpoint import rank_seed
 from gaia.training.distributed import World, no_sync, unwrap, wrap
 from gaia.training.loop import accumulate, autocast
 from gaia.training.vae.config import VaeConfig
@@ -25,22 +26,23 @@ class VaeTask:
     """Models, optimizers and the step (see the module docstring)."""
 
     def __init__(self, config: VaeConfig, perceptual: nn.Module | None, world: World,
-                 seed: int = 0) -> None:
+                 seed: int = 0, lr_scale: float = 1.0) -> None:
         self.config = config
         self.world = world
-        # Posterior noise from a generator of our own, saved in checkpoints: the global RNG is
-        # also drawn by DataLoader iterators, whose creation differs after a resume.
+        # Posterior noise from a generator of our own, saved in each rank's checkpoint file: the
+        # global RNG is also drawn by DataLoader iterators, whose creation differs after a
+        # resume. Seeded by rank: alike, every rank would draw the same posterior noise.
         self.noise = torch.Generator(device=world.device)
-        self.noise.manual_seed(seed)
+        self.noise.manual_seed(rank_seed(seed, world.rank))
         self.model = wrap(TwoEncoderVAE(config), world)
         self.disc = wrap(PatchDiscriminator(3, config.disc_channels, config.disc_layers,
                                             config.disc_norm, config.disc_spectral_norm), world)
         if perceptual is not None:
             perceptual = perceptual.to(world.device)
         self.loss = VaeLoss(config, perceptual).to(world.device)
-        self.opt_model = torch.optim.Adam(self.model.parameters(), lr=config.lr,
+        self.opt_model = torch.optim.Adam(self.model.parameters(), lr=config.lr * lr_scale,
                                           betas=tuple(config.betas))
-        self.opt_disc = torch.optim.Adam(self.disc.parameters(), lr=config.lr,
+        self.opt_disc = torch.optim.Adam(self.disc.parameters(), lr=config.lr * lr_scale,
                                          betas=tuple(config.betas))
 
     def landmark_image(self, landmarks: torch.Tensor) -> torch.Tensor:
@@ -119,11 +121,18 @@ class VaeTask:
     def state_dict(self) -> dict:
         return {"model": unwrap(self.model).state_dict(), "disc": unwrap(self.disc).state_dict(),
                 "opt_model": self.opt_model.state_dict(), "opt_disc": self.opt_disc.state_dict(),
-                "noise": self.noise.get_state(), "config": self.config.to_dict()}
+                "config": self.config.to_dict()}
+
+    def rank_state_dict(self) -> dict:
+        return {"noise": self.noise.get_state()}
+
+    def load_rank_state_dict(self, state: dict) -> None:
+        self.noise.set_state(state["noise"].cpu())
 
     def load_state_dict(self, state: dict) -> None:
         unwrap(self.model).load_state_dict(state["model"])
         unwrap(self.disc).load_state_dict(state["disc"])
         self.opt_model.load_state_dict(state["opt_model"])
         self.opt_disc.load_state_dict(state["opt_disc"])
-        self.noise.set_state(state["noise"].cpu())
+        if "noise" in state:  # checkpoints from before per-rank noise held rank 0's here
+            self.noise.set_state(state["noise"].cpu())

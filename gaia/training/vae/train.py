@@ -13,6 +13,7 @@ from dataclasses import asdict
 import torch
 
 from gaia.common.config_files import parse_overrides
+from gaia.training.checkpoint import seed_rank
 from gaia.training.data.shard_stream import ClipStreamConfig, shard_loader
 from gaia.training.distributed import close_world, init_world
 from gaia.training.loop import run_loop
@@ -35,7 +36,9 @@ def train_vae(options: VaeTrainOptions, log=logger.info) -> int:
             overrides["perceptual"] = options.perceptual
         config = load_model(VaeConfig, options.config, "vae-", "VAE", overrides)
         perceptual = load_perceptual(config.perceptual, options.vgg_weights)
-        task = VaeTask(config, perceptual, world, seed=options.seed)
+        task = VaeTask(config, perceptual, world, seed=options.seed,
+                       lr_scale=options.lr_scale(world.size))
+        seed_rank(options.seed, world.rank)  # weights are built: from here each rank draws its own
         stream = ClipStreamConfig(shards=options.shards, image_size=config.image_size,
                                   seed=options.seed, pairs_per_clip=options.pairs_per_clip,
                                   max_frames=options.max_frames)
@@ -44,8 +47,11 @@ def train_vae(options: VaeTrainOptions, log=logger.info) -> int:
                              batches_per_epoch=options.batches_per_epoch)
         loop = options.loop_options()
         document = {"task": "vae", "options": asdict(options), "model": config.to_dict(),
-                    "perceptual": perceptual_provenance(perceptual), "world_size": world.size,
-                    "device": str(world.device), "torch": torch.__version__}
+                    "perceptual": perceptual_provenance(perceptual),
+                    "lr": {"config": config.lr, "scale": options.lr_scale(world.size),
+                           "effective": config.lr * options.lr_scale(world.size)},
+                    "world_size": world.size, "device": str(world.device),
+                    "torch": torch.__version__}
         if world.is_main:
             counts = sum(p.numel() for p in task.model.parameters())
             log(f"[train] vae {config.name}: {counts / 1e6:.2f} M parameters, world "
