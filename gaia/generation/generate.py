@@ -39,8 +39,10 @@ from gaia.schemas.atomic import write_text_atomic
 from gaia.schemas.shards import AUDIO_RATE, FPS
 from gaia.training.s2m.sampler_config import SamplerConfig
 
-# What must agree between the extractor at hand and the one the model was trained with.
+# What must agree between the extractor at hand and the one the model was trained with; the
+# input settings only where both record them (older provenances predate them).
 SPEECH_KEYS = ("name", "dim", "rate_hz", "sha256")
+SPEECH_SETTINGS = ("normalize", "context_s")
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,10 @@ def read_speech(path: Path) -> np.ndarray:
 
 
 def speech_differences(trained: dict, here: dict) -> list[str]:
-    """The ``SPEECH_KEYS`` in which two speech-feature provenances disagree."""
-    return [key for key in SPEECH_KEYS if str(here.get(key)) != str(trained.get(key))]
+    """The ``SPEECH_KEYS`` (and ``SPEECH_SETTINGS``) in which two provenances disagree."""
+    return [key for key in SPEECH_KEYS if str(here.get(key)) != str(trained.get(key))] + [
+        key for key in SPEECH_SETTINGS if key in trained and key in here
+        and here[key] != trained[key]]
 
 
 def speech_extractor(trained: dict, weights: str | None):

@@ -89,34 +89,66 @@ class LoadedDiffusion:
     @torch.no_grad()
     def sample_motion(self, speech: Tensor, reference: Tensor, pose: Tensor,
                       sampler: SamplerConfig, generator: torch.Generator,
-                      progress=None) -> Tensor:
-        """Raw motion latents ``(T, D)`` for raw speech ``(2T, F)``, reference ``(D,)`` and
-        pose ``(T, 3)`` (module docstring). ``generator`` lives on ``self.device``."""
+                      progress=None, control: Tensor | None = None,
+                      control_mask: Tensor | None = None) -> Tensor:
+        """Raw motion ``(T, D)`` for raw speech ``(2T, F)``, reference ``(D,)`` and pose
+        ``(T, 3)`` (module docstring). ``generator`` lives on ``self.device``.
+
+        ``control`` (T, D), raw, with ``control_mask`` (D,) bool: those dimensions are held
+        to ``control`` through the whole track (in-painted while the rest is drawn; paper,
+        section 5.4) and equal it exactly in the result."""
         frames = pose.shape[0]
         if speech.shape[0] != 2 * frames:
             raise ValueError(f"speech has {speech.shape[0]} rows for {frames} frames: two "
                              "rows per frame are needed")
-        stats, window = self.stats, self.config.window_max
+        stats, window, dim = self.stats, self.config.window_max, self.stats.latent_dim
+        held_dims = None
+        if control is not None:
+            if control.shape != (frames, dim) or control_mask is None \
+                    or control_mask.shape != (dim,):
+                raise ValueError(f"control must be ({frames}, {dim}) with a ({dim},) mask")
+            held_dims = control_mask.to(self.device, torch.bool)
+            control_n = stats.normalize("motion", control.to(self.device))
         speech_n = stats.normalize("speech", speech.to(self.device))
         pose_n = stats.normalize("pose", pose.to(self.device))
         reference_n = stats.normalize("motion", reference.to(self.device))[None]
-        motion = torch.zeros(frames, stats.latent_dim, device=self.device)
+        motion = torch.zeros(frames, dim, device=self.device)
         plan = window_plan(frames, window, sampler.overlap)
         for number, (start, stop, known) in enumerate(plan, start=1):
             cond = (speech_n[2 * start:2 * stop][None], reference_n, pose_n[start:stop][None])
-
-            def denoiser(x_t: Tensor, t: Tensor, cond=cond) -> Tensor:
-                with autocast(self.device):
-                    return self.model(x_t, t, *cond).float()
-
-            held = motion[start:start + known][None].clone() if known else None
-            drawn = sample(denoiser, (1, stop - start, stats.latent_dim), self.config.schedule,
-                           sampler, generator=generator, device=self.device, known=held)[0]
+            values = torch.zeros(1, stop - start, dim, device=self.device)
+            mask = torch.zeros(1, stop - start, dim, dtype=torch.bool, device=self.device)
+            values[0, :known], mask[0, :known] = motion[start:start + known], True
+            if held_dims is not None:
+                values[0][:, held_dims] = control_n[start:stop][:, held_dims]
+                mask[0][:, held_dims] = True
+            drawn = self._draw(cond, stop - start, sampler, generator,
+                               (values, mask) if bool(mask.any()) else None)
             if known:  # hand over across the shared frames: old to new, linearly
                 weight = torch.linspace(1.0, 0.0, known + 2, device=self.device)[1:-1, None]
-                drawn[:known] = weight * held[0] + (1 - weight) * drawn[:known]
+                drawn[:known] = weight * values[0, :known] + (1 - weight) * drawn[:known]
             motion[start:stop] = drawn
             if progress is not None:
                 progress(f"[generate] motion window {number}/{len(plan)}: frames "
                          f"{start}-{stop - 1}" + (f" ({known} continued)" if known else ""))
-        return stats.denormalize("motion", motion)
+        motion = stats.denormalize("motion", motion)
+        if held_dims is not None:  # exact: the raw values, not a round trip through the stats
+            motion[:, held_dims] = control.to(self.device, motion.dtype)[:, held_dims]
+        return motion
+
+    def _draw(self, cond: tuple[Tensor, Tensor, Tensor], length: int, sampler: SamplerConfig,
+              generator: torch.Generator, held: tuple[Tensor, Tensor] | None) -> Tensor:
+        """One window's standardised motion ``(length, D)``: sampled, in-painting ``held``
+        (values, mask), or regressed by a model trained without diffusion (table 6)."""
+        if not getattr(self.config, "diffusion", True):
+            with autocast(self.device):
+                return self.model.regress(*cond).float()[0]
+
+        def denoiser(x_t: Tensor, t: Tensor) -> Tensor:
+            with autocast(self.device):
+                return self.model(x_t, t, *cond).float()
+
+        values, mask = held if held is not None else (None, None)
+        return sample(denoiser, (1, length, self.stats.latent_dim), self.config.schedule,
+                      sampler, generator=generator, device=self.device, known=values,
+                      known_mask=mask)[0]

@@ -113,6 +113,10 @@ def _add_diffusion(models: argparse._SubParsersAction) -> None:
                            help="reference latent: a random frame of the clip each time, as "
                                 "the paper trains (random), or the clip's most frontal frame "
                                 f"(stored) (default: {defaults.reference})")
+    diffusion.add_argument("--short-clips", choices=("whole", "drop"),
+                           help="clips shorter than the model's window_min: one window of "
+                                "the whole clip (whole) or skipped and counted as "
+                                f"skipped/short_clip (drop) (default: {defaults.short_clips})")
     diffusion.add_argument("--stats", metavar="STATS_JSON",
                            help="the latent shards' stats.json (default: beside the shards)")
     diffusion.set_defaults(handler=_train_diffusion)

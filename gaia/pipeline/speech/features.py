@@ -7,8 +7,19 @@
   25 ms Hann window that starts at sample ``320 k`` (20 ms hop at 16 kHz).
 - ``wav2vec2``: the last hidden state of a local wav2vec 2.0 model (``transformers``), the
   paper's speech features. Its frame ``k`` sees samples ``[320 k, 320 k + 400)`` too, so both
-  extractors are aligned the same way. The clip is normalised to zero mean and unit variance,
-  as wav2vec 2.0 was trained.
+  extractors are aligned the same way. The waveform is normalised to zero mean and unit
+  variance when the model's ``preprocessor_config.json`` says ``do_normalize`` (transformers'
+  ``Wav2Vec2FeatureExtractor``, whose default, with no such file, is to normalise), and left
+  as it is when it says false: a model hears its input as it was fine-tuned on it.
+
+wav2vec 2.0's transformer attends over the whole input, so a frame's features depend on how
+much audio is around it. Curation extracts each clip on its own and generation a whole
+utterance, so audio longer than ``CONTEXT_S`` is extracted in overlapping windows of
+``CONTEXT_S`` (``context_windows``), each normalised and run on its own like a clip, and each
+50 Hz frame is taken from the window it is most inside: a frame sees at most ``CONTEXT_S`` of
+audio at curation and at generation alike, and a clip up to ``CONTEXT_S`` long (every clip of
+the vae preset) comes out exactly as one pass over it does. Both settings are in the
+provenance (``normalize``, ``context_s``).
 
 Row ``j`` of the output (time ``j / (2 fps)``) takes the 50 Hz frame nearest that time; past
 the end of the audio the last frame repeats, and extra frames are dropped, so the output has
@@ -41,6 +52,14 @@ HOP = AUDIO_RATE // RATE_HZ  # 320 samples
 WINDOW = 400  # samples: 25 ms, also wav2vec 2.0's receptive field
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 WAV2VEC2_EXAMPLE = "facebook/wav2vec2-base-960h"
+PREPROCESSOR_FILE = "preprocessor_config.json"
+# Audio seen by one wav2vec 2.0 pass: the clip length curation cut before clips could be longer
+# (a diffusion clip is up to 30 s), so features of older shards are what these windows give.
+CONTEXT_S = 10.0
+# Shared by neighbouring windows; a frame is taken from a window only when it has at least
+# half of it (2 s) of audio on both sides, about wav2vec2-base's convolutional positional
+# embedding (128 frames, 2.56 s) and more.
+CONTEXT_OVERLAP_S = 4.0
 
 
 class SpeechFeatureExtractor(Protocol):
@@ -138,6 +157,53 @@ def _missing_wav2vec2(what: str) -> MissingWeightsError:
     )
 
 
+def context_windows(samples: int, window: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """The windows that ``samples`` of audio are extracted in: ``(start, stop)`` samples, each
+    start a multiple of ``HOP`` (so a window's frame ``j`` is frame ``start / HOP + j`` of the
+    whole), and the 50 Hz frames ``(first, last)`` (end excluded) each window gives; the
+    frames cover ``[0, frames)`` once. One window when ``samples <= window``.
+
+    Windows step by ``window - overlap``; the last one ends at the audio's end (so it is full
+    length too); between two, the frames switch at the middle of what both hold."""
+    if window % HOP or overlap % HOP or not 0 <= overlap < window:
+        raise ValueError(f"window {window} and overlap {overlap} must be multiples of {HOP} "
+                         "with 0 <= overlap < window")
+    if samples <= window:
+        return [(0, samples, 0, frame_count(samples))]
+    last = -(-(samples - window) // HOP) * HOP
+    starts = [*range(0, samples - window, window - overlap), last]
+    stops = [min(start + window, samples) for start in starts]
+    ends = [start // HOP + frame_count(stop - start) for start, stop in zip(starts, stops,
+                                                                           strict=True)]
+    cuts = [0, *((start // HOP + end) // 2 for start, end in zip(starts[1:], ends[:-1],
+                                                                   strict=True)), ends[-1]]
+    return [(start, stop, cuts[n], cuts[n + 1]) for n, (start, stop) in enumerate(zip(
+        starts, stops, strict=True))]
+
+
+def frame_count(samples: int) -> int:
+    """50 Hz wav2vec 2.0 frames of ``samples`` of audio (one for less than ``WINDOW``)."""
+    return (max(samples, WINDOW) - WINDOW) // HOP + 1
+
+
+def read_preprocessor(folder: Path) -> tuple[bool, str]:
+    """Whether the model at ``folder`` normalises its input (``do_normalize`` of its
+    ``preprocessor_config.json``; transformers' default, True, without one), and where that
+    was read. ValueError when the file asks for input this extractor does not give."""
+    import json
+
+    path = folder / PREPROCESSOR_FILE
+    if not path.is_file():
+        return True, "default (no preprocessor_config.json)"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if config.get("sampling_rate", AUDIO_RATE) != AUDIO_RATE or config.get(
+            "feature_size", 1) != 1:
+        raise ValueError(f"{path}: the model wants sampling_rate {config.get('sampling_rate')}"
+                         f" and feature_size {config.get('feature_size')}; the speech features "
+                         f"give {AUDIO_RATE} Hz mono")
+    return bool(config.get("do_normalize", True)), PREPROCESSOR_FILE
+
+
 def _weight_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir()
                   if p.suffix == ".safetensors" or (p.suffix == ".bin" and "model" in p.name))
@@ -162,6 +228,7 @@ class Wav2Vec2Extractor:
         from transformers import Wav2Vec2Model
 
         self.device = device
+        self.normalize, preprocessor = read_preprocessor(folder)
         model = Wav2Vec2Model.from_pretrained(str(folder), local_files_only=True)
         self._model = model.to(device).eval()
         strides = int(np.prod(model.config.conv_stride))
@@ -175,14 +242,30 @@ class Wav2Vec2Extractor:
             "untrained": untrained,
             "dim": int(model.config.hidden_size),
             "rate_hz": RATE_HZ,
+            "normalize": self.normalize,
+            "preprocessor": preprocessor,
+            "context_s": CONTEXT_S,
+            "context_overlap_s": CONTEXT_OVERLAP_S,
         }
 
     def frames(self, audio_16k: np.ndarray) -> np.ndarray:
-        """``(frames, hidden_size)`` float32 hidden states at 50 Hz."""
+        """``(frames, hidden_size)`` float32 hidden states at 50 Hz, in context windows
+        (module docstring)."""
+        signal = _non_empty(as_mono(audio_16k))
+        windows = context_windows(signal.size, int(CONTEXT_S * AUDIO_RATE),
+                                  int(CONTEXT_OVERLAP_S * AUDIO_RATE))
+        parts = [self.pass_frames(signal[start:stop])[first - start // HOP:last - start // HOP]
+                 for start, stop, first, last in windows]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def pass_frames(self, signal: np.ndarray) -> np.ndarray:
+        """One pass of the model over ``signal`` (normalised first when the model's
+        preprocessor says so): ``(frame_count, hidden_size)`` float32."""
         import torch
 
-        signal = _non_empty(as_mono(audio_16k)).astype(np.float64)
-        signal = (signal - signal.mean()) / np.sqrt(signal.var() + 1e-7)
+        signal = signal.astype(np.float64)
+        if self.normalize:  # as Wav2Vec2FeatureExtractor: (x - mean) / sqrt(var + 1e-7)
+            signal = (signal - signal.mean()) / np.sqrt(signal.var() + 1e-7)
         if signal.size < WINDOW:  # shorter than one frame's receptive field
             signal = np.pad(signal, (0, WINDOW - signal.size))
         batch = torch.from_numpy(signal.astype(np.float32))[None].to(self.device)

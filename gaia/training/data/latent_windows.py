@@ -3,10 +3,14 @@
 
 ``WindowStreamConfig`` plugs latent shards (``gaia.schemas.latents``) into the shared streaming
 loader (``training.data.shard_stream.ShardLoader``: sharding by rank and worker, shuffling, equal batches per
-rank, exact resume). Every clip read gives ``windows_per_clip`` windows, each of a random length
-in ``[window_min, window_max]`` (the whole clip when it is shorter) at a random start, drawn by
-a generator seeded from the clip's place in the stream, so a resumed loader repeats an
-uninterrupted one.
+rank, exact resume). Every clip read gives up to ``windows_per_clip`` windows, each of a random
+length in ``[window_min, window_max]`` at a random start (appendix B.3), drawn by a generator
+seeded from the clip's place in the stream, so a resumed loader repeats an uninterrupted one.
+No window is given twice: a clip with room for fewer distinct (start, length) windows than
+``windows_per_clip`` gives each of them once. A clip shorter than ``window_min`` has no window
+of the paper's lengths; ``short_clips`` says what it gives: ``whole`` (one window of the whole
+clip, padded and masked in the batch like any shorter window) or ``drop`` (none: the stream
+skips it and counts it as ``short_clip``).
 
 A batch (``collate_windows``) pads windows to the longest one:
 
@@ -37,6 +41,7 @@ from gaia.training.data.batching import ItemBatches
 from gaia.training.data.clip_decode import SampleError, checked_members
 
 REFERENCE_KINDS = ("stored", "random")
+SHORT_CLIP_KINDS = ("whole", "drop")
 
 
 @dataclass(frozen=True)
@@ -44,14 +49,18 @@ class WindowStreamConfig:
     """shards: ``training.data.shard_stream.expand_shards`` spec of latent shards. window_min, window_max:
     window lengths in frames. windows_per_clip: windows drawn from each clip read.
     reference: ``random`` (a random frame of the clip each time, as the paper trains (appendix
-    B.3): any portrait may be given, in any pose) or ``stored`` (the shards' most frontal frame). shuffle_buffer, seed,
-    split: as for video shards (``ClipStreamConfig``)."""
+    B.3): any portrait may be given, in any pose) or ``stored`` (the shards' most frontal frame).
+    short_clips: what a clip shorter than ``window_min`` gives (module docstring). ``whole`` by
+    default: curation keeps clips from 3 s (75 frames, appendix A.1), and its shortest clips
+    are still speech the model learns from; ``drop`` trains on the paper's lengths only.
+    shuffle_buffer, seed, split: as for video shards (``ClipStreamConfig``)."""
 
     shards: str
     window_min: int = 125
     window_max: int = 250
     windows_per_clip: int = 2
     reference: str = "random"
+    short_clips: str = "whole"
     shuffle_buffer: int = 100
     seed: int = 0
     split: str | None = "train"
@@ -64,15 +73,20 @@ class WindowStreamConfig:
             raise ValueError("windows_per_clip must be >= 1, seed and shuffle_buffer >= 0")
         if self.reference not in REFERENCE_KINDS:
             raise ValueError(f"reference must be one of {REFERENCE_KINDS}")
+        if self.short_clips not in SHORT_CLIP_KINDS:
+            raise ValueError(f"short_clips must be one of {SHORT_CLIP_KINDS}")
         if self.split is not None and self.split not in SPLITS:
             raise ValueError(f"split {self.split!r} is not one of {list(SPLITS)} or None")
 
     @property
     def items_per_clip(self) -> int:
+        # The most a clip gives: the resume cursor counts windows against it. A clip that gave
+        # fewer (short, or with room for fewer distinct windows) is read again on resume and
+        # gives none past its last (clip_windows), so the resumed stream still repeats.
         return self.windows_per_clip
 
     def decode(self, sample: dict, rng: np.random.Generator) -> dict | None:
-        return decode_latent_sample(sample, self)
+        return check_clip_length(decode_latent_sample(sample, self), self)
 
     def batches(self, clips: Iterable[dict], batch_size: int) -> IterableDataset:
         return ItemBatches(clips, batch_size, partial(clip_windows, config=self),
@@ -97,22 +111,64 @@ def decode_latent_sample(sample: dict, config: WindowStreamConfig) -> dict | Non
             "speech": data["speech"], "pose": data["pose"], "reference": data["reference"]}
 
 
+def check_clip_length(clip: dict | None, config: WindowStreamConfig) -> dict | None:
+    """``clip``, or ``SampleError("short_clip")`` when it is shorter than ``window_min`` and
+    ``short_clips`` is ``drop`` (raised at decode, so the stream counts it by reason)."""
+    if clip is not None and config.short_clips == "drop" and len(clip["motion"]) < \
+            config.window_min:
+        raise SampleError("short_clip", f"{len(clip['motion'])} frames, under window_min "
+                                        f"{config.window_min} (short_clips: drop)")
+    return clip
+
+
+def window_pool(frames: int, config: WindowStreamConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct (start, length) window of a clip, int64 ``(n, 2)``, and the chance that
+    one draw (a uniform length, then a uniform start) picks each."""
+    lengths = np.arange(config.window_min, min(config.window_max, frames) + 1, dtype=np.int64)
+    starts_per_length = frames - lengths + 1
+    first_of_length = np.repeat(np.cumsum(starts_per_length) - starts_per_length,
+                                starts_per_length)
+    starts = np.arange(int(starts_per_length.sum()), dtype=np.int64) - first_of_length
+    spans = np.stack([starts, np.repeat(lengths, starts_per_length)], axis=1)
+    chance = np.repeat(1.0 / (len(lengths) * starts_per_length), starts_per_length)
+    return spans, chance / chance.sum()
+
+
 def draw_windows(frames: int, config: WindowStreamConfig, count: int,
                  rng: np.random.Generator) -> np.ndarray:
-    """``count`` (start, length) windows within ``frames`` frames, int64 ``(count, 2)``."""
+    """Up to ``count`` distinct (start, length) windows within ``frames`` frames, int64
+    ``(n, 2)``: one of the whole clip when it is shorter than ``window_min`` (module
+    docstring), else each of a uniform length in ``[window_min, window_max]`` at a uniform
+    start, as many as there are distinct ones when that is fewer than ``count``."""
+    if frames < config.window_min:
+        return np.array([[0, frames]], np.int64)
     lengths = np.minimum(rng.integers(config.window_min, config.window_max + 1, size=count),
                          frames)
     starts = rng.integers(0, frames - lengths + 1)
-    return np.stack([starts, lengths], axis=1).astype(np.int64)
+    spans = np.stack([starts, lengths], axis=1).astype(np.int64)
+    _, first = np.unique(spans, axis=0, return_index=True)
+    if len(first) == count:  # the usual case: the draws above, untouched
+        return spans
+    # A repeat: keep the first of each, and draw the rest among the windows not yet given,
+    # each as likely as a fresh draw would make it (rare but for clips near window_min).
+    kept = spans[np.sort(first)]
+    pool, chance = window_pool(frames, config)
+    free = ~(pool[:, None, :] == kept[None]).all(axis=2).any(axis=1)
+    extra = min(count - len(kept), int(free.sum()))
+    if extra:
+        picked = rng.choice(np.flatnonzero(free), size=extra, replace=False,
+                            p=chance[free] / chance[free].sum())
+        kept = np.concatenate([kept, pool[picked]])
+    return kept
 
 
 def clip_windows(clip: dict, config: WindowStreamConfig) -> list[dict]:
     """The windows of one clip from ``clip["first_item"]`` on (all are drawn first, so a
-    resumed stream that skips some gets the same rest)."""
+    resumed stream that skips some gets the same rest; one past the last gives none)."""
     rng = np.random.default_rng([*clip["seed"], 2])
     frames = len(clip["motion"])
     spans = draw_windows(frames, config, config.windows_per_clip, rng)
-    references = rng.integers(0, frames, size=config.windows_per_clip)
+    references = rng.integers(0, frames, size=len(spans))
     out = []
     for n, (start, length) in enumerate(spans):
         if n < clip.get("first_item", 0):

@@ -17,8 +17,9 @@ Built as DESIGN.md section 9 asks of WebDataset under DDP:
   ``refused_member`` (a member whose suffix the spec forbids, such as ``KEY.pyd``; nothing is
   unpickled, no member is decoded), ``missing_member``, ``bad_json``, ``bad_array``,
   ``misaligned`` (row counts that disagree with the JSON or the mp4), ``bad_mp4``,
-  ``bad_latents`` (a latent sample whose arrays do not read or agree),
-  ``bad_shard`` (a shard that does not open or read). Batches carry the counts;
+  ``bad_latents`` (a latent sample whose arrays do not read or agree), ``short_clip`` (a
+  sound clip shorter than the diffusion windows, with ``short_clips: drop``: expected, so
+  logged at debug level), ``bad_shard`` (a shard that does not open or read). Batches carry the counts;
   ``ShardLoader.skipped_total`` adds them up over the run's epochs (and across a resume), for
   the training loop's ``skipped/REASON`` metrics. A count is of samples met and skipped: a
   corrupt sample read again in a later pass or epoch counts again.
@@ -63,7 +64,9 @@ _GLOB = re.compile(r"[*?\[]")
 # latent_windows, and bad_shard here): the training loop logs one count per reason, the same
 # names on every rank.
 SKIP_REASONS = ("refused_member", "missing_member", "bad_json", "bad_array", "misaligned",
-                "bad_mp4", "bad_latents", "bad_shard")
+                "bad_mp4", "bad_latents", "short_clip", "bad_shard")
+# Skips asked for by the config, not faults: counted like the others, logged quietly.
+EXPECTED_SKIPS = ("short_clip",)
 
 
 def _split_commas(spec: str) -> list[str]:
@@ -280,8 +283,9 @@ class ClipStream(IterableDataset):
             return self.config.decode(sample, np.random.default_rng(seed))
         except SampleError as err:
             skipped[err.reason] += 1
-            logger.warning("skipped sample %s from %s: %s: %s", sample.get("__key__"),
-                           sample.get("__url__"), err.reason, err)
+            level = logging.DEBUG if err.reason in EXPECTED_SKIPS else logging.WARNING
+            logger.log(level, "skipped sample %s from %s: %s: %s", sample.get("__key__"),
+                       sample.get("__url__"), err.reason, err)
             return None
 
     def _urls(self, shards: list[str], entropy: tuple, progress: dict) -> Iterator[dict]:

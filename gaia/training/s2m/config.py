@@ -46,6 +46,10 @@ if TYPE_CHECKING:  # vp_sde imports torch; configs are read where torch is not n
 
 DEFAULT_LATENT_DIM = 1024  # vae-small's motion latent, 4 x 16 x 16
 DEFAULT_SPEECH_DIM = 768  # wav2vec 2.0 base
+# The ablation switches that take a name (paper, table 9); the first is the paper's model.
+CHOICES = {"backbone": ("conformer", "transformer"),
+           "speech_condition": ("add", "attention"),
+           "reference_condition": ("attention", "add")}
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,22 @@ class S2mConfig:
       pose_predictor_channels, pose_predictor_layers: width and residual conv layers of the
         separate pose predictor (speech and reference -> head pose per frame).
       gradient_checkpointing: recompute each block's activations in the backward pass.
+    Ablations (paper, tables 6 and 9; the defaults are the paper's full model, and leave its
+    parameters and outputs as they are):
+      use_pose: False is table 6's "w/o pose": no pose condition at all (no ``pose_embed``;
+        the pose argument is ignored). The pose predictor is still built and trained.
+      diffusion: False is table 6's "w/o diffusion": the network regresses the clean motion
+        from speech, reference and pose alone (``SpeechToMotion.regress``; no noisy input, no
+        timestep, so no ``input_proj`` or ``time_embed``), trained with the same masked MSE.
+      backbone: "conformer" (the paper's) or "transformer", table 9's backbone row: plain
+        pre-norm Transformer blocks (self-attention, cross-attention, one feed-forward; no
+        convolution module, no macaron half-step feed-forwards).
+      speech_condition: "add" (the paper's: speech and pose added to each block's hidden state
+        through a per-block linear) or "attention", table 9's speech-condition row: each block
+        cross-attends from its frames to the speech-and-pose sequence.
+      reference_condition: "attention" (the paper's: each block cross-attends to the reference
+        tokens) or "add", table 9's reference-condition row: a per-block linear of the mean of
+        the reference tokens added to every frame.
     Data: window_min, window_max: training windows of this many frames (125-250 at 25 fps,
       i.e. 5-10 s).
     Diffusion (``training.s2m.vp_sde``): beta_min, beta_max of the VP-SDE's linear beta schedule.
@@ -96,6 +116,11 @@ class S2mConfig:
     pose_loss_weight: float = 1.0
     grad_clip: float = 1.0
     gradient_checkpointing: bool = False
+    use_pose: bool = True
+    diffusion: bool = True
+    backbone: str = "conformer"
+    speech_condition: str = "add"
+    reference_condition: str = "attention"
 
     def __post_init__(self) -> None:
         positive = ("d_model", "num_layers", "num_heads", "ff_mult", "conv_kernel",
@@ -134,6 +159,13 @@ class S2mConfig:
                              f"{self.pose_loss_weight}")
         if self.grad_clip < 0:
             raise ValueError(f"grad_clip must not be negative (0 = off), not {self.grad_clip}")
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} must be one of {', '.join(map(repr, allowed))}, not "
+                                 f"{getattr(self, key)!r}")
+        for key in ("use_pose", "diffusion"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"{key} must be true or false, not {getattr(self, key)!r}")
 
     @property
     def schedule(self) -> VPSchedule:

@@ -25,7 +25,27 @@ How each condition enters (the paper's description, our reading of the details):
   backbone) maps speech and the reference to head pose, for inference when no pose is given;
   the caller trains it jointly with an MSE loss.
 
-Masking is exact: padded frames never change a valid frame's output. Padded positions are
+Ablation switches (``S2mConfig``; paper, tables 6 and 9). The defaults are the model above,
+with the same parameters, built in the same order, so a seed gives the same weights:
+
+- ``use_pose=False`` (table 6, "w/o pose"): no ``pose_embed``; the speech condition is the
+  speech encoder's output alone and the pose argument is ignored;
+- ``diffusion=False`` (table 6, "w/o diffusion"): ``regress(speech, reference, pose)``
+  predicts the clean motion with no noisy input and no timestep (no ``input_proj``,
+  ``time_embed`` or per-block ``time_proj``). The first block's input is zeros: every
+  condition is added to it or attended from it, so a learned start token, the same at every
+  frame, would only add a bias the first block's projections already have;
+- ``backbone="transformer"`` (table 9): ``TransformerBlock``, a plain pre-norm block
+  (self-attention, cross-attention, one full feed-forward) in place of ``ConformerBlock``;
+- ``speech_condition="attention"`` (table 9): no per-block ``cond_proj``; each block has a
+  ``speech_attn`` that cross-attends from the frames to the speech-and-pose sequence, with
+  padded frames masked as keys and rotary position embedding on queries and keys (both are at
+  the frame rate, so a frame finds its own speech by relative position; without it a
+  position-free query could not tell which speech frame is its own);
+- ``reference_condition="add"`` (table 9): no per-block ``cross_attn``; a per-block
+  ``reference_proj`` of the mean of the reference tokens is added to every frame.
+
+Masking is exact for every switch: padded frames never change a valid frame's output. Padded positions are
 zeroed before every temporal convolution (so a padded window looks like the zero padding the
 convolution adds at a clip's end), they are masked as keys in self-attention, and rotary
 position embedding counts positions from each window's first frame. Everything else works frame
@@ -185,8 +205,10 @@ class SelfAttention(nn.Module):
 
 
 class CrossAttention(nn.Module):
-    """Pre-norm multi-head cross-attention from every frame to the reference tokens (paper,
-    section 4.2: the reference motion latent enters each block through cross-attention)."""
+    """Pre-norm multi-head cross-attention from every frame to ``tokens``: the reference tokens
+    (paper, section 4.2: the reference motion latent enters each block through
+    cross-attention), or, for ``speech_condition="attention"``, the speech-and-pose sequence
+    at the frame rate, with ``key_mask`` on padded frames and rotary tables for both sides."""
 
     def __init__(self, d_model: int, heads: int, dropout: float) -> None:
         super().__init__()
@@ -197,13 +219,16 @@ class CrossAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, tokens: Tensor) -> Tensor:
+    def forward(self, x: Tensor, tokens: Tensor, key_mask: Tensor | None = None,
+                rotary: tuple[Tensor, Tensor] | None = None) -> Tensor:
         b, t, d = x.shape
         head_dim = d // self.heads
         q = self.q(self.norm(x)).view(b, t, self.heads, head_dim).transpose(1, 2)
         k, v = self.kv(tokens).view(b, tokens.shape[1], 2, self.heads, head_dim).permute(
             2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype),
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        y = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype), attn_mask=key_mask,
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.drop(self.out(y.transpose(1, 2).reshape(b, t, d)))
 
@@ -229,35 +254,100 @@ class ConvModule(nn.Module):
         return self.drop(self.pointwise_out(F.silu(self.conv_norm(h))))
 
 
-class ConformerBlock(nn.Module):
+class Block(nn.Module):
+    """What the two backbones' blocks share: the conditions added to the block's input (the
+    timestep embedding, the speech-and-pose condition, the pooled reference, each through a
+    linear of its own, as the config has them) and the cross-attentions to speech and to the
+    reference tokens. Absent parts are None. Subclasses build the rest after
+    ``super().__init__``, so the default model creates its parameters in the order it always
+    did (the same seed gives the same weights)."""
+
+    def __init__(self, config: S2mConfig) -> None:
+        super().__init__()
+        d = config.d_model
+        self.time_proj = nn.Linear(d, d) if config.diffusion else None
+        self.cond_proj = nn.Linear(d, d) if config.speech_condition == "add" else None
+        self.reference_proj = (nn.Linear(d, d) if config.reference_condition == "add"
+                               else None)
+
+    def _attentions(self, config: S2mConfig) -> None:
+        """Build ``speech_attn`` and ``cross_attn`` (called where the subclass wants their
+        parameters created)."""
+        d, heads, drop = config.d_model, config.num_heads, config.dropout
+        self.speech_attn = (CrossAttention(d, heads, drop)
+                            if config.speech_condition == "attention" else None)
+        self.cross_attn = (CrossAttention(d, heads, drop)
+                           if config.reference_condition == "attention" else None)
+
+    def add_conditions(self, x: Tensor, time: Tensor | None, cond: Tensor, tokens: Tensor
+                       ) -> Tensor:
+        if self.time_proj is not None:
+            x = x + self.time_proj(time).unsqueeze(1)
+        if self.cond_proj is not None:
+            x = x + self.cond_proj(cond)
+        if self.reference_proj is not None:
+            x = x + self.reference_proj(tokens.mean(dim=1)).unsqueeze(1)
+        return x
+
+    def attend_conditions(self, x: Tensor, cond: Tensor, tokens: Tensor,
+                          key_mask: Tensor | None, cos: Tensor, sin: Tensor) -> Tensor:
+        if self.speech_attn is not None:
+            x = x + self.speech_attn(x, cond, key_mask, (cos, sin))
+        if self.cross_attn is not None:
+            x = x + self.cross_attn(x, tokens)
+        return x
+
+
+class ConformerBlock(Block):
     """One block (Gulati et al. 2020, with GAIA's conditioning; paper, section 4.2): the
     timestep embedding and the speech-and-pose condition are added to the block's input through
     their own linears, then half-step feed-forward, self-attention, cross-attention to the
     reference tokens, convolution module, half-step feed-forward (pre-norm residuals), and a
-    final LayerNorm."""
+    final LayerNorm. With ``speech_condition="attention"`` the speech cross-attention comes
+    between self-attention and the reference's."""
 
     def __init__(self, config: S2mConfig) -> None:
-        super().__init__()
+        super().__init__(config)
         d, drop = config.d_model, config.dropout
-        self.time_proj = nn.Linear(d, d)
-        self.cond_proj = nn.Linear(d, d)
         self.ff1 = FeedForward(d, config.ff_mult, drop)
         self.self_attn = SelfAttention(d, config.num_heads, drop)
-        self.cross_attn = CrossAttention(d, config.num_heads, drop)
+        self._attentions(config)
         self.conv = ConvModule(d, config.conv_kernel, drop)
         self.ff2 = FeedForward(d, config.ff_mult, drop)
         self.norm = nn.LayerNorm(d)
 
-    def forward(self, x: Tensor, time: Tensor, cond: Tensor, tokens: Tensor,
+    def forward(self, x: Tensor, time: Tensor | None, cond: Tensor, tokens: Tensor,
                 mask: Tensor | None, key_mask: Tensor | None, cos: Tensor, sin: Tensor
                 ) -> Tensor:
-        x = x + self.time_proj(time).unsqueeze(1) + self.cond_proj(cond)
+        x = self.add_conditions(x, time, cond, tokens)
         x = x + 0.5 * self.ff1(x)
         x = x + self.self_attn(x, cos, sin, key_mask)
-        x = x + self.cross_attn(x, tokens)
+        x = self.attend_conditions(x, cond, tokens, key_mask, cos, sin)
         x = x + self.conv(x, mask)
         x = x + 0.5 * self.ff2(x)
         return self.norm(x)
+
+
+class TransformerBlock(Block):
+    """The ``backbone="transformer"`` ablation (paper, table 9): a plain pre-norm Transformer
+    block with the Conformer block's conditioning: self-attention, the cross-attentions, one
+    full feed-forward; no convolution module, no macaron half-steps, and no final LayerNorm
+    (pre-norm residuals; the output head normalises)."""
+
+    def __init__(self, config: S2mConfig) -> None:
+        super().__init__(config)
+        d, drop = config.d_model, config.dropout
+        self.self_attn = SelfAttention(d, config.num_heads, drop)
+        self._attentions(config)
+        self.ff = FeedForward(d, config.ff_mult, drop)
+
+    def forward(self, x: Tensor, time: Tensor | None, cond: Tensor, tokens: Tensor,
+                mask: Tensor | None, key_mask: Tensor | None, cos: Tensor, sin: Tensor
+                ) -> Tensor:
+        x = self.add_conditions(x, time, cond, tokens)
+        x = x + self.self_attn(x, cos, sin, key_mask)
+        x = self.attend_conditions(x, cond, tokens, key_mask, cos, sin)
+        return x + self.ff(x)
 
 
 class PosePredictor(nn.Module):
@@ -281,7 +371,9 @@ class SpeechToMotion(nn.Module):
 
     Parts (attribute names; ``count_parameters`` lists them): ``input_proj``, ``time_embed``,
     ``speech_encoder``, ``pose_embed``, ``reference_encoder``, ``blocks``, ``output``, and
-    ``pose_predictor``, which shares nothing with the rest.
+    ``pose_predictor``, which shares nothing with the rest. ``use_pose=False`` leaves out
+    ``pose_embed`` and ``diffusion=False`` leaves out ``input_proj`` and ``time_embed`` (those
+    attributes are then None; module docstring).
     """
 
     def __init__(self, config: S2mConfig, latent_dim: int, speech_dim: int) -> None:
@@ -291,38 +383,71 @@ class SpeechToMotion(nn.Module):
                              f"and {speech_dim}")
         self.config, self.latent_dim, self.speech_dim = config, latent_dim, speech_dim
         d = config.d_model
-        self.input_proj = nn.Linear(latent_dim, d)
-        self.time_embed = TimestepEmbedding(d)
+        # Built in this order whatever the switches, so the default model draws the weights it
+        # always drew for a seed.
+        self.input_proj = nn.Linear(latent_dim, d) if config.diffusion else None
+        self.time_embed = TimestepEmbedding(d) if config.diffusion else None
         self.speech_encoder = FrameRateEncoder(speech_dim, d, config.speech_encoder_layers)
-        self.pose_embed = nn.Linear(POSE_DIM, d)
+        self.pose_embed = nn.Linear(POSE_DIM, d) if config.use_pose else None
         self.reference_encoder = ReferenceEncoder(latent_dim, d, config.reference_tokens)
-        self.blocks = nn.ModuleList(ConformerBlock(config) for _ in range(config.num_layers))
+        block = ConformerBlock if config.backbone == "conformer" else TransformerBlock
+        self.blocks = nn.ModuleList(block(config) for _ in range(config.num_layers))
         self.output = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, latent_dim))
         self.pose_predictor = PosePredictor(latent_dim, speech_dim,
                                             config.pose_predictor_channels,
                                             config.pose_predictor_layers)
 
-    def forward(self, x_t: Tensor, t: Tensor, speech: Tensor, reference: Tensor, pose: Tensor,
-                mask: Tensor | None = None) -> Tensor:
+    def forward(self, x_t: Tensor, t: Tensor, speech: Tensor, reference: Tensor,
+                pose: Tensor | None, mask: Tensor | None = None) -> Tensor:
         """The predicted clean sequence x0 (B, T, D); see the module docstring for inputs.
-        Outputs at padded frames are defined but meaningless."""
-        b, frames = self._check(x_t, speech, reference, mask)
+        Outputs at padded frames are defined but meaningless. A model built with
+        ``diffusion=False`` checks ``x_t``'s shape, ignores ``x_t`` and ``t`` and gives
+        ``regress``'s prediction, so a caller written for the denoiser still runs."""
+        b, frames = self._check_motion(x_t)
+        if not self.config.diffusion:
+            return self.regress(speech, reference, pose, mask)
+        self._check(b, frames, speech, reference, pose, mask)
         if t.shape != (b,):
             raise ValueError(f"t must have shape ({b},), not {tuple(t.shape)}")
-        if pose.shape != (b, frames, POSE_DIM):
-            raise ValueError(f"pose must have shape ({b}, {frames}, {POSE_DIM}), not "
-                             f"{tuple(pose.shape)}")
+        return self._backbone(x_t, t, speech, reference, pose, mask)
+
+    def regress(self, speech: Tensor, reference: Tensor, pose: Tensor | None,
+                mask: Tensor | None = None) -> Tensor:
+        """The clean sequence (B, T, D) predicted from speech (B, 2T, F), the reference (B, D)
+        and pose (B, T, 3) alone, by a model built with ``diffusion=False`` (paper, table 6,
+        "w/o diffusion"; module docstring). Outputs at padded frames are meaningless."""
+        if self.config.diffusion:
+            raise ValueError("regress() needs a model built with diffusion=False; this one "
+                             "denoises: call it with x_t and t")
+        if speech.dim() != 3 or speech.shape[1] % SPEECH_ROWS_PER_FRAME:
+            raise ValueError(f"speech must be (B, 2T, F) with two rows per frame, not "
+                             f"{tuple(speech.shape)}")
+        b, frames = speech.shape[0], speech.shape[1] // SPEECH_ROWS_PER_FRAME
+        if frames < 1:
+            raise ValueError(f"speech must hold at least one frame, not {tuple(speech.shape)}")
+        self._check(b, frames, speech, reference, pose, mask)
+        return self._backbone(None, None, speech, reference, pose, mask)
+
+    def _backbone(self, x_t: Tensor | None, t: Tensor | None, speech: Tensor,
+                  reference: Tensor, pose: Tensor | None, mask: Tensor | None) -> Tensor:
+        """The blocks and the output head on checked inputs; ``x_t`` and ``t`` are None for
+        the regression ablation."""
+        b, frames = speech.shape[0], speech.shape[1] // SPEECH_ROWS_PER_FRAME
         mask = None if mask is None else mask.bool()
-        cond = self.speech_encoder(speech, mask) + self.pose_embed(pose)
-        time = F.silu(self.time_embed(t))
+        cond = self.speech_encoder(speech, mask)
+        if self.pose_embed is not None:
+            cond = cond + self.pose_embed(pose)
+        time = None if self.time_embed is None else F.silu(self.time_embed(t))
         tokens = self.reference_encoder(reference)
         cos, sin = rotary_tables(frames, self.config.d_model // self.config.num_heads,
-                                 x_t.device)
+                                 speech.device)
         key_mask = None
         if mask is not None:
             # A clip with no valid frame attends to every frame instead of to none (NaN).
             key_mask = (mask | ~mask.any(dim=1, keepdim=True))[:, None, None, :]
-        h = self.input_proj(x_t)
+        # Without a noisy input (regression), the conditions alone make the hidden state.
+        h = (cond.new_zeros(b, frames, self.config.d_model) if x_t is None
+             else self.input_proj(x_t))
         checkpointing = self.config.gradient_checkpointing and torch.is_grad_enabled()
         for block in self.blocks:
             args = (h, time, cond, tokens, mask, key_mask, cos, sin)
@@ -343,12 +468,14 @@ class SpeechToMotion(nn.Module):
         self._check_reference(reference, speech.shape[0])
         return self.pose_predictor(speech, reference, None if mask is None else mask.bool())
 
-    def _check(self, x_t: Tensor, speech: Tensor, reference: Tensor, mask: Tensor | None
-               ) -> tuple[int, int]:
+    def _check_motion(self, x_t: Tensor) -> tuple[int, int]:
         if x_t.dim() != 3 or x_t.shape[-1] != self.latent_dim or x_t.shape[1] < 1:
             raise ValueError(f"x_t must be (B, T, {self.latent_dim}) with T >= 1, not "
                              f"{tuple(x_t.shape)}")
-        b, frames = x_t.shape[:2]
+        return x_t.shape[0], x_t.shape[1]
+
+    def _check(self, b: int, frames: int, speech: Tensor, reference: Tensor,
+               pose: Tensor | None, mask: Tensor | None) -> None:
         want = (b, SPEECH_ROWS_PER_FRAME * frames, self.speech_dim)
         if speech.shape != want:
             raise ValueError(f"speech must have shape {want} (two 50 Hz rows per frame), not "
@@ -356,7 +483,10 @@ class SpeechToMotion(nn.Module):
         if mask is not None and mask.shape != (b, frames):
             raise ValueError(f"mask must have shape ({b}, {frames}), not {tuple(mask.shape)}")
         self._check_reference(reference, b)
-        return b, frames
+        # Without a pose condition the pose argument is ignored (it may be None).
+        if self.config.use_pose and (pose is None or pose.shape != (b, frames, POSE_DIM)):
+            raise ValueError(f"pose must have shape ({b}, {frames}, {POSE_DIM}), not "
+                             f"{None if pose is None else tuple(pose.shape)}")
 
     def _check_reference(self, reference: Tensor, batch: int) -> None:
         if reference.shape != (batch, self.latent_dim):

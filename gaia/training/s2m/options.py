@@ -20,4 +20,5 @@ class DiffusionTrainOptions(TrainOptions):
     model_class = S2mConfig
     windows_per_clip: int = 2
     reference: str = "random"  # the paper samples the reference frame at random (B.3)
+    short_clips: str = "whole"  # clips under window_min: one whole-clip window, or "drop"
     stats: str | None = None

@@ -7,6 +7,10 @@ predictor is trained in the same step with MSE against the window's real poses. 
 paper's learning rate with an inverse-square-root schedule after a linear warm-up, gradient
 clipping, and an exponential moving average of the weights (the weights generation uses).
 
+A model built with ``diffusion=False`` (paper, table 6, "w/o diffusion") is trained the same
+way without the noising: it regresses ``x0`` from the speech, reference and pose
+(``SpeechToMotion.regress``), with the same masked MSE; no times or noise are drawn.
+
 Inputs are standardised with ``LatentStats`` here, once, so the network never sees raw units.
 Noise and diffusion times come from a generator of the task's own, saved in checkpoints (as in
 ``VaeTask``), so a resumed run draws what an uninterrupted one would.
@@ -30,16 +34,20 @@ from gaia.training.s2m.vp_sde import x0_loss
 
 class JointModel(nn.Module):
     """The denoiser and the pose predictor in one forward, so DDP sees every parameter used
-    in the pass it wraps."""
+    in the pass it wraps. ``x_t`` and ``t`` None: the regression of a model without
+    diffusion."""
 
     def __init__(self, model: SpeechToMotion) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x_t: Tensor, t: Tensor, speech: Tensor, reference: Tensor, pose: Tensor,
-                mask: Tensor) -> tuple[Tensor, Tensor]:
-        return (self.model(x_t, t, speech, reference, pose, mask),
-                self.model.predict_pose(speech, reference, mask))
+    def forward(self, x_t: Tensor | None, t: Tensor | None, speech: Tensor, reference: Tensor,
+                pose: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        if x_t is None:
+            motion = self.model.regress(speech, reference, pose, mask)
+        else:
+            motion = self.model(x_t, t, speech, reference, pose, mask)
+        return motion, self.model.predict_pose(speech, reference, mask)
 
 
 def inverse_sqrt(warmup_steps: int):
@@ -102,8 +110,10 @@ class DiffusionTask:
     def losses(self, model: nn.Module, inputs: dict[str, Tensor]) -> tuple[Tensor, dict]:
         """The step's loss and its parts for one micro-batch."""
         x0, mask = inputs["x0"], inputs["mask"]
-        t, noise = self.draw(x0)
-        x_t = self.schedule.noised(x0, t, noise)
+        x_t = t = None  # without diffusion: no noising, the model regresses x0
+        if self.config.diffusion:
+            t, noise = self.draw(x0)
+            x_t = self.schedule.noised(x0, t, noise)
         with autocast(self.world.device):
             predicted, pose = model(x_t, t, inputs["speech"], inputs["reference"],
                                     inputs["pose"], mask)
@@ -147,14 +157,17 @@ class DiffusionTask:
 
     @torch.no_grad()
     def image_grid(self, batch: dict) -> Tensor:
-        """Rows of (target latents | the EMA model's x0 at t = 0.5), time along the width:
-        a glance at whether predictions follow the data."""
+        """Rows of (target latents | the EMA model's x0 at t = 0.5, or its regression without
+        diffusion), time along the width: a glance at whether predictions follow the data."""
         inputs = self.inputs({k: v[:4] if hasattr(v, "shape") else v for k, v in batch.items()})
         x0 = inputs["x0"]
-        t = torch.full((x0.shape[0],), 0.5, device=x0.device)
-        noise = torch.randn(x0.shape, generator=self.noise, device=x0.device)
-        predicted = self.ema(self.schedule.noised(x0, t, noise), t, inputs["speech"],
-                             inputs["reference"], inputs["pose"], inputs["mask"])
+        cond = (inputs["speech"], inputs["reference"], inputs["pose"], inputs["mask"])
+        if self.config.diffusion:
+            t = torch.full((x0.shape[0],), 0.5, device=x0.device)
+            noise = torch.randn(x0.shape, generator=self.noise, device=x0.device)
+            predicted = self.ema(self.schedule.noised(x0, t, noise), t, *cond)
+        else:
+            predicted = self.ema.regress(*cond)
         rows = [torch.cat([x0[i].T, predicted[i].float().T], dim=1) for i in range(len(x0))]
         image = torch.sigmoid(torch.cat(rows, dim=0)).cpu()  # standardised values -> (0, 1)
         image = image.repeat_interleave(4, 0).repeat_interleave(4, 1)

@@ -91,26 +91,36 @@ def x0_loss(predicted: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor | None
 @torch.no_grad()
 def sample(denoiser: Denoiser, shape: tuple[int, ...], schedule: VPSchedule,
            config: SamplerConfig, generator: torch.Generator | None = None,
-           device: torch.device | str = "cpu", known: torch.Tensor | None = None
-           ) -> torch.Tensor:
+           device: torch.device | str = "cpu", known: torch.Tensor | None = None,
+           known_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Draw sequences of ``shape`` by integrating from t = 1 down to ``eps``.
 
-    ``known`` (B, K, ...) fixes the first K frames: after every step they are replaced by the
-    known values noised to the step's time (in-painting by replacement, as in RePaint), so the
-    rest is drawn consistent with them. The result's first K frames are the model's own last
-    prediction there (near ``known``, not equal): callers blend them into what they hold.
+    ``known`` holds values that are fixed: after every step they are replaced by the known
+    values noised to the step's time (in-painting by replacement, as in RePaint), so the rest
+    is drawn consistent with them. Without ``known_mask``, ``known`` (B, K, ...) fixes the first
+    K frames (the frames a long-speech window shares with the one before); with it, ``known``
+    has ``shape`` and ``known_mask`` (bool, broadcastable to ``shape``) says which values hold
+    (landmark points held through a whole track, paper section 5.4). The result's held values
+    are the model's own last prediction there (near ``known``, not equal): callers put in
+    what they hold.
     """
     eta = 0.0 if config.kind == "ode" else 1.0
     x = config.temperature * torch.randn(shape, generator=generator, device=device)
     times = schedule.sampling_times(config.steps, device=device)
+    if known is not None and known_mask is None:
+        prefix = known
+        known = torch.zeros(shape, device=device, dtype=prefix.dtype)
+        known[:, :prefix.shape[1]] = prefix
+        known_mask = torch.zeros(shape, device=device, dtype=torch.bool)
+        known_mask[:, :prefix.shape[1]] = True
+    if known is not None:
+        known_mask = known_mask.to(device=device, dtype=torch.bool).expand(shape)
 
     def held(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if known is None:
             return x
-        noise = torch.randn(known.shape, generator=generator, device=device)
-        x = x.clone()
-        x[:, :known.shape[1]] = schedule.noised(known, t.expand(known.shape[0]), noise)
-        return x
+        noise = torch.randn(shape, generator=generator, device=device)
+        return torch.where(known_mask, schedule.noised(known, t.expand(shape[0]), noise), x)
 
     x = held(x, times[0])
     for t_now, t_next in zip(times[:-1], times[1:], strict=True):
