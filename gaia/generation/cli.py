@@ -15,6 +15,15 @@ examples:
       --out me_talking.mp4
   gaia generate ... --pose fixed:0,0,0 --steps 100 --seed 7
   gaia generate ... --pose from:driving.mp4 --sampler sde --temperature 0.8
+
+controllable generation (paper, section 5.4): a landmark model (`gaia train landmarks`) in
+place of --diffusion draws the 68 landmarks of every frame; --control holds some of them to a
+track of yours, (T, 68, 2) or (68, 2) pixels of the VAE's image of the portrait crop (start
+from OUT.portrait_landmarks.npy, which every generation writes):
+  gaia generate --image me.png --audio hello.wav --vae runs/vae --landmarks runs/lmk \\
+      --control closed_mouth.npy --control-points mouth --out me_held.mp4
+--control-points: mouth (48-67), eyes (36-47), brows (17-26), jaw (0-16), nose (27-35), or
+indexes and ranges, comma-separated (48,54,60-67).
 """
 
 
@@ -35,8 +44,17 @@ def add_generate_parser(commands: argparse._SubParsersAction) -> None:
                           help="speech (wav, flac, mp3, m4a, or a video with sound)")
     generate.add_argument("--vae", required=True, type=Path, metavar="CKPT_OR_RUN",
                           help="VAE checkpoint or run folder (the one the latents came from)")
-    generate.add_argument("--diffusion", required=True, type=Path, metavar="CKPT_OR_RUN",
-                          help="diffusion checkpoint or run folder (its latest checkpoint)")
+    motion = generate.add_mutually_exclusive_group(required=True)
+    motion.add_argument("--diffusion", type=Path, metavar="CKPT_OR_RUN",
+                        help="diffusion checkpoint or run folder (its latest checkpoint)")
+    motion.add_argument("--landmarks", type=Path, metavar="CKPT_OR_RUN",
+                        help="landmark diffusion checkpoint or run (`gaia train landmarks`), "
+                             "in place of --diffusion")
+    generate.add_argument("--control", type=Path, metavar="TRACK.npy",
+                          help="landmarks to hold fixed while the rest is drawn (needs "
+                               "--landmarks; see below)")
+    generate.add_argument("--control-points", default="mouth", metavar="POINTS",
+                          help="which points of --control to hold (default: %(default)s)")
     generate.add_argument("--out", required=True, type=Path, metavar="OUT.mp4")
     generate.add_argument("--pose", default="predicted",
                           help="predicted | fixed:PITCH,YAW,ROLL | from:VIDEO "
@@ -65,7 +83,9 @@ def _generate(args: argparse.Namespace) -> int:
 
     config = GenerateConfig(
         pose=args.pose, seed=args.seed, speech_weights=args.speech_weights, device=args.device,
+        control=args.control, control_points=args.control_points,
         sampler=SamplerConfig(kind=args.sampler, steps=args.steps, temperature=args.temperature,
                               overlap=args.overlap))
-    generate(args.image, args.audio, args.vae, args.diffusion, args.out, config)
+    generate(args.image, args.audio, args.vae, args.diffusion, args.out, config,
+             landmarks_path=args.landmarks)
     return 0

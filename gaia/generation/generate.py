@@ -11,6 +11,12 @@
    per latent with the portrait's appearance, and the input audio is muxed in: the video lasts
    as long as the speech, at 25 fps.
 
+With a landmark model (``--landmarks``, ``gaia train landmarks``; paper, section 5.4) step 4
+samples the 68 landmarks of every frame instead, holding the points of a control track fixed
+(``--control``, ``generation.control``), and the VAE's motion encoder turns each frame's
+rendered landmarks into its motion latent before decoding. ``OUT.landmarks.npy`` keeps the
+track and ``OUT.portrait_landmarks.npy`` the portrait's points (a starting point for edits).
+
 Beside ``OUT.mp4``, ``OUT.json`` records the pose track used, the seed, the sampler and the
 checkpoints with their provenance, so a result can be reproduced and audited.
 """
@@ -27,6 +33,7 @@ import torch
 
 from gaia.common.crop import CropConfig
 from gaia.common.weights import file_sha256
+from gaia.generation.control import control_points, coordinate_mask, read_control
 from gaia.generation.pose_track import video_pose_track
 from gaia.generation.reenact import portrait_face
 from gaia.inference.diffusion import LoadedDiffusion
@@ -35,8 +42,9 @@ from gaia.pipeline.media.decode import audio_blocks
 from gaia.pipeline.media.loudness import normalize_loudness
 from gaia.pipeline.media.video_writer import write_video
 from gaia.pipeline.speech.features import load_speech_features
-from gaia.schemas.atomic import write_text_atomic
+from gaia.schemas.atomic import atomic_path, write_text_atomic
 from gaia.schemas.shards import AUDIO_RATE, FPS
+from gaia.training.landmarks.data import image_pixels, is_landmark_stats, landmark_units
 from gaia.training.s2m.sampler_config import SamplerConfig
 
 # What must agree between the extractor at hand and the one the model was trained with; the
@@ -58,6 +66,8 @@ class GenerateConfig:
     crop: CropConfig = field(default_factory=CropConfig)
     batch_size: int = 16
     device: str | None = None
+    control: Path | None = None  # a landmark track to hold (generation.control)
+    control_points: str = "mouth"
 
 
 class SpeechFeaturesMismatch(ValueError):
@@ -121,6 +131,8 @@ def check_vae(vae: LoadedVae, diffusion: LoadedDiffusion) -> str:
     """The VAE checkpoint's sha256; ValueError when the diffusion model learned the motion
     latents of another VAE (its latents would mean nothing to this decoder)."""
     digest = file_sha256(vae.checkpoint)
+    if is_landmark_stats(diffusion.stats):
+        return digest  # landmarks are the VAE's input, not its latents: any VAE renders them
     trained = diffusion.stats.vae.get("sha256")
     if trained and trained != digest:
         raise ValueError(f"the diffusion model was trained on motion latents of VAE "
@@ -134,18 +146,46 @@ def check_vae(vae: LoadedVae, diffusion: LoadedDiffusion) -> str:
     return digest
 
 
-def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path, out: Path,
+def load_motion_model(diffusion_path: Path | None, landmarks_path: Path | None,
+                      config: GenerateConfig, device: torch.device) -> LoadedDiffusion:
+    """The motion-latent (``--diffusion``) or landmark (``--landmarks``) model; ValueError when
+    neither or both are given, or a checkpoint is not of the kind its flag says."""
+    if (diffusion_path is None) == (landmarks_path is None):
+        raise ValueError("give one motion model: --diffusion (motion latents) or --landmarks "
+                         "(landmarks, for --control)")
+    if config.control is not None and landmarks_path is None:
+        raise ValueError("--control holds landmarks: it needs a landmark model (--landmarks "
+                         "RUN of `gaia train landmarks`) instead of --diffusion")
+    model = LoadedDiffusion.load(landmarks_path or diffusion_path, device)
+    if is_landmark_stats(model.stats) != (landmarks_path is not None):
+        kind, flag = ("landmark", "--landmarks") if landmarks_path is None else (
+            "motion-latent", "--diffusion")
+        raise ValueError(f"{model.checkpoint} is a {kind} model: pass it as {flag}")
+    return model
+
+
+def write_array(path: Path, array: np.ndarray) -> None:
+    """``path`` written whole or not at all (a plain .npy, no pickle)."""
+    with atomic_path(path) as partial, open(partial, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+
+
+def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path | None, out: Path,
              config: GenerateConfig | None = None,
-             progress: Callable[[str], None] = print) -> dict:
+             progress: Callable[[str], None] = print, landmarks_path: Path | None = None
+             ) -> dict:
     """Write the talking video ``out`` and ``out`` with ``.json`` (module docstring); returns
-    that record."""
+    that record. ``landmarks_path`` instead of ``diffusion_path``: a landmark model draws
+    the landmarks (``config.control`` holds some of them)."""
     config = config or GenerateConfig()
     vae = LoadedVae.load(vae_path, config.device)
-    diffusion = LoadedDiffusion.load(diffusion_path, vae.device)
+    diffusion = load_motion_model(diffusion_path, landmarks_path, config, vae.device)
+    by_landmarks = landmarks_path is not None
     vae_sha = check_vae(vae, diffusion)
     extractor = speech_extractor(diffusion.stats.speech_features, config.speech_weights)
-    progress(f"[generate] VAE {vae.config.name} (step {vae.step}), diffusion "
-             f"{diffusion.config.name} (step {diffusion.step}) on {vae.device}")
+    progress(f"[generate] VAE {vae.config.name} (step {vae.step}), "
+             f"{'landmark' if by_landmarks else 'diffusion'} model {diffusion.config.name} "
+             f"(step {diffusion.step}) on {vae.device}")
 
     size = vae.config.image_size
     appearance, landmarks = portrait_face(Path(image), config.crop, size)
@@ -156,15 +196,33 @@ def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path, ou
              f"-> {frames} frames")
 
     appearance_latent = vae.appearance_of(appearance)
-    reference = vae.motion_latents(torch.from_numpy(landmarks)[None]).flatten().float()
+    if by_landmarks:
+        reference = torch.from_numpy(landmark_units(landmarks[None], size)[0])
+    else:
+        reference = vae.motion_latents(torch.from_numpy(landmarks)[None]).flatten().float()
     speech_rows = torch.from_numpy(features.astype(np.float32))
     pose = pose_track(config.pose, frames, diffusion, speech_rows, reference)
     generator = torch.Generator(device=vae.device)
     generator.manual_seed(config.seed)
+    held, control = {}, None
+    if config.control is not None:
+        points = control_points(config.control_points)
+        control = read_control(Path(config.control), frames)
+        held = {"control": torch.from_numpy(landmark_units(control, size)),
+                "control_mask": torch.from_numpy(coordinate_mask(points))}
+        progress(f"[generate] holding {len(points)} landmarks ({config.control_points}) to "
+                 f"{config.control}")
     motion = diffusion.sample_motion(speech_rows, reference, torch.from_numpy(pose),
-                                     config.sampler, generator, progress=progress)
-
-    latents = motion.reshape(frames, *diffusion.stats.latent_shape)
+                                     config.sampler, generator, progress=progress, **held)
+    if by_landmarks:
+        track = image_pixels(motion.cpu().numpy(), size)
+        if control is not None:  # exact in pixels: the user's numbers, not a round trip
+            track[:, points] = control[:, points]
+        write_array(Path(out).with_suffix(".landmarks.npy"), track)
+        motion = torch.cat([vae.motion_latents(torch.from_numpy(track[i:i + config.batch_size]))
+                            .flatten(1).float() for i in range(0, frames, config.batch_size)])
+    write_array(Path(out).with_suffix(".portrait_landmarks.npy"), landmarks.astype(np.float32))
+    latents = motion.reshape(frames, *vae.config.motion_latent_shape)
 
     def decoded():
         done = 0
@@ -181,8 +239,11 @@ def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path, ou
         "pose_track": np.round(pose, 4).tolist(),
         "vae": {"checkpoint": str(vae.checkpoint), "step": vae.step, "sha256": vae_sha,
                 "config": vae.config.name},
-        "diffusion": {"checkpoint": str(diffusion.checkpoint), "step": diffusion.step,
-                      "config": diffusion.config.name},
+        ("landmarks" if by_landmarks else "diffusion"): {
+            "checkpoint": str(diffusion.checkpoint), "step": diffusion.step,
+            "config": diffusion.config.name},
+        "control": None if config.control is None else {
+            "file": str(config.control), "points": config.control_points},
         "speech_features": extractor.provenance,
     }
     write_text_atomic(Path(out).with_suffix(".json"), json.dumps(record, indent=1))

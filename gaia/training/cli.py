@@ -47,9 +47,21 @@ examples:
       --out /shared/runs/s2m-base
 """
 
+LANDMARKS_EPILOG = """\
+SPEC: clip shards written by `gaia curate run` (a folder, glob, brace pattern, URLs),
+comma-separated; clips without audio are skipped and counted (skipped/no_audio).
+
+""" + RUN_FILE.format(preset="landmarks-tiny", shards="runs/r1/shards/vae", extra="") + """
+examples:
+  gaia train landmarks --config landmarks-tiny --shards runs/r1/shards/vae --out runs/lmk-tiny
+  gaia generate --portrait face.png --audio speech.wav --vae runs/vae-tiny \\
+      --diffusion runs/s2m-tiny --landmarks runs/lmk-tiny --control mouth.npy \\
+      --control-points mouth --out held.mp4
+"""
+
 
 def build_train_parser() -> argparse.ArgumentParser:
-    """A parser whose first word is the model (``vae``, ``diffusion``); used by ``gaia train``
+    """A parser whose first word is the model (``vae``, ``diffusion``, ``landmarks``); used by ``gaia train``
     and by torchrun's entry points."""
     parser = argparse.ArgumentParser(prog="gaia train")
     add_train_verbs(parser.add_subparsers(dest="model", required=True, metavar="MODEL"))
@@ -57,7 +69,7 @@ def build_train_parser() -> argparse.ArgumentParser:
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
-    train = commands.add_parser("train", help="train a model on shards (vae, diffusion)",
+    train = commands.add_parser("train", help="train a model on shards (vae, diffusion, landmarks)",
                                 description="Train GAIA's models on streamed shards.")
     add_train_verbs(train.add_subparsers(dest="model", required=True, metavar="MODEL"))
 
@@ -65,6 +77,7 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
 def add_train_verbs(models: argparse._SubParsersAction) -> None:
     _add_vae(models)
     _add_diffusion(models)
+    _add_landmarks(models)
 
 
 def _add_vae(models: argparse._SubParsersAction) -> None:
@@ -106,20 +119,49 @@ def _add_diffusion(models: argparse._SubParsersAction) -> None:
         epilog=DIFFUSION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(diffusion, defaults, "s2m-tiny, s2m-small, s2m-base, s2m-large",
                          "latent shards (gaia encode-latents)", "windows")
-    diffusion.add_argument("--windows-per-clip", type=int,
-                           help="windows drawn per clip read "
-                                f"(default: {defaults.windows_per_clip})")
-    diffusion.add_argument("--reference", choices=("stored", "random"),
-                           help="reference latent: a random frame of the clip each time, as "
-                                "the paper trains (random), or the clip's most frontal frame "
-                                f"(stored) (default: {defaults.reference})")
-    diffusion.add_argument("--short-clips", choices=("whole", "drop"),
-                           help="clips shorter than the model's window_min: one window of "
-                                "the whole clip (whole) or skipped and counted as "
-                                f"skipped/short_clip (drop) (default: {defaults.short_clips})")
+    _add_window_arguments(diffusion, defaults)
     diffusion.add_argument("--stats", metavar="STATS_JSON",
                            help="the latent shards' stats.json (default: beside the shards)")
     diffusion.set_defaults(handler=_train_diffusion)
+
+
+def _add_window_arguments(parser: argparse.ArgumentParser, defaults) -> None:
+    """The window stream's flags, shared by the motion and the landmark diffusion models."""
+    parser.add_argument("--windows-per-clip", type=int,
+                        help="windows drawn per clip read "
+                             f"(default: {defaults.windows_per_clip})")
+    parser.add_argument("--reference", choices=("stored", "random"),
+                        help="reference latent: a random frame of the clip each time, as "
+                             "the paper trains (random), or the clip's most frontal frame "
+                             f"(stored) (default: {defaults.reference})")
+    parser.add_argument("--short-clips", choices=("whole", "drop"),
+                        help="clips shorter than the model's window_min: one window of "
+                             "the whole clip (whole) or skipped and counted as "
+                             f"skipped/short_clip (drop) (default: {defaults.short_clips})")
+
+
+def _add_landmarks(models: argparse._SubParsersAction) -> None:
+    from gaia.training.landmarks.options import LandmarkTrainOptions
+    from gaia.training.train_options import add_common_arguments
+
+    defaults = LandmarkTrainOptions(config="", shards="", out="")
+    landmarks = models.add_parser(
+        "landmarks", help="the landmark diffusion model of controllable generation (on clip "
+                          "shards)",
+        description="Train the landmark diffusion model (paper, section 5.4 and appendix D): "
+                    "the speech-to-motion Conformer over the 68 x 2 landmark coordinates of "
+                    "each frame, conditioned on speech, a reference frame's landmarks and head "
+                    "pose. `gaia generate --landmarks RUN --control FILE.npy` holds chosen "
+                    "points fixed and draws the rest. Alone or under torchrun, as `gaia train "
+                    "vae`.",
+        epilog=LANDMARKS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(landmarks, defaults, "landmarks-tiny, landmarks-small",
+                         "clip shards with audio (gaia curate run)", "windows")
+    _add_window_arguments(landmarks, defaults)
+    landmarks.add_argument("--stats", metavar="STATS_JSON",
+                           help="a landmark_stats.json to reuse (default: computed from the "
+                                "shards' train split and written to the run folder)")
+    landmarks.set_defaults(handler=_train_landmarks)
 
 
 def _train_vae(args: argparse.Namespace) -> int:
@@ -135,6 +177,14 @@ def _train_diffusion(args: argparse.Namespace) -> int:
     from gaia.training.s2m.train import train_diffusion
 
     train_diffusion(DiffusionTrainOptions.from_args(args))
+    return 0
+
+
+def _train_landmarks(args: argparse.Namespace) -> int:
+    from gaia.training.landmarks.options import LandmarkTrainOptions
+    from gaia.training.landmarks.train import train_landmarks
+
+    train_landmarks(LandmarkTrainOptions.from_args(args))
     return 0
 
 

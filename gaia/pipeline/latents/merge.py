@@ -9,12 +9,12 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from gaia.pipeline.latents.moments import Moments
 from gaia.pipeline.latents.sample import VaeIdentity
 from gaia.pipeline.latents.shard import PARTS
 from gaia.pipeline.runner.ray_setup import log_to_stderr
 from gaia.schemas.atomic import atomic_path, write_text_atomic
 from gaia.schemas.latents import LATENT_SCHEMA_VERSION, STATS_FILE
+from gaia.schemas.moments import Moments
 
 MANIFEST_FILE = "manifest.parquet"
 Log = Callable[[str], None]

@@ -11,11 +11,11 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from gaia.pipeline.latents.moments import Moments
 from gaia.pipeline.latents.sample import Skip, VaeIdentity, latent_sample
 from gaia.schemas.atomic import atomic_path, write_text_atomic
 from gaia.schemas.keys import sanitize
 from gaia.schemas.latents import LATENT_SCHEMA_VERSION
+from gaia.schemas.moments import Moments
 
 PARTS = "parts"
 

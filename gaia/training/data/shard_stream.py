@@ -64,9 +64,10 @@ _GLOB = re.compile(r"[*?\[]")
 # latent_windows, and bad_shard here): the training loop logs one count per reason, the same
 # names on every rank.
 SKIP_REASONS = ("refused_member", "missing_member", "bad_json", "bad_array", "misaligned",
-                "bad_mp4", "bad_latents", "short_clip", "bad_shard")
-# Skips asked for by the config, not faults: counted like the others, logged quietly.
-EXPECTED_SKIPS = ("short_clip",)
+                "bad_mp4", "bad_latents", "short_clip", "no_audio", "bad_shard")
+# Skips asked for by the config or the model, not faults: counted like the others, logged
+# quietly (a clip without audio is sound data, only not for a speech-driven model).
+EXPECTED_SKIPS = ("short_clip", "no_audio")
 
 
 def _split_commas(spec: str) -> list[str]:

@@ -10,7 +10,7 @@ windows' (``training.data.latent_windows``), so the stream splits, shuffles and 
 motion model's does.
 
 ``landmark_stats`` makes the ``LatentStats`` the task standardises with, in one pass over the
-shards' arrays (float64 sums, ``pipeline.latents.moments``): what ``stats.json`` is to latent
+shards' arrays (float64 sums, ``schemas.moments``): what ``stats.json`` is to latent
 shards. Its ``vae`` provenance says what the motion dimensions are (``LANDMARK_MOTION``), which
 is how generation tells a landmark checkpoint from a motion-latent one.
 """
@@ -21,14 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gaia.pipeline.latents.moments import Moments
-from gaia.pipeline.latents.sample import Skip, source_meta
-from gaia.pipeline.latents.sample import _array as read_array
+from gaia.schemas.clip_sample import Skip, source_meta
+from gaia.schemas.clip_sample import clip_array as read_array
 from gaia.schemas.latents import reference_frame
+from gaia.schemas.moments import Moments
 from gaia.schemas.shards import N_LANDMARKS
 from gaia.training.data.clip_decode import SampleError
 from gaia.training.data.latent_stats import LatentStats
-from gaia.training.data.latent_windows import WindowStreamConfig
+from gaia.training.data.latent_windows import WindowStreamConfig, check_clip_length
 from gaia.training.data.shard_stream import expand_shards
 
 LANDMARK_DIM = 2 * N_LANDMARKS
@@ -78,7 +78,7 @@ class LandmarkStreamConfig(WindowStreamConfig):
             raise SampleError(reason, skipped.reason) from skipped
         if self.split is not None and clip["meta"]["split"] != self.split:
             return None
-        return clip
+        return check_clip_length(clip, self)
 
 
 def landmark_stats(shards: str, split: str = "train") -> LatentStats:

@@ -64,7 +64,8 @@ def train_landmarks(options: LandmarkTrainOptions, log=logger.info) -> int:
         stream = LandmarkStreamConfig(shards=options.shards, window_min=config.window_min,
                                       window_max=config.window_max,
                                       windows_per_clip=options.windows_per_clip,
-                                      reference=options.reference, seed=options.seed)
+                                      reference=options.reference, seed=options.seed,
+                                      short_clips=options.short_clips)
         loader = shard_loader(stream, options.batch_size, rank=world.rank,
                              world_size=world.size, num_workers=options.num_workers,
                              batches_per_epoch=options.batches_per_epoch)
