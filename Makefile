@@ -42,7 +42,9 @@ lock:
 # build the sample; `curate run` measures it, prints the funnel and cuts the vae preset's
 # clips into shards; both presets' funnels, an HTML report, a check of the shards; then the
 # models: vae-tiny on the shards, its motion latents (`encode-latents`, a Ray job), s2m-tiny on
-# the latents, and a talking video from the astronaut portrait and synthesized speech.
+# the latents, and a talking video from the astronaut portrait and synthesized speech; then
+# landmarks-tiny on the clip shards (controllable generation, paper 5.4), a video drawn from
+# landmarks, and one whose mouth is held to the portrait's closed mouth while the rest moves.
 # Every step resumes: running `make demo` again finishes what a killed run left.
 demo: $(STAMP)
 	$(BIN)/gaia sample $(DEMO)/raw --generation-inputs $(DEMO)/inputs
@@ -60,9 +62,20 @@ demo: $(STAMP)
 	    --checkpoint-every 200 --resume
 	$(BIN)/gaia generate --image $(DEMO)/inputs/portrait.png --audio $(DEMO)/inputs/speech.wav \
 	    --vae $(DEMO)/vae-tiny --diffusion $(DEMO)/s2m-tiny --out $(DEMO)/talking.mp4 --steps 25
+	$(BIN)/gaia train landmarks --config landmarks-tiny --shards $(DEMO)/run/shards/vae \
+	    --out $(DEMO)/landmarks-tiny --max-steps 400 --batch-size 8 --num-workers 0 \
+	    --log-every 50 --image-every 400 --checkpoint-every 200 --resume
+	$(BIN)/gaia generate --image $(DEMO)/inputs/portrait.png --audio $(DEMO)/inputs/speech.wav \
+	    --vae $(DEMO)/vae-tiny --landmarks $(DEMO)/landmarks-tiny \
+	    --out $(DEMO)/talking-landmarks.mp4 --steps 25
+	$(BIN)/gaia generate --image $(DEMO)/inputs/portrait.png --audio $(DEMO)/inputs/speech.wav \
+	    --vae $(DEMO)/vae-tiny --landmarks $(DEMO)/landmarks-tiny \
+	    --control $(DEMO)/talking-landmarks.portrait_landmarks.npy --control-points mouth \
+	    --out $(DEMO)/talking-held-mouth.mp4 --steps 25
 	@echo "report: $(DEMO)/run/diffusion-report.html   shards: $(DEMO)/run/shards/vae"
 	@echo "vae-tiny: $(DEMO)/vae-tiny (reconstruction grid: $(DEMO)/vae-tiny/reconstruction-00000300.png)"
 	@echo "talking video: $(DEMO)/talking.mp4 (pose track, seed, checkpoints: $(DEMO)/talking.json)"
+	@echo "from landmarks: $(DEMO)/talking-landmarks.mp4; mouth held to the portrait's: $(DEMO)/talking-held-mouth.mp4"
 
 test: $(STAMP)
 	$(BIN)/ruff check gaia tests benchmarks
