@@ -14,6 +14,8 @@ install: $(STAMP)
 # dependency) would pull a multi-GB CUDA build. face-alignment goes in with --no-deps: it asks
 # for opencv-python, which clashes with the headless OpenCV we use (its real needs are the
 # `fan` extra). demucs goes in with --no-deps too: its real imports are the `speech` extra.
+# So does denoiser (the paper's speech enhancer): the module we import needs torch alone, and
+# its metadata asks for torchaudio (a second torch build), hydra and sounddevice.
 # lpips goes in with --no-deps: we only read the LPIPS weight files inside its wheel (never
 # import it), and it declares torchvision, which would pull a second, multi-GB torch build.
 $(STAMP): pyproject.toml Makefile constraints.txt
@@ -23,6 +25,7 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[media,fan,dev,speech]'
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'face-alignment>=1.4,<1.6'
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'demucs>=4.1,<4.2'
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'denoiser>=0.1.5,<0.2'
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'lpips>=0.1.4,<0.2'
 	touch $(STAMP)
 
@@ -33,7 +36,7 @@ lock:
 	.venv-lock/bin/python -m pip install --quiet torch==2.13.0
 	.venv-lock/bin/python -m pip install --quiet '.[media,fan,dev,speech]'
 	.venv-lock/bin/python -m pip install --quiet --no-deps 'face-alignment>=1.4,<1.6' \
-	    'demucs>=4.1,<4.2' 'lpips>=0.1.4,<0.2'
+	    'demucs>=4.1,<4.2' 'denoiser>=0.1.5,<0.2' 'lpips>=0.1.4,<0.2'
 	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/python -m pip freeze --exclude-editable \
 	    | grep -v '^gaia-avatar'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 	rm -rf .venv-lock

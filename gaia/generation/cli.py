@@ -73,6 +73,11 @@ def add_generate_parser(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--speech-weights", default=None, metavar="DIR",
                           help="local wav2vec 2.0 folder, when the model was trained on wav2vec2 "
                                "features")
+    generate.add_argument("--denoise-weights", default=None, metavar="PATH",
+                          help="the denoiser model the training features were made with, when "
+                               "they were denoised (the checkpoint says which; refused without)")
+    generate.add_argument("--trust-pickled-weights", action="store_true",
+                          help="allow a demucs .th denoiser (a pickle: only a file you trust)")
     generate.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
     generate.set_defaults(handler=_generate)
 
@@ -84,6 +89,7 @@ def _generate(args: argparse.Namespace) -> int:
     config = GenerateConfig(
         pose=args.pose, seed=args.seed, speech_weights=args.speech_weights, device=args.device,
         control=args.control, control_points=args.control_points,
+        denoise_weights=args.denoise_weights, trust_pickled_weights=args.trust_pickled_weights,
         sampler=SamplerConfig(kind=args.sampler, steps=args.steps, temperature=args.temperature,
                               overlap=args.overlap))
     generate(args.image, args.audio, args.vae, args.diffusion, args.out, config,

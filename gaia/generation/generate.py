@@ -2,9 +2,11 @@
 
 1. The portrait's face is cut as curation cuts clips (``reenact.portrait_face``); the VAE
    encodes its appearance, and its rendered landmarks give the reference motion latent.
-2. The speech is read (any format PyAV decodes, 16 kHz mono), loudness-normalised as extract
-   does, and turned into features by the extractor recorded in the diffusion checkpoint: a
-   different extractor (or other weights) is refused, since the model would read noise.
+2. The speech is read (any format PyAV decodes, 16 kHz mono), denoised by the denoiser the
+   training features were made with (``speech_denoiser``: the same model, or refused with what
+   to pass), loudness-normalised as extract does, and turned into features by the extractor
+   recorded in the diffusion checkpoint: a different extractor (or other weights) is refused,
+   since the model would read noise.
 3. The head-pose track is predicted from the speech (``predicted``), held fixed
    (``fixed:PITCH,YAW,ROLL``) or measured from a video (``from:VIDEO``).
 4. The diffusion model samples the motion latents (``inference.diffusion``), the VAE decodes one frame
@@ -67,6 +69,8 @@ class GenerateConfig:
     batch_size: int = 16
     device: str | None = None
     control: Path | None = None  # a landmark track to hold (generation.control)
+    denoise_weights: str | None = None  # the denoiser of the training features, when any
+    trust_pickled_weights: bool = False  # for a demucs .th denoiser
     control_points: str = "mouth"
 
 
@@ -112,6 +116,36 @@ def speech_extractor(trained: dict, weights: str | None):
                                      f"model was trained with ({shown}); give the same "
                                      "extractor and weights (--speech-weights)")
     return extractor
+
+
+def speech_denoiser(trained: dict, config: GenerateConfig):
+    """The denoiser the training features were made with (``trained["denoise"]``, which
+    extract records), loaded from ``config.denoise_weights`` and checked to be the same model;
+    SpeechFeaturesMismatch saying what to pass when it cannot be."""
+    from gaia.pipeline.speech.denoise import IdentityDenoiser, load_denoiser
+
+    used = trained.get("denoise") or {"name": "none"}  # older provenances: raw audio
+    name = used.get("name")
+    if name == "none":
+        if config.denoise_weights is not None:
+            raise SpeechFeaturesMismatch("the model's speech features were made from audio "
+                                         "that was not denoised: drop --denoise-weights")
+        return IdentityDenoiser()
+    if config.denoise_weights is None:
+        raise SpeechFeaturesMismatch(
+            f"the model's speech features were made from audio denoised by {name} (weights "
+            f"{used.get('weights')}, sha256 {str(used.get('sha256'))[:12]}...): pass "
+            "--denoise-weights PATH to that model file, so the speech is denoised the same way")
+    denoiser = load_denoiser(name, config.denoise_weights,
+                             allow_untrained=bool(used.get("untrained")), device=config.device
+                             or ("cuda" if torch.cuda.is_available() else "cpu"),
+                             trust_pickle=config.trust_pickled_weights)
+    if denoiser.provenance.get("sha256") != used.get("sha256"):
+        raise SpeechFeaturesMismatch(
+            f"--denoise-weights {config.denoise_weights} is not the {name} model the training "
+            f"features were made with (sha256 {str(denoiser.provenance.get('sha256'))[:12]}... "
+            f"here, {str(used.get('sha256'))[:12]}... there, file {used.get('weights')})")
+    return denoiser
 
 
 def pose_track(spec: str, frames: int, diffusion: LoadedDiffusion, speech: torch.Tensor,
@@ -183,6 +217,7 @@ def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path | N
     by_landmarks = landmarks_path is not None
     vae_sha = check_vae(vae, diffusion)
     extractor = speech_extractor(diffusion.stats.speech_features, config.speech_weights)
+    denoiser = speech_denoiser(diffusion.stats.speech_features, config)
     progress(f"[generate] VAE {vae.config.name} (step {vae.step}), "
              f"{'landmark' if by_landmarks else 'diffusion'} model {diffusion.config.name} "
              f"(step {diffusion.step}) on {vae.device}")
@@ -191,7 +226,7 @@ def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path | N
     appearance, landmarks = portrait_face(Path(image), config.crop, size)
     audio = read_speech(Path(speech))
     frames = max(1, int(round(len(audio) / AUDIO_RATE * FPS)))
-    features = extractor(normalize_loudness(audio), frames, float(FPS))
+    features = extractor(normalize_loudness(denoiser(audio)), frames, float(FPS))
     progress(f"[generate] portrait cropped to {size} px; speech {len(audio) / AUDIO_RATE:.2f} s "
              f"-> {frames} frames")
 
@@ -244,7 +279,7 @@ def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path | N
             "config": diffusion.config.name},
         "control": None if config.control is None else {
             "file": str(config.control), "points": config.control_points},
-        "speech_features": extractor.provenance,
+        "speech_features": extractor.provenance, "denoise": denoiser.provenance,
     }
     write_text_atomic(Path(out).with_suffix(".json"), json.dumps(record, indent=1))
     progress(f"[generate] wrote {out} ({frames} frames, {len(audio) / AUDIO_RATE:.2f} s, with "

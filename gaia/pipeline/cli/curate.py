@@ -140,10 +140,13 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
                         help="thresholds: vae, diffusion, or a YAML file")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="FILTER.KEY=VALUE", help="override one threshold (repeatable)")
-    parser.add_argument("--denoise", choices=("none", "demucs"), default=defaults.denoise,
-                        help="audio denoising (default: %(default)s)")
+    parser.add_argument("--denoise", choices=("none", "dns48", "dns64", "master64", "demucs"),
+                        default=defaults.denoise,
+                        help="audio denoising: the paper's speech enhancer (dns48, dns64, "
+                             "master64: Defossez et al. 2020), demucs's music separation "
+                             "(vocals), or none (default: %(default)s)")
     parser.add_argument("--denoise-weights", default=None, metavar="PATH",
-                        help="local demucs model for --denoise demucs")
+                        help="local model file or folder for --denoise (never downloaded)")
     parser.add_argument("--trust-pickled-weights", action="store_true",
                         help="load a demucs .th model: a pickle, which runs any code it holds, "
                              "so only for a file whose source you trust (else use .safetensors)")

@@ -41,6 +41,7 @@ from gaia.pipeline.run_dir import RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, run_job
 from gaia.pipeline.runner.ray_setup import log_to_stderr
+from gaia.pipeline.speech.denoise import denoise_identity
 from gaia.pipeline.tune.table import iter_measures
 from gaia.schemas.atomic import atomic_path, remove_partials, write_text_atomic
 from gaia.schemas.keys import check_key, sanitize
@@ -265,7 +266,10 @@ def _base_json(run: RunDir, preset: str, overrides: list[str], config: ExtractCo
         "provenance": {
             **(measured.get("models") or {}),
             "denoise": chain.denoiser.provenance,
-            "speech_features": chain.features.provenance,
+            # The features are of the denoised audio: which denoiser travels with them, into
+            # the latent stats and the checkpoints (generation applies the same one).
+            "speech_features": {**chain.features.provenance,
+                                "denoise": denoise_identity(chain.denoiser.provenance)},
             "crop": asdict(config.crop),
         },
     }

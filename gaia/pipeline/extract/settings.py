@@ -17,7 +17,8 @@ from gaia.schemas.keys import sanitize
 class ExtractConfig:
     """How clips are made.
 
-    denoise: ``none`` or ``demucs`` (local weights at ``denoise_weights``).
+    denoise: ``none``; ``dns48``, ``dns64`` or ``master64`` (the paper's speech enhancer,
+        ``speech.enhance``); or ``demucs`` (music separation); weights at ``denoise_weights``.
     features: ``logmel`` (no weights) or ``wav2vec2`` (a local model folder, ``features_dir``).
     allow_untrained: accept weights marked untrained (tests); the samples then say so.
     trust_pickled_weights: load a demucs ``.th`` model, a pickle that runs any code it holds

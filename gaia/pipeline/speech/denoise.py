@@ -1,9 +1,11 @@
 """Speech denoising before feature extraction (DESIGN.md section 5: "denoised when asked").
 
 The paper's speech features come from clean speech; in-the-wild clips carry music and noise.
-Two backends:
+The backends:
 
 - ``none``: identity (the default).
+- ``dns48``, ``dns64``, ``master64``: the paper's speech enhancer (Defossez et al. 2020, the
+  ``denoiser`` package), in ``speech.enhance``.
 - ``demucs``: Demucs source separation, keeping its ``vocals`` stem. Demucs works at its own
   rate (44.1 kHz stereo): the 16 kHz mono clip is resampled up (polyphase, scipy), copied to
   every channel, separated, and the vocals are averaged to mono and resampled back to 16 kHz,
@@ -283,13 +285,28 @@ def load_demucs(weights: str | None, allow_untrained: bool = False,
     return DemucsDenoiser(model, provenance, settings)
 
 
+DENOISERS = ("none", "dns48", "dns64", "master64", "demucs")
+# What says which denoised audio a model's speech features were made from (the feature
+# provenance carries it: features of other audio are other features).
+IDENTITY_KEYS = ("name", "weights", "sha256", "untrained")
+
+
+def denoise_identity(provenance: dict) -> dict:
+    """The part of a denoiser's provenance that identifies its output (``IDENTITY_KEYS``)."""
+    return {key: provenance.get(key) for key in IDENTITY_KEYS}
+
+
 def load_denoiser(name: str, weights: str | None = None, allow_untrained: bool = False,
                   *, device: str = "cpu", trust_pickle: bool = False) -> Denoiser:
-    """The denoiser called ``name`` (``none`` or ``demucs``; demucs reads ``weights``, and
-    ``.th`` pickles only with ``trust_pickle``)."""
+    """The denoiser called ``name`` (``DENOISERS``; all but ``none`` read local ``weights``,
+    and demucs's ``.th`` pickles only with ``trust_pickle``)."""
     if name == "none":
         return IdentityDenoiser()
+    from gaia.pipeline.speech.enhance import ENHANCERS, EnhanceSettings, load_enhancer
+
+    if name in ENHANCERS:
+        return load_enhancer(name, weights, allow_untrained, EnhanceSettings(device=device))
     if name == "demucs":
         return load_demucs(weights, allow_untrained, DemucsSettings(device=device),
                            trust_pickle)
-    raise ValueError(f"unknown denoiser {name!r}: use 'none' or 'demucs'")
+    raise ValueError(f"unknown denoiser {name!r}: use one of {', '.join(DENOISERS)}")
