@@ -374,8 +374,12 @@ class ShardLoader:
                            repeat=self.batches_per_epoch is not None, worker_offset=offset,
                            cursors=self._cursors)
         dataset = self.config.batches(clips, self.batch_size)
+        # A generator of its own: DataLoader draws a base seed each time it is iterated, and
+        # from torch's global state that draw would shift every dropout mask after a resume
+        # (the resumed run iterates at another point than the uninterrupted one).
+        base = torch.Generator().manual_seed(_seed(self.config.seed, self.rank, self.epoch))
         loader = DataLoader(dataset, batch_size=None, num_workers=self.num_workers,
-                            pin_memory=self.pin_memory)
+                            pin_memory=self.pin_memory, generator=base)
         batches = iter(loader)
         try:
             while not self.complete:
