@@ -15,7 +15,7 @@ import sys
 import torch
 
 from gaia.training.data.latent_stats import LatentStats
-from gaia.training.distributed import close_world, init_world
+from gaia.training.distributed import barrier, close_world, init_world
 from gaia.training.s2m.config import load_s2m_config
 from gaia.training.s2m.task import DiffusionTask
 
@@ -45,6 +45,9 @@ def main(out: str) -> None:
     if world.is_main:
         torch.save({f"grad.{name}": p.grad for name, p in task.network.named_parameters()},
                    out)
+    # Every rank done before any tears gloo down: a rank leaving while the other still
+    # writes can abort it (SIGABRT seen once under load).
+    barrier(world)
     close_world(world)
 
 

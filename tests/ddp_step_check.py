@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-from gaia.training.distributed import close_world, init_world
+from gaia.training.distributed import barrier, close_world, init_world
 from gaia.training.vae.config import load_vae_config
 from gaia.training.vae.model import DiagonalGaussian
 from gaia.training.vae.task import VaeTask, unwrap
@@ -36,6 +36,9 @@ def main(out: str) -> None:
     task.train_step([mine], step=0)
     if world.is_main:
         torch.save(unwrap(task.model).state_dict(), out)
+    # Every rank done before any tears gloo down: a rank leaving while the other still
+    # writes can abort it (SIGABRT seen once under load).
+    barrier(world)
     close_world(world)
 
 
