@@ -61,6 +61,18 @@ def cartoon_clip(media_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def portrait_png(tmp_path_factory) -> Path:
+    """The astronaut portrait as a PNG file, as a user passes it to ``gaia generate``."""
+    import cv2
+
+    from gaia.samples.build import portrait
+
+    path = tmp_path_factory.mktemp("portrait") / "astronaut.png"
+    cv2.imwrite(str(path), cv2.cvtColor(portrait(), cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.fixture(scope="session")
 def measured_sample(tmp_path_factory):
     """The demo sample (4 s clips) measured into a run directory, in process (no Ray).
 

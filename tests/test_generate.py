@@ -22,15 +22,6 @@ FAST = SamplerConfig(steps=4)
 
 
 @pytest.fixture(scope="module")
-def portrait_png(tmp_path_factory) -> Path:
-    from gaia.samples.build import portrait
-
-    path = tmp_path_factory.mktemp("portrait") / "astronaut.png"
-    cv2.imwrite(str(path), cv2.cvtColor(portrait(), cv2.COLOR_RGB2BGR))
-    return path
-
-
-@pytest.fixture(scope="module")
 def speech_wav(tmp_path_factory) -> Path:
     from gaia.samples.speech import speech_of_duration
 

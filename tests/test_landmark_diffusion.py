@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pytest
 import soundfile
@@ -44,15 +43,6 @@ def landmark_run(sample_shards, tmp_path_factory) -> Path:
         batch_size=4, num_workers=0, batches_per_epoch=10, log_every=10, image_every=0,
         checkpoint_every=20), log=lambda _: None)
     return out
-
-
-@pytest.fixture(scope="module")
-def portrait_png(tmp_path_factory) -> Path:
-    from gaia.samples.build import portrait
-
-    path = tmp_path_factory.mktemp("portrait") / "astronaut.png"
-    cv2.imwrite(str(path), cv2.cvtColor(portrait(), cv2.COLOR_RGB2BGR))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -13,23 +13,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from gaia.common.config_files import parse_overrides
 from gaia.schemas.atomic import write_text_atomic
-from gaia.training.checkpoint import seed_rank
 from gaia.training.data.latent_stats import LatentStats
-from gaia.training.data.shard_stream import shard_loader
 from gaia.training.distributed import World, barrier, close_world, init_world
 from gaia.training.landmarks.data import LandmarkStreamConfig, landmark_stats
 from gaia.training.landmarks.options import LandmarkTrainOptions
-from gaia.training.loop import run_loop
-from gaia.training.run_file import load_model, resolved_run
+from gaia.training.run_file import load_model
 from gaia.training.s2m.config import S2mConfig
-from gaia.training.s2m.task import DiffusionTask
+from gaia.training.s2m.train import train_windows
 
 logger = logging.getLogger(__name__)  # progress lines; gaia.common.logs routes them
 
@@ -58,31 +54,8 @@ def train_landmarks(options: LandmarkTrainOptions, log=logger.info) -> int:
         config = load_model(S2mConfig, options.config, "landmarks-", "landmarks",
                             parse_overrides(options.overrides))
         stats = run_stats(options, world)
-        task = DiffusionTask(config, stats, world, seed=options.seed,
-                             lr_scale=options.lr_scale(world.size))
-        seed_rank(options.seed, world.rank)  # weights are built: from here each rank draws its own
-        stream = LandmarkStreamConfig(shards=options.shards, window_min=config.window_min,
-                                      window_max=config.window_max,
-                                      windows_per_clip=options.windows_per_clip,
-                                      reference=options.reference, seed=options.seed,
-                                      short_clips=options.short_clips)
-        loader = shard_loader(stream, options.batch_size, rank=world.rank,
-                             world_size=world.size, num_workers=options.num_workers,
-                             batches_per_epoch=options.batches_per_epoch)
-        document = {"task": "landmarks", "options": asdict(options), "model": config.to_dict(),
-                    "latents": {"motion": stats.vae, "speech_features": stats.speech_features},
-                    "lr": {"config": config.lr, "scale": options.lr_scale(world.size),
-                           "effective": config.lr * options.lr_scale(world.size)},
-                    "world_size": world.size, "device": str(world.device),
-                    "torch": torch.__version__}
-        if world.is_main:
-            counts = sum(p.numel() for p in task.network.parameters())
-            log(f"[train] landmarks {config.name}: {counts / 1e6:.2f} M parameters (68 x 2 "
-                f"points, speech {stats.speech_dim} dims), world {world.size} on "
-                f"{world.device}, -> {options.out}")
-        return run_loop(task, loader, options.loop_options(), world, document,
-                        log=log if world.is_main else (lambda _: None),
-                        run_config=resolved_run(options, config))
+        return train_windows(options, world, config, stats, LandmarkStreamConfig,
+                             "landmarks", "68 x 2 points", log)
     finally:
         close_world(world)
 

@@ -20,7 +20,7 @@ from gaia.training.checkpoint import seed_rank
 from gaia.training.data.latent_stats import LatentStats
 from gaia.training.data.latent_windows import WindowStreamConfig
 from gaia.training.data.shard_stream import expand_shards, shard_loader
-from gaia.training.distributed import close_world, init_world
+from gaia.training.distributed import World, close_world, init_world
 from gaia.training.loop import run_loop
 from gaia.training.run_file import load_model, resolved_run
 from gaia.training.s2m.config import S2mConfig
@@ -48,34 +48,44 @@ def train_diffusion(options: DiffusionTrainOptions, log=logger.info) -> int:
         config = load_model(S2mConfig, options.config, "s2m-", "diffusion",
                             parse_overrides(options.overrides))
         stats = LatentStats.load(stats_path(options))
-        task = DiffusionTask(config, stats, world, seed=options.seed,
-                             lr_scale=options.lr_scale(world.size))
-        seed_rank(options.seed, world.rank)  # weights are built: from here each rank draws its own
-        stream = WindowStreamConfig(shards=options.shards, window_min=config.window_min,
-                                    window_max=config.window_max,
-                                    windows_per_clip=options.windows_per_clip,
-                                    reference=options.reference, seed=options.seed,
-                                    short_clips=options.short_clips)
-        loader = shard_loader(stream, options.batch_size, rank=world.rank,
-                             world_size=world.size, num_workers=options.num_workers,
-                             batches_per_epoch=options.batches_per_epoch)
-        document = {"task": "diffusion", "options": asdict(options), "model": config.to_dict(),
-                    "latents": {"vae": stats.vae, "speech_features": stats.speech_features,
-                                "latent_shape": list(stats.latent_shape)},
-                    "lr": {"config": config.lr, "scale": options.lr_scale(world.size),
-                           "effective": config.lr * options.lr_scale(world.size)},
-                    "world_size": world.size, "device": str(world.device),
-                    "torch": torch.__version__}
-        if world.is_main:
-            counts = sum(p.numel() for p in task.network.parameters())
-            log(f"[train] diffusion {config.name}: {counts / 1e6:.2f} M parameters "
-                f"(latent {stats.latent_dim}, speech {stats.speech_dim} dims), world "
-                f"{world.size} on {world.device}, -> {options.out}")
-        return run_loop(task, loader, options.loop_options(), world, document,
-                        log=log if world.is_main else (lambda _: None),
-                        run_config=resolved_run(options, config))
+        return train_windows(options, world, config, stats, WindowStreamConfig, "diffusion",
+                             f"latent {stats.latent_dim}", log)
     finally:
         close_world(world)
+
+
+def train_windows(options: DiffusionTrainOptions, world: World, config: S2mConfig,
+                  stats: LatentStats, stream_class: type[WindowStreamConfig], task_name: str,
+                  motion: str, log) -> int:
+    """The diffusion task on windows of ``stream_class`` through the loop: what the motion
+    model and the landmark model (``training.landmarks.train``) share once their config and
+    statistics are known. ``motion`` describes the motion dimensions in the first log line."""
+    task = DiffusionTask(config, stats, world, seed=options.seed,
+                         lr_scale=options.lr_scale(world.size))
+    seed_rank(options.seed, world.rank)  # weights are built: from here each rank draws its own
+    stream = stream_class(shards=options.shards, window_min=config.window_min,
+                          window_max=config.window_max,
+                          windows_per_clip=options.windows_per_clip,
+                          reference=options.reference, seed=options.seed,
+                          short_clips=options.short_clips)
+    loader = shard_loader(stream, options.batch_size, rank=world.rank, world_size=world.size,
+                          num_workers=options.num_workers,
+                          batches_per_epoch=options.batches_per_epoch)
+    document = {"task": task_name, "options": asdict(options), "model": config.to_dict(),
+                "latents": {"vae": stats.vae, "speech_features": stats.speech_features,
+                            "latent_shape": list(stats.latent_shape)},
+                "lr": {"config": config.lr, "scale": options.lr_scale(world.size),
+                       "effective": config.lr * options.lr_scale(world.size)},
+                "world_size": world.size, "device": str(world.device),
+                "torch": torch.__version__}
+    if world.is_main:
+        counts = sum(p.numel() for p in task.network.parameters())
+        log(f"[train] {task_name} {config.name}: {counts / 1e6:.2f} M parameters ({motion}, "
+            f"speech {stats.speech_dim} dims), world {world.size} on {world.device}, -> "
+            f"{options.out}")
+    return run_loop(task, loader, options.loop_options(), world, document,
+                    log=log if world.is_main else (lambda _: None),
+                    run_config=resolved_run(options, config))
 
 
 def main(argv: list[str] | None = None) -> int:
