@@ -1,6 +1,7 @@
-"""Speech-to-motion metrics (paper, section 5): MSI, the lip-sync proxy and the pose error.
+"""Speech-to-motion metrics (paper, section 5): MSI (StableFace's definition), the lip-sync
+proxy and the pose error.
 
-MSI is checked on a real curated landmark track. The demo sample has no clip whose mouth moves
+MSI is checked against hand-computed values and on a real curated landmark track. The demo sample has no clip whose mouth moves
 with its audio (the astronaut is a still photo under espeak speech; carphone has no audio), so
 the lip-sync test animates the astronaut's jaw from the speech's loudness, measures the video
 with the curation tracker and checks the proxy finds the true audio over a wrong one.
@@ -21,11 +22,11 @@ import soundfile
 
 from gaia.evaluation.s2m_metrics import (
     lip_sync_proxy,
-    motion_stability_index,
     pose_error,
     speech_envelope,
     summarise,
 )
+from gaia.evaluation.stability import StableFaceMsi, stableface_msi
 from gaia.schemas.shards import load_npy
 
 FPS = 25
@@ -58,21 +59,51 @@ def sample_of(sample_shards, clip: str) -> dict[str, bytes]:
 # --- motion stability index ------------------------------------------------------------
 
 
-def test_msi_drops_with_jitter_and_ignores_scale(talking_sample):
+def _still_face(frames: int) -> np.ndarray:
+    """A face of 68 points whose mouth is 32 px wide (corners 48 and 54), still."""
+    points = np.random.default_rng(1).uniform(0, 100, (68, 2))
+    points[48], points[54] = (30.0, 60.0), (62.0, 60.0)
+    return np.repeat(points[None], frames, axis=0)
+
+
+def test_msi_of_a_known_jitter_is_stablefaces_value():
+    # 20 frames: 18 accelerations, windows at 0 and 6 (12 long) and 12 (6 long): all even.
+    track = _still_face(20)
+    assert stableface_msi(track) == pytest.approx(1 / 0.5)  # still: the most there is
+    amplitude = 0.25  # px of x on every lip point but the corners, alternating each frame
+    jitter = amplitude * (-1.0) ** np.arange(20)
+    jittered = track.copy()
+    lips = [p for p in range(48, 68) if p not in (48, 54)]
+    jittered[:, lips, 0] += jitter[:, None]
+    # Mouth 32 px -> 64 units: amplitude 0.5 units; acceleration 4 x 0.5 = +-2, variance 4.
+    # x: 18 lip points at 1/(4 + 0.5), the 2 corners at 1/0.5; y: all at 1/0.5.
+    x = (18 / 4.5 + 2 / 0.5) / 20
+    expected = (x + 1 / 0.5) / 2
+    assert stableface_msi(jittered) == pytest.approx(expected, rel=1e-12)
+    # Normalised by the mouth width: the same motion at twice the size scores the same.
+    assert stableface_msi(2.0 * jittered + 17.0) == pytest.approx(expected, rel=1e-12)
+    # A gap (no face) splits the track; each stretch is read on its own.
+    gapped = jittered.copy()
+    gapped[10] = np.nan
+    assert 0 < stableface_msi(gapped) < 2
+
+
+def test_msi_drops_with_jitter_on_a_real_track(talking_sample):
     track = load_npy(talking_sample["landmarks.npy"]).astype(np.float64)
     jittered = track + np.random.default_rng(0).normal(0.0, 1.0, track.shape)
-    clean = motion_stability_index(track)
-    assert math.isfinite(clean) and clean > 0
-    assert motion_stability_index(jittered) < 0.8 * clean
-    # Normalised by the inter-ocular distance: the same motion at twice the size scores the same.
-    assert motion_stability_index(2.0 * track + 17.0) == pytest.approx(clean, rel=1e-9)
+    clean = stableface_msi(track)
+    assert 0 < clean <= 2
+    assert stableface_msi(jittered) < 0.8 * clean
+    assert stableface_msi(track, StableFaceMsi(window=6)) != clean
 
 
 def test_msi_needs_a_few_frames_of_a_track():
-    with pytest.raises(ValueError, match="at least 4 frames"):
-        motion_stability_index(np.zeros((2, 68, 2)))
+    with pytest.raises(ValueError, match="3 or more consecutive"):
+        stableface_msi(_still_face(2))
     with pytest.raises(ValueError, match="68, 2"):
-        motion_stability_index(np.zeros((10, 5, 2)))
+        stableface_msi(np.zeros((10, 5, 2)))
+    with pytest.raises(ValueError, match="mouth corners"):
+        stableface_msi(np.zeros((10, 68, 2)))
 
 
 # --- lip-sync proxy ----------------------------------------------------------------------

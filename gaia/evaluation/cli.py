@@ -6,18 +6,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 EVAL_EPILOG = """\
-Self-reconstruction (appearance and motion from two frames of one clip; PSNR, L1, LPIPS, AKD)
-and cross-reenactment (appearance from one clip, motion from another; AKD against the driving
-landmarks). AKD is in pixels of the model's frames, on the frames where dlib finds a face;
-akd_real_frames is the same on the real frames (the detector's own error).
+The paper's protocols (appendix B.2) on the test videos (whole clips of --split):
+self-reconstruction takes each video's first frame as the appearance and every other frame as
+driving; cross-reenactment runs 5 rounds of 100 frames, each video driving a random frame of
+another one (seeded). The plan (which frames meet which) is written to --plan, or beside
+--report, and read back on the next run, so a run can be repeated exactly.
+
+Metrics (table 2): L1 and PSNR on [0, 1]; LPIPS (alex by default: the metric's usual variant;
+needs torchvision's AlexNet or VGG16 file); AKD, one dlib detection on the real frame against
+one on the output, in pixels of the model's frames; MSI after StableFace (lips, mouth-width
+normalised; msi_real is the real frames'); FID (needs Inception weights,
+pt_inception-2015-12-05-6726825d.pth). A metric without its weights is n/a, with a note.
 
 examples:
   gaia eval vae --vae runs/vae-tiny --shards runs/r1/shards/vae --split val
-  gaia eval vae --vae runs/vae-base/checkpoints/step-00100000.pt --shards SPEC \\
-      --perceptual lpips --vgg-weights /models/vgg16-397923af.pth --json
+  gaia eval vae --vae runs/vae-base --shards SPEC --alex-weights /models/alexnet-owt-7be5be79.pth \\
+      --inception-weights /models/pt_inception-2015-12-05-6726825d.pth --report eval/vae.html
 """
 
 S2M_EPILOG = """\
@@ -51,16 +59,23 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:
                      help="a checkpoint file, or a run folder (its latest checkpoint)")
     vae.add_argument("--shards", required=True, metavar="SPEC", help="shards to evaluate on")
     vae.add_argument("--split", choices=("train", "val", "all"), default="val",
-                     help="clips of this split, or all (default: %(default)s)")
-    vae.add_argument("--batches", type=int, default=50,
-                     help="batches evaluated, 0 for one whole pass (default: %(default)s)")
-    vae.add_argument("--batch-size", type=int, default=8, help="pairs per batch")
-    vae.add_argument("--perceptual", choices=("lpips", "none"), default="none",
-                     help="lpips adds LPIPS (needs VGG16 weights) (default: %(default)s)")
-    vae.add_argument("--vgg-weights", default=None, metavar="PATH",
-                     help="torchvision-format VGG16 state dict for LPIPS")
+                     help="test videos: clips of this split, or all (default: %(default)s)")
+    vae.add_argument("--max-frames", type=int, default=None, metavar="N",
+                     help="use the first N frames of each video (default: all, as the paper)")
+    vae.add_argument("--rounds", type=int, default=5,
+                     help="cross-reenactment rounds (default: %(default)s)")
+    vae.add_argument("--frames-per-round", type=int, default=100,
+                     help="cross-reenactment frames per video and round (default: %(default)s)")
+    vae.add_argument("--seed", type=int, default=0, help="the plan's seed (default: 0)")
+    vae.add_argument("--plan", type=Path, default=None, metavar="FILE.json",
+                     help="protocol plan: read when it exists, else written (default: beside "
+                          "--report)")
+    _add_metric_weights(vae)
+    vae.add_argument("--batch-size", type=int, default=16, help="frames decoded at a time")
     vae.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     vae.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    vae.add_argument("--report", type=Path, default=None, metavar="FILE.html",
+                     help="write the report page there, and FILE.json beside it")
     vae.set_defaults(handler=_eval_vae)
     _add_s2m_parser(models)
 
@@ -95,19 +110,47 @@ def _add_s2m_parser(models: argparse._SubParsersAction) -> None:
     s2m.set_defaults(handler=_eval_s2m)
 
 
-def _eval_vae(args: argparse.Namespace) -> int:
-    from gaia.evaluation.vae import evaluate_vae, format_metrics
-    from gaia.generation.reenact import CropLandmarks
-    from gaia.training.vae.perceptual import load_perceptual
+def _add_metric_weights(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lpips", choices=("alex", "vgg", "none"), default="alex",
+                        help="LPIPS backbone (default: %(default)s)")
+    parser.add_argument("--alex-weights", default=None, metavar="PATH",
+                        help="torchvision's alexnet-owt-7be5be79.pth, for LPIPS (alex)")
+    parser.add_argument("--vgg-weights", default=None, metavar="PATH",
+                        help="torchvision's vgg16-397923af.pth, for LPIPS (vgg)")
+    parser.add_argument("--inception-weights", default=None, metavar="PATH",
+                        help="pt_inception-2015-12-05-6726825d.pth, for FID")
 
-    if args.batches < 0 or args.batch_size < 1:
-        raise ValueError("--batches must be >= 0 and --batch-size >= 1")
+
+def _write_outputs(args: argparse.Namespace, metrics: dict, kind: str, text: str) -> None:
+    from gaia.evaluation.report import machine_readable, write_report
+
+    if args.report is not None:
+        page, data = write_report(args.report, metrics, kind)
+        print(f"report: {page} (metrics: {data})", file=sys.stderr)
+    print(json.dumps(machine_readable(metrics), indent=2) if args.json else text)
+
+
+def _eval_vae(args: argparse.Namespace) -> int:
+    from gaia.evaluation.fid import fid_network
+    from gaia.evaluation.lpips_alex import metric_lpips
+    from gaia.evaluation.vae import VaeEvalOptions, evaluate_vae, format_metrics
+    from gaia.generation.reenact import CropLandmarks
+
+    options = VaeEvalOptions(split=None if args.split == "all" else args.split,
+                             rounds=args.rounds, frames_per_round=args.frames_per_round,
+                             seed=args.seed, max_frames=args.max_frames,
+                             batch_size=args.batch_size)
+    perceptual, lpips_note = metric_lpips(
+        args.lpips, args.alex_weights if args.lpips == "alex" else args.vgg_weights)
+    network, fid_note = fid_network(args.inception_weights)
+    plan = args.plan
+    if plan is None and args.report is not None:
+        plan = args.report.with_suffix(".plan.json")
     metrics = evaluate_vae(
-        Path(args.vae), args.shards, split=None if args.split == "all" else args.split,
-        batches=args.batches or None, batch_size=args.batch_size,
-        perceptual=load_perceptual(args.perceptual, args.vgg_weights),
-        landmark_fn=CropLandmarks(), device=args.device)
-    print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+        Path(args.vae), args.shards, options, perceptual=perceptual, detector=CropLandmarks(),
+        fid_network=network, plan=plan, notes=[n for n in (lpips_note, fid_note) if n],
+        device=args.device, progress=lambda line: print(line, file=sys.stderr))
+    _write_outputs(args, metrics, "vae", format_metrics(metrics))
     return 0
 
 

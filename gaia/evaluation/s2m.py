@@ -40,10 +40,10 @@ from gaia.common.crop import to_model_pixels
 from gaia.evaluation.s2m_metrics import (
     POSE_AXES,
     lip_sync_proxy,
-    motion_stability_index,
     pose_error,
     summarise,
 )
+from gaia.evaluation.stability import stableface_msi
 from gaia.evaluation.vae import LandmarkFn
 from gaia.generation.generate import check_vae, speech_differences
 from gaia.inference.diffusion import LoadedDiffusion
@@ -130,7 +130,7 @@ def _frame_metrics(track: np.ndarray, audio: np.ndarray, fps: float
                    ) -> tuple[float, dict] | str:
     """(MSI, lip-sync) of a landmark track, or why they cannot be read from it."""
     try:
-        return motion_stability_index(track, fps), lip_sync_proxy(track, audio, fps)
+        return stableface_msi(track), lip_sync_proxy(track, audio, fps)
     except ValueError as err:
         return str(err)
 

@@ -6,8 +6,7 @@ sync with the speech and its head pose. These are our landmark-only readings of 
 are ``(T, 68, 2)`` image pixels in iBUG 68 order (0-based), one row per video frame at ``fps``;
 audio is 16 kHz mono float. Pure NumPy, so ``gaia eval s2m`` needs neither torch nor OpenCV here.
 
-- ``motion_stability_index``: 1 / (mean over landmarks of the standard deviation over time of
-  the landmark's acceleration magnitude). Higher is stabler.
+- MSI lives in ``evaluation.stability`` (StableFace's own definition).
 - ``lip_sync_proxy``: Pearson correlation between the mouth opening and the log speech
   envelope per frame, best over a few frames of lag. A proxy for SyncNet's confidence, which
   needs weights we do not ship; it says whether the mouth opens when the voice is loud.
@@ -20,7 +19,7 @@ import math
 
 import numpy as np
 
-from gaia.filters.geometry import interocular, mouth_open
+from gaia.filters.geometry import mouth_open
 
 AUDIO_RATE = 16000
 # Envelope floor: -80 dB of full scale. Digital silence would otherwise be log(0) = -inf, and
@@ -34,39 +33,6 @@ def _check_track(landmarks: np.ndarray) -> np.ndarray:
     if points.ndim != 3 or points.shape[1:] != (68, 2):
         raise ValueError(f"landmarks must be a (frames, 68, 2) iBUG track, got {points.shape}")
     return points
-
-
-def motion_stability_index(landmarks: np.ndarray, fps: float = 25.0) -> float:
-    """MSI of a landmark track (StableFace's reading; higher is stabler).
-
-    Coordinates are divided by the clip's median inter-ocular distance, so the index does not
-    depend on the face's size in pixels. One scale for the whole clip, not one per frame: a
-    per-frame scale would turn every small change of the eye span (dlib noise, a zoom, a yaw)
-    into apparent motion of all 68 points, proportional to their distance from the image
-    origin. The median ignores the odd frame whose eyes were misplaced.
-
-    Acceleration is the second difference times ``fps**2`` (inter-ocular distances per s^2);
-    frames holding NaN (no face) drop the accelerations they touch. Returns ``inf`` for a track
-    whose acceleration never varies (a still or uniformly moving face).
-    """
-    points = _check_track(landmarks)
-    if len(points) < 4:
-        # One acceleration has no spread: MSI would be inf whatever the motion.
-        raise ValueError(f"MSI needs at least 4 frames (two accelerations to spread), got "
-                         f"{len(points)}: give a longer track")
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    scale = float(np.nanmedian(interocular(points))) if np.isfinite(points).any() else math.nan
-    if not math.isfinite(scale) or scale <= 0:
-        raise ValueError("no frame has usable eye corners (36, 45): MSI needs a face track")
-    accel = (points[2:] - 2.0 * points[1:-1] + points[:-2]) * (fps**2 / scale)
-    magnitude = np.linalg.norm(accel, axis=-1)  # (T - 2, 68)
-    valid = np.isfinite(magnitude).all(axis=1)
-    if valid.sum() < 2:
-        raise ValueError("fewer than 2 accelerations without NaN: MSI needs 4 or more "
-                         "consecutive frames with a face")
-    spread = float(magnitude[valid].std(axis=0).mean())
-    return math.inf if spread == 0.0 else 1.0 / spread
 
 
 def speech_envelope(audio: np.ndarray, num_frames: int, fps: float = 25.0,

@@ -1,38 +1,80 @@
-"""Evaluating a trained two-encoder VAE on shards (paper, appendix B.2).
+"""Video-driven evaluation of a trained two-encoder VAE by the paper's protocol (appendix B.2;
+the layout of its table 2): the test videos are whole clips of the held-out split, and
+``evaluation.protocols`` fixes which frames meet which.
 
-Two settings, both decoding posterior means (deterministic):
+- Self-reconstruction: each video's first frame gives the appearance, every other frame's
+  landmarks the motion; each output is compared with the real frame it reconstructs. L1 and
+  PSNR on [0, 1] images, LPIPS (AlexNet or VGG, when given), AKD (one detector on the real
+  frame and on the output), MSI (StableFace, on the detector's track of the outputs; ``msi_real``
+  the same on the real frames) and FID (outputs against the real frames, with Inception weights).
+- Cross-reenactment: 5 rounds x 100 frames; each test video's frames drive the appearance of a
+  random frame of another test video. No ground truth: AKD against the driving real frames,
+  MSI of the outputs, FID against the real frames.
 
-- Self-reconstruction: appearance from frame ``i`` of a clip, motion from frame ``j``'s
-  landmarks, compared with frame ``j`` itself (the pair loader's pairs). PSNR on [0, 1] images,
-  L1, LPIPS when a perceptual module is given, and AKD (average keypoint distance): the mean
-  distance in pixels of the ``S`` image between frame ``j``'s stored landmarks and the
-  landmarks a detector finds on the reconstruction.
-- Cross-reenactment: appearance from one clip, motion from a frame of another clip (the next
-  pair of the batch, or of the previous batch, from a different clip: the batch rolled by one
-  where neighbours differ in clip; ``CrossPairs``). There is no ground truth frame, so only
-  AKD against the driving landmarks.
-
-The detector is passed in (``landmark_fn``: uint8 ``(S, S, 3)`` RGB -> ``(68, 2)`` or None):
-this package does not import face detection. Frames where it finds no face are skipped and
-counted. ``akd_real_frames`` is the same distance on the real target frames: the floor that the
-detector's own error puts under AKD.
+Decoding uses posterior means (the same numbers every run). A metric whose weights are missing
+is None, with a note that names the file. ``max_frames`` caps the frames of each video (the
+paper uses all; a capped run says so in ``protocol``).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import webdataset as wds
 from torch import Tensor, nn
 
+from gaia.evaluation.fid import FrechetScore
+from gaia.evaluation.keypoints import KeypointScore, LandmarkFn, keypoint_distance
+from gaia.evaluation.protocols import (
+    CrossDrive,
+    EvalVideo,
+    SelfPair,
+    cross_reenactment,
+    read_plan,
+    self_reconstruction,
+    write_plan,
+)
+from gaia.evaluation.s2m_metrics import summarise
+from gaia.evaluation.stability import stableface_msi
 from gaia.inference.vae import LoadedVae, to_uint8
-from gaia.training.data.shard_stream import ClipStreamConfig, shard_loader
+from gaia.training.data.clip_decode import SampleError, decode_sample
+from gaia.training.data.shard_stream import ClipStreamConfig, expand_shards
 
-LandmarkFn = Callable[[np.ndarray], np.ndarray | None]
+__all__ = ["VaeEvalOptions", "evaluate_vae", "format_metrics", "keypoint_distance", "psnr"]
+
+
+@dataclass(frozen=True)
+class VaeEvalOptions:
+    """What is evaluated: the split, the cross-reenactment plan's shape and seed, a cap on
+    frames per video (None: all, as the paper), the decode batch and the report's strips."""
+
+    split: str | None = "val"
+    rounds: int = 5
+    frames_per_round: int = 100
+    seed: int = 0
+    max_frames: int | None = None
+    batch_size: int = 16
+    strip_frames: int = 6
+
+    def __post_init__(self) -> None:
+        if self.max_frames is not None and self.max_frames < 2:
+            raise ValueError("max_frames must be at least 2 (an appearance and a driving frame)")
+        if min(self.rounds, self.frames_per_round, self.batch_size) < 1:
+            raise ValueError("rounds, frames_per_round and batch_size must be at least 1")
+
+
+@dataclass
+class TestVideo:
+    key: str
+    frames: np.ndarray  # uint8 (n, S, S, 3)
+    landmarks: np.ndarray  # float32 (n, 68, 2), pixels of the S image (curation's tracker)
+    fps: float
 
 
 def psnr(reconstruction: Tensor, target: Tensor) -> Tensor:
@@ -41,169 +83,268 @@ def psnr(reconstruction: Tensor, target: Tensor) -> Tensor:
     return 10 * torch.log10(1 / mse.clamp_min(1e-10))
 
 
-def cross_drivers(keys: list[str], previous: list[str] | tuple = ()) -> list[int | None]:
-    """For each pair ``i`` of a batch (its clip ``keys``), the index of its driving pair among
-    the batch's pairs then the ``previous`` batch's: the first from another clip after ``i``,
-    cyclically over the batch, then over ``previous`` from its ``i``-th pair on; None when no
-    pair comes from another clip."""
-    count, earlier, pool = len(keys), len(previous), [*keys, *previous]
-    drivers: list[int | None] = []
-    for i in range(count):
-        order = [(i + k) % count for k in range(1, count)]
-        order += [count + (i + k) % earlier for k in range(earlier)]
-        drivers.append(next((j for j in order if pool[j] != keys[i]), None))
-    return drivers
-
-
-class CrossPairs:
-    """Source and driving frames from different clips, batch after batch (``cross_drivers``).
-
-    A source with no driver yet (every pair so far from its clip, as in a first batch that
-    holds one clip) waits for the next batch and takes its pairs in turn; ``waiting`` counts
-    those still unmatched.
-    """
-
-    def __init__(self) -> None:
-        self._keys: list[str] = []
-        self._landmarks: Tensor | None = None
-        self._waiting: list[tuple[Tensor, str]] = []
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-    def match(self, keys: list[str], latents: Tensor, landmarks: Tensor
-              ) -> tuple[Tensor, Tensor] | None:
-        """Appearance latents and driving landmarks of the pairs matched now, or None."""
-        count = len(keys)
-        pool = landmarks if self._landmarks is None else torch.cat([landmarks, self._landmarks])
-        sources: list[Tensor] = []
-        drivers: list[int] = []
-        waiting = []
-        for n, (latent, key) in enumerate(self._waiting):
-            order = [(n + k) % count for k in range(count)]
-            found = next((j for j in order if keys[j] != key), None)
-            if found is None:
-                waiting.append((latent, key))
-            else:
-                sources.append(latent)
-                drivers.append(found)
-        for i, found in enumerate(cross_drivers(keys, self._keys)):
-            if found is None:
-                waiting.append((latents[i], keys[i]))
-            else:
-                sources.append(latents[i])
-                drivers.append(found)
-        self._waiting, self._keys, self._landmarks = waiting, list(keys), landmarks
-        if not sources:
-            return None
-        return torch.stack(sources), pool[drivers]
-
-
-class _Keypoints:
-    """AKD accumulated over frames: distances where the detector found a face, misses apart."""
-
-    def __init__(self, landmark_fn: LandmarkFn | None) -> None:
-        self.landmark_fn = landmark_fn
-        self.distances: list[float] = []
-        self.missed = 0
-
-    def add(self, images: np.ndarray, landmarks: np.ndarray) -> None:
-        if self.landmark_fn is None:
-            return
-        for image, expected in zip(images, landmarks, strict=True):
-            found = self.landmark_fn(image)
-            if found is None:
-                self.missed += 1
+def load_test_videos(shards: str, split: str | None, size: int, max_frames: int | None
+                     ) -> tuple[list[TestVideo], Counter]:
+    """Whole clips of ``split`` (up to ``max_frames`` frames from the first), sorted by key,
+    and the samples that could not be read, by reason."""
+    # A window of every frame starts at frame 0; the cap is applied after decoding.
+    config = ClipStreamConfig(shards=str(shards), image_size=size, split=split,
+                              max_frames=10**9, frame_sampling="window")
+    videos, skipped = [], Counter()
+    rng = np.random.default_rng(0)
+    for url in expand_shards(str(shards)):
+        for sample in wds.tarfile_to_samples()([{"url": url}]):
+            try:
+                clip = decode_sample(sample, config, rng)
+            except SampleError as err:
+                skipped[err.reason] += 1
                 continue
-            distance = np.linalg.norm(np.asarray(found, np.float64) - expected, axis=1).mean()
-            self.distances.append(float(distance))
-
-    def report(self, name: str) -> dict:
-        if self.landmark_fn is None:
-            return {}
-        mean = float(np.mean(self.distances)) if self.distances else None
-        return {name: mean, f"{name}_frames": len(self.distances), f"{name}_missed": self.missed}
+            if clip is not None:
+                keep = slice(0, max_frames)
+                videos.append(TestVideo(clip["key"], clip["frames"][keep],
+                                        clip["landmarks"][keep],
+                                        float(clip["meta"].get("fps", 25.0))))
+    return sorted(videos, key=lambda v: v.key), skipped
 
 
-def evaluate_vae(checkpoint: str | Path, shards: str, split: str | None = "val",
-                 batches: int | None = 50, batch_size: int = 8,
-                 perceptual: nn.Module | None = None, landmark_fn: LandmarkFn | None = None,
-                 pairs_per_clip: int = 4, max_frames: int = 16, seed: int = 0,
-                 device: str | None = None) -> dict:
-    """Self-reconstruction and cross-reenactment metrics of the VAE at ``checkpoint`` (a file
-    or a run folder) on pairs from ``shards`` (module docstring).
+class _Detections:
+    """The detector's landmarks on each real frame, found once and kept (both protocols read
+    the same real frames)."""
 
-    split: ``train``, ``val`` or None (every clip). batches: at most this many batches of
-    ``batch_size`` pairs, None for one whole pass. perceptual: an LPIPS module (``perceptual.
-    load_perceptual``) or None. landmark_fn: the detector for AKD, or None. pairs_per_clip,
-    max_frames, seed: as the training loader's; the same values give the same pairs.
-    """
+    def __init__(self, detector: LandmarkFn | None, videos: dict[str, TestVideo]) -> None:
+        self.detector, self.videos, self.found = detector, videos, {}
+
+    def real(self, key: str, index: int) -> np.ndarray | None:
+        if (key, index) not in self.found:
+            self.found[key, index] = self.detector(self.videos[key].frames[index])
+        return self.found[key, index]
+
+
+def _track(points: list[np.ndarray | None]) -> np.ndarray:
+    track = np.full((len(points), 68, 2), np.nan)
+    for n, found in enumerate(points):
+        if found is not None:
+            track[n] = found
+    return track
+
+
+def _msi(points: list[np.ndarray | None]) -> float:
+    try:
+        return stableface_msi(_track(points))
+    except ValueError:
+        return math.nan
+
+
+@dataclass
+class _Section:
+    """Per-video values of one protocol, summarised at the end."""
+
+    per_video: list[dict] = field(default_factory=list)
+    frames: int = 0
+
+    def summary(self, names: tuple[str, ...]) -> dict:
+        out = {}
+        for name in names:
+            values = [v[name] for v in self.per_video if v.get(name) is not None]
+            stats = summarise(values)
+            out[name] = None if not stats["n"] else stats["mean"]
+        return out
+
+
+def _batches(count: int, size: int) -> Iterator[slice]:
+    for start in range(0, count, size):
+        yield slice(start, min(count, start + size))
+
+
+class _Run:
+    """One evaluation's models, videos and accumulators."""
+
+    def __init__(self, vae: LoadedVae, videos: list[TestVideo], options: VaeEvalOptions,
+                 perceptual: nn.Module | None, detector: LandmarkFn | None,
+                 fid_network: nn.Module | None) -> None:
+        self.vae, self.options, self.perceptual = vae, options, perceptual
+        self.videos = {v.key: v for v in videos}
+        self.detections = _Detections(detector, self.videos) if detector else None
+        self.fid = {name: FrechetScore(fid_network, vae.device) if fid_network else None
+                    for name in ("self", "cross")}
+        self.strips: dict[str, dict[str, np.ndarray]] = {}
+
+    def _decode(self, appearance: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """uint8 frames decoded from one appearance frame and driving landmarks."""
+        vae = self.vae
+        latent = vae.appearance_of(appearance)
+        out = []
+        for part in _batches(len(landmarks), self.options.batch_size):
+            driving = torch.from_numpy(np.ascontiguousarray(landmarks[part]))
+            out.append(to_uint8(vae.decode(latent, driving)))
+        return np.concatenate(out)
+
+    def _strip_indices(self, count: int) -> np.ndarray:
+        return np.unique(np.linspace(0, count - 1, min(count, self.options.strip_frames))
+                         .round().astype(int))
+
+    def self_reconstruction(self, pair: SelfPair) -> dict:
+        video = self.videos[pair.key]
+        driving = np.array(pair.driving)
+        outputs = self._decode(video.frames[pair.appearance], video.landmarks[driving])
+        real = torch.from_numpy(video.frames[driving]).permute(0, 3, 1, 2).float() / 127.5 - 1
+        fake = torch.from_numpy(outputs).permute(0, 3, 1, 2).float() / 127.5 - 1
+        row = {"key": pair.key, "frames": len(driving),
+               "psnr": float(psnr(fake, real).mean()),
+               "l1": float((fake - real).abs().mean())}
+        row["psnr_per_frame"] = psnr(fake, real).tolist()
+        if self.perceptual is not None:
+            with torch.no_grad():
+                values = torch.cat([self.perceptual(fake[s].to(self.vae.device),
+                                                    real[s].to(self.vae.device)).flatten()
+                                    for s in _batches(len(fake), self.options.batch_size)])
+            row["lpips"] = float(values.mean())
+        if self.detections is not None:
+            row.update(self._keypoints(pair.key, driving, outputs))
+        if self.fid["self"] is not None:
+            self.fid["self"].add(video.frames[driving], real=True)
+            self.fid["self"].add(outputs, real=False)
+        shown = self._strip_indices(len(driving))
+        self.strips[pair.key] = {"real": video.frames[driving[shown]],
+                                 "reconstructed": outputs[shown],
+                                 "frame_numbers": driving[shown]}
+        return row
+
+    def _keypoints(self, key: str, driving: np.ndarray, outputs: np.ndarray) -> dict:
+        """AKD of outputs against the real driving frames, MSI of both tracks, and the mouth
+        opening of each for the report's landmark panel."""
+        score = KeypointScore(self.detections.detector)
+        real_points = [self.detections.real(key, int(i)) for i in driving]
+        found = [score.add_detections(r, o) for r, o in zip(real_points, outputs, strict=True)]
+        return {**score.report(), "msi": _msi(found), "msi_real": _msi(real_points),
+                "mouth_real": _mouth(real_points), "mouth_generated": _mouth(found)}
+
+    def cross_reenactment(self, drive: CrossDrive) -> dict:
+        driver, source = self.videos[drive.driver], self.videos[drive.source]
+        driving = np.arange(drive.start, drive.start + drive.length)
+        outputs = self._decode(source.frames[drive.source_frame], driver.landmarks[driving])
+        row = {"round": drive.round, "key": drive.driver, "source": drive.source,
+               "source_frame": drive.source_frame, "frames": len(driving)}
+        if self.detections is not None:
+            keypoints = self._keypoints(drive.driver, driving, outputs)
+            row.update({k: keypoints[k] for k in ("akd", "akd_frames", "akd_missed_real",
+                                                   "akd_missed_generated", "msi")})
+        if self.fid["cross"] is not None:
+            self.fid["cross"].add(driver.frames[driving], real=True)
+            self.fid["cross"].add(outputs, real=False)
+        if drive.round == 0 and drive.driver in self.strips:
+            shown = self._strip_indices(len(driving))
+            self.strips[drive.driver]["reenacted"] = outputs[shown]
+            self.strips[drive.driver]["reenacted_source"] = source.frames[drive.source_frame]
+        return row
+
+
+def _mouth(points: list[np.ndarray | None]) -> list[float | None]:
+    """Inner-lip opening (62 to 66) per frame in pixels: the report's landmark track."""
+    return [None if p is None else float(np.linalg.norm(p[66] - p[62])) for p in points]
+
+
+def evaluation_plan(videos: list[TestVideo], options: VaeEvalOptions, plan: Path | None
+                    ) -> tuple[list[SelfPair], list[CrossDrive]]:
+    """The protocol plan: read from ``plan`` when it exists (refused when it names other
+    videos), else built and, with a path, written there for the next run."""
+    listed = [EvalVideo(v.key, len(v.frames)) for v in videos]
+    if plan is not None and Path(plan).is_file():
+        pairs, drives = read_plan(Path(plan))
+        wanted = {(p.key, len(p.driving) + 1) for p in pairs}
+        if wanted != {(v.key, v.frames) for v in listed}:
+            raise ValueError(f"the plan {plan} is for other test videos than these shards give "
+                             "(keys or frame counts differ): pass another --plan path, or the "
+                             "shards and --max-frames it was written for")
+        return pairs, drives
+    if plan is not None:
+        write_plan(Path(plan), listed, options.seed, options.rounds, options.frames_per_round)
+    return (self_reconstruction(listed),
+            cross_reenactment(listed, options.rounds, options.frames_per_round, options.seed))
+
+
+SELF_METRICS = ("l1", "psnr", "lpips", "akd", "msi", "msi_real")
+CROSS_METRICS = ("akd", "msi")
+
+
+def evaluate_vae(checkpoint: str | Path, shards: str, options: VaeEvalOptions | None = None,
+                 perceptual: nn.Module | None = None, detector: LandmarkFn | None = None,
+                 fid_network: nn.Module | None = None, plan: Path | None = None,
+                 notes: list[str] | None = None, device: str | None = None,
+                 progress: Callable[[str], None] = lambda _: None) -> dict:
+    """Table-2 metrics of the VAE at ``checkpoint`` (a file or a run folder) on the test videos
+    of ``shards`` (module docstring). ``perceptual``: an LPIPS module or None; ``detector``:
+    the landmark detector for AKD and MSI, or None; ``fid_network``: FID's Inception or None;
+    ``plan``: the protocol file (read when it exists, else written); ``notes``: what the caller
+    already knows is missing (weights), carried into the result."""
+    options = options or VaeEvalOptions()
     vae = LoadedVae.load(checkpoint, device)
-    size = vae.config.image_size
-    stream = ClipStreamConfig(shards=str(shards), image_size=size, seed=seed, split=split,
-                              pairs_per_clip=pairs_per_clip, max_frames=max_frames)
-    loader = shard_loader(stream, batch_size, num_workers=0, batches_per_epoch=None)
-    sums = {"psnr": 0.0, "l1": 0.0, "lpips": 0.0}
-    pairs = cross_pairs = 0
-    cross_pairing = CrossPairs()
-    clips: set[str] = set()
-    self_akd, real_akd, cross_akd = (_Keypoints(landmark_fn) for _ in range(3))
+    videos, skipped = load_test_videos(shards, options.split, vae.config.image_size,
+                                       options.max_frames)
+    if len(videos) < 2:
+        raise ValueError(f"{len(videos)} test videos of split {options.split!r} in {shards}: "
+                         "the protocols need 2 or more (cross-reenactment takes the appearance "
+                         "of another video). Check --shards and --split (a corpus extracted "
+                         "with val_fraction 0 has no 'val' clips: use --split all)")
+    pairs, drives = evaluation_plan(videos, options, plan)
     if perceptual is not None:
         perceptual = perceptual.to(vae.device).eval()
-    for batch in itertools.islice(loader, batches):
-        target = batch["target"].to(vae.device)
-        landmarks = batch["target_landmarks"]
-        latent = vae.appearance_latent(batch["appearance"])
-        recon = vae.decode(latent, landmarks)
-        sums["psnr"] += float(psnr(recon, target).sum())
-        sums["l1"] += float((recon - target).abs().flatten(1).mean(1).sum())
-        if perceptual is not None:
-            with torch.no_grad():
-                sums["lpips"] += float(perceptual(recon, target).sum())
-        pairs += len(batch["key"])
-        clips.update(batch["key"])
-        self_akd.add(to_uint8(recon), landmarks.numpy())
-        real_akd.add(to_uint8(batch["target"]), landmarks.numpy())
-
-        matched = cross_pairing.match(list(batch["key"]), latent, landmarks)
-        if matched is not None:
-            cross = vae.decode(*matched)
-            cross_akd.add(to_uint8(cross), matched[1].numpy())
-            cross_pairs += len(cross)
-    if not pairs:
-        raise ValueError(f"no pairs of split {split!r} in {shards}: check --shards and --split "
-                         "(a corpus extracted with val_fraction 0 has no 'val' clips)")
-    notes = []
-    self_metrics = {"pairs": pairs, "psnr": sums["psnr"] / pairs, "l1": sums["l1"] / pairs}
-    if perceptual is not None:
-        self_metrics["lpips"] = sums["lpips"] / pairs
-    else:
-        notes.append("no LPIPS: no perceptual module given (LPIPS needs VGG16 weights)")
-    if landmark_fn is None:
-        notes.append("no AKD: no landmark detector given")
-    self_metrics.update(self_akd.report("akd"))
-    self_metrics.update(real_akd.report("akd_real_frames"))
-    cross_metrics = {"pairs": cross_pairs, **cross_akd.report("akd")}
-    if cross_pairing.waiting:
-        notes.append(f"{cross_pairing.waiting} pairs had no driving frame of another clip "
-                     "(cross-reenactment needs pairs of two clips or more)")
+    run = _Run(vae, videos, options, perceptual, detector, fid_network)
+    own, cross = _Section(), _Section()
+    for n, pair in enumerate(pairs, start=1):
+        own.per_video.append(run.self_reconstruction(pair))
+        own.frames += len(pair.driving)
+        progress(f"self-reconstruction {n}/{len(pairs)}: {pair.key}")
+    for n, drive in enumerate(drives, start=1):
+        cross.per_video.append(run.cross_reenactment(drive))
+        cross.frames += drive.length
+        if n % len(videos) == 0:
+            progress(f"cross-reenactment round {drive.round + 1}/{options.rounds}")
+    notes = list(notes or [])
+    if perceptual is None and not any(note.startswith("LPIPS") for note in notes):
+        notes.append("LPIPS: n/a, no perceptual network given (--lpips alex|vgg with its "
+                     "backbone weights)")
+    if fid_network is None and not any(note.startswith("FID") for note in notes):
+        notes.append("FID: n/a, no Inception network given (--inception-weights)")
+    if detector is None:
+        notes.append("AKD, MSI: n/a, no landmark detector given")
+    self_metrics = {"videos": len(pairs), "frames": own.frames, **own.summary(SELF_METRICS)}
+    cross_metrics = {"drives": len(drives), "frames": cross.frames,
+                     **cross.summary(CROSS_METRICS)}
+    for section, name in ((self_metrics, "self"), (cross_metrics, "cross")):
+        score = run.fid[name]
+        section.update(score.report() if score else {"fid": None})
+    if detector is not None:
+        self_metrics["akd_missed_generated"] = sum(v["akd_missed_generated"]
+                                                   for v in own.per_video)
+        self_metrics["akd_missed_real"] = sum(v["akd_missed_real"] for v in own.per_video)
+    if skipped:
+        notes += [f"{n} samples unreadable: {reason}" for reason, n in skipped.items()]
     return {
         "checkpoint": str(vae.checkpoint), "step": vae.step, "config": vae.config.name,
-        "image_size": size, "split": split, "clips": len(clips),
+        "image_size": vae.config.image_size, "split": options.split,
+        "protocol": {**asdict(options),
+                     "frames": "all" if options.max_frames is None else
+                     f"first {options.max_frames} of each video (the paper uses all)",
+                     "plan": None if plan is None else str(plan)},
+        "test_videos": [{"key": v.key, "frames": len(v.frames)} for v in videos],
         "self_reconstruction": self_metrics, "cross_reenactment": cross_metrics,
-        "notes": notes,
+        "per_video": {"self_reconstruction": own.per_video,
+                      "cross_reenactment": cross.per_video},
+        "notes": notes, "strips": run.strips,
     }
 
 
 def format_metrics(metrics: dict) -> str:
-    """The metrics as aligned text lines for a terminal."""
+    """The summary as aligned text lines for a terminal."""
     lines = [f"{'checkpoint':<20}{metrics['checkpoint']} (step {metrics['step']}, "
              f"{metrics['config']}, {metrics['image_size']} px)",
-             f"{'data':<20}split {metrics['split'] or 'all'}, {metrics['clips']} clips"]
+             f"{'data':<20}split {metrics['split'] or 'all'}, "
+             f"{len(metrics['test_videos'])} test videos, frames: "
+             f"{metrics['protocol']['frames']}"]
     for section in ("self_reconstruction", "cross_reenactment"):
-        values = metrics[section]
-        shown = ", ".join(f"{name} {_number(value)}" for name, value in values.items())
+        shown = ", ".join(f"{name} {_number(value)}"
+                          for name, value in metrics[section].items())
         lines.append(f"{section.replace('_', '-'):<20}{shown}")
     lines += [f"{'note':<20}{note}" for note in metrics["notes"]]
     return "\n".join(lines)

@@ -138,15 +138,16 @@ def mfcc(audio_16k: np.ndarray, n_mfcc: int = 13) -> np.ndarray:
 
 
 @torch.no_grad()
-def syncnet_offsets(model: SyncNet, mouth_crops: np.ndarray, audio_16k: np.ndarray,
-                    fps: float = 25.0, window_s: float = 2.0, max_lag_s: float = 0.5,
-                    batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame: (offset_frames, confidence) as ``av_sync.sync_lags``, from SyncNet distances.
+def syncnet_distances(model: SyncNet, mouth_crops: np.ndarray, audio_16k: np.ndarray,
+                      fps: float = 25.0, max_lag_s: float = 0.5, batch: int = 64
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """``(lags, distances)``: the lags in frames ``-K..K`` and, per frame ``t`` and lag ``k``,
+    the distance between frame ``t``'s video embedding (frames ``t-2..t+2``) and the embedding
+    of the 0.2 s of audio centred on frame ``t + k``: ``(n, 2K + 1)``.
 
     ``mouth_crops``: ``(n, 111, 111)`` grayscale mouth crops (uint8 or float in [0, 1]) at
     ``fps`` (25 as the model's training; other rates are read as if 25); ``audio_16k``: the
-    clip's audio on the video's clock. Frame ``t``'s video window is frames ``t-2..t+2``; its
-    audio window at lag ``k`` is the 0.2 s centred on frame ``t + k``.
+    clip's audio on the video's clock.
     """
     crops = np.asarray(mouth_crops, np.float32)
     if crops.max(initial=0.0) > 1.0:
@@ -154,7 +155,7 @@ def syncnet_offsets(model: SyncNet, mouth_crops: np.ndarray, audio_16k: np.ndarr
     n = crops.shape[0]
     lags = np.arange(-int(round(max_lag_s * fps)), int(round(max_lag_s * fps)) + 1)
     if n == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+        return lags, np.zeros((0, lags.size))
     device = next(model.parameters()).device
     half = VIDEO_FRAMES // 2
     padded = np.pad(crops, ((half, half), (0, 0), (0, 0)), mode="edge")
@@ -176,7 +177,18 @@ def syncnet_offsets(model: SyncNet, mouth_crops: np.ndarray, audio_16k: np.ndarr
                        for i in range(0, span, batch)])
     index = np.arange(n)[:, None] + lags[None] + lags.max()  # (n, lags) into audio windows
     dist = torch.linalg.vector_norm(video[:, None] - audio[torch.from_numpy(index)], dim=-1)
-    dist = dist.cpu().numpy().astype(np.float64)
+    return lags, dist.cpu().numpy().astype(np.float64)
+
+
+def syncnet_offsets(model: SyncNet, mouth_crops: np.ndarray, audio_16k: np.ndarray,
+                    fps: float = 25.0, window_s: float = 2.0, max_lag_s: float = 0.5,
+                    batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: (offset_frames, confidence) as ``av_sync.sync_lags``, from SyncNet distances
+    (``syncnet_distances``) averaged over a ``window_s`` window around each frame."""
+    lags, dist = syncnet_distances(model, mouth_crops, audio_16k, fps, max_lag_s, batch)
+    n = len(dist)
+    if n == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
     width = max(1, int(round(window_s * fps)))
     kernel = np.ones(width) / width
     smooth = np.stack([np.convolve(np.pad(dist[:, j], (width // 2, width - 1 - width // 2),

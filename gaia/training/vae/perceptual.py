@@ -134,41 +134,38 @@ def find_vgg16_weights(path: str | os.PathLike | None = None) -> Path:
     )
 
 
-def lpips_linear_weights_path() -> Path:
-    """``lpips/weights/v0.1/vgg.pth`` inside the installed ``lpips`` wheel, found without
+def lpips_linear_weights_path(net: str = "vgg") -> Path:
+    """``lpips/weights/v0.1/{net}.pth`` inside the installed ``lpips`` wheel, found without
     importing the package (its ``__init__`` imports torchvision)."""
     spec = importlib.util.find_spec("lpips")
     folders = list(spec.submodule_search_locations or []) if spec else []
     for folder in folders:
-        path = Path(folder) / "weights" / "v0.1" / "vgg.pth"
+        path = Path(folder) / "weights" / "v0.1" / f"{net}.pth"
         if path.is_file():
             return path
     raise MissingWeightsError(
-        "LPIPS's linear weights (lpips/weights/v0.1/vgg.pth) ship in the `lpips` wheel, which "
-        "is not installed: run `pip install --no-deps lpips` (--no-deps: it declares "
+        f"LPIPS's linear weights (lpips/weights/v0.1/{net}.pth) ship in the `lpips` wheel, "
+        "which is not installed: run `pip install --no-deps lpips` (--no-deps: it declares "
         "torchvision, which would pull another torch build). Or train with perceptual: none."
     )
 
 
-class LPIPS(nn.Module):
-    """Frozen LPIPS (VGG, v0.1): ``lpips(x, y)`` for images (B, 3, H, W) in [-1, 1] returns
-    the per-sample distance (B,) in float32. ``provenance`` records both weight files."""
+class LpipsDistance(nn.Module):
+    """Frozen LPIPS v0.1 on a backbone whose ``forward`` returns the tapped ReLU outputs:
+    ``lpips(x, y)`` for images (B, 3, H, W) in [-1, 1] returns the per-sample distance (B,)
+    in float32. ``net`` names the linear weights file of the wheel (vgg, alex)."""
 
-    def __init__(self, vgg_weights: str | os.PathLike | None = None) -> None:
+    def __init__(self, backbone: nn.Module, widths: list[int], net: str,
+                 provenance: dict[str, Any]) -> None:
         super().__init__()
-        vgg_path = find_vgg16_weights(vgg_weights)
-        linear_path = lpips_linear_weights_path()
-        self.vgg = VGG16Features()
-        self.vgg.load_torchvision_state_dict(safe_load(
-            vgg_path, "a VGG16 state dict", "give --vgg-weights torchvision's "
-            "vgg16-397923af.pth (a state dict, not a pickled model)"), str(vgg_path))
-        linear = safe_load(linear_path, "LPIPS v0.1 VGG weights",
+        self.backbone = backbone
+        linear_path = lpips_linear_weights_path(net)
+        linear = safe_load(linear_path, f"LPIPS v0.1 {net} weights",
                            "reinstall the lpips wheel (pip install --no-deps lpips)")
-        widths = [self.vgg.convs[i].out_channels for i in LPIPS_TAPS]
         for k, width in enumerate(widths):
             weight = linear.get(f"lin{k}.model.1.weight")
             if weight is None or weight.numel() != width:
-                raise MissingWeightsError(f"{linear_path} is not LPIPS v0.1 VGG: lin{k} "
+                raise MissingWeightsError(f"{linear_path} is not LPIPS v0.1 {net}: lin{k} "
                                           f"should have {width} weights")
             self.register_buffer(f"lin{k}", weight.reshape(width).float())
         mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
@@ -178,13 +175,12 @@ class LPIPS(nn.Module):
         self.requires_grad_(False)
         self.eval()
         self.provenance: dict[str, Any] = {
-            "kind": "lpips",
-            "vgg16": {"path": str(vgg_path), "sha256": file_sha256(vgg_path)},
+            **provenance,
             "lpips_linear": {"path": str(linear_path), "sha256": file_sha256(linear_path),
                              "version": version_of("lpips")},
         }
 
-    def train(self, mode: bool = True) -> LPIPS:
+    def train(self, mode: bool = True) -> LpipsDistance:
         """Always in eval mode: the network is frozen."""
         return super().train(False)
 
@@ -192,12 +188,30 @@ class LPIPS(nn.Module):
         both = torch.cat([x, y])
         both = (both - self.shift.to(both.dtype)) / self.scale.to(both.dtype)
         distance = x.new_zeros(x.shape[0], dtype=torch.float32)
-        for k, taps in enumerate(self.vgg(both)):
+        for k, taps in enumerate(self.backbone(both)):
             fx, fy = _unit_length(taps.float()).chunk(2)
             per_channel = (fx - fy).pow(2).mean(dim=(2, 3))  # (B, C)
             # elementwise, not a matmul: autocast would run a matmul in bf16
             distance = distance + (per_channel * getattr(self, f"lin{k}")).sum(dim=1)
         return distance
+
+
+class LPIPS(LpipsDistance):
+    """Frozen LPIPS (VGG, v0.1), the training loss's. ``provenance`` records both files."""
+
+    def __init__(self, vgg_weights: str | os.PathLike | None = None) -> None:
+        vgg_path = find_vgg16_weights(vgg_weights)
+        vgg = VGG16Features()
+        vgg.load_torchvision_state_dict(safe_load(
+            vgg_path, "a VGG16 state dict", "give --vgg-weights torchvision's "
+            "vgg16-397923af.pth (a state dict, not a pickled model)"), str(vgg_path))
+        super().__init__(vgg, [vgg.convs[i].out_channels for i in LPIPS_TAPS], "vgg",
+                         {"kind": "lpips",
+                          "vgg16": {"path": str(vgg_path), "sha256": file_sha256(vgg_path)}})
+
+    @property
+    def vgg(self) -> VGG16Features:
+        return self.backbone
 
 
 def _unit_length(features: Tensor, eps: float = 1e-10) -> Tensor:
