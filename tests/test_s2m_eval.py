@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from gaia.evaluation.s2m import (
     enough_faces,
@@ -40,7 +41,7 @@ def run_s2m(vae_checkpoint, s2m_run, latent_shards):
 
 @pytest.fixture(scope="module")
 def seed0(run_s2m) -> dict:
-    return run_s2m(seed=0)
+    return run_s2m(seed=0, pose="data")
 
 
 def test_latent_metrics_are_finite_counted_and_the_same_for_the_same_seed(run_s2m, seed0):
@@ -60,8 +61,8 @@ def test_latent_metrics_are_finite_counted_and_the_same_for_the_same_seed(run_s2
     assert "--videos" in notes and "SyncNet" in notes and "Inception" in notes
     assert seed0["provenance"]["seed"] == 0 and seed0["provenance"]["sampler"]["steps"] == 3
 
-    assert run_s2m(seed=0)["metrics"] == seed0["metrics"]
-    other = run_s2m(seed=1)["metrics"]
+    assert run_s2m(seed=0, pose="data")["metrics"] == seed0["metrics"]
+    other = run_s2m(pose="data", seed=1)["metrics"]
     assert other["motion_mse"]["mean"] != seed0["metrics"]["motion_mse"]["mean"]
     # The pose predictor reads no noise: its error does not depend on the seed.
     assert other["pose_error_overall"] == seed0["metrics"]["pose_error_overall"]
@@ -97,7 +98,7 @@ def test_frame_metrics_are_skipped_for_clips_with_too_few_faces(run_s2m, seed0, 
             return None if n % 4 == 0 else real[n]
         return real[n - frames[0]] if n - frames[0] < 0.4 * frames[1] else None
 
-    result = run_s2m(videos=str(sample_shards), landmark_fn=stub)
+    result = run_s2m(videos=str(sample_shards), landmark_fn=stub, pose="data")
     assert next(calls) == sum(frames)  # every decoded frame went to the detector once
     counts, metrics = result["counts"], result["metrics"]
     assert counts["frame_metrics_clips"] == 1 and counts["frame_metrics_skipped"] == 1
@@ -126,12 +127,63 @@ def test_cli_prints_json_with_the_metrics(vae_checkpoint, s2m_run, latent_shards
                  "--steps", "2", "--seed", "3", "--pose", "predicted", "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == {"metrics", "counts", "provenance", "notes"}
+    assert {"metrics", "counts", "provenance", "notes", "per_clip"} <= set(result)
+    assert "strips" not in result  # pictures go to the report page, not the JSON
     assert {*LATENT_METRICS, "msi", "msi_real", "lip_sync", "lip_sync_real", "sync_d",
             "fid"} <= set(result["metrics"])
     assert result["counts"]["clips"] == 1 and result["metrics"]["motion_mse"]["n"] == 1
     assert result["provenance"]["seed"] == 3 and result["provenance"]["pose"] == "predicted"
     assert result["provenance"]["sampler"]["steps"] == 2
+
+
+def test_sync_c_d_and_fid_are_read_from_the_decoded_frames(run_s2m, latent_shards,
+                                                          sample_shards, tmp_path):
+    """With a SyncNet and an FID network (random weights: the path, not the values, is under
+    test), every clip whose decoded frames show a face gets Sync-C/D; FID compares all decoded
+    frames with the real ones; the report page shows the real and generated strips."""
+    from gaia.evaluation.report import write_report
+    from gaia.pipeline.speech.syncnet import SyncNet, SyncNetConfig
+
+    chosen, _ = latent_clips(str(latent_shards), None, CLIPS)
+    sources = source_clips(str(sample_shards), {c["key"] for c in chosen})
+    tracks = [to_model_pixels(np.load(io.BytesIO(sources[c["key"]]["landmarks.npy"])),
+                              FRAME_SIZE[0], 64) for c in chosen]
+    calls = itertools.count()
+    total = [len(c["motion"]) for c in chosen]
+
+    def stub(image: np.ndarray) -> np.ndarray:
+        n = next(calls)
+        clip = int(n >= total[0])
+        return tracks[clip][n - clip * total[0]]
+
+    torch.manual_seed(0)
+    syncnet = SyncNet(SyncNetConfig((8, 8, 8, 8, 8, 16), (8, 8, 8, 8, 8, 16), 16)).eval()
+    result = run_s2m(videos=str(sample_shards), landmark_fn=stub, syncnet=syncnet,
+                     fid_network=TinyFeatures())
+    metrics = result["metrics"]
+    assert metrics["sync_d"]["n"] == CLIPS and metrics["sync_d"]["mean"] > 0
+    assert metrics["sync_c"]["mean"] >= 0  # the median minus the least distance
+    assert isinstance(metrics["fid"], float) and metrics["fid"] >= 0
+    assert result["fid_frames"] == sum(total)
+    assert not any(note.startswith("Sync") for note in result["notes"])
+    page, data = write_report(tmp_path / "s2m.html", result, "s2m")
+    html = page.read_text()
+    assert "Sync-D" in html and "MakeItTalk" in html and html.count("<img") >= CLIPS * 2
+    assert json.loads(data.read_text())["metrics"]["sync_d"]["n"] == CLIPS
+
+
+class TinyFeatures(torch.nn.Module):
+    """A small random feature network in FID's place (uint8 images -> 8 features)."""
+
+    num_features = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.conv = torch.nn.Conv2d(3, 8, 5, stride=4)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.conv(images.float() / 255)).mean(dim=(2, 3))
 
 
 def test_cli_explains_a_split_without_clips(vae_checkpoint, s2m_run, latent_shards, capsys):

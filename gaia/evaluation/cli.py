@@ -36,13 +36,16 @@ motion). pose_error_* (degrees) is the pose predictor against the real pose. Wit
 source video shards of the latents) every latent is decoded to a frame and dlib reads the face:
 msi (motion stability) and lip_sync (mouth opening against the speech), beside msi_real and
 lip_sync_real on the clip's stored landmarks. A clip whose frames show a face in fewer than half
-of them gets no frame metrics (counted as frame_metrics_skipped). Sync-D and FID are not
-computed: they need SyncNet and Inception weights (null in the output, with a note).
+of them gets no frame metrics (counted as frame_metrics_skipped). Sync-C and Sync-D need SyncNet
+weights (--syncnet-weights), FID Inception's (--inception-weights): without them they are n/a,
+with a note naming the file. The protocol (appendix B.3): each clip's first frame is the
+reference, and the pose is the model's own prediction (--pose data: the real one).
 
 examples:
   gaia eval s2m --vae runs/vae --diffusion runs/s2m --latents runs/latents --split val
   gaia eval s2m --vae runs/vae --diffusion runs/s2m/checkpoints/step-00100000.pt \\
-      --latents runs/latents --videos runs/r1/shards/diffusion --clips 50 --steps 50 --json
+      --latents runs/latents --videos runs/r1/shards/diffusion --clips 50 --steps 50 \\
+      --syncnet-weights /models/syncnet.pt --report eval/s2m.html
 """
 
 
@@ -103,8 +106,16 @@ def _add_s2m_parser(models: argparse._SubParsersAction) -> None:
     s2m.add_argument("--steps", type=int, default=25,
                      help="denoising steps of the ODE sampler (default: %(default)s)")
     s2m.add_argument("--seed", type=int, default=0, help="the noise (default: %(default)s)")
-    s2m.add_argument("--pose", choices=("data", "predicted"), default="data",
-                     help="the head pose given to the sampler (default: %(default)s)")
+    s2m.add_argument("--pose", choices=("data", "predicted"), default="predicted",
+                     help="the head pose given to the sampler: the model's prediction from "
+                          "the speech (the paper's protocol) or the clip's real pose "
+                          "(default: %(default)s)")
+    s2m.add_argument("--syncnet-weights", default=None, metavar="PATH",
+                     help="SyncNet state dict (curation's layout), for Sync-C and Sync-D")
+    s2m.add_argument("--inception-weights", default=None, metavar="PATH",
+                     help="pt_inception-2015-12-05-6726825d.pth, for FID")
+    s2m.add_argument("--report", type=Path, default=None, metavar="FILE.html",
+                     help="write the report page there, and FILE.json beside it")
     s2m.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     s2m.add_argument("--json", action="store_true", help="print the metrics as JSON")
     s2m.set_defaults(handler=_eval_s2m)
@@ -160,17 +171,23 @@ def _eval_s2m(args: argparse.Namespace) -> int:
 
     if args.clips < 0:
         raise ValueError("--clips must be >= 0 (0: every clip of the split)")
+    from gaia.evaluation.fid import fid_network
+    from gaia.evaluation.lip_sync import syncnet_scorer
+
     landmark_fn = None
     if args.videos:
         from gaia.generation.reenact import CropLandmarks
 
         landmark_fn = CropLandmarks()
+    syncnet, sync_note = syncnet_scorer(args.syncnet_weights)
+    network, fid_note = fid_network(args.inception_weights)
     metrics = evaluate_s2m(
         args.vae, args.diffusion, args.latents, videos=args.videos,
         split=None if args.split == "all" else args.split, clips=args.clips or None,
         sampler=SamplerConfig(steps=args.steps), seed=args.seed, pose=args.pose,
-        landmark_fn=landmark_fn, device=args.device)
-    print(json.dumps(metrics, indent=2) if args.json else format_s2m_metrics(metrics))
+        landmark_fn=landmark_fn, syncnet=syncnet, fid_network=network,
+        notes=[n for n in (sync_note, fid_note) if n], device=args.device)
+    _write_outputs(args, metrics, "s2m", format_s2m_metrics(metrics))
     return 0
 
 

@@ -38,9 +38,9 @@ def mouth_crops(frames: np.ndarray, tracks: np.ndarray, size: int = 111) -> np.n
     finite = np.isfinite(tracks).all(axis=(1, 2))
     if not finite.any():
         return None
-    mouth = tracks[:, 48:68]
-    centres = np.where(finite[:, None], np.nanmean(mouth, axis=1), np.nan)
-    widths = np.where(finite, np.linalg.norm(tracks[:, 54] - tracks[:, 48], axis=-1), np.nan)
+    centres = np.full((len(tracks), 2), np.nan)
+    centres[finite] = tracks[finite, 48:68].mean(axis=1)
+    widths = np.linalg.norm(tracks[:, 54] - tracks[:, 48], axis=-1)
     first = int(np.argmax(finite))
     out = np.empty((len(frames), size, size), np.uint8)
     centre, width = centres[first], widths[first]

@@ -50,10 +50,10 @@ VIDEO_DRIVEN = TableLayout(2, "Video-driven results: self-reconstruction and cro
 
 SPEECH_DRIVEN = TableLayout(3, "Speech-driven results", (
     ("Objective", (
-        Column("sync_d", "Sync-D", False),
-        Column("sync_c", "Sync-C", True),
-        Column("msi", "MSI", True),
-        Column("fid", "FID", False))),
+        Column("metrics.sync_d", "Sync-D", False),
+        Column("metrics.sync_c", "Sync-C", True),
+        Column("metrics.msi", "MSI", True),
+        Column("metrics.fid", "FID", False))),
 ))
 
 NOT_TRANSCRIBED = ("the paper's printed values are not transcribed in this build "

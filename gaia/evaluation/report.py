@@ -84,7 +84,7 @@ def _table(metrics: dict, kind: str) -> dict:
 def _strips(metrics: dict) -> list[dict]:
     rows = []
     for key, strip in metrics.get("strips", {}).items():
-        row = {"key": key, "lines": []}
+        row = {"key": key, "lines": [], "source": None}
         for name in ("real", "reconstructed", "reenacted", "generated"):
             if name in strip:
                 row["lines"].append({"name": name, "images": [png_data(f) for f in strip[name]]})
@@ -104,7 +104,8 @@ def _plots(metrics: dict) -> list[dict]:
         panel = {"key": clip["key"], "values": {k: _number(clip.get(k)) for k in
                                                 ("psnr", "l1", "lpips", "akd", "msi",
                                                  "msi_real", "sync_c", "sync_d")
-                                                if k in clip}}
+                                                if k in clip},
+                 "psnr": None, "mouth": None}
         if clip.get("psnr_per_frame"):
             low, high = _series_range(clip["psnr_per_frame"])
             panel["psnr"] = {"points": polyline(clip["psnr_per_frame"], low, high),

@@ -18,8 +18,11 @@ summarised over clips (``evaluation.s2m_metrics.summarise``: mean, std, n):
   A clip whose decoded frames show a face in fewer than half of them gets no frame metrics
   (``frame_metrics_skipped``): a track made mostly of gaps measures the detector, not motion.
 
-Sync-D (SyncNet) and FID (Inception) are not computed: they need weights this package does not
-ship. They are reported as null, with a note saying what to provide.
+With the frames decoded, ``sync_c`` / ``sync_d`` (SyncNet, ``evaluation.lip_sync``; the user's
+weights) and ``fid`` (decoded frames against the clips' real frames; the user's Inception
+weights) complete table 3's columns; without their weights they are null, with a note naming
+the file. The protocol (appendix B.3): the clip's first frame is the reference and the pose is
+the model's own prediction from the speech (``pose="predicted"``; the real pose is an option).
 """
 
 from __future__ import annotations
@@ -29,14 +32,18 @@ import json
 import math
 import zlib
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import webdataset as wds
+from torch import nn
 
 from gaia.common.crop import to_model_pixels
+from gaia.evaluation.fid import FrechetScore
+from gaia.evaluation.keypoints import LandmarkFn
+from gaia.evaluation.lip_sync import sync_scores
 from gaia.evaluation.s2m_metrics import (
     POSE_AXES,
     lip_sync_proxy,
@@ -44,7 +51,6 @@ from gaia.evaluation.s2m_metrics import (
     summarise,
 )
 from gaia.evaluation.stability import stableface_msi
-from gaia.evaluation.vae import LandmarkFn
 from gaia.generation.generate import check_vae, speech_differences
 from gaia.inference.diffusion import LoadedDiffusion
 from gaia.inference.vae import LoadedVae
@@ -58,12 +64,8 @@ POSES = ("data", "predicted")
 FRAME_BATCH = 16  # frames decoded by the VAE at a time
 MIN_FACE_FRACTION = 0.5
 SOURCE_MEMBERS = ("mp4", "flac", "landmarks.npy", "json")
-NOT_COMPUTED = {
-    "sync_d": "Sync-D not computed: it needs SyncNet weights (syncnet_v2.model of "
-              "joonson/syncnet_python); provide them to a SyncNet scorer of the decoded videos",
-    "fid": "FID not computed: it needs Inception-v3 weights (pt_inception-2015-12-05, as "
-           "pytorch-fid uses); provide them to score decoded frames against real ones",
-}
+STRIP_CLIPS = 8  # clips shown in the report
+STRIP_FRAMES = 6
 
 
 def enough_faces(found: int, frames: int) -> bool:
@@ -147,20 +149,22 @@ def _read_audio(flac: bytes) -> np.ndarray:
 
 @torch.no_grad()
 def _decoded_track(vae: LoadedVae, reference_image: np.ndarray, motion: torch.Tensor,
-                   shape: tuple[int, ...], landmark_fn: LandmarkFn) -> tuple[np.ndarray, int]:
-    """Frames decoded from ``motion`` with the reference frame's appearance, and the detector's
-    landmarks on each: ``(T, 68, 2)`` with NaN where it found no face, and the faces found."""
+                   shape: tuple[int, ...], landmark_fn: LandmarkFn
+                   ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Frames decoded from ``motion`` with the reference frame's appearance (uint8), the
+    detector's landmarks on each (``(T, 68, 2)``, NaN where it found no face), and the faces
+    found."""
     appearance = vae.appearance_of(reference_image)
     latents = motion.reshape(len(motion), *shape)
     track = np.full((len(motion), 68, 2), np.nan)
     found = 0
-    batches = vae.frame_batches(appearance, latents, FRAME_BATCH)
-    for n, image in enumerate(frame for batch in batches for frame in batch):
+    frames = np.concatenate(list(vae.frame_batches(appearance, latents, FRAME_BATCH)))
+    for n, image in enumerate(frames):
         points = landmark_fn(image)
         if points is not None:
             track[n] = points
             found += 1
-    return track, found
+    return frames, track, found
 
 
 class _Scores:
@@ -179,49 +183,96 @@ class _Scores:
                 for k, v in out.items()}
 
 
-def _score_frames(scores: _Scores, skipped: Counter, clip: dict, source: dict[str, bytes],
-                  motion: torch.Tensor, vae: LoadedVae, shape: tuple[int, ...],
-                  landmark_fn: LandmarkFn | None) -> None:
-    """MSI and lip sync of one clip's stored landmarks and, with a detector, of its frames
-    decoded from ``motion``; what cannot be read is counted in ``skipped`` by reason."""
-    fps, size = float(clip["meta"]["fps"]), vae.config.image_size
-    meta = json.loads(source["json"].decode("utf-8"))
-    crop_size = float(meta.get("crop_size", FRAME_SIZE[0]))  # as encode-latents maps them
-    audio = _read_audio(source["flac"])
-    stored = np.load(io.BytesIO(source["landmarks.npy"]), allow_pickle=False)
-    reading = _frame_metrics(to_model_pixels(stored.astype(np.float32), crop_size, size),
-                             audio, fps)
-    if isinstance(reading, str):
-        skipped[f"real landmarks: {reading}"] += 1
-    else:
-        scores.add("msi_real", reading[0])
-        scores.add("lip_sync_real", reading[1]["correlation"])
-    if landmark_fn is None:
-        return
-    image = decode_frames(source["mp4"], np.array([clip["meta"]["reference_frame"]]), size)[0]
-    track, found = _decoded_track(vae, image[0], motion, shape, landmark_fn)
-    scores.add("face_found_fraction", found / len(motion))
-    if not enough_faces(found, len(motion)):
-        skipped[f"a face in fewer than {MIN_FACE_FRACTION:.0%} of the decoded frames"] += 1
-        return
-    reading = _frame_metrics(track, audio, fps)
-    if isinstance(reading, str):
-        skipped[f"decoded frames: {reading}"] += 1
-        return
-    scores.add("msi", reading[0])
-    scores.add("lip_sync", reading[1]["correlation"])
-    scores.add("lip_sync_lag_frames", reading[1]["lag_frames"])
+@dataclass
+class _FrameScoring:
+    """What scores decoded frames: the VAE, the detector, SyncNet and FID when given, and what
+    the report shows (per-clip values, frame strips)."""
+
+    vae: LoadedVae
+    shape: tuple[int, ...]
+    landmark_fn: LandmarkFn | None
+    syncnet: nn.Module | None = None
+    fid: FrechetScore | None = None
+    per_clip: list[dict] = field(default_factory=list)
+    strips: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def score(self, scores: _Scores, skipped: Counter, clip: dict, source: dict[str, bytes],
+              motion: torch.Tensor) -> None:
+        """MSI and lip sync of one clip's stored landmarks and, with a detector, MSI, lip sync,
+        Sync-C/D and FID of its frames decoded from ``motion``; what cannot be read is counted
+        in ``skipped`` by reason."""
+        fps, size = float(clip["meta"]["fps"]), self.vae.config.image_size
+        meta = json.loads(source["json"].decode("utf-8"))
+        crop_size = float(meta.get("crop_size", FRAME_SIZE[0]))  # as encode-latents maps them
+        audio = _read_audio(source["flac"])
+        stored = np.load(io.BytesIO(source["landmarks.npy"]), allow_pickle=False)
+        real_track = to_model_pixels(stored.astype(np.float32), crop_size, size)
+        row: dict = {"key": clip["key"], "frames": len(motion),
+                     "mouth_real": _mouth_opening(real_track[: len(motion)])}
+        self.per_clip.append(row)
+        reading = _frame_metrics(real_track, audio, fps)
+        if isinstance(reading, str):
+            skipped[f"real landmarks: {reading}"] += 1
+        else:
+            scores.add("msi_real", reading[0])
+            scores.add("lip_sync_real", reading[1]["correlation"])
+            row["msi_real"] = reading[0]
+        if self.landmark_fn is None:
+            return
+        count = min(len(motion), len(real_track))
+        real_frames = decode_frames(source["mp4"], np.arange(count), size)[0]
+        # The clip's first frame is the reference (appendix B.3), as for the motion latents.
+        frames, track, found = _decoded_track(self.vae, real_frames[0], motion, self.shape,
+                                              self.landmark_fn)
+        row["mouth_generated"] = _mouth_opening(track)
+        if len(self.strips) < STRIP_CLIPS:
+            shown = np.unique(np.linspace(0, count - 1, STRIP_FRAMES).round().astype(int))
+            self.strips[clip["key"]] = {"reference": real_frames[0], "real": real_frames[shown],
+                                        "generated": frames[shown]}
+        if self.fid is not None:
+            self.fid.add(real_frames, real=True)
+            self.fid.add(frames, real=False)
+        scores.add("face_found_fraction", found / len(motion))
+        if not enough_faces(found, len(motion)):
+            skipped[f"a face in fewer than {MIN_FACE_FRACTION:.0%} of the decoded frames"] += 1
+            return
+        reading = _frame_metrics(track, audio, fps)
+        if isinstance(reading, str):
+            skipped[f"decoded frames: {reading}"] += 1
+            return
+        scores.add("msi", reading[0])
+        scores.add("lip_sync", reading[1]["correlation"])
+        scores.add("lip_sync_lag_frames", reading[1]["lag_frames"])
+        row.update(msi=reading[0], lip_sync=reading[1]["correlation"])
+        if self.syncnet is not None:
+            sync = sync_scores(self.syncnet, frames, track, audio, fps)
+            if isinstance(sync, str):
+                skipped[f"Sync-C/D: {sync}"] += 1
+                return
+            for name in ("sync_c", "sync_d", "sync_offset_frames"):
+                scores.add(name, sync[name])
+            row.update(sync)
+
+
+def _mouth_opening(track: np.ndarray) -> list[float | None]:
+    """Inner-lip opening (62 to 66) per frame in pixels, None without a face."""
+    opening = np.linalg.norm(track[:, 66] - track[:, 62], axis=-1)
+    return [float(v) if np.isfinite(v) else None for v in opening]
 
 
 def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
                  videos: str | None = None, split: str | None = "val", clips: int | None = 20,
-                 sampler: SamplerConfig | None = None, seed: int = 0, pose: str = "data",
-                 landmark_fn: LandmarkFn | None = None, device: str | None = None) -> dict:
+                 sampler: SamplerConfig | None = None, seed: int = 0, pose: str = "predicted",
+                 landmark_fn: LandmarkFn | None = None, syncnet: nn.Module | None = None,
+                 fid_network: nn.Module | None = None, notes: list[str] | None = None,
+                 device: str | None = None) -> dict:
     """Metrics of the diffusion checkpoint ``diffusion`` (with the VAE ``vae`` it learned the
     latents of; files or run folders) on ``clips`` clips of ``split`` (None: all) from the
     latent shards ``latents`` (module docstring). ``videos``: the source video shards, for the
     frame metrics; ``landmark_fn``: the face detector they need (``reenact.CropLandmarks``).
-    ``sampler`` defaults to the ODE with 25 steps; ``seed`` fixes the noise of every clip."""
+    ``sampler`` defaults to the ODE with 25 steps; ``seed`` fixes the noise of every clip.
+    ``syncnet`` and ``fid_network``: the loaded SyncNet and FID Inception, or None (n/a);
+    ``notes``: what the caller knows is missing, carried into the result."""
     if pose not in POSES:
         raise ValueError(f"pose must be one of {POSES}, not {pose!r}")
     if clips is not None and clips < 1:
@@ -241,6 +292,8 @@ def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
                          "give the shards `gaia encode-latents` read (--videos)")
     shape = tuple(model.stats.latent_shape)
     scores, skipped = _Scores(), Counter()
+    framing = _FrameScoring(loaded_vae, shape, landmark_fn, syncnet,
+                            FrechetScore(fid_network, loaded_vae.device) if fid_network else None)
     frames = without_video = 0
     for clip in chosen:
         _check_latents(clip, vae_sha, model)
@@ -270,10 +323,10 @@ def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
         if source is None:
             without_video += 1
             continue
-        _score_frames(scores, skipped, clip, source, motion, loaded_vae, shape, landmark_fn)
+        framing.score(scores, skipped, clip, source, motion)
 
     frame_names = ("msi", "lip_sync", "lip_sync_lag_frames", "face_found_fraction")
-    notes = []
+    notes = list(notes or [])
     metrics: dict = {name: scores.summary(name) for name in (
         "motion_mse", "motion_mse_mean_baseline", *(f"pose_error_{a}" for a in POSE_AXES),
         "pose_error_overall")}
@@ -289,8 +342,17 @@ def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
         metrics.update(dict.fromkeys(frame_names))
         if videos:
             notes.append("no msi or lip_sync of the decoded frames: no landmark detector given")
-    metrics.update(dict.fromkeys(NOT_COMPUTED))
-    notes += list(NOT_COMPUTED.values())
+    decoded = bool(videos and landmark_fn is not None)
+    sync_names = ("sync_c", "sync_d", "sync_offset_frames")
+    if decoded and syncnet is not None:
+        metrics.update({name: scores.summary(name) for name in sync_names})
+    else:
+        metrics.update(dict.fromkeys(sync_names))
+        if syncnet is None and not any(note.startswith("Sync") for note in notes):
+            notes.append("Sync-C, Sync-D: n/a, no SyncNet given (--syncnet-weights)")
+    metrics["fid"] = framing.fid.compute() if decoded and framing.fid else None
+    if fid_network is None and not any(note.startswith("FID") for note in notes):
+        notes.append("FID: n/a, no Inception network given (--inception-weights)")
     frame_skipped = sum(n for reason, n in skipped.items() if not reason.startswith("real"))
     notes += [f"frame metrics skipped for {n} clips: {reason}" for reason, n in skipped.items()]
     if without_video:
@@ -299,6 +361,7 @@ def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
     if unreadable:
         notes.append(f"{unreadable} latent samples could not be read and were skipped")
     return {
+        "checkpoint": str(model.checkpoint), "step": model.step, "config": model.config.name,
         "metrics": metrics,
         "counts": {"clips": len(chosen), "frames": frames,
                    "frame_metrics_clips": len(scores.values.get("msi", [])),
@@ -313,7 +376,8 @@ def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
             "sampler": asdict(sampler), "seed": seed,
             "image_size": loaded_vae.config.image_size,
         },
-        "notes": notes,
+        "notes": notes, "per_clip": framing.per_clip, "strips": framing.strips,
+        "fid_frames": framing.fid.counts[False] if framing.fid else 0,
     }
 
 
@@ -330,7 +394,8 @@ def format_s2m_metrics(metrics: dict) -> str:
         f"temperature {source['sampler']['temperature']}, seed {source['seed']}",
     ]
     for name, value in metrics["metrics"].items():
-        lines.append(f"{name:<26}{_shown(value)}")
+        shown = f"{value:.4f}" if isinstance(value, float) else _shown(value)
+        lines.append(f"{name:<26}{shown}")
     lines.append(f"{'frame metrics':<26}{counts['frame_metrics_clips']} clips, "
                  f"{counts['frame_metrics_skipped']} skipped")
     lines += [f"{'note':<26}{note}" for note in metrics["notes"]]
