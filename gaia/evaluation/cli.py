@@ -137,7 +137,7 @@ def _write_outputs(args: argparse.Namespace, metrics: dict, kind: str, text: str
 
     if args.report is not None:
         page, data = write_report(args.report, metrics, kind)
-        print(f"report: {page} (metrics: {data})", file=sys.stderr)
+        print(f"[eval] report: {page} (metrics: {data})", file=sys.stderr)
     print(json.dumps(machine_readable(metrics), indent=2) if args.json else text)
 
 
@@ -160,7 +160,7 @@ def _eval_vae(args: argparse.Namespace) -> int:
     metrics = evaluate_vae(
         Path(args.vae), args.shards, options, perceptual=perceptual, detector=CropLandmarks(),
         fid_network=network, plan=plan, notes=[n for n in (lpips_note, fid_note) if n],
-        device=args.device, progress=lambda line: print(line, file=sys.stderr))
+        device=args.device, progress=lambda line: print(f"[eval] {line}", file=sys.stderr))
     _write_outputs(args, metrics, "vae", format_metrics(metrics))
     return 0
 
