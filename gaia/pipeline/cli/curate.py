@@ -63,6 +63,11 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
                       metavar="FILTER.KEY=VALUE", help="override one threshold (repeatable)")
     tune.add_argument("--sweep", default=None, metavar="FILTER.KEY=START:STOP:STEP",
                       help="kept hours and clips for each value of one threshold")
+    tune.add_argument("--measures", choices=("auto", "table", "metrics"), default="auto",
+                      help="read the compact tune table (RUN_DIR/tune/, built when missing; "
+                           "exact for thresholds on its grid), or metrics/ (the reference), "
+                           "or auto: the table unless a threshold is off its grid "
+                           "(default: %(default)s)")
     tune.add_argument("--json", action="store_true",
                       help="print the funnel as JSON on stdout (logs go to stderr)")
     tune.add_argument("--report", type=Path, default=None, metavar="FILE.html",
@@ -245,12 +250,15 @@ def _tune(args: argparse.Namespace) -> int:
 
     thresholds = load_thresholds(args.preset, args.overrides)
     title = f"{args.preset or 'defaults'}{' ' + ' '.join(args.overrides) if args.overrides else ''}"
-    funnel = funnel_for(args.run_dir, thresholds)
+    def log(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    funnel = funnel_for(args.run_dir, thresholds, source=args.measures, log=log)
     document = {"run_dir": str(args.run_dir), "preset": args.preset,
                 "thresholds": thresholds.to_dict(), **funnel.to_json()}
     if args.sweep:
         sweep = parse_sweep(args.sweep)
-        rows = run_sweep(args.run_dir, thresholds, sweep)
+        rows = run_sweep(args.run_dir, thresholds, sweep, log=log)
         document["sweep"] = {"key": sweep.name, "values": [
             {"value": value, "kept_hours": f.kept_s / 3600, "clips": f.clips} for value, f in rows]}
     if args.report:

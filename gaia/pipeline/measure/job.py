@@ -105,6 +105,10 @@ def run_measure(inputs: list[str], out: Path, config: MeasureConfig | None = Non
             _report(record, summary, len(todo), started, log)
         summary.wall_s = time.monotonic() - started
         _tally_run(run, summary)
+        # The compact table tune reads (seconds, not a decode): built once the run is whole.
+        from gaia.pipeline.tune.compact import build_tune_table
+
+        build_tune_table(run.root)
         return summary
 
     return run_job(Job(

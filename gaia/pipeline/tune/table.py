@@ -1,14 +1,21 @@
 """``gaia curate tune``: what a set of thresholds keeps and costs, from stored measures only.
 
 Paper, appendix A.1: filtering makes the model, and the VAE takes looser thresholds than the
-diffusion model. Tune reads ``RUN_DIR/metrics/`` one video at a time (bounded memory, never a
-decode), applies ``gaia.filters`` and the segment rules exactly as ``extract`` will, and sums the
-funnel. A sweep evaluates many values of one threshold in the same single pass over the files.
+diffusion model. Two paths give the same funnel:
+
+- the compact tune table (``tune/``, ``pipeline.tune.compact``), read by memory map and decided
+  in one compiled pass (``pipeline.tune.fused``): the default, built when missing and rebuilt,
+  with a message, when stale or unreadable;
+- ``RUN_DIR/metrics/`` one video at a time (bounded memory, never a decode) through
+  ``gaia.filters`` and the segment rules exactly as ``extract`` applies them: the reference,
+  used when a threshold is off the table's grid (it says so) or with ``source="metrics"``.
+
+A sweep evaluates many values of one threshold in the same single pass over the files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +66,52 @@ def iter_measures(run: RunDir) -> Iterator[tuple[dict, Measures]]:
         yield video, read_measures(run, video["video_id"])
 
 
-def funnel_for(run_dir: Path, thresholds: CurationThresholds, workers: int = 1) -> Funnel:
-    """The whole run's funnel under ``thresholds``, one video at a time.
+SOURCES = ("auto", "table", "metrics")
 
-    ``workers`` > 1 spreads the videos over that many processes (each streams its own files;
-    only the small per-video funnels come back).
+
+def funnel_for(run_dir: Path, thresholds: CurationThresholds, workers: int = 1,
+               source: str = "auto", log: Callable[[str], None] = lambda _: None) -> Funnel:
+    """The whole run's funnel under ``thresholds`` (module docstring for ``source``).
+
+    ``workers`` > 1: that many threads over the table's files, or processes over the metrics
+    files (each streams its own; only the small per-video funnels come back).
     """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+    if source != "metrics":
+        from gaia.pipeline.tune.fused import OffGrid, table_funnel
+
+        try:
+            ensure_tune_table(run_dir, log)
+            return table_funnel(run_dir, thresholds, workers)
+        except OffGrid as err:
+            if source == "table":
+                raise
+            log(f"[tune] {err}")
+    return metrics_funnel(run_dir, thresholds, workers)
+
+
+def ensure_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None) -> None:
+    """Build the run's tune table when it is missing; rebuild it, saying why, when it is stale
+    or unreadable."""
+    from gaia.pipeline.tune.compact import (
+        TuneTableError,
+        build_tune_table,
+        check_table_files,
+        read_index,
+    )
+
+    try:
+        check_table_files(run_dir, read_index(run_dir))
+        return
+    except TuneTableError as err:
+        if (Path(run_dir) / "tune").exists():
+            log(f"[tune] {err}: rebuilding the tune table from metrics/")
+    build_tune_table(run_dir, log)
+
+
+def metrics_funnel(run_dir: Path, thresholds: CurationThresholds, workers: int = 1) -> Funnel:
+    """The reference path: ``metrics/`` one video at a time through ``gaia.filters``."""
     run = RunDir(Path(run_dir))
     videos = measured_videos(run)
     jobs = [(str(run.root), v["video_id"], v["fps"] or 25.0, v["source"], thresholds)
@@ -130,9 +177,18 @@ def sweep_thresholds(base: CurationThresholds, sweep: Sweep) -> list[CurationThr
     return out
 
 
-def run_sweep(run_dir: Path, base: CurationThresholds, sweep: Sweep) -> list[tuple[float, Funnel]]:
-    """Funnel for each swept value, from one pass over the metrics files."""
+def run_sweep(run_dir: Path, base: CurationThresholds, sweep: Sweep,
+              log: Callable[[str], None] = lambda _: None) -> list[tuple[float, Funnel]]:
+    """Funnel for each swept value, from one pass over the tune table (or, when a value is off
+    its grid, over the metrics files)."""
+    from gaia.pipeline.tune.fused import OffGrid, table_funnels
+
     variants = sweep_thresholds(base, sweep)
+    try:
+        ensure_tune_table(run_dir, log)
+        return list(zip(sweep.values, table_funnels(run_dir, variants), strict=True))
+    except OffGrid as err:
+        log(f"[tune] {err}")
     totals = [Funnel() for _ in variants]
     for video, measures in iter_measures(RunDir(Path(run_dir))):
         for i, thresholds in enumerate(variants):

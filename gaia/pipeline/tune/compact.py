@@ -1,0 +1,207 @@
+"""Building and reading the compact tune table (``gaia.schemas.tune_table``) of a run.
+
+``build_tune_table`` reads ``metrics/`` one video at a time and writes ``tune/part-NNNNN.arrow``
+(Arrow IPC, uncompressed: read back by memory map, no decoding) for every ``VIDEOS_PER_FILE``
+videos, plus ``tune/videos.arrow`` listing each video's file, fps and times. Every file is
+written to a temporary name and renamed, and ``videos.arrow`` last: a table is whole when that
+file exists and names the files present. ``measure`` builds it at the end of a run; ``tune``
+builds it when it is missing, and rebuilds it, with a message, when it is stale or unreadable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from gaia.pipeline.run_dir import RunDir
+from gaia.schemas.tune_table import (
+    CODED,
+    EXACT,
+    TUNE_TABLE_VERSION,
+    VIDEO_FIELDS,
+    VIDEOS_PER_FILE,
+    frame_schema,
+    uniform_start,
+)
+
+TUNE_DIR = "tune"
+INDEX = "videos.arrow"
+
+
+class TuneTableError(Exception):
+    """The table is missing, stale or unreadable; the message says which."""
+
+
+def _write_ipc(table: pa.Table, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    os.replace(partial, path)
+
+
+def _source_columns() -> list[str]:
+    return sorted({c.source for c in CODED} | set(EXACT) | {"time_s"})
+
+
+def _metrics_mtime(run: RunDir, video_id: str) -> int:
+    return (run.metrics / f"{video_id}.parquet").stat().st_mtime_ns
+
+
+def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None) -> Path:
+    """Write the run's tune table (module docstring) and return its folder."""
+    from gaia.pipeline.tune.table import measured_videos, read_measures
+
+    run = RunDir(Path(run_dir))
+    folder = run.root / TUNE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / INDEX).unlink(missing_ok=True)  # the table is incomplete until rewritten
+    schema = frame_schema()
+    videos = measured_videos(run)
+    rows: dict[str, list] = {name: [] for name, _ in VIDEO_FIELDS}
+    rows["file"], rows["row"] = [], []
+    for part, first in enumerate(range(0, len(videos), VIDEOS_PER_FILE)):
+        name = f"part-{part:05d}.arrow"
+        columns: dict[str, list] = {field.name: [] for field in schema}
+        offset = 0
+        for index, video in enumerate(videos[first:first + VIDEOS_PER_FILE]):
+            measures = read_measures(run, video["video_id"], _source_columns())
+            times = np.asarray(measures["time_s"], np.float64)
+            fps = float(video["fps"] or 25.0)
+            t0 = uniform_start(times, fps)
+            columns["video"].append(np.full(len(times), index, np.int32))
+            columns["time_s"].append(pa.nulls(len(times), pa.float64()) if t0 is not None
+                                     else pa.array(times))
+            for coded in CODED:
+                columns[coded.name].append(coded.encode(measures[coded.source]))
+            columns["num_faces"].append(np.nan_to_num(
+                np.asarray(measures["num_faces"], np.float32), nan=0).astype(np.int8))
+            columns["mouth_motion"].append(np.asarray(measures["mouth_motion"], np.float32))
+            for key, value in (("video_id", video["video_id"]), ("source", video["source"]),
+                               ("fps", fps), ("frames", len(times)),
+                               ("uniform", t0 is not None),
+                               ("t0", t0 if t0 is not None else float("nan")),
+                               ("metrics_mtime_ns", _metrics_mtime(run, video["video_id"])),
+                               ("file", name), ("row", offset)):
+                rows[key].append(value)
+            offset += len(times)
+        arrays = []
+        for field in schema:
+            parts = columns[field.name]
+            if field.name == "time_s":
+                arrays.append(pa.concat_arrays(parts) if parts else pa.array([], pa.float64()))
+            else:
+                arrays.append(pa.array(np.concatenate(parts) if parts else [], field.type))
+        _write_ipc(pa.Table.from_arrays(arrays, schema=schema), folder / name)
+        log(f"[tune] table {name}: {len(videos[first:first + VIDEOS_PER_FILE])} videos")
+    write_index(folder, rows)
+    for stale in folder.glob("part-*.arrow"):
+        if stale.name not in set(rows["file"]):
+            stale.unlink()
+    return folder
+
+
+def write_index(folder: Path, rows: dict[str, list]) -> None:
+    """``videos.arrow``: one row per video (``VIDEO_FIELDS``, its part file and first row);
+    written last, it is what makes a table whole."""
+    schema = pa.schema([*(pa.field(n, t) for n, t in VIDEO_FIELDS),
+                        pa.field("file", pa.string()), pa.field("row", pa.int64())],
+                       metadata={"gaia_tune_table_version": str(TUNE_TABLE_VERSION)})
+    _write_ipc(pa.Table.from_pydict(rows, schema=schema), folder / INDEX)
+
+
+@dataclass
+class TableFile:
+    """One part file, memory-mapped: its columns as NumPy views, and its videos."""
+
+    columns: dict[str, np.ndarray]
+    codes: np.ndarray  # uint16 (coded columns, frames), rows in ``CODED`` order
+    times: np.ndarray  # float64, NaN where the video is uniform
+    videos: list[dict]
+
+
+def read_index(run_dir: Path) -> list[dict]:
+    """The table's video list, checked against the run: every measured video present, its
+    metrics file unchanged. Raises ``TuneTableError`` saying what is wrong."""
+    from gaia.pipeline.tune.table import measured_videos
+
+    run = RunDir(Path(run_dir))
+    path = run.root / TUNE_DIR / INDEX
+    if not path.is_file():
+        raise TuneTableError(f"{path.parent} has no complete tune table")
+    try:
+        with pa.memory_map(str(path)) as source:
+            index = pa.ipc.open_file(source).read_all()
+    except (pa.ArrowInvalid, OSError) as err:
+        raise TuneTableError(f"{path} is unreadable ({err})") from None
+    version = (index.schema.metadata or {}).get(b"gaia_tune_table_version", b"").decode()
+    if version != str(TUNE_TABLE_VERSION):
+        raise TuneTableError(f"{path} is table version {version or '?'}, this gaia writes "
+                             f"{TUNE_TABLE_VERSION}")
+    rows = index.to_pylist()
+    wanted = {v["video_id"] for v in measured_videos(run)}
+    if {r["video_id"] for r in rows} != wanted:
+        raise TuneTableError(f"{path} lists other videos than {run.videos}")
+    for row in rows:
+        try:
+            changed = _metrics_mtime(run, row["video_id"]) != row["metrics_mtime_ns"]
+        except OSError:
+            changed = True
+        if changed:
+            raise TuneTableError(f"the metrics of {row['video_id']} changed after the tune "
+                                 "table was written")
+    return rows
+
+
+def _by_file(rows: list[dict]) -> dict[str, list[dict]]:
+    by_file: dict[str, list[dict]] = {}
+    for row in rows:
+        by_file.setdefault(row["file"], []).append(row)
+    return dict(sorted(by_file.items()))
+
+
+def check_table_files(run_dir: Path, rows: list[dict]) -> None:
+    """Every part file the index names is there with its schema and the frames it lists."""
+    folder = Path(run_dir) / TUNE_DIR
+    for name, videos in _by_file(rows).items():
+        path = folder / name
+        try:
+            with pa.memory_map(str(path)) as source:
+                reader = pa.ipc.open_file(source)
+                schema, count = reader.schema, sum(
+                    reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+        except (pa.ArrowInvalid, OSError) as err:
+            raise TuneTableError(f"{path} is unreadable ({err})") from None
+        if schema.remove_metadata() != frame_schema().remove_metadata():
+            raise TuneTableError(f"{path} does not have the tune table's columns")
+        if count != sum(v["frames"] for v in videos):
+            raise TuneTableError(f"{path} holds {count} frames, its index lists "
+                                 f"{sum(v['frames'] for v in videos)}")
+
+
+def load_table_file(run_dir: Path, name: str, videos: list[dict]) -> TableFile:
+    """One part file, memory-mapped, with the index rows of its videos."""
+    path = Path(run_dir) / TUNE_DIR / name
+    try:
+        with pa.memory_map(str(path)) as source:
+            table = pa.ipc.open_file(source).read_all()
+        if table.schema.remove_metadata() != frame_schema().remove_metadata():
+            raise TuneTableError(f"{path} does not have the tune table's columns")
+        columns = {field.name: table.column(field.name).to_numpy()
+                   for field in table.schema if field.name != "time_s"}
+        times = table.column("time_s").to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, OSError, KeyError) as err:
+        raise TuneTableError(f"{path} is unreadable ({err})") from None
+    codes = np.stack([columns[c.name] for c in CODED]) if len(table) else \
+        np.zeros((len(CODED), 0), np.uint16)
+    return TableFile(columns, codes, np.asarray(times, np.float64), videos)
+
+
+def iter_table_files(run_dir: Path, rows: list[dict]) -> Iterator[TableFile]:
+    """Each part file of the table, in order, with the rows of its videos."""
+    for name, videos in _by_file(rows).items():
+        yield load_table_file(run_dir, name, videos)

@@ -1,0 +1,305 @@
+"""Every filter, the segment rules and the funnel in one compiled pass over the compact tune
+table (issue 14): the same decisions as ``gaia.filters.funnel.decide_video``, frame for frame,
+in code space (``gaia.schemas.tune_table``), without building a verdict array per filter.
+
+The loop is numba's (``njit``, cached on disk): per video, each frame's first failing reason
+in the filters' order (face_count, shot_cut, identity, face_size, frontal, jitter, occlusion,
+sharpness, silence) and every reason it fails; then the runs of kept frames become clips by
+the segment rules, and the seconds and frames are summed by reason. Frame and clip counts are
+equal to the reference path's; seconds equal to float rounding (the reference sums durations
+pairwise, this loop in order: a relative difference near 1e-15).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from gaia.filters.base import REASONS, code
+from gaia.filters.funnel import Funnel, SourceTotals
+from gaia.filters.thresholds import CurationThresholds
+from gaia.schemas.tune_table import CODED, CODED_BY_NAME, NAN_CODE, THRESHOLD_COLUMNS
+
+R = len(REASONS)
+NO_FACE, MULTIPLE_FACES, NOT_FRONTAL, JITTER, OCCLUDED, NO_AUDIO, SILENCE, SHORT_RUN, \
+    NOT_SPEAKING, SHOT_CUT, BLURRY, SMALL_FACE, IDENTITY = (code(name) for name in (
+        "no_face", "multiple_faces", "not_frontal", "jitter", "occluded", "no_audio",
+        "silence", "short_run", "not_speaking", "shot_cut", "blurry", "small_face",
+        "identity_change"))
+COLUMN = {c.name: i for i, c in enumerate(CODED)}
+# Row of each coded column in the (columns, frames) code matrix: constants for the loop.
+C_CUT, C_IDENTITY, C_FACE_PX, C_YAW = (COLUMN[n] for n in (
+    "cut_score", "identity_distance", "face_px", "yaw_abs"))
+C_LANDMARKS, C_BOX, C_OCCLUSION, C_SHARPNESS = (COLUMN[n] for n in (
+    "jitter_landmarks", "jitter_box", "occlusion", "sharpness"))
+C_SPEECH, C_SYNC = COLUMN["speech_prob"], COLUMN["sync_confidence"]
+# Integer parameters: the filters' enabled flags and grid codes, in this order.
+INT_PARAMS = ("face_count", "max_faces", "shot_cut", "cut", "identity", "identity_k",
+              "face_size", "face_px", "frontal", "frontal_column", "frontal_k", "yaw_k",
+              "jitter", "landmarks_k", "box_k", "occlusion", "occlusion_k", "sharpness",
+              "sharpness_k", "silence", "speech_k", "visible_speaker", "sync_k")
+P = {name: i for i, name in enumerate(INT_PARAMS)}
+
+
+class OffGrid(ValueError):
+    """A threshold the codes cannot answer; ``name`` is its ``FILTER.KEY``."""
+
+    def __init__(self, name: str, value: float, step: float) -> None:
+        super().__init__(f"{name}={value} is not on the tune table's grid (steps of {step}); "
+                         "reading metrics/ instead")
+        self.name = name
+
+
+def _grid(thresholds: CurationThresholds, section: str, key: str, column: str) -> int:
+    value = getattr(getattr(thresholds, section), key)
+    k = CODED_BY_NAME[column].grid_index(value)
+    if k is None:
+        raise OffGrid(f"{section}.{key}", value, CODED_BY_NAME[column].step)
+    return k
+
+
+def parameters(thresholds: CurationThresholds) -> tuple[np.ndarray, np.ndarray]:
+    """The thresholds as the loop's integer and float parameters; ``OffGrid`` for a threshold
+    the codes cannot answer."""
+    t = thresholds
+    ints = np.zeros(len(INT_PARAMS), np.int64)
+    dev_column = "frontal_dev" if t.frontal.reading == "eye_line" else "frontal_image_dev"
+    values = {
+        "face_count": t.face_count.enabled, "max_faces": t.face_count.max_faces,
+        "shot_cut": t.shot_cut.enabled, "identity": t.identity.enabled,
+        "face_size": t.face_size.enabled, "frontal": t.frontal.enabled,
+        "frontal_column": COLUMN[dev_column], "jitter": t.jitter.enabled,
+        "occlusion": t.occlusion.enabled, "sharpness": t.sharpness.enabled,
+        "silence": t.silence.enabled, "visible_speaker": t.silence.visible_speaker,
+    }
+    keyed = {"cut": ("shot_cut", "max_cut_score"), "identity_k": ("identity", "max_distance"),
+             "face_px": ("face_size", "min_face_px"),
+             "frontal_k": ("frontal", "max_deviation_deg"), "yaw_k": ("frontal", "max_yaw_deg"),
+             "landmarks_k": ("jitter", "max_landmarks"), "box_k": ("jitter", "max_box"),
+             "occlusion_k": ("occlusion", "max_occlusion"),
+             "sharpness_k": ("sharpness", "min_sharpness"),
+             "speech_k": ("silence", "min_speech_prob"),
+             "sync_k": ("silence", "min_sync_confidence")}
+    for name, (section, key) in keyed.items():
+        column = THRESHOLD_COLUMNS[(section, key)]
+        column = dev_column if name == "frontal_k" else column[0]
+        values[name] = _grid(t, section, key, column)
+    for name, value in values.items():
+        ints[P[name]] = int(value)
+    floats = np.array([t.silence.hold_s, t.silence.min_mouth_motion, t.silence.window_s,
+                       t.segments.min_s, t.segments.max_s, t.silence.min_speech_prob],
+                      np.float64)
+    return ints, floats
+
+
+@numba.njit(cache=True, nogil=True)
+def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, faces,
+           codes, motion, ints, floats, out, totals):
+    """One video's frames ``first:first + n``: adds to ``out`` (4, R) (first seconds, first
+    frames, any seconds, any frames) and writes ``totals`` (input_s, kept_s, kept frames,
+    clips)."""
+    nan = NAN_CODE
+    times = np.empty(n, np.float64)
+    for i in range(n):
+        times[i] = t0 + i / fps if uniform else times_all[first + i]
+    durations = np.empty(n, np.float64)
+    for i in range(n - 1):
+        durations[i] = times[i + 1] - times[i]
+    if n:
+        durations[n - 1] = (times[n - 1] + 1.0 / fps) - times[n - 1]
+    step = (times[n - 1] - times[0]) / (n - 1) if n > 1 else 0.04
+    reasons = np.zeros(n, np.uint8)
+    fails = np.zeros((n, 10), np.uint8)  # every failing reason, per filter slot
+    speech, sync = codes[C_SPEECH], codes[C_SYNC]
+    speaking = np.zeros(n, np.bool_)
+    any_speaking = False
+    for i in range(n):
+        g = first + i
+        s = speech[g]
+        speaking[i] = (ints[20] == 0) if s == nan else s >= ints[20]
+        any_speaking = any_speaking or speaking[i]
+    held = speaking.copy()
+    hold_s = floats[0]
+    if n >= 2 and any_speaking and hold_s != 0.0:
+        reach = int(math.floor(hold_s / step + 1e-6)) if step > 0 else 0
+        if reach > 0:
+            last = -(1 << 40)
+            for i in range(n):
+                if speaking[i]:
+                    last = i
+                held[i] = i - last <= reach
+            nxt = 1 << 40
+            for i in range(n - 1, -1, -1):
+                if speaking[i]:
+                    nxt = i
+                held[i] = held[i] or nxt - i <= reach
+    half = max(1, int(round(floats[2] / max(step, 1e-6) / 2)))
+    # Running sums in float32, as the reference's cumsum of a float32 column runs.
+    sums = np.zeros(n + 1, np.float64)
+    counts = np.zeros(n + 1, np.int64)
+    running = np.float32(0.0)
+    for i in range(n):
+        m = motion[first + i]
+        valid = math.isfinite(m)
+        if valid:
+            running = np.float32(running + m)
+        sums[i + 1] = running
+        counts[i + 1] = counts[i] + (1 if valid else 0)
+    for i in range(n):
+        g = first + i
+        if ints[0]:  # face_count
+            f = faces[g]
+            r = 0
+            if f > ints[1]:
+                r = MULTIPLE_FACES
+            if f < 1:
+                r = NO_FACE
+            fails[i, 0] = r
+        c = codes[C_CUT, g]
+        if ints[2] and c != nan and c >= ints[3]:
+            fails[i, 1] = SHOT_CUT
+        c = codes[C_IDENTITY, g]
+        if ints[4] and c != nan and c > ints[5]:
+            fails[i, 2] = IDENTITY
+        c = codes[C_FACE_PX, g]
+        if ints[6] and c != nan and c < ints[7]:
+            fails[i, 3] = SMALL_FACE
+        if ints[8]:
+            c = codes[ints[9], g]
+            y = codes[C_YAW, g]
+            if (c != nan and c > ints[10]) or (y != nan and y > ints[11]):
+                fails[i, 4] = NOT_FRONTAL
+        if ints[12]:
+            a = codes[C_LANDMARKS, g]
+            b = codes[C_BOX, g]
+            if (a != nan and a > ints[13]) or (b != nan and b > ints[14]):
+                fails[i, 5] = JITTER
+        c = codes[C_OCCLUSION, g]
+        if ints[15] and c != nan and c > ints[16]:
+            fails[i, 6] = OCCLUDED
+        c = codes[C_SHARPNESS, g]
+        if ints[17] and c != nan and c < ints[18]:
+            fails[i, 7] = BLURRY
+        if ints[19]:
+            r = 0
+            if not held[i]:
+                r = SILENCE
+            elif ints[21]:
+                lo = max(0, i - half)
+                hi = min(n, i + half + 1)
+                valid = math.isfinite(motion[g])
+                cnt = counts[hi] - counts[lo]
+                moving = cnt > 0 and (sums[hi] - sums[lo]) / cnt >= floats[1]
+                q = sync[g]
+                synced = q != nan and q >= ints[22]
+                if not (moving or synced or not valid):
+                    r = NOT_SPEAKING
+            if speech[g] == nan:
+                r = NO_AUDIO
+            fails[i, 8] = r
+        for slot in range(9):
+            if fails[i, slot]:
+                reasons[i] = fails[i, slot]
+                break
+    # Runs of kept frames become clips (filters.segments), the rest of them short_run.
+    kept_s = 0.0
+    kept_frames = 0
+    clips = 0
+    i = 0
+    while i < n:
+        if reasons[i] != 0:
+            i += 1
+            continue
+        j = i
+        while j < n and reasons[j] == 0:
+            j += 1
+        length = (times[j - 1] + durations[j - 1]) - times[i]
+        if length + 1e-6 >= floats[3]:
+            clips += max(1, int(math.ceil(length / floats[4] - 1e-9)))
+            for k in range(i, j):
+                kept_s += durations[k]
+            kept_frames += j - i
+        else:
+            for k in range(i, j):
+                reasons[k] = SHORT_RUN
+                fails[k, 9] = SHORT_RUN
+        i = j
+    input_s = 0.0
+    for i in range(n):
+        input_s += durations[i]
+        r = reasons[i]
+        if r:
+            out[0, r] += durations[i]
+            out[1, r] += 1
+    for slot in range(10):
+        for i in range(n):
+            r = fails[i, slot]
+            if r:
+                out[2, r] += durations[i]
+                out[3, r] += 1
+    totals[0] = input_s
+    totals[1] = kept_s
+    totals[2] = kept_frames
+    totals[3] = clips
+
+
+@numba.njit(cache=True, nogil=True)
+def _file(starts, counts, fps, t0, uniform, times, faces, codes, motion, ints, floats,
+          out, totals):
+    for v in range(len(starts)):
+        _video(starts[v], counts[v], fps[v], t0[v], uniform[v], times, faces, codes, motion,
+               ints, floats, out, totals[v])
+
+
+def decide_file(table, ints: np.ndarray, floats: np.ndarray) -> Funnel:
+    """The funnel of one part file (``compact.TableFile``) under the parameters."""
+    videos = table.videos
+    starts = np.array([v["row"] for v in videos], np.int64)
+    counts = np.array([v["frames"] for v in videos], np.int64)
+    fps = np.array([v["fps"] for v in videos], np.float64)
+    t0 = np.array([v["t0"] for v in videos], np.float64)
+    uniform = np.array([v["uniform"] for v in videos], np.bool_)
+    codes = table.codes
+    out = np.zeros((4, R), np.float64)
+    totals = np.zeros((len(videos), 4), np.float64)
+    _file(starts, counts, fps, t0, uniform, table.times, table.columns["num_faces"], codes,
+          table.columns["mouth_motion"], ints, floats, out, totals)
+    funnel = Funnel(videos=len(videos), input_frames=int(counts.sum()),
+                    input_s=float(totals[:, 0].sum()), kept_frames=int(totals[:, 2].sum()),
+                    kept_s=float(totals[:, 1].sum()), clips=int(totals[:, 3].sum()),
+                    first_s=out[0], first_frames=out[1], any_s=out[2], any_frames=out[3])
+    for video, row in zip(videos, totals, strict=True):
+        funnel.by_source[video["source"]] = funnel.by_source.get(
+            video["source"], SourceTotals()) + SourceTotals(row[0], row[1], int(row[3]), 1)
+    return funnel
+
+
+def table_funnels(run_dir: Path, variants: list[CurationThresholds], workers: int = 1
+                  ) -> list[Funnel]:
+    """The run's funnel under each of ``variants``, from one pass over its compact table:
+    ``workers`` threads take its files in turn (the loop releases the GIL). Raises ``OffGrid``
+    or ``compact.TuneTableError`` when the table cannot answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gaia.pipeline.tune.compact import _by_file, load_table_file, read_index
+
+    params = [parameters(t) for t in variants]
+    files = list(_by_file(read_index(run_dir)).items())
+
+    def one(item: tuple[str, list[dict]]) -> list[Funnel]:
+        table = load_table_file(run_dir, *item)
+        return [decide_file(table, ints, floats) for ints, floats in params]
+
+    totals = [Funnel() for _ in variants]
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for funnels in pool.map(one, files):
+            totals = [total + funnel for total, funnel in zip(totals, funnels, strict=True)]
+    return totals
+
+
+def table_funnel(run_dir: Path, thresholds: CurationThresholds, workers: int = 1) -> Funnel:
+    """The run's funnel from its compact table (``table_funnels`` for one set)."""
+    return table_funnels(run_dir, [thresholds], workers)[0]
