@@ -119,7 +119,7 @@ class TableFile:
     """One part file, memory-mapped: its columns as NumPy views, and its videos."""
 
     columns: dict[str, np.ndarray]
-    codes: np.ndarray  # uint16 (coded columns, frames), rows in ``CODED`` order
+    codes: tuple[np.ndarray, ...]  # uint16 per coded column, in ``CODED`` order
     times: np.ndarray  # float64, NaN where the video is uniform
     videos: list[dict]
 
@@ -183,22 +183,33 @@ def check_table_files(run_dir: Path, rows: list[dict]) -> None:
                                  f"{sum(v['frames'] for v in videos)}")
 
 
+def _column(table: pa.Table, name: str) -> np.ndarray:
+    """A column as a NumPy view of the mapped file (one chunk, no nulls: no copy)."""
+    column = table.column(name)
+    if column.num_chunks == 1 and column.null_count == 0:
+        return column.chunk(0).to_numpy(zero_copy_only=True)
+    return column.to_numpy()
+
+
 def load_table_file(run_dir: Path, name: str, videos: list[dict]) -> TableFile:
-    """One part file, memory-mapped, with the index rows of its videos."""
+    """One part file, memory-mapped (its code columns are views, not copies), with the index
+    rows of its videos; ``times`` is read only when a video of the file needs it."""
     path = Path(run_dir) / TUNE_DIR / name
     try:
         with pa.memory_map(str(path)) as source:
             table = pa.ipc.open_file(source).read_all()
         if table.schema.remove_metadata() != frame_schema().remove_metadata():
             raise TuneTableError(f"{path} does not have the tune table's columns")
-        columns = {field.name: table.column(field.name).to_numpy()
+        columns = {field.name: _column(table, field.name)
                    for field in table.schema if field.name != "time_s"}
-        times = table.column("time_s").to_numpy(zero_copy_only=False)
+        times = np.zeros(0, np.float64)
+        if not all(video["uniform"] for video in videos):
+            times = np.asarray(table.column("time_s").to_numpy(zero_copy_only=False),
+                               np.float64)
     except (pa.ArrowInvalid, OSError, KeyError) as err:
         raise TuneTableError(f"{path} is unreadable ({err})") from None
-    codes = np.stack([columns[c.name] for c in CODED]) if len(table) else \
-        np.zeros((len(CODED), 0), np.uint16)
-    return TableFile(columns, codes, np.asarray(times, np.float64), videos)
+    codes = tuple(columns[c.name] for c in CODED)
+    return TableFile(columns, codes, times, videos)
 
 
 def iter_table_files(run_dir: Path, rows: list[dict]) -> Iterator[TableFile]:

@@ -95,37 +95,55 @@ def parameters(thresholds: CurationThresholds) -> tuple[np.ndarray, np.ndarray]:
     return ints, floats
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fail(out, reason: int, duration: float) -> None:
+    out[2, reason] += duration
+    out[3, reason] += 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, faces,
-           codes, motion, ints, floats, out, totals):
+           codes, motion, ints, floats, out, totals, scratch_f, scratch_i, scratch_b):
     """One video's frames ``first:first + n``: adds to ``out`` (4, R) (first seconds, first
     frames, any seconds, any frames) and writes ``totals`` (input_s, kept_s, kept frames,
-    clips)."""
+    clips). Each reason's seconds are summed in frame order, as the reference's bincounts.
+    ``scratch_*``: work buffers of the file's longest video, reused (no allocation per video:
+    fresh pages cost more than the work)."""
     nan = NAN_CODE
-    times = np.empty(n, np.float64)
+    times, durations, sums = scratch_f[0], scratch_f[1], scratch_f[2]
+    counts = scratch_i
+    speaking, held_buffer, dropped = scratch_b[0], scratch_b[1], scratch_b[2]
     for i in range(n):
         times[i] = t0 + i / fps if uniform else times_all[first + i]
-    durations = np.empty(n, np.float64)
     for i in range(n - 1):
         durations[i] = times[i + 1] - times[i]
     if n:
         durations[n - 1] = (times[n - 1] + 1.0 / fps) - times[n - 1]
     step = (times[n - 1] - times[0]) / (n - 1) if n > 1 else 0.04
-    reasons = np.zeros(n, np.uint8)
-    fails = np.zeros((n, 10), np.uint8)  # every failing reason, per filter slot
     speech, sync = codes[C_SPEECH], codes[C_SYNC]
-    speaking = np.zeros(n, np.bool_)
+    speech_k = ints[20]
+    # Speech (NaN reads as 0), and running sums of mouth motion in float32, as the reference's
+    # cumsum of a float32 column runs.
+    sums[0], counts[0] = 0.0, 0
+    running = np.float32(0.0)
     any_speaking = False
     for i in range(n):
         g = first + i
-        s = speech[g]
-        speaking[i] = (ints[20] == 0) if s == nan else s >= ints[20]
-        any_speaking = any_speaking or speaking[i]
-    held = speaking.copy()
+        c = speech[g]
+        speaking[i] = (speech_k == 0) if c == nan else c >= speech_k
+        any_speaking |= speaking[i]
+        m = motion[g]
+        valid = math.isfinite(m)
+        if valid:
+            running = np.float32(running + m)
+        sums[i + 1] = running
+        counts[i + 1] = counts[i] + valid
+    held = speaking
     hold_s = floats[0]
     if n >= 2 and any_speaking and hold_s != 0.0:
         reach = int(math.floor(hold_s / step + 1e-6)) if step > 0 else 0
         if reach > 0:
+            held = held_buffer
             last = -(1 << 40)
             for i in range(n):
                 if speaking[i]:
@@ -137,84 +155,83 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
                     nxt = i
                 held[i] = held[i] or nxt - i <= reach
     half = max(1, int(round(floats[2] / max(step, 1e-6) / 2)))
-    # Running sums in float32, as the reference's cumsum of a float32 column runs.
-    sums = np.zeros(n + 1, np.float64)
-    counts = np.zeros(n + 1, np.int64)
-    running = np.float32(0.0)
-    for i in range(n):
-        m = motion[first + i]
-        valid = math.isfinite(m)
-        if valid:
-            running = np.float32(running + m)
-        sums[i + 1] = running
-        counts[i + 1] = counts[i] + (1 if valid else 0)
+    on = ints
+    dev = codes[ints[9]]
+    input_s = 0.0
     for i in range(n):
         g = first + i
-        if ints[0]:  # face_count
+        d = durations[i]
+        input_s += d
+        reason = 0
+        if on[0]:  # face_count: no_face overrides multiple_faces, as the reference writes
             f = faces[g]
+            r = NO_FACE if f < 1 else (MULTIPLE_FACES if f > on[1] else 0)
+            if r:
+                _fail(out, r, d)
+                reason = r
+        c = codes[C_CUT][g]
+        if on[2] and c != nan and c >= on[3]:
+            _fail(out, SHOT_CUT, d)
+            reason = reason or SHOT_CUT
+        c = codes[C_IDENTITY][g]
+        if on[4] and c != nan and c > on[5]:
+            _fail(out, IDENTITY, d)
+            reason = reason or IDENTITY
+        c = codes[C_FACE_PX][g]
+        if on[6] and c != nan and c < on[7]:
+            _fail(out, SMALL_FACE, d)
+            reason = reason or SMALL_FACE
+        if on[8]:
+            c, y = dev[g], codes[C_YAW][g]
+            if (c != nan and c > on[10]) or (y != nan and y > on[11]):
+                _fail(out, NOT_FRONTAL, d)
+                reason = reason or NOT_FRONTAL
+        if on[12]:
+            a, b = codes[C_LANDMARKS][g], codes[C_BOX][g]
+            if (a != nan and a > on[13]) or (b != nan and b > on[14]):
+                _fail(out, JITTER, d)
+                reason = reason or JITTER
+        c = codes[C_OCCLUSION][g]
+        if on[15] and c != nan and c > on[16]:
+            _fail(out, OCCLUDED, d)
+            reason = reason or OCCLUDED
+        c = codes[C_SHARPNESS][g]
+        if on[17] and c != nan and c < on[18]:
+            _fail(out, BLURRY, d)
+            reason = reason or BLURRY
+        if on[19]:
             r = 0
-            if f > ints[1]:
-                r = MULTIPLE_FACES
-            if f < 1:
-                r = NO_FACE
-            fails[i, 0] = r
-        c = codes[C_CUT, g]
-        if ints[2] and c != nan and c >= ints[3]:
-            fails[i, 1] = SHOT_CUT
-        c = codes[C_IDENTITY, g]
-        if ints[4] and c != nan and c > ints[5]:
-            fails[i, 2] = IDENTITY
-        c = codes[C_FACE_PX, g]
-        if ints[6] and c != nan and c < ints[7]:
-            fails[i, 3] = SMALL_FACE
-        if ints[8]:
-            c = codes[ints[9], g]
-            y = codes[C_YAW, g]
-            if (c != nan and c > ints[10]) or (y != nan and y > ints[11]):
-                fails[i, 4] = NOT_FRONTAL
-        if ints[12]:
-            a = codes[C_LANDMARKS, g]
-            b = codes[C_BOX, g]
-            if (a != nan and a > ints[13]) or (b != nan and b > ints[14]):
-                fails[i, 5] = JITTER
-        c = codes[C_OCCLUSION, g]
-        if ints[15] and c != nan and c > ints[16]:
-            fails[i, 6] = OCCLUDED
-        c = codes[C_SHARPNESS, g]
-        if ints[17] and c != nan and c < ints[18]:
-            fails[i, 7] = BLURRY
-        if ints[19]:
-            r = 0
-            if not held[i]:
-                r = SILENCE
-            elif ints[21]:
-                lo = max(0, i - half)
-                hi = min(n, i + half + 1)
-                valid = math.isfinite(motion[g])
-                cnt = counts[hi] - counts[lo]
-                moving = cnt > 0 and (sums[hi] - sums[lo]) / cnt >= floats[1]
-                q = sync[g]
-                synced = q != nan and q >= ints[22]
-                if not (moving or synced or not valid):
-                    r = NOT_SPEAKING
             if speech[g] == nan:
                 r = NO_AUDIO
-            fails[i, 8] = r
-        for slot in range(9):
-            if fails[i, slot]:
-                reasons[i] = fails[i, slot]
-                break
-    # Runs of kept frames become clips (filters.segments), the rest of them short_run.
+            elif not held[i]:
+                r = SILENCE
+            elif on[21] and math.isfinite(motion[g]):
+                q = sync[g]
+                if not (q != nan and q >= on[22]):
+                    lo = max(0, i - half)
+                    hi = min(n, i + half + 1)
+                    count = counts[hi] - counts[lo]
+                    if not (count > 0 and (sums[hi] - sums[lo]) / count >= floats[1]):
+                        r = NOT_SPEAKING
+            if r:
+                _fail(out, r, d)
+                reason = reason or r
+        dropped[i] = reason != 0
+        if reason:
+            out[0, reason] += d
+            out[1, reason] += 1
+    # Runs of kept frames become clips (filters.segments); the frames of too short a run are
+    # short_run.
     kept_s = 0.0
     kept_frames = 0
     clips = 0
     i = 0
     while i < n:
-        if reasons[i] != 0:
+        if dropped[i]:
             i += 1
             continue
         j = i
-        while j < n and reasons[j] == 0:
+        while j < n and not dropped[j]:
             j += 1
         length = (times[j - 1] + durations[j - 1]) - times[i]
         if length + 1e-6 >= floats[3]:
@@ -224,22 +241,10 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
             kept_frames += j - i
         else:
             for k in range(i, j):
-                reasons[k] = SHORT_RUN
-                fails[k, 9] = SHORT_RUN
+                out[0, SHORT_RUN] += durations[k]
+                out[1, SHORT_RUN] += 1
+                _fail(out, SHORT_RUN, durations[k])
         i = j
-    input_s = 0.0
-    for i in range(n):
-        input_s += durations[i]
-        r = reasons[i]
-        if r:
-            out[0, r] += durations[i]
-            out[1, r] += 1
-    for slot in range(10):
-        for i in range(n):
-            r = fails[i, slot]
-            if r:
-                out[2, r] += durations[i]
-                out[3, r] += 1
     totals[0] = input_s
     totals[1] = kept_s
     totals[2] = kept_frames
@@ -249,9 +254,13 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
 @numba.njit(cache=True, nogil=True)
 def _file(starts, counts, fps, t0, uniform, times, faces, codes, motion, ints, floats,
           out, totals):
+    longest = counts.max() + 1 if len(counts) else 1
+    scratch_f = np.empty((3, longest), np.float64)
+    scratch_i = np.empty(longest, np.int64)
+    scratch_b = np.empty((3, longest), np.bool_)
     for v in range(len(starts)):
         _video(starts[v], counts[v], fps[v], t0[v], uniform[v], times, faces, codes, motion,
-               ints, floats, out, totals[v])
+               ints, floats, out, totals[v], scratch_f, scratch_i, scratch_b)
 
 
 def decide_file(table, ints: np.ndarray, floats: np.ndarray) -> Funnel:
