@@ -57,11 +57,11 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
     from gaia.pipeline.tune.table import measured_videos, read_measures
 
     run = RunDir(Path(run_dir))
+    videos = measured_videos(run)  # first: a folder without measures says so, and gets nothing
     folder = run.root / TUNE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     (folder / INDEX).unlink(missing_ok=True)  # the table is incomplete until rewritten
     schema = frame_schema()
-    videos = measured_videos(run)
     rows: dict[str, list] = {name: [] for name, _ in VIDEO_FIELDS}
     rows["file"], rows["row"] = [], []
     for part, first in enumerate(range(0, len(videos), VIDEOS_PER_FILE)):
