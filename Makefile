@@ -8,7 +8,8 @@ DEMO   := demo
 
 .PHONY: install lock demo test test-slow lint bench clean
 
-# Debian's Chromium renders the evaluation report in the browser test (headless).
+# Debian's Chromium (and its ChromeDriver, for Selenium) runs the browser tests headless: the
+# evaluation report and `curate tune --serve`.
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM := $(VENV)/.chromium
 
@@ -34,8 +35,9 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	touch $(STAMP)
 
 $(CHROMIUM): $(STAMP)
-	command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 	touch $(CHROMIUM)
 
 # constraints.txt pins every package to the set the goldens were written with (see its header).

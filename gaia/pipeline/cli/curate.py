@@ -68,6 +68,15 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
                            "exact for thresholds on its grid), or metrics/ (the reference), "
                            "or auto: the table unless a threshold is off its grid "
                            "(default: %(default)s)")
+    tune.add_argument("--serve", action="store_true",
+                      help="serve a page to tune the thresholds live in a browser: a slider "
+                           "per threshold, a switch per filter, the funnel, histograms, frames "
+                           "near a threshold, and a button that saves a preset YAML")
+    tune.add_argument("--host", default="127.0.0.1",
+                      help="address to serve on (default: %(default)s; any other address "
+                           "needs the token printed in the URL)")
+    tune.add_argument("--port", type=int, default=8765,
+                      help="port to serve on, 0 for any free one (default: %(default)s)")
     tune.add_argument("--json", action="store_true",
                       help="print the funnel as JSON on stdout (logs go to stderr)")
     tune.add_argument("--report", type=Path, default=None, metavar="FILE.html",
@@ -241,6 +250,8 @@ examples:
   gaia curate tune runs/r1 --preset vae --set jitter.max_box=0.2 --json
   gaia curate tune runs/r1 --preset diffusion --sweep frontal.max_deviation_deg=10:40:5
   gaia curate tune runs/r1 --preset diffusion --report runs/r1/diffusion.html
+  gaia curate tune runs/r1 --preset diffusion --serve        # then open the URL it prints
+  gaia curate tune runs/r1 --preset runs/r1/presets/tuned.yaml   # a preset saved by the page
 """
 
 
@@ -251,8 +262,13 @@ def _tune(args: argparse.Namespace) -> int:
     thresholds = load_thresholds(args.preset, args.overrides)
     title = f"{args.preset or 'defaults'}{' ' + ' '.join(args.overrides) if args.overrides else ''}"
     def log(line: str) -> None:
-        print(line, file=sys.stderr)
+        print(line, file=sys.stderr, flush=True)
 
+    if args.serve:
+        from gaia.pipeline.tune.serve import serve
+
+        serve(args.run_dir, thresholds, args.preset, args.host, args.port, log)
+        return 0
     funnel = funnel_for(args.run_dir, thresholds, source=args.measures, log=log)
     document = {"run_dir": str(args.run_dir), "preset": args.preset,
                 "thresholds": thresholds.to_dict(), **funnel.to_json()}

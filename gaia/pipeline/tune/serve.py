@@ -1,0 +1,249 @@
+"""``gaia curate tune RUN_DIR --serve``: thresholds tuned live in a browser (issue 14).
+
+A standard-library HTTP server (``http.server.ThreadingHTTPServer``) serves one static page
+(``static/tune.html``, plain JavaScript) and a JSON API over the run's compact tune table:
+
+- ``GET  /api/state``: the thresholds, a slider per threshold (on the table's grid, so every
+  answer is exact), a switch per filter, and per measure a histogram of all faces' frames;
+- ``POST /api/funnel``: the funnel (hours, clips, videos, by reason and by source) of the
+  thresholds posted, decided by the fused pass (milliseconds on a small run);
+- ``GET  /api/thumbs?panel=N&value=V``: the frames just inside and just outside a threshold,
+  decoded on demand from the source videos and cached; a moved source gives a placeholder;
+- ``POST /api/preset``: writes the thresholds as a preset YAML that ``--preset FILE.yaml``
+  reads back, under ``RUN_DIR/presets/``.
+
+Bound to 127.0.0.1 by default. Bound to any other address, every request must carry the
+token printed in the URL (``?token=...``): the page is then reachable from other machines.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import re
+import secrets
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+
+from gaia.filters.thresholds import CurationThresholds, build_thresholds
+from gaia.pipeline.run_dir import RunDir
+
+LOCAL = ("127.0.0.1", "localhost", "::1")
+# Slider steps: whole multiples of each tune-table grid step (gaia.schemas.tune_table).
+SLIDERS = (
+    ("frontal", "max_deviation_deg", "frontal deviation (deg)", 1.0, 90.0, 0.5),
+    ("frontal", "max_yaw_deg", "|yaw| (deg)", 1.0, 90.0, 0.5),
+    ("jitter", "max_landmarks", "landmark jitter", 0.005, 0.3, 0.005),
+    ("jitter", "max_box", "box jitter", 0.005, 0.3, 0.005),
+    ("occlusion", "max_occlusion", "occlusion", 0.01, 1.0, 0.01),
+    ("identity", "max_distance", "identity distance", 0.05, 1.0, 0.01),
+    ("face_size", "min_face_px", "face width (px)", 0.0, 600.0, 1.0),
+    ("sharpness", "min_sharpness", "sharpness", 0.0, 1.0, 0.01),
+    ("shot_cut", "max_cut_score", "shot-cut score", 0.05, 1.0, 0.01),
+    ("silence", "min_speech_prob", "speech probability", 0.0, 1.0, 0.01),
+    ("silence", "min_mouth_motion", "mouth motion", 0.0, 0.1, 0.001),
+    ("silence", "min_sync_confidence", "sync confidence", 0.0, 1.0, 0.01),
+    ("segments", "min_s", "shortest clip (s)", 1.0, 10.0, 0.5),
+)
+SWITCHES = ("face_count", "shot_cut", "identity", "face_size", "frontal", "jitter", "occlusion",
+            "sharpness", "silence")
+
+
+class TuneApp:
+    """What the server answers: the run, its thresholds, caches of histograms and thumbs."""
+
+    def __init__(self, run_dir: Path, thresholds: CurationThresholds, preset: str | None,
+                 log=lambda _: None) -> None:
+        from gaia.pipeline.tune.table import ensure_tune_table, measured_videos
+
+        self.run = RunDir(Path(run_dir))
+        measured_videos(self.run)  # a folder without measures fails here, with its message
+        ensure_tune_table(self.run.root, log)
+        self.thresholds, self.preset, self.log = thresholds, preset, log
+        self._thumbs: dict[tuple[int, float], dict] = {}
+        self._lock = threading.Lock()
+        self._histograms: dict | None = None
+
+    def state(self) -> dict:
+        values = self.thresholds.to_dict()
+        return {
+            "run_dir": str(self.run.root), "preset": self.preset, "thresholds": values,
+            "sliders": [{"section": s, "key": k, "label": label, "min": lo, "max": hi,
+                         "step": step, "value": values[s][k]}
+                        for s, k, label, lo, hi, step in SLIDERS],
+            "switches": [{"section": s, "enabled": values[s]["enabled"]} for s in SWITCHES],
+            "histograms": self.histograms(),
+        }
+
+    def histograms(self) -> dict:
+        """Per report panel, a histogram of its measure over every frame with a face."""
+        if self._histograms is None:
+            from gaia.pipeline.tune.report import BINS, PANELS
+            from gaia.pipeline.tune.table import iter_measures
+
+            edges = {p.title: np.linspace(p.low, p.high, BINS + 1) for p in PANELS}
+            counts = {p.title: np.zeros(BINS, np.int64) for p in PANELS}
+            for _, measures in iter_measures(self.run):
+                for panel in PANELS:
+                    values = panel.values(measures)
+                    values = np.clip(values[np.isfinite(values)], panel.low, panel.high)
+                    counts[panel.title] += np.histogram(values, edges[panel.title])[0]
+            self._histograms = {
+                p.title: {"index": n, "section": p.section, "key": p.key,
+                          "edges": edges[p.title].tolist(), "counts": counts[p.title].tolist()}
+                for n, p in enumerate(PANELS)}
+        return self._histograms
+
+    def funnel(self, values: dict) -> dict:
+        from gaia.pipeline.tune.table import funnel_for
+
+        thresholds = build_thresholds(values)
+        notes: list[str] = []
+        started = time.perf_counter()
+        result = funnel_for(self.run.root, thresholds, log=notes.append)
+        elapsed = time.perf_counter() - started
+        return {**result.to_json(), "exact": True, "elapsed_ms": round(1000 * elapsed, 1),
+                "source": "metrics" if notes else "table", "notes": notes}
+
+    def thumbs(self, panel_index: int, value: float) -> dict:
+        """Frames just inside and outside ``value`` of one panel's measure (cached)."""
+        from gaia.pipeline.tune.report import PANELS, _Candidates, _thumbnail
+        from gaia.pipeline.tune.table import iter_measures, measured_videos
+
+        key = (panel_index, value)
+        with self._lock:
+            if key in self._thumbs:
+                return self._thumbs[key]
+        panel = PANELS[panel_index]
+        candidates = _Candidates()
+        for video, measures in iter_measures(self.run):
+            candidates.offer(panel.values(measures), value, panel.keeps_below(),
+                             video["video_id"])
+        paths = {v["video_id"]: v["path"] for v in measured_videos(self.run)}
+        answer = {side: [{"label": f"{video_id} #{frame}",
+                          "html": _thumbnail(self.run, paths.get(video_id, ""), video_id,
+                                             frame)}
+                         for _, video_id, frame in sorted(getattr(candidates, side),
+                                                          reverse=True)]
+                  for side in ("inside", "outside")}
+        with self._lock:
+            self._thumbs[key] = answer
+        return answer
+
+    def save_preset(self, values: dict, name: str | None) -> dict:
+        """The thresholds as ``RUN_DIR/presets/NAME.yaml`` (written whole or not at all)."""
+        import yaml
+
+        from gaia.schemas.atomic import write_text_atomic
+
+        thresholds = build_thresholds(values)  # checked like any --set
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", name or "tuned").strip(".-") or "tuned"
+        folder = self.run.root / "presets"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{stem}.yaml"
+        text = yaml.safe_dump(thresholds.to_dict(), sort_keys=False)
+        write_text_atomic(path, "# written by gaia curate tune --serve\n" + text)
+        return {"path": str(path), "thresholds": thresholds.to_dict()}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """JSON API and the page; every error is a JSON body with a message."""
+
+    app: TuneApp
+    token: str | None
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: the app logs
+        pass
+
+    def _allowed(self, query: dict) -> bool:
+        return self.token is None or query.get("token", [None])[0] == self.token or \
+            self.headers.get("X-Gaia-Token") == self.token
+
+    def _send(self, status: int, body: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, value: Any, status: int = HTTPStatus.OK) -> None:
+        self._send(status, json.dumps(value).encode("utf-8"), "application/json")
+
+    def _route(self, method: str) -> None:
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        if not self._allowed(query):
+            self._json({"error": "missing or wrong token"}, HTTPStatus.FORBIDDEN)
+            return
+        try:
+            if method == "GET" and url.path in ("/", "/index.html"):
+                page = files("gaia.pipeline.tune").joinpath("static/tune.html").read_bytes()
+                self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
+            elif method == "GET" and url.path == "/api/state":
+                self._json(self.app.state())
+            elif method == "GET" and url.path == "/api/thumbs":
+                self._json(self.app.thumbs(int(query["panel"][0]), float(query["value"][0])))
+            elif method == "POST" and url.path == "/api/funnel":
+                self._json(self.app.funnel(self._body()["thresholds"]))
+            elif method == "POST" and url.path == "/api/preset":
+                body = self._body()
+                self._json(self.app.save_preset(body["thresholds"], body.get("name")))
+            else:
+                self._json({"error": f"no {method} {url.path}"}, HTTPStatus.NOT_FOUND)
+        except (KeyError, ValueError, TypeError) as err:  # bad input: say what, keep serving
+            self._json({"error": f"{type(err).__name__}: {err}"}, HTTPStatus.BAD_REQUEST)
+
+    def _body(self) -> dict:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 1 << 20:
+            raise ValueError("request body over 1 MiB")
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if not isinstance(body, dict):
+            raise ValueError("the request body must be a JSON object")
+        return body
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self._route("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._route("POST")
+
+
+def make_server(app: TuneApp, host: str = "127.0.0.1", port: int = 8765
+                ) -> tuple[ThreadingHTTPServer, str]:
+    """The server (not yet serving) and the URL to open; a token is in it when ``host`` is
+    not local. A port in use is a ``ValueError`` that says to pass another."""
+    token = None if host in LOCAL else secrets.token_urlsafe(16)
+    handler = type("TuneHandler", (_Handler,), {"app": app, "token": token})
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise ValueError(f"port {port} on {host} is in use: pass another with --port "
+                             "(or --port 0 for any free one)") from None
+        raise
+    shown = "[::1]" if host == "::1" else host
+    url = f"http://{shown}:{server.server_address[1]}/" + (f"?token={token}" if token else "")
+    return server, url
+
+
+def serve(run_dir: Path, thresholds: CurationThresholds, preset: str | None, host: str,
+          port: int, log) -> None:
+    """Serve until interrupted (Ctrl-C)."""
+    app = TuneApp(run_dir, thresholds, preset, log)
+    server, url = make_server(app, host, port)
+    log(f"[tune] serving {run_dir} at {url} (Ctrl-C to stop)")
+    with server:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            log("[tune] stopped")

@@ -1,0 +1,134 @@
+"""``gaia curate tune --serve`` (issue 14): the JSON API gives tune's own funnel, saves presets
+that ``--preset`` reads back, refuses a request without the token when bound beyond loopback,
+says so for a port in use, and shows a placeholder for a moved source; and in a real browser
+(Debian's headless Chromium, driven by Selenium), moving a slider updates the funnel to what
+``gaia curate tune`` prints, and the saved preset is what the page shows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gaia.filters.thresholds import load_thresholds
+from gaia.pipeline.tune.serve import TuneApp, make_server
+from gaia.pipeline.tune.table import funnel_for
+
+
+@pytest.fixture()
+def served(measured_sample, tmp_path):
+    """A copy of the measured sample's run served on a free loopback port."""
+    run = tmp_path / "run"
+    shutil.copytree(measured_sample.root, run)
+    app = TuneApp(run, load_thresholds("diffusion"), "diffusion")
+    server, url = make_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield run, url, server
+    server.shutdown()
+    server.server_close()
+
+
+def call(url: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_api_funnel_preset_and_bad_requests(served, tmp_path):
+    run, url, server = served
+    state = call(url + "api/state")
+    keys = {(s["section"], s["key"]) for s in state["sliders"]}
+    assert ("jitter", "max_box") in keys and ("frontal", "max_deviation_deg") in keys
+    assert all(sum(h["counts"]) > 0 for h in state["histograms"].values())
+    values = state["thresholds"]
+    values["jitter"]["max_box"] = 0.2
+    answer = call(url + "api/funnel", {"thresholds": values})
+    expected = funnel_for(run, load_thresholds("diffusion", ["jitter.max_box=0.2"]),
+                          source="metrics")
+    assert answer["kept_frames"] == expected.kept_frames and answer["clips"] == expected.clips
+    assert answer["source"] == "table" and answer["exact"]
+    saved = call(url + "api/preset", {"thresholds": values, "name": "../../outside"})
+    path = Path(saved["path"])
+    assert path.parent == run / "presets" and path.name == "outside.yaml"  # sanitised
+    assert load_thresholds(str(path)).to_dict() == values
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        call(url + "api/funnel", {"thresholds": {"jitter": {"max_bogus": 1}}})
+    assert bad.value.code == 400 and "max_bogus" in json.loads(bad.value.read())["error"]
+    # a source video that has moved: a placeholder, never a crash
+    thumbs = call(url + "api/thumbs?panel=1&value=0.06")
+    assert thumbs["inside"] and all("<img" in t["html"] or "missing" in t["html"]
+                                    for t in thumbs["inside"] + thumbs["outside"])
+    with pytest.raises(ValueError, match="in use: pass another with --port"):
+        make_server(server.RequestHandlerClass.app, "127.0.0.1", server.server_address[1])
+
+
+def test_beyond_loopback_every_request_needs_the_token(served):
+    run, _, _ = served
+    server, url = make_server(TuneApp(run, load_thresholds(), None), "0.0.0.0", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        token = url.split("token=")[1]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            call(f"http://127.0.0.1:{port}/api/state")
+        assert refused.value.code == 403
+        assert call(f"http://127.0.0.1:{port}/api/state?token={token}")["run_dir"] == str(run)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_folder_without_measures_is_refused_with_the_reason(tmp_path):
+    with pytest.raises(FileNotFoundError, match="gaia curate measure"):
+        TuneApp(tmp_path / "empty", load_thresholds(), None)
+
+
+def test_moving_a_slider_in_chromium_updates_the_funnel_and_saves_the_preset(served, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    run, url, _ = served
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,1800"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(
+        shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+    try:
+        driver.get(url)
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute(
+            "data-funnel-version"))
+        before = driver.find_element(By.ID, "kept").text
+        driver.execute_script(
+            "const s = document.getElementById('jitter.max_box'); s.value = '0.2';"
+            "s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute(
+            "data-funnel-version") == "2")
+        kept = driver.find_element(By.ID, "kept").text
+        expected = funnel_for(run, load_thresholds("diffusion", ["jitter.max_box=0.2"]))
+        assert kept == f"{expected.kept_s / 3600:.4f}" and float(kept) >= float(before)
+        shown = driver.execute_script("return thresholds;")
+        driver.find_element(By.ID, "save").click()
+        saved = wait.until(lambda d: d.find_element(By.ID, "saved").get_attribute("data-path"))
+        driver.save_screenshot(str(tmp_path / "tune-page.png"))
+    finally:
+        driver.quit()
+    assert load_thresholds(saved).to_dict() == shown  # the preset is what the page showed
+    printed = subprocess.run([sys.executable, "-m", "gaia.cli", "curate", "tune", str(run),
+                              "--preset", saved, "--json"], capture_output=True, text=True,
+                             check=True, timeout=300)
+    assert f"{json.loads(printed.stdout)['kept_hours']:.4f}" == kept
+    assert (tmp_path / "tune-page.png").stat().st_size > 10_000
