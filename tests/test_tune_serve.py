@@ -56,6 +56,8 @@ def test_api_funnel_preset_and_bad_requests(served, tmp_path):
                           source="metrics")
     assert answer["kept_frames"] == expected.kept_frames and answer["clips"] == expected.clips
     assert answer["source"] == "table" and answer["exact"]
+    assert 0 < answer["videos_with_clips"] <= answer["videos"]
+    assert answer["identities"] >= answer["videos_with_clips"]  # a kept clip shows a person
     saved = call(url + "api/preset", {"thresholds": values, "name": "../../outside"})
     path = Path(saved["path"])
     assert path.parent == run / "presets" and path.name == "outside.yaml"  # sanitised
@@ -63,10 +65,22 @@ def test_api_funnel_preset_and_bad_requests(served, tmp_path):
     with pytest.raises(urllib.error.HTTPError) as bad:
         call(url + "api/funnel", {"thresholds": {"jitter": {"max_bogus": 1}}})
     assert bad.value.code == 400 and "max_bogus" in json.loads(bad.value.read())["error"]
-    # a source video that has moved: a placeholder, never a crash
     thumbs = call(url + "api/thumbs?panel=1&value=0.06")
-    assert thumbs["inside"] and all("<img" in t["html"] or "missing" in t["html"]
-                                    for t in thumbs["inside"] + thumbs["outside"])
+    assert thumbs["inside"] and all("<img" in t["html"] for t in thumbs["inside"])
+    assert thumbs["note"] is None
+    strips = call(url + "api/strips", {"thresholds": values})["html"]
+    assert strips.count("<tr>") == answer["videos"]  # a strip per measured video
+    # a source video that has moved: a placeholder and a note, never a crash
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(run / "videos.parquet")
+    moved = pa.array([f"/moved/{Path(p).name}" for p in table["path"].to_pylist()])
+    pq.write_table(table.set_column(table.schema.get_field_index("path"), "path", moved),
+                   run / "videos.parquet")
+    thumbs = call(url + "api/thumbs?panel=1&value=0.07")
+    assert thumbs["inside"] and all("missing" in t["html"] for t in thumbs["inside"])
+    assert "/moved/" in thumbs["note"]
     with pytest.raises(ValueError, match="in use: pass another with --port"):
         make_server(server.RequestHandlerClass.app, "127.0.0.1", server.server_address[1])
 

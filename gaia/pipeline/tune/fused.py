@@ -263,8 +263,10 @@ def _file(starts, counts, fps, t0, uniform, times, faces, codes, motion, ints, f
                ints, floats, out, totals[v], scratch_f, scratch_i, scratch_b)
 
 
-def decide_file(table, ints: np.ndarray, floats: np.ndarray) -> Funnel:
-    """The funnel of one part file (``compact.TableFile``) under the parameters."""
+def decide_file(table, ints: np.ndarray, floats: np.ndarray,
+                clips_by_video: dict[str, int] | None = None) -> Funnel:
+    """The funnel of one part file (``compact.TableFile``) under the parameters; each video's
+    clip count goes to ``clips_by_video`` when given."""
     videos = table.videos
     starts = np.array([v["row"] for v in videos], np.int64)
     counts = np.array([v["frames"] for v in videos], np.int64)
@@ -281,6 +283,8 @@ def decide_file(table, ints: np.ndarray, floats: np.ndarray) -> Funnel:
                     kept_s=float(totals[:, 1].sum()), clips=int(totals[:, 3].sum()),
                     first_s=out[0], first_frames=out[1], any_s=out[2], any_frames=out[3])
     for video, row in zip(videos, totals, strict=True):
+        if clips_by_video is not None:
+            clips_by_video[video["video_id"]] = int(row[3])
         funnel.by_source[video["source"]] = funnel.by_source.get(
             video["source"], SourceTotals()) + SourceTotals(row[0], row[1], int(row[3]), 1)
     return funnel
@@ -307,6 +311,17 @@ def table_funnels(run_dir: Path, variants: list[CurationThresholds], workers: in
         for funnels in pool.map(one, files):
             totals = [total + funnel for total, funnel in zip(totals, funnels, strict=True)]
     return totals
+
+
+def clips_per_video(run_dir: Path, thresholds: CurationThresholds) -> dict[str, int]:
+    """Each video's clip count under ``thresholds``, from the compact table."""
+    from gaia.pipeline.tune.compact import iter_table_files, read_index
+
+    ints, floats = parameters(thresholds)
+    clips: dict[str, int] = {}
+    for table in iter_table_files(run_dir, read_index(run_dir)):
+        decide_file(table, ints, floats, clips)
+    return clips
 
 
 def table_funnel(run_dir: Path, thresholds: CurationThresholds, workers: int = 1) -> Funnel:

@@ -9,6 +9,8 @@ A standard-library HTTP server (``http.server.ThreadingHTTPServer``) serves one 
   thresholds posted, decided by the fused pass (milliseconds on a small run);
 - ``GET  /api/thumbs?panel=N&value=V``: the frames just inside and just outside a threshold,
   decoded on demand from the source videos and cached; a moved source gives a placeholder;
+- ``POST /api/strips``: per video (the first ``STRIP_VIDEOS``), a strip over time coloured by
+  the filter that dropped each stretch under the thresholds posted;
 - ``POST /api/preset``: writes the thresholds as a preset YAML that ``--preset FILE.yaml``
   reads back, under ``RUN_DIR/presets/``.
 
@@ -53,6 +55,7 @@ SLIDERS = (
     ("silence", "min_sync_confidence", "sync confidence", 0.0, 1.0, 0.01),
     ("segments", "min_s", "shortest clip (s)", 1.0, 10.0, 0.5),
 )
+STRIP_VIDEOS = 50
 SWITCHES = ("face_count", "shot_cut", "identity", "face_size", "frontal", "jitter", "occlusion",
             "sharpness", "silence")
 
@@ -110,8 +113,29 @@ class TuneApp:
         started = time.perf_counter()
         result = funnel_for(self.run.root, thresholds, log=notes.append)
         elapsed = time.perf_counter() - started
-        return {**result.to_json(), "exact": True, "elapsed_ms": round(1000 * elapsed, 1),
+        return {**result.to_json(), **self._identities(thresholds, notes), "exact": True,
+                "elapsed_ms": round(1000 * elapsed, 1),
                 "source": "metrics" if notes else "table", "notes": notes}
+
+    def _identities(self, thresholds: CurationThresholds, notes: list[str]) -> dict:
+        """Videos that keep a clip, and the people in them: each video's ``persons`` (its own
+        face clusters; the same person in two videos counts twice until identities are
+        clustered corpus-wide)."""
+        import pyarrow.parquet as pq
+
+        from gaia.pipeline.tune.fused import OffGrid, clips_per_video
+
+        if notes:  # off the grid: the table cannot say which videos
+            return {"videos_with_clips": None, "identities": None}
+        try:
+            clips = clips_per_video(self.run.root, thresholds)
+        except OffGrid:
+            return {"videos_with_clips": None, "identities": None}
+        table = pq.read_table(self.run.videos, columns=["video_id", "persons"]).to_pylist()
+        persons = {row["video_id"]: row["persons"] or 0 for row in table}
+        kept = [v for v, n in clips.items() if n > 0]
+        return {"videos_with_clips": len(kept),
+                "identities": int(sum(persons.get(v, 0) for v in kept))}
 
     def thumbs(self, panel_index: int, value: float) -> dict:
         """Frames just inside and outside ``value`` of one panel's measure (cached)."""
@@ -128,7 +152,13 @@ class TuneApp:
             candidates.offer(panel.values(measures), value, panel.keeps_below(),
                              video["video_id"])
         paths = {v["video_id"]: v["path"] for v in measured_videos(self.run)}
-        answer = {side: [{"label": f"{video_id} #{frame}",
+        shown = {video_id for side in ("inside", "outside")
+                 for _, video_id, _ in getattr(candidates, side)}
+        moved = sorted(paths[v] for v in shown if "://" not in paths[v] and
+                       not Path(paths[v]).exists())
+        answer = {"note": f"source videos not found (moved?): {', '.join(moved)}"
+                  if moved else None}
+        answer |= {side: [{"label": f"{video_id} #{frame}",
                           "html": _thumbnail(self.run, paths.get(video_id, ""), video_id,
                                              frame)}
                          for _, video_id, frame in sorted(getattr(candidates, side),
@@ -137,6 +167,23 @@ class TuneApp:
         with self._lock:
             self._thumbs[key] = answer
         return answer
+
+    def strips(self, values: dict) -> dict:
+        """Per-video strips of the first ``STRIP_VIDEOS`` videos (the reference decision of
+        each: ``filters.funnel.decide_video``, what extract cuts)."""
+        from gaia.filters.funnel import decide_video
+        from gaia.pipeline.tune.report import _strips_html
+        from gaia.pipeline.tune.table import iter_measures
+
+        thresholds = build_thresholds(values)
+        strips = []
+        for video, measures in iter_measures(self.run):
+            if len(strips) >= STRIP_VIDEOS:
+                break
+            decision = decide_video(measures, video["fps"] or 25.0, video["source"],
+                                    thresholds)
+            strips.append((video["video_id"], measures["time_s"], decision.reasons))
+        return {"html": _strips_html(strips)}
 
     def save_preset(self, values: dict, name: str | None) -> dict:
         """The thresholds as ``RUN_DIR/presets/NAME.yaml`` (written whole or not at all)."""
@@ -194,6 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(self.app.thumbs(int(query["panel"][0]), float(query["value"][0])))
             elif method == "POST" and url.path == "/api/funnel":
                 self._json(self.app.funnel(self._body()["thresholds"]))
+            elif method == "POST" and url.path == "/api/strips":
+                self._json(self.app.strips(self._body()["thresholds"]))
             elif method == "POST" and url.path == "/api/preset":
                 body = self._body()
                 self._json(self.app.save_preset(body["thresholds"], body.get("name")))
