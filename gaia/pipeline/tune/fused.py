@@ -95,13 +95,13 @@ def parameters(thresholds: CurationThresholds) -> tuple[np.ndarray, np.ndarray]:
     return ints, floats
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _fail(out, reason: int, duration: float) -> None:
     out[2, reason] += duration
     out[3, reason] += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, faces,
            codes, motion, ints, floats, out, totals, scratch_f, scratch_i, scratch_b):
     """One video's frames ``first:first + n``: adds to ``out`` (4, R) (first seconds, first
@@ -251,7 +251,7 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
     totals[3] = clips
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _file(starts, counts, fps, t0, uniform, times, faces, codes, motion, ints, floats,
           out, totals):
     longest = counts.max() + 1 if len(counts) else 1
