@@ -14,9 +14,11 @@ The backends:
   file (demucs's own format), a bag ``.yaml`` beside its model files, or a folder holding one
   bag ``.yaml`` (or one model file).
 
-A ``.th`` file is a pickle: loading it runs whatever code it holds. It is refused unless the
-caller trusts it (``trust_pickle=True``, ``--trust-pickled-weights``); the trusted file is the
-only thing unpickled (one ``torch.load``, in ``_unpickle_trusted``) and the provenance says
+A ``.th`` file is a pickle: a general unpickler would run whatever code it holds. It is refused
+unless the caller trusts it (``trust_pickle=True``, ``--trust-pickled-weights``), and even then
+it is read by torch's weights-only unpickler (``torch.load(weights_only=True)``) with only
+demucs's model classes and ``fractions.Fraction`` (its segment lengths) allowed as globals, in
+``_unpickle_trusted``: a file naming anything else is refused. The provenance says
 ``trusted_pickle: true``. A ``.safetensors`` file holds tensors and JSON only, but demucs's own
 reader imports and calls the class its metadata names: that name is checked against demucs's
 model classes first.
@@ -197,10 +199,27 @@ def _nodes(tree):
 
 
 def _unpickle_trusted(path: Path) -> dict:
-    """The one place a pickle is loaded: a ``.th`` file the caller said it trusts."""
+    """The one place a ``.th`` package is read: torch's weights-only unpickler, with demucs's
+    model classes and ``Fraction`` as the only globals it may name (module docstring)."""
+    import fractions
+    import importlib
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=False)
+    allowed = [fractions.Fraction]
+    for name in MODEL_CLASSES:
+        module, _, klass = name.rpartition(".")
+        allowed.append(getattr(importlib.import_module(module), klass))
+    try:
+        with torch.serialization.safe_globals(allowed):
+            package = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{path} names more than demucs's model classes and tensors, so it is "
+                         f"not read ({err}); convert it to .safetensors") from None
+    if not isinstance(package, dict) or "klass" not in package:
+        raise ValueError(f"{path} is not a demucs model package (no 'klass')")
+    return package
 
 
 def _load_file(path: Path, trust_pickle: bool):
