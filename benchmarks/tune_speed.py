@@ -157,7 +157,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"work folder: {work}")
 
     from gaia.filters.thresholds import load_thresholds
-    from gaia.pipeline.tune.fused import table_funnel
     from gaia.pipeline.tune.table import funnel_for, metrics_funnel
 
     thresholds = load_thresholds("diffusion")
@@ -183,9 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     make_synthetic_run(work / "synthetic", args.hours)
     link_tune_table(work / "synthetic", args.hours)
     print(f"\n== synthetic run: {args.hours} hours written in {time.monotonic() - started:.1f} s")
-    table_funnel(work / "synthetic", thresholds)  # compiles the loop once (cached on disk)
+    funnel_for(work / "synthetic", thresholds, source="table")  # compiles the loop once
     started = time.monotonic()
-    fast = table_funnel(work / "synthetic", thresholds, workers=args.workers)
+    fast = funnel_for(work / "synthetic", thresholds, workers=args.workers, source="table")
     fast_wall = time.monotonic() - started
     fast_rss = peak_rss_mb()
     print(f"  tune table ({args.workers} threads): {fast_wall:.2f} s wall for "

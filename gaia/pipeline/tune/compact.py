@@ -164,25 +164,6 @@ def _by_file(rows: list[dict]) -> dict[str, list[dict]]:
     return dict(sorted(by_file.items()))
 
 
-def check_table_files(run_dir: Path, rows: list[dict]) -> None:
-    """Every part file the index names is there with its schema and the frames it lists."""
-    folder = Path(run_dir) / TUNE_DIR
-    for name, videos in _by_file(rows).items():
-        path = folder / name
-        try:
-            with pa.memory_map(str(path)) as source:
-                reader = pa.ipc.open_file(source)
-                schema, count = reader.schema, sum(
-                    reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
-        except (pa.ArrowInvalid, OSError) as err:
-            raise TuneTableError(f"{path} is unreadable ({err})") from None
-        if schema.remove_metadata() != frame_schema().remove_metadata():
-            raise TuneTableError(f"{path} does not have the tune table's columns")
-        if count != sum(v["frames"] for v in videos):
-            raise TuneTableError(f"{path} holds {count} frames, its index lists "
-                                 f"{sum(v['frames'] for v in videos)}")
-
-
 def _column(table: pa.Table, name: str) -> np.ndarray:
     """A column as a NumPy view of the mapped file (one chunk, no nulls: no copy)."""
     column = table.column(name)
@@ -193,13 +174,17 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
 
 def load_table_file(run_dir: Path, name: str, videos: list[dict]) -> TableFile:
     """One part file, memory-mapped (its code columns are views, not copies), with the index
-    rows of its videos; ``times`` is read only when a video of the file needs it."""
+    rows of its videos, checked against them; ``times`` is read only when a video of the file
+    needs it. ``TuneTableError`` for a torn or foreign file."""
     path = Path(run_dir) / TUNE_DIR / name
     try:
         with pa.memory_map(str(path)) as source:
             table = pa.ipc.open_file(source).read_all()
         if table.schema.remove_metadata() != frame_schema().remove_metadata():
             raise TuneTableError(f"{path} does not have the tune table's columns")
+        if len(table) != sum(v["frames"] for v in videos):
+            raise TuneTableError(f"{path} holds {len(table)} frames, its index lists "
+                                 f"{sum(v['frames'] for v in videos)}")
         columns = {field.name: _column(table, field.name)
                    for field in table.schema if field.name != "time_s"}
         times = np.zeros(0, np.float64)

@@ -101,6 +101,13 @@ def _fail(out, reason: int, duration: float) -> None:
     out[3, reason] += 1
 
 
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _failed(out, first: int, reason: int, duration: float) -> int:
+    """Count a failing filter's reason for the frame; the frame's first reason so far."""
+    _fail(out, reason, duration)
+    return first or reason
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, faces,
            codes, motion, ints, floats, out, totals, scratch_f, scratch_i, scratch_b):
@@ -167,38 +174,30 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
             f = faces[g]
             r = NO_FACE if f < 1 else (MULTIPLE_FACES if f > on[1] else 0)
             if r:
-                _fail(out, r, d)
-                reason = r
+                reason = _failed(out, reason, r, d)
         c = codes[C_CUT][g]
         if on[2] and c != nan and c >= on[3]:
-            _fail(out, SHOT_CUT, d)
-            reason = reason or SHOT_CUT
+            reason = _failed(out, reason, SHOT_CUT, d)
         c = codes[C_IDENTITY][g]
         if on[4] and c != nan and c > on[5]:
-            _fail(out, IDENTITY, d)
-            reason = reason or IDENTITY
+            reason = _failed(out, reason, IDENTITY, d)
         c = codes[C_FACE_PX][g]
         if on[6] and c != nan and c < on[7]:
-            _fail(out, SMALL_FACE, d)
-            reason = reason or SMALL_FACE
+            reason = _failed(out, reason, SMALL_FACE, d)
         if on[8]:
             c, y = dev[g], codes[C_YAW][g]
             if (c != nan and c > on[10]) or (y != nan and y > on[11]):
-                _fail(out, NOT_FRONTAL, d)
-                reason = reason or NOT_FRONTAL
+                reason = _failed(out, reason, NOT_FRONTAL, d)
         if on[12]:
             a, b = codes[C_LANDMARKS][g], codes[C_BOX][g]
             if (a != nan and a > on[13]) or (b != nan and b > on[14]):
-                _fail(out, JITTER, d)
-                reason = reason or JITTER
+                reason = _failed(out, reason, JITTER, d)
         c = codes[C_OCCLUSION][g]
         if on[15] and c != nan and c > on[16]:
-            _fail(out, OCCLUDED, d)
-            reason = reason or OCCLUDED
+            reason = _failed(out, reason, OCCLUDED, d)
         c = codes[C_SHARPNESS][g]
         if on[17] and c != nan and c < on[18]:
-            _fail(out, BLURRY, d)
-            reason = reason or BLURRY
+            reason = _failed(out, reason, BLURRY, d)
         if on[19]:
             r = 0
             if speech[g] == nan:
@@ -214,8 +213,7 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
                     if not (count > 0 and (sums[hi] - sums[lo]) / count >= floats[1]):
                         r = NOT_SPEAKING
             if r:
-                _fail(out, r, d)
-                reason = reason or r
+                reason = _failed(out, reason, r, d)
         dropped[i] = reason != 0
         if reason:
             out[0, reason] += d
@@ -290,40 +288,25 @@ def decide_file(table, ints: np.ndarray, floats: np.ndarray,
     return funnel
 
 
-def table_funnels(run_dir: Path, variants: list[CurationThresholds], workers: int = 1
-                  ) -> list[Funnel]:
-    """The run's funnel under each of ``variants``, from one pass over its compact table:
-    ``workers`` threads take its files in turn (the loop releases the GIL). Raises ``OffGrid``
-    or ``compact.TuneTableError`` when the table cannot answer."""
+def decide_table(run_dir: Path, params: list[tuple[np.ndarray, np.ndarray]], workers: int = 1,
+                 clips_by_video: dict[str, int] | None = None) -> list[Funnel]:
+    """The funnel under each of ``params`` (``parameters``) from one pass over the run's
+    compact table: ``workers`` threads take its files in turn (the loop releases the GIL).
+    The first parameter set's clip count per video goes to ``clips_by_video`` when given.
+    Raises ``compact.TuneTableError`` when the table is missing, stale or unreadable."""
     from concurrent.futures import ThreadPoolExecutor
 
     from gaia.pipeline.tune.compact import _by_file, load_table_file, read_index
 
-    params = [parameters(t) for t in variants]
     files = list(_by_file(read_index(run_dir)).items())
 
     def one(item: tuple[str, list[dict]]) -> list[Funnel]:
         table = load_table_file(run_dir, *item)
-        return [decide_file(table, ints, floats) for ints, floats in params]
+        return [decide_file(table, ints, floats, clips_by_video if n == 0 else None)
+                for n, (ints, floats) in enumerate(params)]
 
-    totals = [Funnel() for _ in variants]
+    totals = [Funnel() for _ in params]
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for funnels in pool.map(one, files):
             totals = [total + funnel for total, funnel in zip(totals, funnels, strict=True)]
     return totals
-
-
-def clips_per_video(run_dir: Path, thresholds: CurationThresholds) -> dict[str, int]:
-    """Each video's clip count under ``thresholds``, from the compact table."""
-    from gaia.pipeline.tune.compact import iter_table_files, read_index
-
-    ints, floats = parameters(thresholds)
-    clips: dict[str, int] = {}
-    for table in iter_table_files(run_dir, read_index(run_dir)):
-        decide_file(table, ints, floats, clips)
-    return clips
-
-
-def table_funnel(run_dir: Path, thresholds: CurationThresholds, workers: int = 1) -> Funnel:
-    """The run's funnel from its compact table (``table_funnels`` for one set)."""
-    return table_funnels(run_dir, [thresholds], workers)[0]

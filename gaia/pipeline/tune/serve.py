@@ -106,30 +106,33 @@ class TuneApp:
         return self._histograms
 
     def funnel(self, values: dict) -> dict:
-        from gaia.pipeline.tune.table import funnel_for
+        """The funnel, from the table in one pass that also counts each video's clips (the
+        sliders stay on its grid; ``metrics/`` otherwise)."""
+        from gaia.pipeline.tune.fused import OffGrid
+        from gaia.pipeline.tune.table import metrics_funnel, table_funnels
 
         thresholds = build_thresholds(values)
         notes: list[str] = []
+        clips: dict[str, int] = {}
         started = time.perf_counter()
-        result = funnel_for(self.run.root, thresholds, log=notes.append)
+        try:
+            result = table_funnels(self.run.root, [thresholds], log=self.log,
+                                   clips_by_video=clips)[0]
+        except OffGrid as err:
+            notes.append(str(err))
+            result = metrics_funnel(self.run.root, thresholds)
         elapsed = time.perf_counter() - started
-        return {**result.to_json(), **self._identities(thresholds, notes), "exact": True,
-                "elapsed_ms": round(1000 * elapsed, 1),
+        return {**result.to_json(), **self._identities(clips if not notes else None),
+                "exact": True, "elapsed_ms": round(1000 * elapsed, 1),
                 "source": "metrics" if notes else "table", "notes": notes}
 
-    def _identities(self, thresholds: CurationThresholds, notes: list[str]) -> dict:
+    def _identities(self, clips: dict[str, int] | None) -> dict:
         """Videos that keep a clip, and the people in them: each video's ``persons`` (its own
         face clusters; the same person in two videos counts twice until identities are
-        clustered corpus-wide)."""
+        clustered corpus-wide). None for both when ``metrics/`` answered."""
         import pyarrow.parquet as pq
 
-        from gaia.pipeline.tune.fused import OffGrid, clips_per_video
-
-        if notes:  # off the grid: the table cannot say which videos
-            return {"videos_with_clips": None, "identities": None}
-        try:
-            clips = clips_per_video(self.run.root, thresholds)
-        except OffGrid:
+        if clips is None:
             return {"videos_with_clips": None, "identities": None}
         table = pq.read_table(self.run.videos, columns=["video_id", "persons"]).to_pylist()
         persons = {row["video_id"]: row["persons"] or 0 for row in table}

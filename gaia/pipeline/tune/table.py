@@ -79,11 +79,10 @@ def funnel_for(run_dir: Path, thresholds: CurationThresholds, workers: int = 1,
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     if source != "metrics":
-        from gaia.pipeline.tune.fused import OffGrid, table_funnel
+        from gaia.pipeline.tune.fused import OffGrid
 
         try:
-            ensure_tune_table(run_dir, log)
-            return table_funnel(run_dir, thresholds, workers)
+            return table_funnels(run_dir, [thresholds], workers, log)[0]
         except OffGrid as err:
             if source == "table":
                 raise
@@ -91,22 +90,40 @@ def funnel_for(run_dir: Path, thresholds: CurationThresholds, workers: int = 1,
     return metrics_funnel(run_dir, thresholds, workers)
 
 
+def table_funnels(run_dir: Path, variants: list[CurationThresholds], workers: int = 1,
+                  log: Callable[[str], None] = lambda _: None,
+                  clips_by_video: dict[str, int] | None = None) -> list[Funnel]:
+    """The funnel of each of ``variants`` from the run's tune table, which is built when it is
+    missing and rebuilt, saying why, when it is stale or a file of it is unreadable (each file
+    is checked as it is read: one pass, no separate check). ``OffGrid`` when a threshold is off
+    the table's grid."""
+    from gaia.pipeline.tune import fused
+    from gaia.pipeline.tune.compact import TuneTableError
+
+    params = [fused.parameters(t) for t in variants]  # OffGrid before any file is touched
+    try:
+        return fused.decide_table(run_dir, params, workers, clips_by_video)
+    except TuneTableError as err:
+        _rebuild(run_dir, err, log)
+    return fused.decide_table(run_dir, params, workers, clips_by_video)
+
+
 def ensure_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None) -> None:
-    """Build the run's tune table when it is missing; rebuild it, saying why, when it is stale
-    or unreadable."""
-    from gaia.pipeline.tune.compact import (
-        TuneTableError,
-        build_tune_table,
-        check_table_files,
-        read_index,
-    )
+    """Build the run's tune table when its index is missing or stale (the files themselves are
+    checked when ``table_funnels`` reads them)."""
+    from gaia.pipeline.tune.compact import TuneTableError, read_index
 
     try:
-        check_table_files(run_dir, read_index(run_dir))
-        return
+        read_index(run_dir)
     except TuneTableError as err:
-        if (Path(run_dir) / "tune").exists():
-            log(f"[tune] {err}: rebuilding the tune table from metrics/")
+        _rebuild(run_dir, err, log)
+
+
+def _rebuild(run_dir: Path, why: Exception, log: Callable[[str], None]) -> None:
+    from gaia.pipeline.tune.compact import build_tune_table
+
+    if (Path(run_dir) / "tune").exists():
+        log(f"[tune] {why}: rebuilding the tune table from metrics/")
     build_tune_table(run_dir, log)
 
 
@@ -181,12 +198,11 @@ def run_sweep(run_dir: Path, base: CurationThresholds, sweep: Sweep,
               log: Callable[[str], None] = lambda _: None) -> list[tuple[float, Funnel]]:
     """Funnel for each swept value, from one pass over the tune table (or, when a value is off
     its grid, over the metrics files)."""
-    from gaia.pipeline.tune.fused import OffGrid, table_funnels
+    from gaia.pipeline.tune.fused import OffGrid
 
     variants = sweep_thresholds(base, sweep)
     try:
-        ensure_tune_table(run_dir, log)
-        return list(zip(sweep.values, table_funnels(run_dir, variants), strict=True))
+        return list(zip(sweep.values, table_funnels(run_dir, variants, log=log), strict=True))
     except OffGrid as err:
         log(f"[tune] {err}")
     totals = [Funnel() for _ in variants]
