@@ -210,3 +210,23 @@ def one_and_two_processes():
         return torch.load(single, weights_only=True), torch.load(double, weights_only=True)
 
     return run
+
+
+@pytest.fixture()
+def tiny_features():
+    """A small random feature network in FID's Inception's place (uint8 images -> 8 features):
+    the FID plumbing under test, not the value of a real FID."""
+    import torch
+
+    class TinyFeatures(torch.nn.Module):
+        num_features = 8
+
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(1)
+            self.conv = torch.nn.Conv2d(3, 8, 5, stride=4)
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(self.conv(images.float() / 255)).mean(dim=(2, 3))
+
+    return TinyFeatures().eval()

@@ -50,23 +50,11 @@ def test_mouth_crops_follow_the_mouth_and_hold_through_gaps():
     assert mouth_crops(frames, np.full((3, 68, 2), np.nan)) is None
 
 
-class Tiny(torch.nn.Module):
-    num_features = 6
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = torch.nn.Conv2d(3, 6, 5, stride=4)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.conv(images.float() / 255)).mean(dim=(2, 3))
-
-
-def test_fid_through_torchmetrics_is_the_frechet_distance_of_the_features():
+def test_fid_through_torchmetrics_is_the_frechet_distance_of_the_features(tiny_features):
     rng = np.random.default_rng(0)
     real = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
     fake = (real * 0.5 + 60).astype(np.uint8)
-    net = Tiny().eval()
+    net = tiny_features
     value = frechet_distance([real[:25], real[25:]], [fake], net)  # batches do not matter
     with torch.no_grad():
         a, b = (net(torch.from_numpy(x).permute(0, 3, 1, 2)).double().numpy()

@@ -137,7 +137,8 @@ def test_cli_prints_json_with_the_metrics(vae_checkpoint, s2m_run, latent_shards
 
 
 def test_sync_c_d_and_fid_are_read_from_the_decoded_frames(run_s2m, latent_shards,
-                                                          sample_shards, tmp_path):
+                                                          sample_shards, tmp_path,
+                                                          tiny_features):
     """With a SyncNet and an FID network (random weights: the path, not the values, is under
     test), every clip whose decoded frames show a face gets Sync-C/D; FID compares all decoded
     frames with the real ones; the report page shows the real and generated strips."""
@@ -159,7 +160,7 @@ def test_sync_c_d_and_fid_are_read_from_the_decoded_frames(run_s2m, latent_shard
     torch.manual_seed(0)
     syncnet = SyncNet(SyncNetConfig((8, 8, 8, 8, 8, 16), (8, 8, 8, 8, 8, 16), 16)).eval()
     result = run_s2m(videos=str(sample_shards), landmark_fn=stub, syncnet=syncnet,
-                     fid_network=TinyFeatures())
+                     fid_network=tiny_features)
     metrics = result["metrics"]
     assert metrics["sync_d"]["n"] == CLIPS and metrics["sync_d"]["mean"] > 0
     assert metrics["sync_c"]["mean"] >= 0  # the median minus the least distance
@@ -170,20 +171,6 @@ def test_sync_c_d_and_fid_are_read_from_the_decoded_frames(run_s2m, latent_shard
     html = page.read_text()
     assert "Sync-D" in html and "MakeItTalk" in html and html.count("<img") >= CLIPS * 2
     assert json.loads(data.read_text())["metrics"]["sync_d"]["n"] == CLIPS
-
-
-class TinyFeatures(torch.nn.Module):
-    """A small random feature network in FID's place (uint8 images -> 8 features)."""
-
-    num_features = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(1)
-        self.conv = torch.nn.Conv2d(3, 8, 5, stride=4)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.conv(images.float() / 255)).mean(dim=(2, 3))
 
 
 def test_cli_explains_a_split_without_clips(vae_checkpoint, s2m_run, latent_shards, capsys):

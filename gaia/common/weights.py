@@ -59,3 +59,15 @@ def version_of(distribution: str) -> str:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
+
+
+def optional_model(metric: str, load, path, hint: str):
+    """``(load(path), None)``, or ``(None, note)`` when no path is given or its file is
+    missing: a metric whose weights are absent is reported as n/a with the file named, never
+    computed from random weights. ``metric`` names it in the note ("FID")."""
+    if path is None:
+        return None, f"{metric}: n/a, no weights given. {hint}"
+    try:
+        return load(path), None
+    except MissingWeightsError as err:
+        return None, f"{metric}: n/a. {err}"

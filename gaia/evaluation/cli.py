@@ -75,10 +75,7 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:
                           "--report)")
     _add_metric_weights(vae)
     vae.add_argument("--batch-size", type=int, default=16, help="frames decoded at a time")
-    vae.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    vae.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    vae.add_argument("--report", type=Path, default=None, metavar="FILE.html",
-                     help="write the report page there, and FILE.json beside it")
+    _add_outputs(vae)
     vae.set_defaults(handler=_eval_vae)
     _add_s2m_parser(models)
 
@@ -112,12 +109,8 @@ def _add_s2m_parser(models: argparse._SubParsersAction) -> None:
                           "(default: %(default)s)")
     s2m.add_argument("--syncnet-weights", default=None, metavar="PATH",
                      help="SyncNet state dict (curation's layout), for Sync-C and Sync-D")
-    s2m.add_argument("--inception-weights", default=None, metavar="PATH",
-                     help="pt_inception-2015-12-05-6726825d.pth, for FID")
-    s2m.add_argument("--report", type=Path, default=None, metavar="FILE.html",
-                     help="write the report page there, and FILE.json beside it")
-    s2m.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    s2m.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _add_fid_weights(s2m)
+    _add_outputs(s2m)
     s2m.set_defaults(handler=_eval_s2m)
 
 
@@ -128,8 +121,21 @@ def _add_metric_weights(parser: argparse.ArgumentParser) -> None:
                         help="torchvision's alexnet-owt-7be5be79.pth, for LPIPS (alex)")
     parser.add_argument("--vgg-weights", default=None, metavar="PATH",
                         help="torchvision's vgg16-397923af.pth, for LPIPS (vgg)")
+    _add_fid_weights(parser)
+
+
+def _add_fid_weights(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inception-weights", default=None, metavar="PATH",
                         help="pt_inception-2015-12-05-6726825d.pth, for FID")
+
+
+def _add_outputs(parser: argparse.ArgumentParser) -> None:
+    """The options both evaluations share: the device and what is written."""
+    parser.add_argument("--device", default=None,
+                        help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--report", type=Path, default=None, metavar="FILE.html",
+                        help="write the report page there, and FILE.json beside it")
 
 
 def _write_outputs(args: argparse.Namespace, metrics: dict, kind: str, text: str) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gaia.common.weights import MissingWeightsError
+from gaia.common.weights import optional_model
 
 
 class FrechetScore:
@@ -70,9 +70,4 @@ def fid_network(weights: str | Path | None) -> tuple[nn.Module | None, str | Non
     needs) when no path is given or the file is missing."""
     from gaia.evaluation.inception import WEIGHTS_HINT, load_inception
 
-    if weights is None:
-        return None, f"FID: n/a, no Inception weights given. {WEIGHTS_HINT}"
-    try:
-        return load_inception(weights), None
-    except MissingWeightsError as err:
-        return None, f"FID: n/a. {err}"
+    return optional_model("FID", load_inception, weights, WEIGHTS_HINT)

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gaia.common.weights import MissingWeightsError
+from gaia.common.weights import optional_model
 
 MOUTH_SPAN = 2.0
 
@@ -77,9 +77,4 @@ def syncnet_scorer(weights: str | Path | None):
     need) when no path is given or the file is missing."""
     from gaia.pipeline.speech.syncnet import WEIGHTS_HINT, load_syncnet
 
-    if weights is None:
-        return None, f"Sync-C, Sync-D: n/a, no SyncNet weights given. {WEIGHTS_HINT}"
-    try:
-        return load_syncnet(weights), None
-    except MissingWeightsError as err:
-        return None, f"Sync-C, Sync-D: n/a. {err}"
+    return optional_model("Sync-C, Sync-D", load_syncnet, weights, WEIGHTS_HINT)

@@ -220,17 +220,21 @@ class _FrameScoring:
         if self.landmark_fn is None:
             return
         count = min(len(motion), len(real_track))
-        real_frames = decode_frames(source["mp4"], np.arange(count), size)[0]
+        shown = np.unique(np.linspace(0, count - 1, STRIP_FRAMES).round().astype(int))
+        # Every real frame only for FID; else the reference and the report's strip frames.
+        wanted = np.arange(count) if self.fid is not None else np.union1d([0], shown)
+        real_frames = dict(zip(wanted.tolist(),
+                               decode_frames(source["mp4"], wanted, size)[0], strict=True))
         # The clip's first frame is the reference (appendix B.3), as for the motion latents.
         frames, track, found = _decoded_track(self.vae, real_frames[0], motion, self.shape,
                                               self.landmark_fn)
         row["mouth_generated"] = _mouth_opening(track)
         if len(self.strips) < STRIP_CLIPS:
-            shown = np.unique(np.linspace(0, count - 1, STRIP_FRAMES).round().astype(int))
-            self.strips[clip["key"]] = {"reference": real_frames[0], "real": real_frames[shown],
+            self.strips[clip["key"]] = {"reference": real_frames[0],
+                                        "real": np.stack([real_frames[i] for i in shown]),
                                         "generated": frames[shown]}
         if self.fid is not None:
-            self.fid.add(real_frames, real=True)
+            self.fid.add(np.stack(list(real_frames.values())), real=True)
             self.fid.add(frames, real=False)
         scores.add("face_found_fraction", found / len(motion))
         if not enough_faces(found, len(motion)):

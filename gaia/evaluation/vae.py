@@ -210,14 +210,19 @@ class _Run:
                                  "frame_numbers": driving[shown]}
         return row
 
-    def _keypoints(self, key: str, driving: np.ndarray, outputs: np.ndarray) -> dict:
-        """AKD of outputs against the real driving frames, MSI of both tracks, and the mouth
-        opening of each for the report's landmark panel."""
+    def _keypoints(self, key: str, driving: np.ndarray, outputs: np.ndarray,
+                   real_side: bool = True) -> dict:
+        """AKD of outputs against the real driving frames and MSI of the outputs; with
+        ``real_side`` also the real frames' MSI and both mouth openings (the report's landmark
+        panel, drawn for self-reconstruction only)."""
         score = KeypointScore(self.detections.detector)
         real_points = [self.detections.real(key, int(i)) for i in driving]
         found = [score.add_detections(r, o) for r, o in zip(real_points, outputs, strict=True)]
-        return {**score.report(), "msi": _msi(found), "msi_real": _msi(real_points),
-                "mouth_real": _mouth(real_points), "mouth_generated": _mouth(found)}
+        row = {**score.report(), "msi": _msi(found)}
+        if real_side:
+            row.update(msi_real=_msi(real_points), mouth_real=_mouth(real_points),
+                       mouth_generated=_mouth(found))
+        return row
 
     def cross_reenactment(self, drive: CrossDrive) -> dict:
         driver, source = self.videos[drive.driver], self.videos[drive.source]
@@ -226,9 +231,7 @@ class _Run:
         row = {"round": drive.round, "key": drive.driver, "source": drive.source,
                "source_frame": drive.source_frame, "frames": len(driving)}
         if self.detections is not None:
-            keypoints = self._keypoints(drive.driver, driving, outputs)
-            row.update({k: keypoints[k] for k in ("akd", "akd_frames", "akd_missed_real",
-                                                   "akd_missed_generated", "msi")})
+            row.update(self._keypoints(drive.driver, driving, outputs, real_side=False))
         if self.fid["cross"] is not None:
             self.fid["cross"].add(driver.frames[driving], real=True)
             self.fid["cross"].add(outputs, real=False)
