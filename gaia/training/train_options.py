@@ -59,6 +59,21 @@ class TrainOptions:
             return 1.0
         return float(world_size * self.batch_size * self.grad_accum)
 
+    def run_document(self, task: str, config: Any, world: Any, **extra: Any) -> dict:
+        """What every trainer records of a run: the task, these options, the model config,
+        the learning rate as configured and as scaled, the world and the torch version;
+        ``extra``: what one trainer adds (its perceptual module, its latents)."""
+        import dataclasses
+
+        import torch
+
+        scale = self.lr_scale(world.size)
+        return {"task": task, "options": dataclasses.asdict(self), "model": config.to_dict(),
+                **extra,
+                "lr": {"config": config.lr, "scale": scale, "effective": config.lr * scale},
+                "world_size": world.size, "device": str(world.device),
+                "torch": torch.__version__}
+
     def loop_options(self) -> LoopOptions:
         from gaia.training.loop import LoopOptions
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -71,13 +70,10 @@ def train_windows(options: DiffusionTrainOptions, world: World, config: S2mConfi
     loader = shard_loader(stream, options.batch_size, rank=world.rank, world_size=world.size,
                           num_workers=options.num_workers,
                           batches_per_epoch=options.batches_per_epoch)
-    document = {"task": task_name, "options": asdict(options), "model": config.to_dict(),
-                "latents": {"vae": stats.vae, "speech_features": stats.speech_features,
-                            "latent_shape": list(stats.latent_shape)},
-                "lr": {"config": config.lr, "scale": options.lr_scale(world.size),
-                       "effective": config.lr * options.lr_scale(world.size)},
-                "world_size": world.size, "device": str(world.device),
-                "torch": torch.__version__}
+    document = options.run_document(
+        task_name, config, world, latents={"vae": stats.vae,
+                                           "speech_features": stats.speech_features,
+                                           "latent_shape": list(stats.latent_shape)})
     if world.is_main:
         counts = sum(p.numel() for p in task.network.parameters())
         log(f"[train] {task_name} {config.name}: {counts / 1e6:.2f} M parameters ({motion}, "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import asdict
 
 import torch
 
@@ -46,12 +45,8 @@ def train_vae(options: VaeTrainOptions, log=logger.info) -> int:
                              world_size=world.size, num_workers=options.num_workers,
                              batches_per_epoch=options.batches_per_epoch)
         loop = options.loop_options()
-        document = {"task": "vae", "options": asdict(options), "model": config.to_dict(),
-                    "perceptual": perceptual_provenance(perceptual),
-                    "lr": {"config": config.lr, "scale": options.lr_scale(world.size),
-                           "effective": config.lr * options.lr_scale(world.size)},
-                    "world_size": world.size, "device": str(world.device),
-                    "torch": torch.__version__}
+        document = options.run_document("vae", config, world,
+                                        perceptual=perceptual_provenance(perceptual))
         if world.is_main:
             counts = sum(p.numel() for p in task.model.parameters())
             log(f"[train] vae {config.name}: {counts / 1e6:.2f} M parameters, world "
