@@ -170,10 +170,12 @@ def _flac(audio: np.ndarray) -> bytes:
 
 
 def _mp4(frames: list[np.ndarray]) -> bytes:
-    from gaia.pipeline.media.video_writer import write_video
+    from gaia.pipeline.media.video_writer import ONE_THREAD, write_video
 
     with tempfile.TemporaryDirectory(prefix="gaia-clip-") as folder:
-        path = write_video(Path(folder) / "clip.mp4", frames, OUT_FPS)
+        # One x264 thread: a clip's bytes are the same on any machine (the cluster sizing
+        # counts one core per video anyway).
+        path = write_video(Path(folder) / "clip.mp4", frames, OUT_FPS, options=ONE_THREAD)
         return path.read_bytes()
 
 
