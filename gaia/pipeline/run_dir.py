@@ -8,6 +8,10 @@
       metrics/           one Parquet file per measured video (schemas/metrics.py)
       status/            one JSON per finished input: the record of what is done (resume)
       logs/              the measuring workers' logs
+      tune/              the compact tune table (pipeline.tune.compact)
+
+``--out`` may also be a store URI (``s3://bucket/runs/r1``): the same layout under that prefix,
+written through a local stage (``pipeline.runner.staging``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import pyarrow.parquet as pq
 from gaia.schemas.atomic import atomic_path, write_text_atomic
 from gaia.schemas.keys import check_key
 from gaia.schemas.videos import VIDEOS_SCHEMA
+
+CONFIG_FILE = "config.yaml"
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class RunDir:
 
     @property
     def config(self) -> Path:
-        return self.root / "config.yaml"
+        return self.root / CONFIG_FILE
 
     def make(self) -> None:
         for folder in (self.metrics, self.status, self.logs):

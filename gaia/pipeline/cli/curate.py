@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from gaia.common.storage import redact
 from gaia.pipeline.face.detect import DetectorConfig
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.runner.checks import output_folder, workers_arg
@@ -39,8 +40,10 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
                     "(Parquet, one row per frame) and RUN_DIR/videos.parquet (one row per input).",
         epilog=MEASURE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     measure.add_argument("inputs", nargs="+", metavar="INPUT", help="videos to measure")
-    measure.add_argument("--out", required=True, type=Path, metavar="RUN_DIR",
-                         help="output folder; reusing it resumes the job")
+    measure.add_argument("--out", required=True, type=str, metavar="RUN_DIR",
+                         help="output folder, or a store URI (s3://BUCKET/PATH; credentials "
+                              "from the environment or ~/.aws, never the URI); reusing it "
+                              "resumes the job")
     _add_measure_options(measure)
     measure.add_argument("--retry-failed", action="store_true",
                          help="measure again the inputs that failed in an earlier run")
@@ -91,7 +94,8 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
                     "stats.json. Running it again resumes: clips already in finished shards "
                     "are skipped.", formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EXTRACT_EPILOG)
-    extract.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a measured run")
+    extract.add_argument("run_dir", type=str, metavar="RUN_DIR",
+                         help="a measured run: a folder or a store URI")
     _add_extract_options(extract)
     extract.set_defaults(handler=_extract)
 
@@ -101,7 +105,8 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=MEASURE_EPILOG + "\n" + EXTRACT_EPILOG)
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="videos to curate")
-    run.add_argument("--out", required=True, type=Path, metavar="RUN_DIR")
+    run.add_argument("--out", required=True, type=str, metavar="RUN_DIR",
+                     help="output folder or store URI (s3://BUCKET/PATH); reusing it resumes")
     _add_measure_options(run)
     _add_extract_options(run)
     run.set_defaults(handler=_run)
@@ -217,15 +222,21 @@ def _run(args: argparse.Namespace) -> int:
     from gaia.pipeline.extract.job import check_extract
     from gaia.pipeline.runner.out_lock import hold_output
     from gaia.pipeline.runner.ray_setup import log_to_stderr
+    from gaia.pipeline.runner.staging import staged_output
     from gaia.pipeline.tune.table import format_funnel, funnel_for
 
     args.out = output_folder(args.out)
     setup = check_extract(args.preset, args.overrides, _extract_config(args), args.identities)
     args.retry_failed, args.json, args.run_dir = False, False, args.out
-    with hold_output(args.out, log=lambda line: log_to_stderr(f"[run] {line}")):
+
+    def log(line: str) -> None:
+        log_to_stderr(f"[run] {line}")
+
+    # One stage (a store URI) and one lock for both jobs; they enter them again.
+    with staged_output(args.out, log=log) as root, hold_output(root, log=log):
         _measure(args)
-        funnel = funnel_for(args.out, setup.thresholds)
-        for line in format_funnel(funnel, f"{args.preset} ({args.out})"):
+        funnel = funnel_for(root, setup.thresholds)
+        for line in format_funnel(funnel, f"{args.preset} ({redact(str(args.out))})"):
             print(line)
         return _extract(args, setup)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from gaia.pipeline.runner.checks import output_folder, workers_arg
 
@@ -43,8 +42,9 @@ def add_encode_latents_parser(commands: argparse._SubParsersAction) -> None:
                         help="a VAE checkpoint (step-NNNNNNNN.pt) or a `gaia train vae` run "
                              "folder (its latest checkpoint)")
     parser.add_argument("--shards", required=True, metavar="SPEC", help="input shards (SPEC)")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
-                        help="output folder; reusing it resumes the job")
+    parser.add_argument("--out", required=True, type=str, metavar="DIR",
+                        help="output folder or store URI (s3://BUCKET/PATH); reusing it "
+                             "resumes the job")
     parser.add_argument("--address", default=None,
                         help="Ray cluster to join ('auto' or host:port); default: RAY_ADDRESS, "
                              "else an embedded local Ray")

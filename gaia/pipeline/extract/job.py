@@ -37,10 +37,11 @@ from gaia.pipeline.extract.settings import (
 )
 from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
 from gaia.pipeline.extract.video import AudioChain, ClipJob, extract_video, output_frames
-from gaia.pipeline.run_dir import RunDir
+from gaia.pipeline.run_dir import CONFIG_FILE, RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, run_job
 from gaia.pipeline.runner.ray_setup import log_to_stderr
+from gaia.pipeline.runner.staging import stage_of, staged_output, store_uri
 from gaia.pipeline.speech.denoise import denoise_identity
 from gaia.pipeline.tune.table import iter_measures
 from gaia.schemas.atomic import atomic_path, remove_partials, write_text_atomic
@@ -94,27 +95,43 @@ def plan(run: RunDir, preset: str, overrides: list[str], config: ExtractConfig,
     return groups, total
 
 
-def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
+def run_extract(run_dir: Path | str, preset: str, overrides: list[str] | None = None,
                 config: ExtractConfig | None = None, identities_csv: str | None = None,
                 address: str | None = None, workers: int | None = None,
                 log: Log = log_to_stderr, use_ray: bool = True,
                 setup: ExtractSetup | None = None) -> ExtractSummary:
     """Extract the clips of ``run_dir`` under ``preset`` into ``RUN_DIR/shards/PRESET``.
 
+    ``run_dir``: a folder, or a store URI (``pipeline.runner.staging``): the measures are read
+    from the store, and each shard is uploaded as it is finished, before its manifest part.
+
     ``use_ray=False`` cuts the clips in this process, one video after another (tests,
     debugging): the same per-video code and the same writer, without a cluster. ``setup``:
     the result of ``check_extract`` for these settings, when the caller checked them first.
     """
-    run = RunDir(output_folder(run_dir, "RUN_DIR"))
+    given = output_folder(run_dir, "RUN_DIR")
     check_workers(workers)
-    if not run.videos.is_file():
-        raise FileNotFoundError(f"{run.root} is not a measured run (no {run.videos.name}): run "
-                                f"`gaia curate measure ... --out {run.root}` first")
     setup = setup or check_extract(preset, overrides, config, identities_csv)
+    folder = f"shards/{sanitize(Path(preset).stem)}"
+    with staged_output(given, pull=(CONFIG_FILE, "videos.parquet", "status/", "metrics/",
+                                    "tune/", f"{folder}/"),
+                       log=lambda line: log(f"[extract] {line}")) as root:
+        run = RunDir(root)
+        if not run.videos.is_file():
+            raise FileNotFoundError(f"{given} is not a measured run (no {run.videos.name}): "
+                                    f"run `gaia curate measure ... --out {given}` first")
+        return _run(run, run.root / folder, preset, setup, address, workers, log, use_ray)
+
+
+def _run(run: RunDir, out: Path, preset: str, setup: ExtractSetup, address: str | None,
+         workers: int | None, log: Log, use_ray: bool) -> ExtractSummary:
     config, overrides = setup.config, list(setup.overrides)
-    out = run.root / "shards" / sanitize(Path(preset).stem)
     parts = out / ".manifest"
     base_json = _base_json(run, preset, overrides, config, setup.chain)
+    stage = stage_of(run.root)
+    if stage is not None:  # shards finished in the store before their manifest part was
+        stage.pull([f"{stage.key(out)}/"], want=lambda key: key.endswith(".tar") and not (
+            run.root / Path(key).parent / ".manifest" / f"{Path(key).stem}.parquet").exists())
 
     def prepare() -> None:
         parts.mkdir(parents=True, exist_ok=True)
@@ -143,7 +160,8 @@ def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
         log(f"[extract] {summary.clips_planned} clips from {len(items)} videos: "
             f"{len(done)} already in shards, {_clips(todo)} to cut -> {out}")
         started = time.monotonic()
-        failures = _write_shards(out, parts, config, rows, summary, log) if todo else []
+        taken = stage.names(out, "*.tar") if stage is not None else []
+        failures = _write_shards(out, parts, config, rows, summary, log, taken) if todo else []
         summary.wall_s = time.monotonic() - started
         _finish(out, parts, summary, failures, {"preset": preset, "overrides": overrides,
                                                 "funnel": funnel[0].to_json()})
@@ -153,7 +171,7 @@ def run_extract(run_dir: Path, preset: str, overrides: list[str] | None = None,
         name="extract", out=run.root, prepare=prepare, plan=plan_items, pending=pending,
         merge=merge, worker=_ExtractWorker, many=True,
         worker_args={"config": asdict(config), "run_root": str(run.root),
-                     "base_json": base_json},
+                     "base_json": base_json, "store": store_uri(run.root)},
     ), use_ray=use_ray, address=address, workers=workers, log=log)
 
 
@@ -162,7 +180,7 @@ def _clips(items: list[dict]) -> int:
 
 
 def _write_shards(out: Path, parts: Path, config: ExtractConfig, rows, summary: ExtractSummary,
-                  log: Log) -> list[dict]:
+                  log: Log, taken: list[str]) -> list[dict]:
     """Feed the clip rows to the single shard writer; a shard's manifest part is written
     when the shard is complete. Returns the clips that failed."""
     failures: list[dict] = []
@@ -173,7 +191,7 @@ def _write_shards(out: Path, parts: Path, config: ExtractConfig, rows, summary: 
         log(f"[extract] shard {info.name}: {len(info.keys)} clips, {info.num_bytes / 1e6:.1f} MB")
 
     writer = ShardWriter(out, prefix="shard", target_bytes=int(config.shard_mb * 2**20),
-                         on_shard_done=shard_done)
+                         on_shard_done=shard_done, taken=taken)
     for row in rows:
         if row["status"] != "ok":
             failures.append({"key": row["key"], "error": row["error"]})
@@ -284,17 +302,20 @@ def _flatten(clip: dict) -> dict:
 class _ExtractWorker:
     """Loads the audio chain once (per actor, or here) and cuts one video's clips per call."""
 
-    def __init__(self, config: dict, run_root: str, base_json: dict) -> None:
+    def __init__(self, config: dict, run_root: str, base_json: dict,
+                 store: str | None = None) -> None:
         config = dict(config)
         config["crop"] = CropConfig(**config["crop"])
         self._config = ExtractConfig(**config)
         self._chain = audio_chain(self._config)
         self._run = RunDir(Path(run_root))
+        self._store = store  # a run in a store: the measures are read from there
         self._base = base_json
 
     def __call__(self, row: dict):
         jobs = [_job_from_row(item) for item in json.loads(row["jobs"])]
-        metrics = self._run.metrics / f"{jobs[0].video_id}.parquet"
+        name = f"{jobs[0].video_id}.parquet"
+        metrics = f"{self._store}/metrics/{name}" if self._store else self._run.metrics / name
         for clip in extract_video(jobs, metrics, self._chain, self._config.crop, self._base):
             yield _flatten(clip)
 

@@ -8,7 +8,8 @@ only once closed, so a reader listing ``*.tar`` never sees half a shard; only th
 
 A new shard starts when the next sample would make the current one pass ``target_bytes`` (size
 on disk, end-of-archive and padding included); a sample bigger than the target gets a shard of
-its own. Numbering continues after the shards already in ``out_dir`` (resume).
+its own. Numbering continues after the shards already in ``out_dir`` and those named in
+``taken`` (resume; ``taken``: the shards of a run whose finished shards live in a store).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import io
 import os
 import re
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaia.schemas.atomic import PARTIAL_SUFFIX, partial_path
+from gaia.schemas.atomic import PARTIAL_SUFFIX, committed, partial_path
 from gaia.schemas.keys import check_key
 from gaia.schemas.shards import check_member
 
@@ -63,7 +64,8 @@ class ShardWriter:
     """
 
     def __init__(self, out_dir: Path, prefix: str = "shard", target_bytes: int = 256 << 20,
-                 on_shard_done: Callable[[ShardInfo], None] | None = None) -> None:
+                 on_shard_done: Callable[[ShardInfo], None] | None = None,
+                 taken: Iterable[str] = ()) -> None:
         check_key(prefix)
         if target_bytes <= 0:
             raise ValueError(f"target_bytes must be positive, got {target_bytes}")
@@ -73,7 +75,8 @@ class ShardWriter:
         self.on_shard_done = on_shard_done
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._remove_own_partials()
-        indices = [shard_index(p.name, prefix) for p in self.out_dir.iterdir()]
+        names = [p.name for p in self.out_dir.iterdir()] + list(taken)
+        indices = [shard_index(name, prefix) for name in names]
         self._next_index = max((i for i in indices if i is not None), default=-1) + 1
         self._seen: set[str] = set()
         self._done: list[ShardInfo] = []
@@ -176,6 +179,7 @@ class ShardWriter:
             self._tar = None
         info = ShardInfo(name=self._final.name, path=self._final, keys=tuple(self._keys),
                          num_bytes=self._final.stat().st_size)
+        committed(self._final)  # a staged run uploads it here, before its manifest part
         self._done.append(info)
         if self.on_shard_done is not None:
             self.on_shard_done(info)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from gaia.common.storage import redact
 from gaia.pipeline.latents.merge import (
     EncodeMismatchError,
     read_part,
@@ -45,6 +46,7 @@ from gaia.pipeline.latents.shard import PARTS, encode_shard, shard_stem
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, Placement, run_job
 from gaia.pipeline.runner.ray_setup import log_to_stderr
+from gaia.pipeline.runner.staging import StagedOut, refresh, staged_output, store_uri
 from gaia.schemas.atomic import remove_partials, write_text_atomic
 from gaia.schemas.latents import LATENT_SCHEMA_VERSION, STATS_FILE
 
@@ -173,10 +175,21 @@ def run_encode_latents(vae: str | Path, shards: str, out: Path, *, use_ray: bool
     if device not in (None, "cpu", "cuda"):
         raise ValueError(f"--device {device!r}: cpu or cuda")
     started = time.monotonic()
-    out = output_folder(out)
+    given = output_folder(out)
     check_workers(workers)
     checkpoint, identity = vae_identity(vae)
-    urls = _plan(shards, out)
+    with staged_output(given, pull=(ENCODE_FILE, f"{PARTS}/"),
+                       log=lambda line: log(f"[encode-latents] {line}")) as root:
+        urls = _plan(shards, root)
+        return _run(root, str(given), shards, urls, checkpoint, identity, started, use_ray,
+                    address, workers, device, batch_frames, log)
+
+
+def _run(out: Path, shown: str, shards: str, urls: list[str], checkpoint: Path,
+         identity: VaeIdentity, started: float, use_ray: bool, address: str | None,
+         workers: int | None, device: str | None, batch_frames: int,
+         log: Log) -> EncodeSummary:
+    store = store_uri(out)  # workers upload their shards there when the output is a store
 
     def prepare() -> None:
         record = _encode_record(out, identity, shards)  # refuses another VAE's out first
@@ -186,12 +199,14 @@ def run_encode_latents(vae: str | Path, shards: str, out: Path, *, use_ray: bool
             write_text_atomic(out / ENCODE_FILE, json.dumps(record, indent=2, sort_keys=True))
 
     def merge(items: list[dict], todo: list[dict], rows) -> EncodeSummary:
-        summary = EncodeSummary(out=str(out), shards=len(items),
+        summary = EncodeSummary(out=redact(shown) if store else str(out), shards=len(items),
                                 shards_skipped=len(items) - len(todo))
         log(f"[encode-latents] {len(items)} shards: {summary.shards_skipped} already done, "
-            f"{len(todo)} to encode with {identity.config} step {identity.step} -> {out}")
+            f"{len(todo)} to encode with {identity.config} step {identity.step} -> "
+            f"{summary.out}")
         for row in rows:
             _tally(summary, row, log)
+        refresh(out, (f"{PARTS}/",))  # the parts the workers wrote to the store
         write_manifest(out, identity, log)
         summary.stats_split = write_stats(out, identity, log)
         summary.wall_s = time.monotonic() - started
@@ -211,7 +226,8 @@ def run_encode_latents(vae: str | Path, shards: str, out: Path, *, use_ray: bool
         pending=lambda item: None if _done(out, item["url"], identity) else item,
         worker=_EncodeWorker,
         worker_args={"checkpoint": str(checkpoint), "identity": asdict(identity),
-                     "out": str(out), "device": device, "batch_frames": batch_frames},
+                     "out": str(out), "device": device, "batch_frames": batch_frames,
+                     "store": store},
     ), use_ray=use_ray, address=address, workers=workers, log=log)
 
 
@@ -234,9 +250,12 @@ class _EncodeWorker:
     """Loads the VAE once (per actor, or here), then encodes one shard per call."""
 
     def __init__(self, checkpoint: str, identity: dict, out: str, device: str | None,
-                 batch_frames: int) -> None:
+                 batch_frames: int, store: str | None = None) -> None:
         from gaia.inference.vae import LoadedVae
 
+        # An output in a store: this worker writes in its own stage, uploaded file by file.
+        self._stage = StagedOut(store) if store else None
+        out = str(self._stage.root) if self._stage else out
         self._vae = LoadedVae.load(checkpoint, device)
         self._identity = VaeIdentity(**{**identity,
                                         "latent_shape": tuple(identity["latent_shape"])})
@@ -245,3 +264,11 @@ class _EncodeWorker:
     def __call__(self, row: dict) -> dict:
         return encode_shard(self._vae, self._identity, row["url"], self._out,
                             self._batch_frames)
+
+    def close(self) -> None:
+        stage, self._stage = getattr(self, "_stage", None), None
+        if stage is not None:
+            stage.close()
+
+    def __del__(self) -> None:
+        self.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 from gaia.pipeline.latents.sample import VaeIdentity
 from gaia.pipeline.latents.shard import PARTS
 from gaia.pipeline.runner.ray_setup import log_to_stderr
-from gaia.schemas.atomic import atomic_path, write_text_atomic
+from gaia.schemas.atomic import atomic_path, discard, write_text_atomic
 from gaia.schemas.latents import LATENT_SCHEMA_VERSION, STATS_FILE
 from gaia.schemas.moments import Moments
 
@@ -80,7 +80,7 @@ def write_stats(out: Path, identity: VaeIdentity, log: Log = log_to_stderr) -> s
         for split, moments in totals.items():
             moments.merge(Moments(part["stats"][split]))
     if len(features) > 1:
-        stats_path.unlink(missing_ok=True)
+        discard(stats_path)
         shown = "; ".join(f"{stem}.tar: {item}" for item, stem in features.values())
         raise EncodeMismatchError(
             f"clips in {out} have different speech features ({shown}): the diffusion model "
@@ -89,7 +89,7 @@ def write_stats(out: Path, identity: VaeIdentity, log: Log = log_to_stderr) -> s
     split = "train" if totals["train"].frames else "all"
     moments = totals[split]
     if not moments.frames:
-        stats_path.unlink(missing_ok=True)
+        discard(stats_path)
         log(f"[encode-latents] no clip encoded: no {STATS_FILE}")
         return None
     if split == "all":

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gaia.pipeline.latents.sample import Skip, VaeIdentity, latent_sample
-from gaia.schemas.atomic import atomic_path, write_text_atomic
+from gaia.schemas.atomic import atomic_path, discard, write_text_atomic
 from gaia.schemas.keys import sanitize
 from gaia.schemas.latents import LATENT_SCHEMA_VERSION
 from gaia.schemas.moments import Moments
@@ -27,10 +27,10 @@ def shard_stem(url: str) -> str:
 
 
 def _read_samples(url: str, errors: list[Exception]) -> Iterator[dict]:
-    import webdataset as wds
+    from gaia.training.data.shard_read import shard_samples
 
-    # The handler records the error and returns None: webdataset stops reading the shard.
-    yield from wds.tarfile_to_samples(handler=errors.append)([{"url": url}])
+    # The handler records the error and returns None: the shard is read no further.
+    yield from shard_samples(url, errors.append)
 
 
 def _add_member(archive: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -89,7 +89,7 @@ def encode_shard(vae, identity: VaeIdentity, url: str, out: Path, batch_frames: 
             if not any(s["status"] == "ok" for s in samples):
                 raise _NothingWritten  # no empty tar: a trainer's worker would find no sample
     except _NothingWritten:
-        final.unlink(missing_ok=True)  # an earlier attempt's tar, if any, is not this one's
+        discard(final)  # an earlier attempt's tar, if any, is not this one's
     error = f"{type(errors[0]).__name__}: {errors[0]}" if errors else None
     ok = [s for s in samples if s["status"] == "ok"]
     part = {

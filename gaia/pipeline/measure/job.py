@@ -16,13 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gaia.common.storage import redact
 from gaia.pipeline.inputs import resolve_inputs
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.provenance import check_models_available, write_run_config
-from gaia.pipeline.run_dir import RunDir
+from gaia.pipeline.run_dir import CONFIG_FILE, RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, run_job
 from gaia.pipeline.runner.ray_setup import log_to_stderr
+from gaia.pipeline.runner.staging import StagedOut, refresh, staged_output, store_uri
 from gaia.schemas.atomic import remove_partials
 
 Log = Callable[[str], None]
@@ -61,20 +63,30 @@ class MeasureSummary:
         return out
 
 
-def run_measure(inputs: list[str], out: Path, config: MeasureConfig | None = None,
+def run_measure(inputs: list[str], out: Path | str, config: MeasureConfig | None = None,
                 address: str | None = None, workers: int | None = None,
                 retry_failed: bool = False, log: Log = log_to_stderr,
                 use_ray: bool = True) -> MeasureSummary:
     """Measure every video named by ``inputs`` into ``out`` (see the module docstring).
 
     Everything is checked before Ray starts: ``out``, the inputs, the models' weights.
+    ``out``: a folder, or a store URI (``s3://bucket/runs/r1``; ``pipeline.runner.staging``).
     ``use_ray=False`` measures here, one video after another, with the same worker.
     """
     config = config or MeasureConfig()
-    run = RunDir(output_folder(out))
+    out = output_folder(out)
     check_workers(workers)
     videos = resolve_inputs(inputs)
     check_models_available(config)
+    with staged_output(out, pull=(CONFIG_FILE, "status/"),
+                       log=lambda line: log(f"[measure] {line}")) as root:
+        return _run(RunDir(root), str(out), videos, config, address, workers, retry_failed,
+                    log, use_ray)
+
+
+def _run(run: RunDir, shown: str, videos: list, config: MeasureConfig, address: str | None,
+         workers: int | None, retry_failed: bool, log: Log, use_ray: bool) -> MeasureSummary:
+    store = store_uri(run.root)  # workers write there themselves when the run is in a store
 
     def prepare() -> None:
         run.make()
@@ -96,7 +108,7 @@ def run_measure(inputs: list[str], out: Path, config: MeasureConfig | None = Non
     def merge(items: list[dict], todo: list[dict], records) -> MeasureSummary:
         summary = MeasureSummary(inputs=len(items), skipped=len(items) - len(todo))
         log(f"[measure] {len(items)} videos: {summary.skipped} already done, {len(todo)} to "
-            f"measure -> {run.root}")
+            f"measure -> {redact(shown) if store else run.root}")
         started = time.monotonic()
         for record in records:
             summary.measured_now += 1
@@ -104,6 +116,7 @@ def run_measure(inputs: list[str], out: Path, config: MeasureConfig | None = Non
             summary.video_seconds_now += float(record.get("duration_s") or 0.0)
             _report(record, summary, len(todo), started, log)
         summary.wall_s = time.monotonic() - started
+        refresh(run.root, ("status/", "metrics/"))  # what the workers wrote to the store
         _tally_run(run, summary)
         # The compact table tune reads (seconds, not a decode): built once the run is whole.
         from gaia.pipeline.tune.compact import build_tune_table
@@ -114,7 +127,7 @@ def run_measure(inputs: list[str], out: Path, config: MeasureConfig | None = Non
     return run_job(Job(
         name="measure", out=run.root, prepare=prepare, plan=plan, pending=pending, merge=merge,
         worker=_MeasureWorker, worker_args={"config": config.to_dict(),
-                                            "run_root": str(run.root)},
+                                            "run_root": str(run.root), "store": store},
     ), use_ray=use_ray, address=address, workers=workers, log=log)
 
 
@@ -145,16 +158,22 @@ def _report(record: dict, summary: MeasureSummary, total: int, started: float,
 class _MeasureWorker:
     """One actor's (or this process's) supervised measuring process, reused for every video."""
 
-    def __init__(self, config: dict, run_root: str) -> None:
+    def __init__(self, config: dict, run_root: str, store: str | None = None) -> None:
         from gaia.pipeline.measure.worker_process import IsolatedMeasurer
 
-        self._run = RunDir(Path(run_root))
+        # A run in a store: this worker writes in its own stage, uploaded file by file.
+        self._stage = StagedOut(store) if store else None
+        self._run = RunDir(self._stage.root if self._stage else Path(run_root))
         self._measurer = IsolatedMeasurer(
             MeasureConfig.from_dict(config), self._run.metrics, self._run.logs
         )
 
     def __call__(self, row: dict) -> dict:
         record = self._measurer.measure(row["uri"], row["video_id"], row["source"])
+        if self._stage is not None:  # the child process wrote these: uploaded before status
+            self._stage.publish(self._run.metrics / f"{record['video_id']}.parquet")
+            for log_file in self._run.logs.glob("*.log"):
+                self._stage.publish(log_file, keep=True)
         self._run.write_status(record)
         return {"video_id": record["video_id"], "status": record["status"],
                 "reason": record["reason"], "num_frames": record.get("num_frames") or 0,
@@ -164,6 +183,9 @@ class _MeasureWorker:
         measurer, self._measurer = getattr(self, "_measurer", None), None
         if measurer is not None:
             measurer.close()
+        stage, self._stage = getattr(self, "_stage", None), None
+        if stage is not None:
+            stage.close()
 
     def __del__(self) -> None:
         self.close()

@@ -11,18 +11,24 @@ import argparse
 import os
 from pathlib import Path
 
+from gaia.common.storage import check_uri, is_uri
+
 # Set by Ray's job supervisor for the driver of a `ray job submit` job.
 _SUBMITTED_JOB_VARIABLE = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 
 
-def output_folder(path: str | os.PathLike, flag: str = "--out") -> Path:
-    """``path`` made absolute against the current directory, before anything changes it.
+def output_folder(path: str | os.PathLike, flag: str = "--out") -> Path | str:
+    """``path`` made absolute against the current directory, before anything changes it; a
+    store URI (``s3://bucket/runs/r1``) is returned as a checked string
+    (``gaia.common.storage.check_uri``: no credentials in it).
 
     Refused: a path that exists and is not a folder, and a relative path in a ``ray job
     submit`` driver, whose current directory is the head node's, not the submitter's: with
     ``--working-dir`` a temporary copy that no other node sees and that Ray deletes (the
     output would be lost), without it the folder ``ray start --head`` ran in.
     """
+    if is_uri(path):
+        return check_uri(str(path), flag)
     given = Path(path).expanduser()
     if not given.is_absolute() and os.environ.get(_SUBMITTED_JOB_VARIABLE):
         raise ValueError(

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from gaia.pipeline.run_dir import RunDir
+from gaia.schemas.atomic import committed, discard
 from gaia.schemas.tune_table import (
     CODED,
     EXACT,
@@ -42,6 +43,7 @@ def _write_ipc(table: pa.Table, path: Path) -> None:
     with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     os.replace(partial, path)
+    committed(path)
 
 
 def _source_columns() -> list[str]:
@@ -60,7 +62,7 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
     videos = measured_videos(run)  # first: a folder without measures says so, and gets nothing
     folder = run.root / TUNE_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / INDEX).unlink(missing_ok=True)  # the table is incomplete until rewritten
+    discard(folder / INDEX)  # the table is incomplete until rewritten
     schema = frame_schema()
     rows: dict[str, list] = {name: [] for name, _ in VIDEO_FIELDS}
     rows["file"], rows["row"] = [], []
@@ -101,7 +103,7 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
     write_index(folder, rows)
     for stale in folder.glob("part-*.arrow"):
         if stale.name not in set(rows["file"]):
-            stale.unlink()
+            discard(stale)
     return folder
 
 

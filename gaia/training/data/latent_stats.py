@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gaia.common.storage import Store, is_uri, redact
 from gaia.schemas.latents import STATS_FILE
 
 _ARRAYS = ("motion_mean", "motion_std", "pose_mean", "pose_std", "speech_mean", "speech_std")
@@ -64,7 +65,16 @@ class LatentStats:
 
     @classmethod
     def load(cls, path: str | Path) -> LatentStats:
-        """From ``stats.json`` (or a latent-shard folder holding it)."""
+        """From ``stats.json`` (or a latent-shard folder holding it), a path or a store URI."""
+        if is_uri(str(path)):
+            uri = str(path).rstrip("/")
+            uri = uri if uri.endswith(".json") else f"{uri}/{STATS_FILE}"
+            folder, _, name = uri.rpartition("/")
+            try:
+                return cls.from_state(json.loads(Store(folder).read_bytes(name)))
+            except FileNotFoundError:
+                raise FileNotFoundError(f"no latent statistics at {redact(uri)}: run `gaia "
+                                        "encode-latents` first, or pass --stats") from None
         path = Path(path)
         path = path / STATS_FILE if path.is_dir() else path
         if not path.is_file():

@@ -50,11 +50,13 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from gaia.common.storage import is_uri, list_uri, redact
 from gaia.schemas.shards import (
     SPLITS,
 )
 from gaia.training.data.clip_decode import SampleError, decode_sample
 from gaia.training.data.pairs import pair_batches
+from gaia.training.data.shard_read import shard_samples
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +86,9 @@ def _split_commas(spec: str) -> list[str]:
 
 def expand_shards(spec: str) -> list[str]:
     """Shard urls from a spec: comma-separated entries, each a folder (its ``*.tar``, sorted),
-    a glob, a brace pattern (``shards/shard-{000000..000009}.tar``), a file, or a url
-    (``s3://...``, ``pipe:CMD``), passed through as WebDataset urls after brace expansion.
+    a glob, a brace pattern (``shards/shard-{000000..000009}.tar``), a file, or a url: a store
+    prefix (``s3://bucket/run/shards/vae``: its ``*.tar``) or glob, or any url after brace
+    expansion (``s3://.../shard-{000000..000009}.tar``, ``pipe:CMD``).
 
     Raises FileNotFoundError naming the entry when a local entry matches nothing.
     """
@@ -95,7 +98,7 @@ def expand_shards(spec: str) -> list[str]:
         raise FileNotFoundError(f"no shards: empty shard spec {spec!r}")
     for entry in entries:
         if _URL.match(entry):
-            urls += list(braceexpand.braceexpand(entry))
+            urls += _store_urls(entry, spec)
             continue
         for item in braceexpand.braceexpand(os.path.expanduser(entry)):
             if os.path.isdir(item):
@@ -111,6 +114,19 @@ def expand_shards(spec: str) -> list[str]:
                 raise FileNotFoundError(f"no shards: {where} (spec {spec!r})")
             urls += found
     return urls
+
+
+def _store_urls(entry: str, spec: str) -> list[str]:
+    """A url entry's shards: listed from the store for a prefix or a glob in the file name."""
+    if entry.startswith("pipe:") or "{" in entry or entry.endswith(".tar") \
+            or not is_uri(entry) or entry.startswith(("http://", "https://")):
+        return list(braceexpand.braceexpand(entry))
+    folder, _, name = entry.rstrip("/").rpartition("/")
+    found = list_uri(folder, name) if _GLOB.search(name) else list_uri(entry, "*.tar")
+    if not found:
+        raise FileNotFoundError(f"no shards: no *.tar under {redact(entry)} (spec "
+                                f"{redact(spec)})")
+    return found
 
 
 @dataclass(frozen=True)
@@ -246,7 +262,7 @@ class ClipStream(IterableDataset):
         def read(urls: Iterator[dict]) -> Iterator[dict]:
             for url in urls:  # one shard at a time: a truncated one ends its partial sample
                 errors: list[Exception] = []
-                for sample in wds.tarfile_to_samples(handler=errors.append)([url]):
+                for sample in shard_samples(url["url"], errors.append):
                     progress["read"] += 1
                     yield sample
                 if errors:  # the handler returned None: webdataset stopped reading the shard

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from gaia.common.config_files import parse_overrides
+from gaia.common.storage import is_uri
 from gaia.training.checkpoint import seed_rank
 from gaia.training.data.latent_stats import LatentStats
 from gaia.training.data.latent_windows import WindowStreamConfig
@@ -29,14 +30,16 @@ from gaia.training.s2m.task import DiffusionTask
 logger = logging.getLogger(__name__)  # progress lines; gaia.common.logs routes them
 
 
-def stats_path(options: DiffusionTrainOptions) -> Path:
-    """``--stats``, else ``stats.json`` in the folder of the first latent shard."""
+def stats_path(options: DiffusionTrainOptions) -> Path | str:
+    """``--stats``, else ``stats.json`` in the folder (or store prefix) of the first latent
+    shard."""
     if options.stats:
-        return Path(options.stats)
+        return options.stats if is_uri(options.stats) else Path(options.stats)
     first = expand_shards(options.shards)[0]
-    if "://" in first or first.startswith("pipe:"):
-        raise ValueError("latent shards given as URLs: pass --stats with their stats.json")
-    return Path(first).parent
+    if first.startswith("pipe:") or first.startswith(("http://", "https://")):
+        raise ValueError("latent shards given as pipe: or http urls: pass --stats with their "
+                         "stats.json")
+    return first.rpartition("/")[0] if is_uri(first) else Path(first).parent
 
 
 def train_diffusion(options: DiffusionTrainOptions, log=logger.info) -> int:
