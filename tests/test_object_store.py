@@ -265,3 +265,16 @@ def test_encode_latents_into_a_bucket_resumes_after_a_lost_part(curated_bucket, 
     assert pq.read_table(f"{out}/manifest.parquet", columns=columns).to_pylist() == expected
     stats = json.loads(store.read_bytes("stats.json"))
     assert stats == json.loads((latent_shards / "stats.json").read_text())
+
+
+def test_tune_reads_a_run_in_the_bucket(curated_bucket, curated_local, capsys):
+    from gaia.cli import main
+
+    assert main(["curate", "tune", curated_bucket, "--preset", "vae", "--json"]) == 0
+    remote = json.loads(capsys.readouterr().out)
+    assert main(["curate", "tune", str(curated_local), "--preset", "vae", "--json"]) == 0
+    here = json.loads(capsys.readouterr().out)
+    assert remote["run_dir"] == curated_bucket
+    assert remote["clips"] == here["clips"] > 0
+    assert {k: v for k, v in remote.items() if k != "run_dir"} == \
+        {k: v for k, v in here.items() if k != "run_dir"}

@@ -58,7 +58,9 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
                     "failing filter), kept hours and clips, by source folder. Reads only the "
                     "stored measures; nothing is decoded.",
         epilog=TUNE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    tune.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a measured run")
+    tune.add_argument("run_dir", type=str, metavar="RUN_DIR",
+                      help="a measured run: a folder or a store URI (its measures are "
+                           "downloaded to a temporary stage)")
     tune.add_argument("--preset", default=None,
                       help="thresholds preset: vae (loose) or diffusion (strict), or a YAML "
                            "file (default: the built-in defaults)")
@@ -241,6 +243,9 @@ def _run(args: argparse.Namespace) -> int:
         return _extract(args, setup)
 
 
+# What tune reads of a run in a store (pulled into a temporary stage; never the shards).
+TUNE_READS = ("config.yaml", "videos.parquet", "status/", "metrics/", "tune/", "presets/")
+
 TUNE_EPILOG = """\
 filters, in the order they run, and their keys (--set FILTER.KEY=VALUE); every filter also
 takes FILTER.enabled=true|false:
@@ -267,6 +272,15 @@ examples:
 
 
 def _tune(args: argparse.Namespace) -> int:
+    from gaia.pipeline.runner.staging import staged_output
+
+    given = output_folder(args.run_dir, "RUN_DIR")
+    with staged_output(given, pull=TUNE_READS, lock=False) as root:
+        args.run_dir, args.run_name = root, str(given)
+        return _tune_here(args)
+
+
+def _tune_here(args: argparse.Namespace) -> int:
     from gaia.filters.thresholds import load_thresholds
     from gaia.pipeline.tune.table import format_funnel, funnel_for, parse_sweep, run_sweep
 
@@ -281,7 +295,7 @@ def _tune(args: argparse.Namespace) -> int:
         serve(args.run_dir, thresholds, args.preset, args.host, args.port, log)
         return 0
     funnel = funnel_for(args.run_dir, thresholds, source=args.measures, log=log)
-    document = {"run_dir": str(args.run_dir), "preset": args.preset,
+    document = {"run_dir": args.run_name, "preset": args.preset,
                 "thresholds": thresholds.to_dict(), **funnel.to_json()}
     if args.sweep:
         sweep = parse_sweep(args.sweep)
@@ -296,7 +310,7 @@ def _tune(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(document, indent=2))
         return 0
-    for line in format_funnel(funnel, f"{title} ({args.run_dir})"):
+    for line in format_funnel(funnel, f"{title} ({args.run_name})"):
         print(line)
     if args.sweep:
         print(f"\nsweep of {document['sweep']['key']}:")

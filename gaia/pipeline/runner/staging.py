@@ -138,11 +138,13 @@ def refresh(root: Path, prefixes: Iterable[str]) -> int:
 
 
 @contextlib.contextmanager
-def staged_output(out: Path | str, pull: Iterable[str] = (),
-                  log: Log = lambda _: None) -> Iterator[Path]:
+def staged_output(out: Path | str, pull: Iterable[str] = (), log: Log = lambda _: None,
+                  lock: bool = True) -> Iterator[Path]:
     """The local folder a job works in: ``out`` itself, or for a URI a stage mirrored to the
-    store, with the store's lock held and ``pull`` downloaded (module docstring). Re-entrant:
-    ``gaia curate run`` stages once for measure and extract."""
+    store, with ``pull`` downloaded and (``lock``) the store's lock held and a killed run's
+    temporary keys removed (module docstring). ``lock=False`` is for readers such as tune,
+    which may look at a run while a job writes it. Re-entrant: ``gaia curate run`` stages once
+    for measure and extract."""
     if not is_uri(out):
         yield Path(out)
         return
@@ -153,9 +155,10 @@ def staged_output(out: Path | str, pull: Iterable[str] = (),
         return
     stage = StagedOut(uri)
     try:
-        _take_lock(stage, log)
+        if lock:
+            _take_lock(stage, log)
         try:
-            if removed := stage.store.remove_partials():
+            if lock and (removed := stage.store.remove_partials()):
                 log(f"removed {removed} partial object(s) left in {redact(uri)} by an "
                     "interrupted run")
             stage.pull(pull)
@@ -163,7 +166,8 @@ def staged_output(out: Path | str, pull: Iterable[str] = (),
             yield stage.root
         finally:
             _active.pop(uri, None)
-            stage.store.delete(LOCK_KEY)
+            if lock:
+                stage.store.delete(LOCK_KEY)
     finally:
         stage.close()
 
