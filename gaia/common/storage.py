@@ -96,9 +96,10 @@ def resolve(uri: str):
 
 
 def open_input(uri: str) -> BinaryIO:
-    """A sequential binary reader of one object (the caller closes it)."""
+    """A sequential binary reader of one object (the caller closes it), buffered: a tar
+    reader asks for 512-byte blocks, and an unbuffered S3 stream makes each one a request."""
     filesystem, path = resolve(uri)
-    return filesystem.open_input_stream(path)
+    return filesystem.open_input_stream(path, buffer_size=_CHUNK)
 
 
 def _is_partial(name: str) -> bool:
