@@ -4,8 +4,9 @@ Over copies of the demo sample's clip shards (cut with the vae preset, every cli
 from the page cache, one core:
 
 - raw: every member of every tar read with ``tarfile`` (the reference);
-- read + safe decode: WebDataset's tar reading plus the spec's safe decoding (``load_npy``
-  with pickles refused, JSON): the loader without the video;
+- read + safe decode: the loader's tar reading (``training.data.shard_read``, WebDataset's
+  grouping rules) plus the spec's safe decoding (``load_npy`` with pickles refused, JSON): the
+  loader without the video;
 - loader: ``training.data``'s ``ClipStream`` as a trainer's DataLoader worker runs it (shuffle
   buffer, safe decoding, the clip's frames decoded from its mp4 and resized), one pass, at
   vae-tiny's 64 px and vae-small's 256 px; in clips/s and VAE pairs/s (4 pairs per clip);
@@ -66,12 +67,11 @@ def raw_read(urls: list[str]) -> int:
 
 
 def safe_read(urls: list[str]) -> int:
-    import webdataset as wds
-
     from gaia.schemas.shards import load_npy
+    from gaia.training.data.shard_read import shard_samples
 
     count = 0
-    for sample in wds.WebDataset(urls, shardshuffle=False):
+    for sample in (s for url in urls for s in shard_samples(url, lambda _: False)):
         json.loads(sample["json"])
         for name in ("landmarks.npy", "pose.npy", "speech.npy"):
             if name in sample:

@@ -76,8 +76,10 @@ def redact(uri: str) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _filesystem(root: str):
-    """The filesystem of ``scheme://netloc`` (cached: an S3 client is slow to build)."""
+def _filesystem(root: str, pid: int):
+    """The filesystem of ``scheme://netloc`` (cached: an S3 client is slow to build), one per
+    process: a DataLoader worker forked from a process that has a client builds its own
+    rather than sharing the parent's connections."""
     import pyarrow.fs
 
     filesystem, _ = pyarrow.fs.FileSystem.from_uri(root)
@@ -92,7 +94,7 @@ def resolve(uri: str):
     if parts.scheme == "file":
         return pyarrow.fs.LocalFileSystem(), parts.path
     root = f"{parts.scheme}://{parts.netloc}" + (f"?{parts.query}" if parts.query else "")
-    return _filesystem(root), (parts.netloc + parts.path).rstrip("/")
+    return _filesystem(root, os.getpid()), (parts.netloc + parts.path).rstrip("/")
 
 
 def open_input(uri: str) -> BinaryIO:

@@ -19,12 +19,14 @@ Every per-frame array has exactly as many rows as the mp4 has frames. Only ``.np
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
 import re
 
 import numpy as np
+import numpy.lib.format as npy_format
 import pyarrow as pa
 
 from gaia.schemas.keys import check_key
@@ -105,12 +107,39 @@ def check_member(member: str) -> str:
     return member
 
 
+_HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0,
+                   (2, 0): npy_format.read_array_header_2_0}
+
+
+@functools.lru_cache(maxsize=4096)
+def _npy_header(header: bytes) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, Fortran order, dtype) of a ``.npy`` header, parsed by numpy's own (literal-only)
+    reader. Cached: a shard's arrays of one kind share a handful of headers, and parsing one
+    costs as much as copying the array it describes."""
+    stream = io.BytesIO(header)
+    reader = _HEADER_READERS.get(npy_format.read_magic(stream))
+    if reader is None:
+        raise ValueError("unsupported .npy version")
+    return reader(stream)
+
+
 def load_npy(data: bytes) -> np.ndarray:
-    """One array from ``.npy`` bytes; object arrays (pickles) and ``.npz`` are refused."""
-    array = np.load(io.BytesIO(data), allow_pickle=False)
-    if not isinstance(array, np.ndarray):
+    """One array from ``.npy`` bytes, as ``np.load(allow_pickle=False)`` reads it; object
+    arrays (pickles), ``.npz`` and a size that disagrees with the header are refused."""
+    if not data.startswith(b"\x93NUMPY") or len(data) < 12:
         raise ValueError("not a single .npy array")
-    return array
+    header_len = int.from_bytes(data[8:10] if data[6] == 1 else data[8:12], "little")
+    offset = (10 if data[6] == 1 else 12) + header_len
+    shape, fortran, dtype = _npy_header(bytes(data[:offset]))
+    if dtype.hasobject:
+        raise ValueError("an object array (a pickle) is refused")
+    count = math.prod(shape)
+    if len(data) - offset != count * dtype.itemsize:
+        raise ValueError(f"a .npy of {len(data) - offset} data bytes for shape {shape} "
+                         f"of {dtype}")
+    array = np.frombuffer(data, dtype, count=count, offset=offset)
+    array = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+    return array.copy(order="K")  # writable, its own memory, the layout np.load gives
 
 
 def dump_npy(array: np.ndarray) -> bytes:

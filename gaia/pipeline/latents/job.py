@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from gaia.common.storage import redact
+from gaia.common.storage import is_uri, redact
 from gaia.pipeline.latents.merge import (
     EncodeMismatchError,
     read_part,
@@ -97,7 +97,7 @@ def _is_url(url: str) -> bool:
     return url.startswith("pipe:") or "://" in url
 
 
-def _plan(shards: str, out: Path) -> list[str]:
+def _plan(shards: str, out: Path, given: Path | str) -> list[str]:
     """Input shard urls (local paths made absolute, for workers); refuses two inputs with one
     output name, and an ``out`` that would overwrite an input."""
     from gaia.training.data.shard_stream import expand_shards
@@ -111,6 +111,9 @@ def _plan(shards: str, out: Path) -> list[str]:
                 f"input shards {stems[stem]} and {url} would both be written as {stem}.tar: "
                 "encode them into different --out folders")
         stems[stem] = url
+        if _is_url(url) and is_uri(given) and url.rpartition("/")[0] == given:
+            raise EncodeMismatchError(f"--out {given} holds the input shard {url}: write the "
+                                      "latents to another prefix")
         if not _is_url(url) and Path(url).parent == out:
             raise EncodeMismatchError(f"--out {out} holds the input shard {url}: write the "
                                       "latents to another folder")
@@ -180,7 +183,7 @@ def run_encode_latents(vae: str | Path, shards: str, out: Path, *, use_ray: bool
     checkpoint, identity = vae_identity(vae)
     with staged_output(given, pull=(ENCODE_FILE, f"{PARTS}/"),
                        log=lambda line: log(f"[encode-latents] {line}")) as root:
-        urls = _plan(shards, root)
+        urls = _plan(shards, root, given)
         return _run(root, str(given), shards, urls, checkpoint, identity, started, use_ray,
                     address, workers, device, batch_frames, log)
 
