@@ -119,6 +119,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tune_speed.py
 	$(BIN)/python benchmarks/extract_throughput.py
 	$(BIN)/python benchmarks/loader_throughput.py
+	$(BIN)/python benchmarks/object_store_speed.py
 	$(BIN)/python benchmarks/train_vae_speed.py
 	$(BIN)/python benchmarks/s2m_speed.py
 
