@@ -108,6 +108,11 @@ def _is_partial(name: str) -> bool:
     return name.startswith(".") and name.endswith(PARTIAL_SUFFIX)
 
 
+def _temporary(name: str) -> str:
+    """A hidden, unique name beside ``name`` that no listing takes for a finished file."""
+    return f".{name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}"
+
+
 @dataclass(frozen=True)
 class Entry:
     """One object under a store's root: its key relative to the root, size, modification time
@@ -175,7 +180,7 @@ class Store:
     def put(self, local: Path, key: str) -> None:
         """Upload ``local`` to ``key``: to a temporary key first, then moved into place."""
         folder, _, name = key.rpartition("/")
-        temporary = f"{folder}/" * bool(folder) + f".{name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}"
+        temporary = f"{folder}/" * bool(folder) + _temporary(name)
         try:
             with open(local, "rb") as source, \
                     self.filesystem.open_output_stream(self._path(temporary)) as target:
@@ -189,7 +194,7 @@ class Store:
         """Download ``key`` to ``local`` (written whole, then renamed), with the object's
         modification time when given (so a file's age means the same on every copy)."""
         local.parent.mkdir(parents=True, exist_ok=True)
-        partial = local.with_name(f".{local.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+        partial = local.with_name(_temporary(local.name))
         try:
             with self.filesystem.open_input_stream(self._path(key)) as source, \
                     open(partial, "wb") as target:
@@ -228,7 +233,9 @@ def list_uri(uri: str, pattern: str = "*") -> list[str]:
 
 @contextlib.contextmanager
 def opened(url: str) -> Iterator[BinaryIO]:
-    """A binary reader of a local path or a store URI, closed on exit."""
+    """A binary reader of a local path, a ``file://`` URI or a store URI, closed on exit."""
+    if url.startswith("file://"):
+        url = urlsplit(url).path
     handle = open_input(url) if is_uri(url) else open(url, "rb")  # noqa: SIM115
     try:
         yield handle

@@ -132,11 +132,9 @@ def clip_sync(segment: Segment, sync_columns: dict[str, np.ndarray] | None, time
     return ClipSync(av_offset_s, offset, "; ".join(notes), abs(offset) > max_sync_offset_s + 1e-9)
 
 
-def _sync_columns(metrics_file: Path) -> dict[str, np.ndarray] | None:
-    names = set(pq.read_schema(metrics_file).names)
-    if not set(SYNC_COLUMNS) <= names:
+def _sync_columns(table: pa.Table) -> dict[str, np.ndarray] | None:
+    if not set(SYNC_COLUMNS) <= set(table.column_names):
         return None
-    table = pq.read_table(metrics_file, columns=list(SYNC_COLUMNS))
     return {name: np.asarray(table.column(name).to_numpy(zero_copy_only=False), np.float64)
             for name in SYNC_COLUMNS}
 
@@ -191,7 +189,7 @@ class AudioChain:
     features: SpeechFeatureExtractor
 
 
-def extract_video(jobs: list[ClipJob], metrics_file: Path, audio: AudioChain,
+def extract_video(jobs: list[ClipJob], metrics_file: Path | str, audio: AudioChain,
                   crop: CropConfig, base_json: dict, max_sync_offset_s: float = MAX_SYNC_OFFSET_S,
                   av_offset_s: float | None = None) -> Iterator[dict]:
     """Yield one row per clip: ``{"key", "status", "error", "members"}`` (members: name->bytes).
@@ -204,6 +202,8 @@ def extract_video(jobs: list[ClipJob], metrics_file: Path, audio: AudioChain,
     import decord
 
     columns = ["time_s", "face_box", "landmarks", "pitch_deg", "yaw_deg", "roll_deg"]
+    names = set(pq.read_schema(metrics_file).names)  # one read of the file for all columns
+    columns += [name for name in SYNC_COLUMNS if name in names]
     table = pq.read_table(metrics_file, columns=columns)
     times = table.column("time_s").to_numpy()
     boxes = _fixed(table.column("face_box"), (4,))
@@ -213,7 +213,7 @@ def extract_video(jobs: list[ClipJob], metrics_file: Path, audio: AudioChain,
     av_note = ""
     if av_offset_s is None or not np.isfinite(av_offset_s):
         av_offset_s, av_note = av_offset_of(jobs[0].path)
-    sync_columns = _sync_columns(metrics_file)
+    sync_columns = _sync_columns(table)
     syncs = [clip_sync(job.segment, sync_columns, times, av_offset_s, max_sync_offset_s, av_note)
              for job in jobs]
     spans = [(sync.audio_start_s(job.segment.start_s),

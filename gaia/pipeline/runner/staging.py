@@ -12,7 +12,7 @@ skips what they list.
 - The driver's stage (``staged_output``) pulls what the job reads: settings and completion
   records, measures for extract; never shards (``*.tar``), which are uploaded and then removed
   from the stage, so the driver's disk holds one shard at a time.
-- A worker on another node opens its own stage (``worker_stage``): it writes there, the hook
+- A worker on another node opens its own ``StagedOut``: it writes there, the hook
   uploads, and the stage is deleted when the worker ends.
 - The store has no file locks, so the driver takes the lock on a record object,
   ``.gaia.lock`` (host, pid, start, command), besides ``out_lock``'s flock on the stage. A
@@ -52,13 +52,13 @@ class StagedOut:
     def __init__(self, uri: str) -> None:
         self.store = Store(uri)
         self.root = Path(tempfile.mkdtemp(prefix="gaia-stage-",
-                                          dir=os.environ.get("GAIA_STAGE_DIR") or None))
+                                          dir=os.environ.get("GAIA_STAGE_DIR") or None)).resolve()
         add_commit_hook(self._mirror)
 
     def key(self, path: Path) -> str | None:
         """``path``'s key in the store, None when it is not under this stage."""
         try:
-            return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+            return Path(path).resolve().relative_to(self.root).as_posix()
         except ValueError:
             return None
 
@@ -119,7 +119,7 @@ class StagedOut:
 def stage_of(root: Path) -> StagedOut | None:
     """The driver's stage whose folder is ``root`` (None: ``root`` is a plain folder)."""
     for stage in _active.values():
-        if stage.root.resolve() == Path(root).resolve():
+        if stage.root == Path(root).resolve():
             return stage
     return None
 
@@ -168,19 +168,6 @@ def staged_output(out: Path | str, pull: Iterable[str] = (), log: Log = lambda _
             _active.pop(uri, None)
             if lock:
                 stage.store.delete(LOCK_KEY)
-    finally:
-        stage.close()
-
-
-@contextlib.contextmanager
-def worker_stage(uri: str | None) -> Iterator[StagedOut | None]:
-    """A worker's own stage of ``uri`` (None for a plain folder), deleted on exit."""
-    if uri is None:
-        yield None
-        return
-    stage = StagedOut(uri)
-    try:
-        yield stage
     finally:
         stage.close()
 

@@ -23,25 +23,13 @@ from typing import BinaryIO
 
 import webdataset as wds
 
-from gaia.common.storage import is_uri, open_input
+from gaia.common.storage import opened
 
 Handler = Callable[[Exception], bool]
 
 
 _KEY = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 _META = re.compile(r"__[^/]*__($|/)")
-
-
-def _pyarrow_opens(url: str) -> bool:
-    return is_uri(url) and not url.startswith(("file://", "http://", "https://"))
-
-
-def _opened(url: str) -> BinaryIO:
-    if _pyarrow_opens(url):
-        return open_input(url)
-    if url.startswith("file://"):
-        return open(url[len("file://"):], "rb")  # noqa: SIM115 - closed by the caller
-    return open(url, "rb")  # noqa: SIM115 - closed by the caller
 
 
 def _grouped(url: str, stream: BinaryIO, handler: Handler) -> Iterator[dict]:
@@ -83,9 +71,7 @@ def shard_samples(url: str, handler: Handler) -> Iterator[dict]:
         yield from wds.tarfile_to_samples(handler=handler)([{"url": url}])
         return
     try:
-        stream = _opened(url)
-    except Exception as err:  # noqa: BLE001 - the handler decides, as for a bad shard
+        with opened(url) as stream:
+            yield from _grouped(url, stream, handler)
+    except Exception as err:  # noqa: BLE001 - a shard that does not open: the handler records
         handler(err)
-        return
-    with stream:
-        yield from _grouped(url, stream, handler)
