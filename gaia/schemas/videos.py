@@ -7,7 +7,11 @@ video, so a filter or a person can find, say, all videos without audio.
 
 from __future__ import annotations
 
+import math
+
 import pyarrow as pa
+
+from gaia.schemas.shards import FPS
 
 # Reason codes. ``ok`` videos carry the first flag that applies, or "ok".
 FAILED_REASONS: dict[str, str] = {
@@ -71,3 +75,9 @@ def empty_record(video_id: str, path: str, source: str) -> dict:
     row: dict = {name: None for name in VIDEOS_SCHEMA.names}
     row.update(video_id=video_id, path=path, source=source, flags=[], error="")
     return row
+
+
+def video_fps(fps: float | None) -> float:
+    """The frame rate a measured video is decided at: its own (``fps`` column), or the shard
+    rate (``FPS``) where the container announced none. The one fallback every job uses."""
+    return float(fps) if fps is not None and math.isfinite(fps) and fps > 0 else float(FPS)
