@@ -107,7 +107,7 @@ def bench_set(name: str, files: list[Path], out: Path, models, config) -> dict:
         cpu, seconds = cpu_seconds(lambda p=path: decode_all(p, None))
         totals["decode_full"] += cpu
         totals["video_s"] += seconds
-        totals["decode_analysis"] += cpu_seconds(lambda p=path: decode_all(p, config.max_side))[0]
+        totals["decode_analysis"] += cpu_seconds(lambda p=path: decode_all(p, config.min_side))[0]
         cpu, record = cpu_seconds(
             lambda p=path: measure_video(str(p), p.stem, name, out, models, config))
         assert record["status"] == "ok", record

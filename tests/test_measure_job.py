@@ -104,8 +104,26 @@ def test_retry_failed_measures_failures_again(first_run, inputs):
 
 def test_other_settings_on_the_same_run_are_refused(first_run, inputs):
     out, _, _ = first_run
-    with pytest.raises(ConfigMismatchError, match="max_side"):
-        run_measure([str(inputs)], out, MeasureConfig(max_side=320), log=lambda _: None)
+    with pytest.raises(ConfigMismatchError, match="min_side"):
+        run_measure([str(inputs)], out, MeasureConfig(min_side=320), log=lambda _: None)
+
+
+def test_a_run_whose_config_says_max_side_resumes(first_run, inputs, caplog, monkeypatch):
+    # Runs written before the rename hold `max_side` (the floor, now `min_side`) in config.yaml.
+    from gaia.common import deprecation
+
+    monkeypatch.setattr(deprecation, "_SAID", set())
+    out, _, _ = first_run
+    written = yaml.safe_load((out / "config.yaml").read_text())
+    written["measure"]["max_side"] = written["measure"].pop("min_side")
+    (out / "config.yaml").write_text(yaml.safe_dump(written, sort_keys=False))
+    with caplog.at_level("WARNING", logger="gaia.deprecation"):
+        again = run_measure([str(inputs)], out, workers=2, log=lambda _: None)
+    assert (again.skipped, again.measured_now) == (4, 0)
+    said = [r.getMessage() for r in caplog.records if r.name == "gaia.deprecation"]
+    assert len(said) == 1 and "'max_side'" in said[0] and "'min_side'" in said[0]
+    measure = yaml.safe_load((out / "config.yaml").read_text())["measure"]
+    assert measure["min_side"] == 640 and "max_side" not in measure
 
 
 def test_cli_help_and_clear_errors(tmp_path):

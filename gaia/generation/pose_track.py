@@ -58,7 +58,7 @@ def _tracked_frames(path: Path, config: MeasureConfig, until_s: float
     from gaia.pipeline.measure.models import new_tracker
 
     info = probe(str(path))
-    frames = VideoFrames(str(path), info, config.max_side, config.chunk_frames,
+    frames = VideoFrames(str(path), info, config.min_side, config.chunk_frames,
                          config.decode_threads)
     tracker = new_tracker(config, frames.scale)
     points: list[np.ndarray] = []

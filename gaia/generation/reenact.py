@@ -120,7 +120,7 @@ def driving_landmarks(path: Path, config: MeasureConfig
 
     try:
         info = probe(str(path))
-        frames = VideoFrames(str(path), info, config.max_side, config.chunk_frames)
+        frames = VideoFrames(str(path), info, config.min_side, config.chunk_frames)
     except DecodeError as err:
         raise ValueError(f"cannot read the driving video {path}: {err}") from err
     tracker = new_tracker(config, frames.scale, landmarker=DlibLandmarker())

@@ -14,7 +14,7 @@ import yaml
 from gaia import __version__
 from gaia.common.weights import MissingWeightsError, file_sha256, version_of
 from gaia.pipeline.face.landmarks import FAN_WEIGHTS_FILE, dlib_models_dir, fan_weights_path
-from gaia.pipeline.measure.config import MeasureConfig
+from gaia.pipeline.measure.config import MeasureConfig, current_settings
 from gaia.pipeline.run_dir import RunDir
 from gaia.schemas.atomic import write_text_atomic
 from gaia.schemas.metrics import METRICS_VERSION
@@ -75,6 +75,8 @@ def write_run_config(run: RunDir, config: MeasureConfig) -> dict:
     settings = asdict(config)
     if run.config.is_file():
         previous = yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
+        if previous.get("measure") is not None:  # a run of an older version: current names
+            previous["measure"] = current_settings(previous["measure"], str(run.config))
         if previous.get("measure") not in (None, settings):
             changed = sorted(k for k in settings if previous["measure"].get(k) != settings[k])
             raise ConfigMismatchError(

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from gaia.common.deprecation import add_deprecated_alias
 from gaia.common.storage import redact
 from gaia.pipeline.face.detect import DetectorConfig
 from gaia.pipeline.measure.config import MeasureConfig
@@ -130,10 +131,12 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detect-every", type=int, default=defaults.detector.detect_every,
                          metavar="K", help="run the face detector every K frames and track "
                                            "in between (default: %(default)s)")
-    parser.add_argument("--max-side", type=int, default=defaults.max_side, metavar="PX",
-                         help="decode frames shrunk to at least this longer side; larger when "
-                              "the faces are small, so the face keeps about "
-                              f"{defaults.target_face_px:.0f} px (default: %(default)s)")
+    min_side = parser.add_argument(
+        "--min-side", type=int, default=defaults.min_side, metavar="PX",
+        help="decode frames shrunk to at least this longer side; larger when the faces are "
+             f"small, so the face keeps about {defaults.target_face_px:.0f} px (default: "
+             "%(default)s)")
+    add_deprecated_alias(parser, "--max-side", min_side)
     parser.add_argument("--chunk-frames", type=int, default=defaults.chunk_frames, metavar="N",
                          help="frames decoded at a time; bounds memory (default: %(default)s)")
     parser.add_argument("--stall-timeout", type=float, default=defaults.stall_timeout_s,
@@ -327,7 +330,7 @@ def _measure(args: argparse.Namespace) -> int:
     config = MeasureConfig(
         landmarks=args.landmarks,
         detector=DetectorConfig(detect_every=args.detect_every),
-        max_side=args.max_side,
+        min_side=args.min_side,
         chunk_frames=args.chunk_frames,
         stall_timeout_s=args.stall_timeout,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from gaia.common.config_files import build_config
+from gaia.common.deprecation import renamed_keys
 from gaia.pipeline.face.detect import DetectorConfig
 
 
@@ -16,7 +17,8 @@ class MeasureConfig:
         ``measure.models``).
     landmarks: ``auto`` (the backend's own), ``dlib`` or ``fan`` (face-alignment; weights
         from the torch hub cache, never downloaded).
-    max_side: the smallest longer side frames are decoded at. Measures are ratios, so frames
+    min_side: the smallest longer side frames are decoded at (a floor; ``max_side`` before,
+        still read from old ``config.yaml`` files). Measures are ratios, so frames
         are shrunk (decode, detection and memory all shrink with it), but only so far that the
         largest face the pre-scan found stays ``target_face_px`` wide (``measure.face_scale``).
         Stored coordinates are in the source's pixels.
@@ -39,7 +41,7 @@ class MeasureConfig:
     backend: str = "dlib"
     landmarks: str = "auto"
     detector: DetectorConfig = field(default_factory=DetectorConfig)
-    max_side: int = 640
+    min_side: int = 640
     target_face_px: float = 128.0
     probe_frames: int = 3
     identity: bool = True
@@ -57,7 +59,7 @@ class MeasureConfig:
             raise ValueError(f"backend must be 'dlib', not {self.backend!r}")
         if self.landmarks not in ("auto", "dlib", "fan"):
             raise ValueError(f"landmarks must be 'auto', 'dlib' or 'fan', not {self.landmarks!r}")
-        for name in ("max_side", "chunk_frames", "decode_threads"):
+        for name in ("min_side", "chunk_frames", "decode_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.detector.detect_every < 1:
@@ -75,5 +77,16 @@ class MeasureConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> MeasureConfig:
-        """From plain values (``config.yaml``, ``--set``), checked by the one config loader."""
-        return build_config(cls, values, "measure")
+        """From plain values (``config.yaml``, ``--set``), checked by the one config loader;
+        keys of older runs are read under their new names (``current_settings``)."""
+        return build_config(cls, current_settings(values), "measure")
+
+
+# Keys renamed since a run could have written them (old -> new): still read for a release.
+RENAMED = {"max_side": "min_side"}
+
+
+def current_settings(values: dict, where: str = "measure settings") -> dict:
+    """Measure settings as a run of any version wrote them, with renamed keys under their
+    current names (one deprecation line each): what ``from_dict`` and resume compare."""
+    return renamed_keys(values, RENAMED, where)

@@ -5,7 +5,7 @@ the pixel count), but a fixed size fails at real framing: a 146 px face in a 720
 37 px after shrinking to 640, below what any landmark fit can use. So before measuring, a few
 keyframes (cheap to seek to) are decoded at the source's size and scanned for faces down to
 ``min_face_px``; the video is then decoded so its largest face is about ``target_face_px`` wide,
-never larger than the source and never smaller than ``max_side``.
+never larger than the source and never smaller than ``min_side``.
 """
 
 from __future__ import annotations
@@ -31,18 +31,18 @@ class FaceScale:
     analysis_side: int
 
 
-def choose_analysis_side(info: VideoInfo, face_px: float | None, max_side: int,
+def choose_analysis_side(info: VideoInfo, face_px: float | None, min_side: int,
                          target_face_px: float) -> int:
     """The longer side to decode at: the face near ``target_face_px``, within the bounds."""
     longer = max(info.width, info.height)
     if face_px is None or face_px <= 0:
-        return min(max_side, longer)
+        return min(min_side, longer)
     wanted = longer * target_face_px / face_px
-    return int(min(longer, max(max_side, round(wanted))))
+    return int(min(longer, max(min_side, round(wanted))))
 
 
 def probe_face_scale(path: str, info: VideoInfo, scanner: FaceScanner, min_face_px: float,
-                     max_side: int, target_face_px: float, frames: int = 3) -> FaceScale:
+                     min_side: int, target_face_px: float, frames: int = 3) -> FaceScale:
     """Scan up to ``frames`` keyframes at source size; the analysis side from the faces found.
 
     A file decord cannot seek in (or one with no keyframe index) falls back to its first frames.
@@ -54,9 +54,9 @@ def probe_face_scale(path: str, info: VideoInfo, scanner: FaceScanner, min_face_
         count = len(reader)
         keys = [int(k) for k in reader.get_key_indices()] or [0]
     except Exception:
-        return FaceScale(None, choose_analysis_side(info, None, max_side, target_face_px))
+        return FaceScale(None, choose_analysis_side(info, None, min_side, target_face_px))
     if count == 0:
-        return FaceScale(None, choose_analysis_side(info, None, max_side, target_face_px))
+        return FaceScale(None, choose_analysis_side(info, None, min_side, target_face_px))
     # Spread over the video; a keyframe at 0.5 s rather than 0 avoids fade-ins and slates.
     wanted = np.linspace(0.1, 0.9, frames) * count
     picks = sorted({min(keys, key=lambda k, w=w: abs(k - w)) for w in wanted})
@@ -70,4 +70,4 @@ def probe_face_scale(path: str, info: VideoInfo, scanner: FaceScanner, min_face_
         if len(boxes):
             largest = max(largest, float(boxes[0, 2] - boxes[0, 0]))
     face_px = largest or None
-    return FaceScale(face_px, choose_analysis_side(info, face_px, max_side, target_face_px))
+    return FaceScale(face_px, choose_analysis_side(info, face_px, min_side, target_face_px))

@@ -105,7 +105,7 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
         flags.append("no_audio")
 
     detector = config.detector
-    scale = probe_face_scale(path, info, models.scanner, detector.min_face_px, config.max_side,
+    scale = probe_face_scale(path, info, models.scanner, detector.min_face_px, config.min_side,
                              config.target_face_px, config.probe_frames)
     record.update(face_px=scale.face_px, analysis_side=scale.analysis_side)
     frames = VideoFrames(path, info, scale.analysis_side, config.chunk_frames,
