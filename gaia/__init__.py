@@ -1,6 +1,6 @@
 """GAIA: curate talking-head video and train zero-shot talking-avatar models on it.
 
-Packages, and what each may import (DESIGN.md section 3):
+Packages, and what each may import (docs/architecture.md):
 
 - ``gaia.schemas``: every on-disk format (pyarrow schemas, shard spec); pyarrow and numpy only.
 - ``gaia.filters``: pure NumPy measures, thresholds and segmenting; numpy and schemas only.

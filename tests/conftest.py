@@ -1,4 +1,4 @@
-"""Shared fixtures: real-media clips (DESIGN.md section 8), built once per test session."""
+"""Shared fixtures: real-media clips (docs/test-media.md), built once per test session."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Audio of a shard sample (DESIGN.md sections 5 and 7): loudness, denoising, speech features.
+"""Audio of a shard sample (docs/shards.md, docs/weights.md): loudness, denoising, speech features.
 
-Real speech from eSpeak NG (DESIGN.md section 8). Models with weights are tiny random ones
+Real speech from eSpeak NG (docs/test-media.md). Models with weights are tiny random ones
 built here and marked untrained, the way a machine without a model hub tests them.
 """
 

@@ -1,4 +1,4 @@
-"""Golden values (DESIGN.md section 9): numbers that change when behaviour changes.
+"""Golden values (docs/practices.md): numbers that change when behaviour changes.
 
 - the first training losses of ``vae-tiny`` and ``s2m-tiny`` on the demo sample's shards (the
   ``sample_shards`` / ``latent_shards`` fixtures: real clips measured, cut and encoded), seeded,

@@ -1,4 +1,4 @@
-"""The package's layering rule (README, "Layout"; DESIGN.md section 3), checked on the source.
+"""The package's layering rule (README, "Layout"; docs/architecture.md), checked on the source.
 
 Every ``import`` and ``from ... import`` in ``gaia/`` is read with ``ast`` (function-level
 imports included, so a lazy import cannot hide a climb up the layers) and checked against the
@@ -109,7 +109,7 @@ def test_the_checker_sees_a_climb(tmp_path: Path) -> None:
 
 
 def test_no_room_is_crowded() -> None:
-    # DESIGN.md section 3: once a folder passes about 20 files it gets sub-packages by role.
+    # docs/architecture.md: once a folder passes about 20 files it gets sub-packages by role.
     crowded = {d.relative_to(PACKAGE).as_posix(): n for d in PACKAGE.rglob("*")
                if d.is_dir() and (n := len(list(d.glob("*.py")))) > 20}
     assert crowded == {}

@@ -1,4 +1,4 @@
-"""Shards (DESIGN.md section 5): written by ShardWriter, read by plain WebDataset, checked by
+"""Shards (docs/shards.md): written by ShardWriter, read by plain WebDataset, checked by
 inspect_shards, which names every corruption. Samples are real media: the astronaut portrait
 moving a little, with synthesized speech encoded to FLAC."""
 

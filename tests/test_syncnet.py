@@ -1,5 +1,5 @@
 """SyncNet option (Chung & Zisserman 2016): shapes with random weights, and the weight loader's
-errors (DESIGN.md section 7: a missing file named, a pickled file refused)."""
+errors (docs/weights.md: a missing file named, a pickled file refused)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training data (DESIGN.md sections 5, 6, 9): shard specs, decoded clips, VAE pairs, ranks,
+"""Training data (docs/shards.md, docs/models.md, docs/practices.md): shard specs, decoded clips, VAE pairs, ranks,
 epochs, resume and corrupt samples, on shards cut from real faces (the ``sample_shards``
 fixture) and copies of them rewritten with tarfile."""
 

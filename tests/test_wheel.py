@@ -1,6 +1,6 @@
 """The built wheel works on its own: presets ship inside it and both CLIs run from it.
 
-A cluster node gets gaia from a wheel, not from this checkout (DESIGN.md section 9: presets are
+A cluster node gets gaia from a wheel, not from this checkout (docs/practices.md: presets are
 package data read with ``importlib.resources``). The test builds the wheel from a copy of the
 sources, installs it (not editable) into a fresh venv, and runs ``gaia curate tune --preset vae``
 and ``gaia train vae --config vae-tiny`` from that venv, outside the repository.

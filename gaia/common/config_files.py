@@ -2,7 +2,7 @@
 
 Every setting the project reads from a file goes through here: curation thresholds
 (``configs/curation/``), model sizes (``configs/training/``), measure settings and whole
-training-run files. One set of rules for all of them (DESIGN.md section 9, lingua's configs):
+training-run files. One set of rules for all of them (docs/practices.md, lingua's configs):
 
 - A preset names only what differs from the dataclass's defaults. Presets live inside the
   package (``gaia/configs/KIND/NAME.yaml``) and are read with ``importlib.resources``, so a

@@ -1,4 +1,4 @@
-"""One crop box per clip: the head centred, at the same scale in every clip (DESIGN.md section 4).
+"""One crop box per clip: the head centred, at the same scale in every clip (docs/measures.md).
 
 Paper, section 4 / appendix A.1: frames are cropped around the talking head and resized to
 256 x 256. A box that followed the face frame by frame would add its own jitter to the motion

@@ -1,7 +1,7 @@
 """Object storage (``s3://``, ``gs://``, ``hdfs://``, ...) through pyarrow's filesystems.
 
 A curation run's ``--out`` and a trainer's ``--shards`` may be a URI instead of a folder, so a
-cluster needs no filesystem every node can write (DESIGN.md section 2). Everything that
+cluster needs no filesystem every node can write (docs/architecture.md). Everything that
 touches a store goes through ``Store``, which keeps the project's rule that a reader never
 takes a half-written file for a whole one (ground rule 5):
 

@@ -1,6 +1,6 @@
 """Pretrained weights on local disk: hashes, versions, and the errors that say what is missing.
 
-DESIGN.md section 7: nothing is ever downloaded. Every loader reads a local file or folder and,
+docs/weights.md: nothing is ever downloaded. Every loader reads a local file or folder and,
 when it is absent, raises ``MissingWeightsError`` naming the file and how to provide it. A
 folder holding a file named ``UNTRAINED`` is a random-initialised model for tests: refused
 unless untrained models are allowed, and recorded as such in the provenance.

@@ -8,7 +8,7 @@ blocks with the FID graph's four differences from the classifier torchvision shi
 average pools that leave padding out of the mean (blocks A, C and the first E) and a max pool
 in the last E block's pool branch. Features are the 2048-d pool after ``Mixed_7c``.
 
-Weights are the user's file (DESIGN.md section 7), read with ``torch.load(weights_only=True)``;
+Weights are the user's file (docs/weights.md), read with ``torch.load(weights_only=True)``;
 nothing is downloaded. ``FidInception()`` alone has random weights: the evaluators never
 report a distance from it as FID.
 """

@@ -2,7 +2,7 @@
 
 Pure NumPy and vectorised over frames: ``landmarks`` is ``(n, 68, 2)`` in image pixels (x right,
 y down), ``boxes`` is ``(n, 4)`` ``x0, y0, x1, y1``. Frames without a face hold NaN and give NaN.
-DESIGN.md section 4 explains each measure.
+docs/measures.md explains each measure.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def frontal_angle_eye_line(landmarks: np.ndarray) -> np.ndarray:
     """``frontal_angle`` read against the line through the outer eye corners, not the image's
     horizontal: 180 for a frontal face, whatever its roll.
 
-    DESIGN.md section 4's reading against the horizontal shifts the sum by twice the roll, so
+    The paper's reading against the horizontal shifts the sum by twice the roll, so
     an upright face tilted 10 degrees deviates 20 while a face turned one way and tilted the
     other can cancel to 180. Rotating the landmarks so the eye line is horizontal first leaves
     only the yaw (and some pitch) in the sum.

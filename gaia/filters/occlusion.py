@@ -1,7 +1,7 @@
 """The mask / lower-face occlusion filter (paper, appendix A.1).
 
-``occlusion`` is the share of the lower face whose colour is not the face's skin (DESIGN.md
-section 4); a mask or a hand over the mouth drives it toward 1.
+``occlusion`` is the share of the lower face whose colour is not the face's skin
+(docs/measures.md); a mask or a hand over the mouth drives it toward 1.
 """
 
 from __future__ import annotations

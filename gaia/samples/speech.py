@@ -1,4 +1,4 @@
-"""Real synthesized speech from the ``espeakng-loader`` wheel, through ctypes (DESIGN.md 8).
+"""Real synthesized speech from the ``espeakng-loader`` wheel, through ctypes (docs/test-media.md).
 
 The wheel ships ``libespeak-ng`` and its voice data, so speech needs nothing but pip. eSpeak NG
 keeps its state in process globals, and that state carries from one text to the next: the same

@@ -1,4 +1,4 @@
-"""Real faces at ordinary framing: a person in a 720p, 1080p or 4K frame (DESIGN.md section 8).
+"""Real faces at ordinary framing: a person in a 720p, 1080p or 4K frame (docs/test-media.md).
 
 Interview, lecture and news footage show the face at 8-15 % of the frame width, not as a
 close-up. These frames put a real face (any portrait, the astronaut photo by default) at a

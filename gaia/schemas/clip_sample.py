@@ -1,4 +1,4 @@
-"""A curated clip sample read back against the shard spec (DESIGN.md section 5,
+"""A curated clip sample read back against the shard spec (docs/shards.md,
 ``gaia.schemas.shards``): its members and JSON checked as far as a model that learns from the
 clip's arrays needs (the latent encoder, the landmark model), with ``Skip`` saying why a
 sample gives nothing."""

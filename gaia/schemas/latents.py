@@ -1,5 +1,5 @@
 """Latent shards, version 1: what ``gaia encode-latents`` writes and the diffusion trainer reads
-(paper, section 4.2; DESIGN.md sections 5 and 6).
+(paper, section 4.2; docs/shards.md).
 
 One sample per clip of the source shards that has audio, under the clip's key. Members:
 

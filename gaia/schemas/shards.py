@@ -1,4 +1,4 @@
-"""The WebDataset shard sample, version 1 (DESIGN.md section 5), and its checker.
+"""The WebDataset shard sample, version 1 (docs/shards.md), and its checker.
 
 One sample is one clip under one key ``{source}_{segment:04d}`` (safe characters only). Its
 members, stored in the tar as ``KEY.MEMBER``:

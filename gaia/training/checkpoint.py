@@ -1,4 +1,4 @@
-"""Checkpoints that a killed run resumes from exactly (DESIGN.md section 9, torchtitan).
+"""Checkpoints that a killed run resumes from exactly (docs/practices.md, torchtitan).
 
 A checkpoint holds every state the next step depends on: model, optimizers, grad scaler, step,
 the data loader's position and every random generator. It is written under a temporary name

@@ -28,7 +28,7 @@ examples:
       --perceptual none --max-steps 200
   gaia train vae --config run.yaml --max-steps 500     # the run file, one option changed
   torchrun --nproc_per_node 8 -m gaia.training.vae.train --config vae-base \\
-      --shards 's3://bucket/shards/shard-{000000..000999}.tar' --out /shared/runs/vae-base \\
+      --shards 's3://bucket/shards/shard-{000000..000999}.tar' --out /nfs/runs/vae-base \\
       --vgg-weights /models/vgg16-397923af.pth
   gaia train vae ... --resume        # continue from the latest checkpoint in --out
   gaia train vae --config runs/vae-tiny/config.yaml --resume   # the same, from its config
@@ -43,8 +43,8 @@ examples:
   gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/diffusion --out runs/latents
   gaia train diffusion --config s2m-tiny --shards runs/latents --out runs/s2m-tiny --max-steps 300
   torchrun --nproc_per_node 8 -m gaia.training.s2m.train --config s2m-base \\
-      --shards '/shared/latents/shard-{000000..000999}.tar' --stats /shared/latents/stats.json \\
-      --out /shared/runs/s2m-base
+      --shards '/nfs/latents/shard-{000000..000999}.tar' --stats /nfs/latents/stats.json \\
+      --out /nfs/runs/s2m-base
 """
 
 LANDMARKS_EPILOG = """\

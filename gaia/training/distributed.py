@@ -1,4 +1,4 @@
-"""The one place DDP lives (DESIGN.md section 9, nanoGPT's practice).
+"""The one place DDP lives (docs/practices.md, nanoGPT's practice).
 
 Under ``torchrun`` the environment names this process's rank and the world; without it the
 trainer runs as a world of one. CPU uses the gloo backend, CUDA nccl; the model code never

@@ -1,5 +1,5 @@
 """The training loop every trainer shares: streaming batches, DDP, accumulation, bf16 on CUDA,
-logging, atomic checkpoints and exact resume (DESIGN.md section 9).
+logging, atomic checkpoints and exact resume (docs/practices.md).
 
 A *task* (the VAE now, the diffusion model next) owns its models, optimizers and step; this
 loop owns everything around it. Model code stays single-device: the task wraps its modules with

@@ -1,5 +1,5 @@
 """A training run as one YAML file: the model and the run options together (lingua's and
-torchtitan's run configs; DESIGN.md section 9).
+torchtitan's run configs; docs/practices.md).
 
 ``gaia train vae --config RUN.yaml`` reads::
 

@@ -26,8 +26,8 @@ folder; under `ray job submit` give an absolute one.
 
 examples:
   gaia curate measure raw/ --out runs/r1
-  gaia curate measure s3://bucket/raw/ --out /shared/runs/r1 --address auto
-  ray job submit --working-dir . -- gaia curate measure inputs.txt --out /shared/runs/r1
+  gaia curate measure s3://bucket/raw/ --out /nfs/runs/r1 --address auto
+  ray job submit --working-dir . -- gaia curate measure inputs.txt --out /nfs/runs/r1
 """
 
 

@@ -1,4 +1,4 @@
-"""``gaia inspect SHARDS_DIR``: check shards against the sample spec (DESIGN.md section 5)."""
+"""``gaia inspect SHARDS_DIR``: check shards against the sample spec (docs/shards.md)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ folder every node can write. One actor per GPU where the cluster has GPUs, else 
 examples:
   gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/diffusion --out runs/latents
   gaia encode-latents --vae runs/vae-base/checkpoints/step-00100000.pt \\
-      --shards '/shared/shards/shard-{000000..000999}.tar' --out /shared/latents --address auto
+      --shards '/nfs/shards/shard-{000000..000999}.tar' --out /nfs/latents --address auto
 """
 
 

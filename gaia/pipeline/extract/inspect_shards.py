@@ -1,4 +1,4 @@
-"""Check a folder of shards against the sample spec (DESIGN.md section 5).
+"""Check a folder of shards against the sample spec (docs/shards.md).
 
 Every ``*.tar`` must read to its end-of-archive marker (a cut shard is named), hold only
 ``KEY.MEMBER`` regular files grouped by key, and each group must be a valid sample

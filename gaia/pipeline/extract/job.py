@@ -1,6 +1,6 @@
 """``gaia curate extract``: the kept segments of a measured run, as WebDataset shards.
 
-Paper, section 4 and appendix A.1; DESIGN.md section 5. The segments come from
+Paper, section 4 and appendix A.1; docs/shards.md. The segments come from
 ``gaia.filters.funnel.decide_video``, the very function tune reports with, so what tune says is
 what gets cut. One Ray Data row per video with kept segments (frames stay in the workers); each
 worker decodes only those segments and returns one small row per clip; the driver is the single

@@ -1,4 +1,4 @@
-"""Write samples into WebDataset tar shards (DESIGN.md section 5), whole or not at all.
+"""Write samples into WebDataset tar shards (docs/shards.md), whole or not at all.
 
 Shards are plain POSIX (ustar) tars named ``{prefix}-{index:06d}.tar``, members ``KEY.MEMBER``,
 written deterministically: members of a sample sorted by name, mtime 0, uid/gid 0, mode 0644.

@@ -1,4 +1,4 @@
-"""Cut one video's kept segments into shard samples (DESIGN.md section 5).
+"""Cut one video's kept segments into shard samples (docs/shards.md).
 
 Paper, section 4 and appendix A.1: each clip is 256 x 256 around the head, 25 fps, with 16 kHz
 mono audio (loudness-normalised, optionally denoised), speech features two per video frame,

@@ -5,7 +5,7 @@ Paper, appendix A.1 computes every filter measure from 68 landmarks. Two backend
 - ``dlib`` (default): the 68-point shape predictor shipped in the ``face-recognition-models``
   wheel. Runs offline with nothing but pip; about a millisecond per face on one core.
 - ``fan``: face-alignment's 2D FAN, more accurate under pose and occlusion. Its weights are
-  read from the torch hub cache; nothing is downloaded (DESIGN.md section 7).
+  read from the torch hub cache; nothing is downloaded (docs/weights.md).
 
 Both take RGB frames and a face box ``(x0, y0, x1, y1)`` and return ``(68, 2)`` float32 pixels.
 """
@@ -35,7 +35,7 @@ def dlib_models_dir() -> Path:
     """The ``models/`` folder of ``face-recognition-models``.
 
     Found with importlib, without importing the package: its ``__init__`` needs the removed
-    ``pkg_resources`` (DESIGN.md section 7).
+    ``pkg_resources`` (docs/weights.md).
     """
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:

@@ -1,7 +1,7 @@
 """Lower-face occlusion: does the mouth-and-chin area have the colour of the face's own skin?
 
 Paper, appendix A.1 drops frames where a mask or a hand covers the mouth. No mask classifier
-ships in any wheel we can install, so we measure it (DESIGN.md section 4): take the skin colour
+ships in any wheel we can install, so we measure it (docs/measures.md): take the skin colour
 of the upper face (the band from the brows to the middle of the nose, eyes excluded, where
 neither a mask nor a hand over the mouth reaches), then the share of the lower face (cheeks below
 the nose, mouth area and chin, lips excluded) whose chroma is far from it. Chroma (Cr, Cb) rather

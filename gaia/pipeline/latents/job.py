@@ -1,5 +1,5 @@
 """``gaia encode-latents``: motion latents of every clip, for the diffusion model (paper,
-section 4.2; DESIGN.md sections 5 and 6; the output is ``gaia.schemas.latents``).
+section 4.2; docs/shards.md; the output is ``gaia.schemas.latents``).
 
 The speech-to-motion diffusion model learns in the VAE's motion latent space, so every frame's
 landmarks are rendered and encoded once, with the posterior mean, before training. One Ray Data

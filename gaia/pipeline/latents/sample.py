@@ -1,5 +1,5 @@
 """One clip's latent sample: the VAE that encodes it, the source sample's checks against the
-shard spec, and the motion latents of its landmarks (paper, section 4.2; DESIGN.md section 5;
+shard spec, and the motion latents of its landmarks (paper, section 4.2; docs/shards.md;
 the output format is ``gaia.schemas.latents``)."""
 
 from __future__ import annotations

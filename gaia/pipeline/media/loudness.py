@@ -1,4 +1,4 @@
-"""Loudness normalisation of a clip's audio (DESIGN.md section 5: ``KEY.flac`` is normalised).
+"""Loudness normalisation of a clip's audio (docs/shards.md: ``KEY.flac`` is normalised).
 
 Every clip is brought to the same integrated loudness, so the speech encoder sees one level
 whatever the source's recording gain. Loudness is ITU-R BS.1770-4 integrated loudness (K-weighted,

@@ -35,7 +35,7 @@ def output_folder(path: str | os.PathLike, flag: str = "--out") -> Path | str:
             f"{flag} {path} is relative, and under `ray job submit` it would be resolved in "
             f"the job's working directory on the head node ({os.getcwd()}; with --working-dir "
             f"a temporary copy that Ray deletes), not where you typed the command: pass an "
-            f"absolute {flag} on a folder every node can write, e.g. /shared/runs/r1")
+            f"absolute {flag} on a folder every node can write, e.g. /nfs/runs/r1")
     folder = given.resolve()
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{flag} {path} is a file, not a folder: pass a folder (it is "

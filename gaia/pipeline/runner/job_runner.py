@@ -1,7 +1,7 @@
 """The one runner under every curation job: lock, clean up, plan, skip what is done, work
 in-process or on a Ray Data actor pool, merge.
 
-DESIGN.md section 9 ("one shared executor under every job"). A job (``measure``, ``extract``,
+docs/practices.md ("one runner under every job"). A job (``measure``, ``extract``,
 ``encode-latents``) describes its stages in a ``Job``; ``run_job`` runs them in this order:
 
 1. take the output folder's lock (``out_lock``): a second run on the same folder is refused

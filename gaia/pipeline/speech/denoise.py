@@ -1,4 +1,4 @@
-"""Speech denoising before feature extraction (DESIGN.md section 5: "denoised when asked").
+"""Speech denoising before feature extraction (docs/shards.md: ``KEY.flac`` and its features).
 
 The paper's speech features come from clean speech; in-the-wild clips carry music and noise.
 The backends:
@@ -10,7 +10,7 @@ The backends:
   rate (44.1 kHz stereo): the 16 kHz mono clip is resampled up (polyphase, scipy), copied to
   every channel, separated, and the vocals are averaged to mono and resampled back to 16 kHz,
   trimmed to the input's length. The model is read from a local path, never downloaded
-  (DESIGN.md section 7): a ``.safetensors`` file (demucs's Hugging Face format), a ``.th``
+  (docs/weights.md): a ``.safetensors`` file (demucs's Hugging Face format), a ``.th``
   file (demucs's own format), a bag ``.yaml`` beside its model files, or a folder holding one
   bag ``.yaml`` (or one model file).
 

@@ -6,7 +6,7 @@ at 16 kHz mono, the rate our speech already has.
 Three published models, one class: ``dns48`` (hidden 48), ``dns64`` and ``master64`` (hidden
 64, ``master64`` trained on more data). Their files are plain state dicts, so they load with
 ``torch.load(weights_only=True)``; they are read from a local path, never downloaded
-(DESIGN.md section 7): a ``.th`` file, or a folder holding one. A folder with a file named
+(docs/weights.md): a ``.th`` file, or a folder holding one. A folder with a file named
 ``UNTRAINED`` holds a randomly initialised model for tests (refused unless allowed, flagged in
 the provenance).
 

@@ -1,4 +1,4 @@
-"""Speech features for the diffusion model's speech encoder (paper, section 4; DESIGN.md 5-7).
+"""Speech features for the diffusion model's speech encoder (paper, section 4; docs/shards.md, docs/weights.md).
 
 ``KEY.speech.npy`` holds float16 features at 50 Hz, two per video frame: row ``2 i`` and
 ``2 i + 1`` belong to video frame ``i``. Two extractors share that layout:
@@ -25,7 +25,7 @@ Row ``j`` of the output (time ``j / (2 fps)``) takes the 50 Hz frame nearest tha
 the end of the audio the last frame repeats, and extra frames are dropped, so the output has
 exactly ``2 * num_frames`` rows at any frame rate (at 25 fps, row ``j`` is frame ``j``).
 
-wav2vec 2.0 is read from a local directory only (DESIGN.md section 7), never downloaded. A
+wav2vec 2.0 is read from a local directory only (docs/weights.md), never downloaded. A
 directory holding a file named ``UNTRAINED`` is a random-initialised model for tests: refused
 unless ``allow_untrained=True``, and ``untrained: true`` in its provenance.
 """

@@ -14,7 +14,7 @@ embedding and the audio embeddings at lags ``-K..K``; distances averaged over a 
 offset = the lag of the smallest, confidence = median distance minus the smallest. Sign and
 meaning match ``av_sync.sync_lags``: positive offset = audio late.
 
-Weights are the user's (DESIGN.md section 7): a state dict of *this* module's layout (keys as
+Weights are the user's (docs/weights.md): a state dict of *this* module's layout (keys as
 ``SyncNet().state_dict()``), loaded with ``torch.load(weights_only=True)``; nothing is
 downloaded. Published SyncNet checkpoints (syncnet_v2) use a different layer layout (colour
 224 x 224 crops, 3-D first convolution) and must be converted to these keys first.

@@ -1,6 +1,6 @@
 """Speech activity per video frame, from silero VAD (paper, appendix A.1: the silence filter).
 
-The silero model ships inside the ``silero-vad`` wheel (DESIGN.md section 7), so this runs
+The silero model ships inside the ``silero-vad`` wheel (docs/weights.md), so this runs
 offline. It scores 512-sample windows (32 ms at 16 kHz); each video frame gets the probability
 interpolated at its own time, so any frame rate, VFR included, lines up with the audio.
 """

@@ -1,4 +1,4 @@
-"""Decoding one shard sample into a training clip (DESIGN.md section 5).
+"""Decoding one shard sample into a training clip (docs/shards.md).
 
 The JSON, the arrays with ``load_npy`` (pickles refused), and only the frames needed from the
 mp4 with PyAV, from memory; every problem is a ``SampleError`` whose ``reason`` the stream

@@ -1,5 +1,5 @@
 """Normalisation statistics of latent shards, carried from ``gaia encode-latents`` through the
-diffusion checkpoint to generation (paper, section 4.2; DESIGN.md section 6).
+diffusion checkpoint to generation (paper, section 4.2; docs/models.md).
 
 The diffusion model sees motion latents, head poses and speech features standardised per
 dimension with the train split's mean and standard deviation (``stats.json`` beside the latent

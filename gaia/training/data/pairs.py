@@ -1,4 +1,4 @@
-"""Frame pairs for the VAE (paper section 4.1; DESIGN.md section 6) and their batches.
+"""Frame pairs for the VAE (paper section 4.1; docs/models.md) and their batches.
 
 The appearance encoder sees frame ``i`` of a clip, the motion encoder the landmarks of frame
 ``j`` of the same clip, and the decoder reconstructs frame ``j``. Decoding an mp4 costs far more

@@ -1,4 +1,4 @@
-"""One shard's raw samples, from a local path or from object storage (DESIGN.md sections 5, 9).
+"""One shard's raw samples, from a local path or from object storage (docs/shards.md).
 
 A shard is read as a stream, member after member, and consecutive members that share a key
 (``KEY.mp4``, ``KEY.json``, ...) become one sample: WebDataset's grouping, read here with

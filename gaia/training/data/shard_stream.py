@@ -1,10 +1,10 @@
-"""Decoded clips and training batches streamed from WebDataset shards (DESIGN.md sections 5, 9).
+"""Decoded clips and training batches streamed from WebDataset shards (docs/shards.md, docs/practices.md).
 
 The stream config says what a sample becomes: ``ClipStreamConfig`` decodes video shards into
 VAE pairs (``training.data.clip_decode``, ``pairs``), ``training.data.latent_windows.WindowStreamConfig`` reads latent
 shards into diffusion windows. Everything else here is shared by both:
 
-Built as DESIGN.md section 9 asks of WebDataset under DDP:
+Built as docs/practices.md asks of WebDataset under DDP:
 
 - Shards are shuffled with ``(seed, epoch)``, the same order on every rank, then dealt out
   explicitly by node (rank, world size) and by DataLoader worker: global slot
@@ -131,7 +131,7 @@ def _store_urls(entry: str, spec: str) -> list[str]:
 
 @dataclass(frozen=True)
 class ClipStreamConfig:
-    """What to read and how (DESIGN.md sections 5, 6).
+    """What to read and how (docs/shards.md, docs/models.md).
 
     shards: ``expand_shards`` spec. image_size: frames are resized to ``S x S`` and landmarks
     scaled to match. shuffle_buffer: raw samples held for shuffling (0 or 1: none). seed:

@@ -1,5 +1,5 @@
 """Sizes and training settings of GAIA's speech-to-motion diffusion model (paper, section 4.2
-and appendix B.1; DESIGN.md section 6).
+and appendix B.1; docs/models.md).
 
 A size is a YAML file in ``gaia/configs/training/`` (``s2m-tiny``, ``s2m-small``, ``s2m-base``,
 ``s2m-large``) naming only what differs from the defaults of ``S2mConfig``; unknown keys are
@@ -29,7 +29,7 @@ output projections, and the pose predictor (2.0M at every size).
 
 Base lands on the paper's count with its ``d`` and ``L``, and large within a factor 1.3.
 Small does not: ``d = 512, L = 6`` gives 56M, and the paper's 180M would need ``d`` near 1024
-at ``L = 6``. We keep the paper's ``d`` and ``L`` (DESIGN.md section 6) and report the gap
+at ``L = 6``. We keep the paper's ``d`` and ``L`` (docs/models.md) and report the gap
 rather than guess which of the paper's two numbers for small is wrong.
 """
 

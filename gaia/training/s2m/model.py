@@ -1,5 +1,5 @@
 """GAIA's speech-to-motion network: a Conformer that predicts the clean motion-latent sequence
-x0 (paper, section 4.2 and appendix B.1; DESIGN.md section 6).
+x0 (paper, section 4.2 and appendix B.1; docs/models.md).
 
 Inputs, all already normalised by the caller (the model normalises no data):
 

@@ -1,5 +1,5 @@
 """The diffusion formulation of the speech-to-motion model, apart from any network (k-diffusion's
-practice; DESIGN.md sections 6 and 9).
+practice; docs/models.md).
 
 Paper, section 4.2: a variance-preserving SDE (Song et al. 2021) over motion-latent sequences,
 with the network predicting the clean sequence x0. Here: the noise schedule, the training loss

@@ -1,4 +1,4 @@
-"""GAIA's two-encoder VAE (paper, section 4.1 and appendix B.1; DESIGN.md section 6).
+"""GAIA's two-encoder VAE (paper, section 4.1 and appendix B.1; docs/models.md).
 
 Frame ``i`` of a clip goes through the appearance encoder (downsampling 8) to an appearance
 latent; the rendered landmark image of frame ``j`` goes through the motion encoder

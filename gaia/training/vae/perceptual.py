@@ -1,4 +1,4 @@
-"""LPIPS perceptual distance for the VAE's loss (paper, section 4.1; DESIGN.md section 7).
+"""LPIPS perceptual distance for the VAE's loss (paper, section 4.1; docs/weights.md).
 
 LPIPS (Zhang et al. 2018, version 0.1, VGG variant): both images are shifted and scaled to
 ImageNet statistics, run through VGG16's convolutional stack, and at its five ``relu*_*``
@@ -6,7 +6,7 @@ outputs before each pooling (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3) each f
 is scaled to unit length; the squared differences are weighted per channel by LPIPS's learned
 linear layers, averaged over space, and summed over the five layers. Zero for identical images.
 
-Nothing downloads (DESIGN.md section 7). torchvision does not import beside our torch, and
+Nothing downloads (docs/weights.md). torchvision does not import beside our torch, and
 ``import lpips`` imports torchvision, so:
 
 - VGG16 is defined here and reads a local torchvision-format state dict (``features.N.weight``
