@@ -132,16 +132,20 @@ def bench_run(name: str, root: Path, chain, config, shard_dir: Path, rounds: int
     """Decode alone against extract on one measured run; returns the figures."""
     import decord
 
+    from gaia.filters.thresholds import load_thresholds
     from gaia.pipeline.extract import video
     from gaia.pipeline.extract.job import _base_json, plan
+    from gaia.pipeline.extract.settings import ExtractSetup
     from gaia.pipeline.extract.shard_writer import ShardWriter
+    from gaia.pipeline.measures import read_measures
     from gaia.pipeline.run_dir import RunDir
-    from gaia.pipeline.tune.table import read_measures
+    from gaia.schemas.shards import FPS
 
     run = RunDir(root)
-    groups, _ = plan(run, "vae", [], config, {})
-    base = _base_json(run, "vae", [], config, chain)
-    clip_seconds = sum(video.output_frames(job.segment) for jobs in groups for job in jobs) / 25
+    setup = ExtractSetup("vae", (), config, load_thresholds("vae"), {}, chain)
+    groups, _ = plan(run, setup.thresholds, config, {})
+    base = _base_json(run, setup, chain)
+    clip_seconds = sum(video.output_frames(job.segment) for jobs in groups for job in jobs) / FPS
 
     def decode_only() -> None:
         for jobs in groups:

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-FPS = 25.0
+FPS = 25.0  # the synthetic source videos' own rate (videos.parquet's fps), not the shard rate
 DISTINCT = 40
 
 
@@ -110,7 +110,7 @@ def link_tune_table(root: Path, hours: int) -> None:
     """The tune table of ``root``: built for the first ``DISTINCT`` videos (a scratch run of
     hard links to them), its part file linked once per ``DISTINCT`` videos, and an index that
     names every video (see the module docstring)."""
-    from gaia.pipeline.tune.compact import INDEX, TUNE_DIR, build_tune_table, write_index
+    from gaia.pipeline.compact_table import INDEX, TUNE_DIR, build_tune_table, write_index
 
     scratch = root.parent / "distinct"
     (scratch / "metrics").mkdir(parents=True, exist_ok=True)
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     from gaia.filters.thresholds import load_thresholds
     from gaia.pipeline.tune.table import funnel_for, metrics_funnel
 
-    thresholds = load_thresholds("diffusion")
+    thresholds = load_thresholds("s2m")
     if not args.skip_sample:
         from gaia.pipeline.measure.job import run_measure
         from gaia.samples.build import build_demo_sample

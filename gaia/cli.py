@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from gaia.pipeline.inputs import InputError
     from gaia.pipeline.measure.worker_process import WorkerSetupError
     from gaia.pipeline.media.decode import DecodeError
-    from gaia.pipeline.provenance import ConfigMismatchError
+    from gaia.pipeline.measure.provenance import ConfigMismatchError
 
     try:
         return args.handler(args)

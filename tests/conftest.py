@@ -80,7 +80,7 @@ def measured_sample(tmp_path_factory):
     """
     from gaia.pipeline.measure.config import MeasureConfig
     from gaia.pipeline.measure.video import Models, measure_video
-    from gaia.pipeline.provenance import write_run_config
+    from gaia.pipeline.measure.provenance import write_run_config
     from gaia.pipeline.run_dir import RunDir
     from gaia.samples.build import build_demo_sample
 
@@ -159,10 +159,10 @@ def latent_shards(sample_shards, vae_checkpoint, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def s2m_run(latent_shards, tmp_path_factory) -> Path:
     """s2m-tiny trained briefly on ``latent_shards`` (enough to exercise generation)."""
-    from gaia.training.s2m.train import DiffusionTrainOptions, train_diffusion
+    from gaia.training.s2m.train import S2mTrainOptions, train_s2m
 
     out = tmp_path_factory.mktemp("s2m") / "run"
-    train_diffusion(DiffusionTrainOptions(
+    train_s2m(S2mTrainOptions(
         config="s2m-tiny", shards=str(latent_shards), out=str(out), max_steps=20,
         batch_size=4, num_workers=0, batches_per_epoch=10, log_every=10, image_every=0,
         checkpoint_every=20), log=lambda _: None)

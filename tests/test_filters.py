@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gaia.common.config_files import ConfigError
-from gaia.filters.base import REASONS, code
+from gaia.filters.base import code, reasons
 from gaia.filters.funnel import decide_video
 from gaia.filters.segments import SegmentRules, find_segments
 from gaia.filters.thresholds import (
@@ -92,12 +92,12 @@ def test_each_measure_trips_its_own_filter_only(column, value, reason):
     bad[100:200] = value
     data[column] = bad
     # No hold around speech here (it is tested below): the bad frames are exactly 100-199.
-    decision = decide_video(data, FPS, "src", load_thresholds("diffusion", ["silence.hold_s=0"]))
+    decision = decide_video(data, FPS, "src", load_thresholds("s2m", ["silence.hold_s=0"]))
     dropped = decision.reasons[100:200]
     assert (dropped == code(reason)).all()
     funnel = decision.funnel
     assert funnel.first_frames[code(reason)] == 100
-    others = [r for r in REASONS[1:] if r not in (reason, "short_run")]
+    others = [r for r in reasons()[1:] if r not in (reason, "short_run")]
     assert all(funnel.any_frames[code(r)] == 0 for r in others)
     # 100 frames on each side: frames 0-99 (4 s) kept; frames 200-249 (2 s) are a short run.
     assert [(s.start, s.stop) for s in decision.segments] == [(0, 100)]
@@ -109,7 +109,7 @@ def test_silence_hold_bridges_pauses_between_words():
     speech[100:105] = 0.0  # a 0.2 s pause between words
     speech[200:250] = 0.0  # 2 s of silence
     decision = decide_video(measures(250, speech_prob=speech), FPS, "s",
-                            load_thresholds("diffusion"))
+                            load_thresholds("s2m"))
     assert (decision.reasons[100:105] == 0).all()
     assert (decision.reasons[215:250] == code("silence")).all()
 
@@ -138,12 +138,12 @@ def test_funnel_adds_up_and_merges():
 
 
 def test_presets_load_and_differ_as_the_paper_says():
-    assert {"vae", "diffusion"} <= set(available_presets())
-    vae, diffusion = load_thresholds("vae"), load_thresholds("diffusion")
-    assert not vae.silence.enabled and diffusion.silence.enabled
-    assert vae.frontal.max_deviation_deg > diffusion.frontal.max_deviation_deg
-    assert vae.jitter.max_box > diffusion.jitter.max_box
-    assert vae.segments.min_s == diffusion.segments.min_s == 3.0
+    assert {"vae", "s2m"} <= set(available_presets())
+    vae, s2m = load_thresholds("vae"), load_thresholds("s2m")
+    assert not vae.silence.enabled and s2m.silence.enabled
+    assert vae.frontal.max_deviation_deg > s2m.frontal.max_deviation_deg
+    assert vae.jitter.max_box > s2m.jitter.max_box
+    assert vae.segments.min_s == s2m.segments.min_s == 3.0
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -158,11 +158,11 @@ def test_presets_load_and_differ_as_the_paper_says():
 ])
 def test_bad_settings_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        load_thresholds("diffusion", overrides)
+        load_thresholds("s2m", overrides)
 
 
 def test_missing_preset_lists_the_choices():
-    with pytest.raises(ConfigError, match="choose one of .*diffusion.*vae"):
+    with pytest.raises(ConfigError, match="choose one of .*s2m.*vae"):
         load_thresholds("strictest")
 
 

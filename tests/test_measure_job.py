@@ -12,7 +12,7 @@ import yaml
 
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.measure.job import run_measure
-from gaia.pipeline.provenance import ConfigMismatchError
+from gaia.pipeline.measure.provenance import ConfigMismatchError
 from gaia.schemas.metrics import METRICS_SCHEMA
 from gaia.schemas.videos import VIDEOS_SCHEMA
 
@@ -139,7 +139,7 @@ def test_cli_help_and_clear_errors(tmp_path):
 
 def test_fan_without_weights_names_the_file_and_where_it_goes(tmp_path, monkeypatch):
     from gaia.pipeline.face.landmarks import FAN_WEIGHTS_FILE, MissingWeightsError
-    from gaia.pipeline.provenance import check_models_available
+    from gaia.pipeline.measure.provenance import check_models_available
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(MissingWeightsError) as caught:

@@ -79,10 +79,10 @@ def test_a_cut_between_two_people_splits_and_gives_two_identities(measure, tmp_p
     assert person[10] != person[100] and record["persons"] == 2
     from gaia.filters.base import code
     from gaia.filters.funnel import decide_video
-    from gaia.pipeline.tune.table import TUNE_COLUMNS
+    from gaia.filters.registry import measure_columns
 
     measures = {name: np.array(table[name].to_pylist(), dtype=np.float32)
-                for name in TUNE_COLUMNS}
+                for name in measure_columns()}
     decision = decide_video(measures, FPS, "s", load_thresholds(
         "vae", ["frontal.enabled=false"]))
     assert decision.reasons[90] == code("shot_cut")
@@ -96,7 +96,7 @@ def test_roll_alone_is_frontal_and_a_turn_is_not(astronaut_landmarks):
     from gaia.samples.clips import turn_head
 
     image = astronaut()
-    limit = load_thresholds("diffusion").frontal.max_deviation_deg
+    limit = load_thresholds("s2m").frontal.max_deviation_deg
     for roll in (10, 20):
         matrix = cv2.getRotationMatrix2D((256, 256), roll, 1.0)
         rolled = cv2.warpAffine(image, matrix, (512, 512), borderMode=cv2.BORDER_REFLECT101)

@@ -9,11 +9,12 @@ import sys
 
 import pytest
 
-from gaia.filters.base import REASONS, code
+from gaia.filters.base import code, reasons
 from gaia.filters.funnel import decide_video
 from gaia.filters.thresholds import load_thresholds
 from gaia.pipeline.run_dir import RunDir
-from gaia.pipeline.tune.table import funnel_for, parse_sweep, read_measures, run_sweep
+from gaia.pipeline.measures import read_measures
+from gaia.pipeline.tune.table import funnel_for, parse_sweep, run_sweep
 
 TRIPS = {"silence": "silence", "occlusion": "occluded", "jitter": "jitter",
          "frontal": "not_frontal"}
@@ -35,13 +36,13 @@ def decision(run: RunDir, name: str, preset: str):
 def test_each_synthetic_clip_trips_its_own_filter(run, name):
     expectation = run.finished()[name]["expectation"]
     own = code(TRIPS[expectation.split()[-1]])
-    result = decision(run, name, "diffusion")
+    result = decision(run, name, "s2m")
     frames = result.funnel.input_frames
     assert result.funnel.clips == 0
     assert result.funnel.any_frames[own] >= 0.85 * frames, result.funnel.to_json()
     # These clips' faces are still photos under speech, so the visible-speaker rule drops them
     # too (not_speaking): that is the rule working, and it comes after their own filter.
-    others = [code(r) for r in REASONS[1:]
+    others = [code(r) for r in reasons()[1:]
               if code(r) not in (own, code("short_run"), code("not_speaking"))]
     # Shake also throws some landmark fits off (frontal angle, occlusion); far fewer frames.
     assert all(result.funnel.any_frames[o] <= 0.2 * frames for o in others), (
@@ -49,20 +50,20 @@ def test_each_synthetic_clip_trips_its_own_filter(run, name):
 
 
 def test_the_talking_clip_passes_and_presets_differ_on_silence(run):
-    talking = decision(run, "astronaut_talking", "diffusion")
+    talking = decision(run, "astronaut_talking", "s2m")
     assert talking.funnel.kept_frames >= 0.95 * talking.funnel.input_frames
     assert talking.funnel.clips == 1
     assert decision(run, "astronaut_silent", "vae").funnel.clips == 1  # vae keeps silence
-    assert decision(run, "astronaut_silent", "diffusion").funnel.clips == 0
+    assert decision(run, "astronaut_silent", "s2m").funnel.clips == 0
 
 
 def test_tune_reads_only_metrics_never_the_videos(run, tmp_path):
-    before = funnel_for(run.root, load_thresholds("diffusion")).to_json()
+    before = funnel_for(run.root, load_thresholds("s2m")).to_json()
     raw = run.root.parent / "raw"
     hidden = tmp_path / "raw-moved"
     shutil.move(raw, hidden)  # the sources are gone: tune must not notice
     try:
-        assert funnel_for(run.root, load_thresholds("diffusion")).to_json() == before
+        assert funnel_for(run.root, load_thresholds("s2m")).to_json() == before
     finally:
         shutil.move(hidden, raw)
     assert before["kept_hours"] + sum(before["dropped_hours_first"].values()) == pytest.approx(
@@ -73,7 +74,7 @@ def test_tune_reads_only_metrics_never_the_videos(run, tmp_path):
 def test_sweep_keeps_more_as_a_max_threshold_loosens(run):
     sweep = parse_sweep("frontal.max_deviation_deg=1:41:10")
     assert sweep.values == (1.0, 11.0, 21.0, 31.0, 41.0)
-    kept = [funnel.kept_s for _, funnel in run_sweep(run.root, load_thresholds("diffusion"),
+    kept = [funnel.kept_s for _, funnel in run_sweep(run.root, load_thresholds("s2m"),
                                                      sweep)]
     assert kept == sorted(kept) and kept[-1] > kept[0]
 
@@ -82,7 +83,7 @@ def test_cli_json_and_report(run, tmp_path):
     report = tmp_path / "report.html"
     done = subprocess.run(
         [sys.executable, "-m", "gaia.cli", "curate", "tune", str(run.root), "--preset",
-         "diffusion", "--json", "--report", str(report)],
+         "s2m", "--json", "--report", str(report)],
         capture_output=True, text=True, check=True)
     document = json.loads(done.stdout)  # stdout is pure JSON; logs went to stderr
     assert {"input_hours", "kept_hours", "clips", "dropped_hours_first",

@@ -12,12 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from gaia.filters.registry import coded_columns, exact_columns
 from gaia.filters.thresholds import load_thresholds
+from gaia.pipeline.compact_table import build_tune_table
 from gaia.pipeline.run_dir import RunDir
-from gaia.pipeline.tune.compact import build_tune_table
 from gaia.pipeline.tune.fused import OffGrid
 from gaia.pipeline.tune.table import funnel_for, parse_sweep, run_sweep
-from gaia.schemas.tune_table import CODED, NAN_CODE, CodedColumn
+from gaia.schemas.tune_table import NAN_CODE, CodedColumn
 
 
 def assert_same_funnel(a, b) -> None:
@@ -36,7 +37,7 @@ def assert_same_funnel(a, b) -> None:
         {k: (v["videos"], v["clips"]) for k, v in jb["by_source"].items()}
 
 
-@pytest.mark.parametrize("coded", CODED, ids=lambda c: c.name)
+@pytest.mark.parametrize("coded", coded_columns(), ids=lambda c: c.name)
 def test_codes_compare_as_the_floats_do_on_every_grid_threshold(coded: CodedColumn):
     rng = np.random.default_rng(0)
     ks = rng.integers(0, 5000, 40)
@@ -68,10 +69,10 @@ def test_table_and_metrics_give_the_same_funnel_on_the_measured_sample(measured_
     run = tmp_path / "run"
     shutil.copytree(measured_sample.root, run)
     build_tune_table(run)
-    for preset, overrides in ((None, []), ("vae", []), ("diffusion", []),
-                              ("diffusion", ["jitter.max_box=0.2", "frontal.reading=image",
+    for preset, overrides in ((None, []), ("vae", []), ("s2m", []),
+                              ("s2m", ["jitter.max_box=0.2", "frontal.reading=image",
                                              "silence.hold_s=0.6", "segments.min_s=2"]),
-                              ("diffusion", ["silence.visible_speaker=false",
+                              ("s2m", ["silence.visible_speaker=false",
                                              "face_size.min_face_px=80.5"])):
         thresholds = load_thresholds(preset, overrides)
         table = funnel_for(run, thresholds, source="table")
@@ -94,7 +95,7 @@ def synthetic_run(root, videos: int, seed: int):
     run = RunDir(root)
     run.metrics.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    names = sorted({c.source for c in CODED} | {"num_faces", "mouth_motion", "time_s"})
+    names = sorted({c.source for c in coded_columns()} | set(exact_columns()) | {"time_s"})
     rows = []
     for v in range(videos):
         n = int(rng.integers(50, 2000))
@@ -136,7 +137,7 @@ def synthetic_run(root, videos: int, seed: int):
 def test_table_and_metrics_agree_on_synthetic_runs_with_gaps_and_variable_rates(tmp_path):
     run = synthetic_run(tmp_path / "syn", 12, seed=3)
     build_tune_table(run)
-    for preset in (None, "vae", "diffusion"):
+    for preset in (None, "vae", "s2m"):
         thresholds = load_thresholds(preset, ["segments.min_s=1", "segments.max_s=4"])
         assert_same_funnel(funnel_for(run, thresholds, source="table", workers=2),
                            funnel_for(run, thresholds, source="metrics"))
@@ -147,10 +148,10 @@ def test_off_grid_reads_metrics_and_a_broken_table_is_rebuilt(measured_sample, t
     shutil.copytree(measured_sample.root, run)
     shutil.rmtree(run / "tune", ignore_errors=True)
     messages: list[str] = []
-    thresholds = load_thresholds("diffusion")
+    thresholds = load_thresholds("s2m")
     first = funnel_for(run, thresholds, log=messages.append)  # builds the table
     assert (run / "tune" / "videos.arrow").is_file() and not any("rebuild" in m for m in messages)
-    off = load_thresholds("diffusion", ["jitter.max_box=0.08123"])
+    off = load_thresholds("s2m", ["jitter.max_box=0.08123"])
     with pytest.raises(OffGrid, match="jitter.max_box"):
         funnel_for(run, off, source="table")
     funnel_for(run, off, log=messages.append)

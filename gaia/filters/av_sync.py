@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-MOTION_FPS = 25.0  # mouth motion is per 1/25 s, as every per-frame motion metric
+from gaia.schemas.shards import FPS  # mouth motion is per 1/FPS s, as every motion metric
+
 SYNCED_CONFIDENCE = 0.55  # peak - median correlation: synced windows >= 0.59 (p10), still <= 0.37 (p90)
 LOG_FLOOR = 1e-5  # RMS floor (-100 dB) so silence has a finite log energy
 
@@ -61,7 +62,7 @@ def mouth_motion(mouth_open: np.ndarray, fps: float) -> np.ndarray:
     opening = np.asarray(mouth_open, np.float64)
     if opening.size == 0:
         return np.zeros(0, np.float32)
-    step = np.abs(np.diff(_fill_nan(opening), prepend=np.nan)) * (fps / MOTION_FPS)
+    step = np.abs(np.diff(_fill_nan(opening), prepend=np.nan)) * (fps / FPS)
     step[0] = step[1] if step.size > 1 else 0.0
     smooth = np.convolve(np.pad(step, 1, mode="edge"), np.ones(3) / 3, mode="valid")
     smooth[~np.isfinite(opening)] = np.nan

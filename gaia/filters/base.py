@@ -4,7 +4,8 @@ A filter is a pure function from a video's per-frame measures (columns of ``metr
 arrays) to a keep mask, with the reason code written wherever it drops a frame (datatrove's
 ``(False, reason)``, vectorised). Reasons are small integers indexing ``REASONS`` so that a
 corpus of millions of frames is counted with ``np.bincount``; ``reason_name`` turns them back
-into words. Thresholds are frozen dataclasses with documented defaults.
+into words. Thresholds are frozen dataclasses with documented defaults; what a filter declares
+about them is its spec (``gaia.filters.spec``).
 """
 
 from __future__ import annotations
@@ -16,35 +17,35 @@ import numpy as np
 
 Measures = Mapping[str, np.ndarray]  # column name -> (n,) array; missing values are NaN
 
-# Every reason a frame can be dropped for, in the filters' order. 0 means kept.
-REASONS: tuple[str, ...] = (
-    "",
-    "no_face",
-    "multiple_faces",
-    "not_frontal",
-    "jitter",
-    "occluded",
-    "no_audio",
-    "silence",
-    "short_run",
-    # Added with metrics version 2 (codes above keep their numbers).
-    "not_speaking",
-    "shot_cut",
-    "blurry",
-    "small_face",
-    "identity_change",
-    "out_of_sync",
-)
+# Every reason a frame can be dropped for; a code is its index, 0 means kept. The first few
+# belong to no filter (the segment rule's, extract's sync bound); each filter's own are added
+# when it registers (``gaia.filters.registry``), in the order the filters run.
+_REASONS: list[str] = ["", "short_run", "out_of_sync"]
 KEPT = 0
+
+
+def add_reasons(names: tuple[str, ...]) -> None:
+    """Give each new reason name the next code (known names keep theirs)."""
+    for name in names:
+        if name not in _REASONS:
+            _REASONS.append(name)
+
+
+def reasons() -> tuple[str, ...]:
+    """Every reason name, indexed by code (index 0, kept, is the empty name)."""
+    return tuple(_REASONS)
 
 
 def code(reason: str) -> int:
     """The integer code of a reason name."""
-    return REASONS.index(reason)
+    try:
+        return _REASONS.index(reason)
+    except ValueError:
+        raise KeyError(f"no reason {reason!r}: is its filter registered?") from None
 
 
 def reason_name(value: int) -> str:
-    return REASONS[int(value)]
+    return _REASONS[int(value)]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaia.filters.base import KEPT, Measures, Verdict, code, column
+from gaia.filters.spec import FilterSpec, ThresholdKey
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,12 @@ def face_count_filter(measures: Measures, thresholds: FaceCountThresholds) -> Ve
     reasons[faces > thresholds.max_faces] = code("multiple_faces")
     reasons[faces < 1] = code("no_face")
     return Verdict(reasons)
+
+
+SPEC = FilterSpec(
+    name="face_count", thresholds=FaceCountThresholds, run=face_count_filter,
+    reasons=("no_face", "multiple_faces"), fused="face_count", title="face count",
+    rule="no face, or more than `max_faces`",
+    keys=(ThresholdKey("max_faces", "num_faces", ">", "faces in view", slider=None,
+                       exact="int8"),),
+)

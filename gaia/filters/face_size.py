@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gaia.filters.base import Measures, Verdict, column
+from gaia.filters.spec import FilterSpec, Grid, Slider, ThresholdKey
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,12 @@ def face_size_filter(measures: Measures, thresholds: FaceSizeThresholds) -> Verd
     values = column(measures, "face_px")
     fails = values < thresholds.min_face_px  # NaN (no face, no measure) never fails here
     return Verdict.from_mask(~fails | (not thresholds.enabled), "small_face")
+
+
+SPEC = FilterSpec(
+    name="face_size", thresholds=FaceSizeThresholds, run=face_size_filter,
+    reasons=("small_face",), title="face size",
+    rule="face narrower than `min_face_px` source pixels",
+    keys=(ThresholdKey("min_face_px", "face_px", "<", "face width (source px)",
+                       Slider(0.0, 600.0, 1.0), Grid(0.1)),),
+)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaia.filters.base import Measures, Verdict, column
+from gaia.filters.spec import FilterSpec, Grid, Slider, ThresholdKey
 
 READINGS = {"eye_line": "frontal_angle_deg", "image": "frontal_angle_image_deg"}
 
@@ -45,3 +46,17 @@ def frontal_filter(measures: Measures, thresholds: FrontalThresholds) -> Verdict
     turned = np.abs(column(measures, "yaw_deg")) > thresholds.max_yaw_deg
     keep = ~(deviation > thresholds.max_deviation_deg) & ~turned  # NaN: the face rule's call
     return Verdict.from_mask(keep | (not thresholds.enabled), "not_frontal")
+
+
+SPEC = FilterSpec(
+    name="frontal", thresholds=FrontalThresholds, run=frontal_filter, reasons=("not_frontal",),
+    title="frontal",
+    rule="|frontal angle - 180| > `max_deviation_deg` (`reading`: `eye_line` or `image`), "
+         "or |PnP yaw| > `max_yaw_deg`",
+    keys=(ThresholdKey("max_deviation_deg", READINGS["eye_line"], ">",
+                       "frontal angle: |sum - 180| (deg)", Slider(1.0, 90.0, 0.5), Grid(0.01),
+                       transform="abs180", columns=tuple(READINGS.items()), chosen_by="reading",
+                       plot=(0.0, 90.0)),
+          ThresholdKey("max_yaw_deg", "yaw_deg", ">", "|yaw| (deg)", Slider(1.0, 90.0, 0.5),
+                       Grid(0.01), transform="abs", plot=(0.0, 90.0))),
+)

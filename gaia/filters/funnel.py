@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gaia.filters.base import KEPT, REASONS, Measures, code
+from gaia.filters.base import KEPT, Measures, code, reasons
 from gaia.filters.segments import Segment, find_segments, frame_durations
 from gaia.filters.thresholds import CurationThresholds, apply_filters, first_reasons
 
@@ -21,7 +21,14 @@ SHORT_RUN = code("short_run")
 
 
 def _zeros() -> np.ndarray:
-    return np.zeros(len(REASONS), np.float64)
+    return np.zeros(len(reasons()), np.float64)
+
+
+def _sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two per-reason arrays added; the shorter one was made before a filter registered."""
+    if len(a) != len(b):
+        a, b = (np.pad(x, (0, max(len(a), len(b)) - len(x))) for x in (a, b))
+    return a + b
 
 
 @dataclass
@@ -46,7 +53,7 @@ class Funnel:
     kept_frames: int = 0
     kept_s: float = 0.0
     clips: int = 0
-    # Indexed by reason code (gaia.filters.base.REASONS); index 0 (kept) stays 0.
+    # Indexed by reason code (gaia.filters.base.reasons()); index 0 (kept) stays 0.
     first_s: np.ndarray = field(default_factory=_zeros)
     first_frames: np.ndarray = field(default_factory=_zeros)
     any_s: np.ndarray = field(default_factory=_zeros)
@@ -64,16 +71,17 @@ class Funnel:
             kept_frames=self.kept_frames + other.kept_frames,
             kept_s=self.kept_s + other.kept_s,
             clips=self.clips + other.clips,
-            first_s=self.first_s + other.first_s,
-            first_frames=self.first_frames + other.first_frames,
-            any_s=self.any_s + other.any_s,
-            any_frames=self.any_frames + other.any_frames,
+            first_s=_sum(self.first_s, other.first_s),
+            first_frames=_sum(self.first_frames, other.first_frames),
+            any_s=_sum(self.any_s, other.any_s),
+            any_frames=_sum(self.any_frames, other.any_frames),
             by_source=sources,
         )
 
     def dropped(self, values: np.ndarray, scale: float = 1.0, integer: bool = False) -> dict:
         """``{reason: value}`` for every reason with a non-zero value."""
-        return {REASONS[i]: (int(v) if integer else float(v) * scale)
+        names = reasons()
+        return {names[i]: (int(v) if integer else float(v) * scale)
                 for i, v in enumerate(values) if i != KEPT and v}
 
     def to_json(self) -> dict:
@@ -120,7 +128,7 @@ def decide_video(measures: Measures, fps: float, source: str,
         in_segment[segment.start:segment.stop] = True
     first[(first == KEPT) & ~in_segment] = SHORT_RUN
 
-    size = len(REASONS)
+    size = len(reasons())
     funnel = Funnel(
         videos=1, input_frames=n, input_s=float(durations.sum()),
         kept_frames=int(in_segment.sum()), kept_s=float(durations[in_segment].sum()),
@@ -131,9 +139,9 @@ def decide_video(measures: Measures, fps: float, source: str,
     funnel.first_s[KEPT] = funnel.first_frames[KEPT] = 0.0
     every = [verdict.reasons for verdict in verdicts.values()]
     every.append(np.where(first == SHORT_RUN, SHORT_RUN, KEPT).astype(np.uint8))
-    for reasons in every:
-        dropped = np.flatnonzero(reasons)  # usually few: count only those
-        codes = reasons[dropped]
+    for verdict in every:
+        dropped = np.flatnonzero(verdict)  # usually few: count only those
+        codes = verdict[dropped]
         funnel.any_s += np.bincount(codes, weights=durations[dropped], minlength=size)
         funnel.any_frames += np.bincount(codes, minlength=size)
     funnel.any_s[KEPT] = funnel.any_frames[KEPT] = 0.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gaia.filters.base import Measures, Verdict, column
+from gaia.filters.spec import FilterSpec, Grid, Slider, ThresholdKey
 
 
 @dataclass(frozen=True)
@@ -27,3 +28,12 @@ def identity_filter(measures: Measures, thresholds: IdentityThresholds) -> Verdi
     values = column(measures, "identity_distance")
     fails = values > thresholds.max_distance  # NaN (no face, no measure) never fails here
     return Verdict.from_mask(~fails | (not thresholds.enabled), "identity_change")
+
+
+SPEC = FilterSpec(
+    name="identity", thresholds=IdentityThresholds, run=identity_filter,
+    reasons=("identity_change",), title="identity",
+    rule="embedding distance to the track's previous one > `max_distance`",
+    keys=(ThresholdKey("max_distance", "identity_distance", ">", "identity distance",
+                       Slider(0.05, 1.0, 0.01), Grid(1e-4), plot=(0.0, 1.0)),),
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gaia.filters.base import Measures, Verdict, column
+from gaia.filters.spec import FilterSpec, Grid, Slider, ThresholdKey
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,14 @@ def jitter_filter(measures: Measures, thresholds: JitterThresholds) -> Verdict:
     box = column(measures, "jitter_box")
     shaky = (landmarks > thresholds.max_landmarks) | (box > thresholds.max_box)
     return Verdict.from_mask(~shaky | (not thresholds.enabled), "jitter")
+
+
+SPEC = FilterSpec(
+    name="jitter", thresholds=JitterThresholds, run=jitter_filter, reasons=("jitter",),
+    title="jitter", rule="landmark or box jitter over its maximum",
+    keys=(ThresholdKey("max_landmarks", "jitter_landmarks", ">",
+                       "landmark jitter (per inter-ocular)", Slider(0.005, 0.3, 0.005),
+                       Grid(1e-4), plot=(0.0, 0.3)),
+          ThresholdKey("max_box", "jitter_box", ">", "face-box jitter (per box size)",
+                       Slider(0.005, 0.3, 0.005), Grid(1e-4), plot=(0.0, 0.3))),
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gaia.filters.base import Measures, Verdict, column
+from gaia.filters.spec import FilterSpec, Grid, Slider, ThresholdKey
 
 
 @dataclass(frozen=True)
@@ -26,3 +27,11 @@ class OcclusionThresholds:
 def occlusion_filter(measures: Measures, thresholds: OcclusionThresholds) -> Verdict:
     keep = ~(column(measures, "occlusion") > thresholds.max_occlusion)
     return Verdict.from_mask(keep | (not thresholds.enabled), "occluded")
+
+
+SPEC = FilterSpec(
+    name="occlusion", thresholds=OcclusionThresholds, run=occlusion_filter,
+    reasons=("occluded",), title="occlusion", rule="lower-face occlusion > `max_occlusion`",
+    keys=(ThresholdKey("max_occlusion", "occlusion", ">", "lower-face occlusion (share)",
+                       Slider(0.01, 1.0, 0.01), Grid(1e-4), plot=(0.0, 1.0)),),
+)

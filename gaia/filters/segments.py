@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gaia.filters.spec import Slider
+
 
 @dataclass(frozen=True)
 class SegmentRules:
@@ -29,6 +31,10 @@ class SegmentRules:
                 f"segments.max_s ({self.max_s}) must be at least twice segments.min_s "
                 f"({self.min_s}), so that splitting a long run never leaves a piece too short"
             )
+
+
+# The rules' sliders on the tune page: (key, label, slider).
+SLIDERS = (("min_s", "shortest clip (s)", Slider(1.0, 10.0, 0.5)),)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gaia.filters.base import Measures, Verdict, column
+from gaia.filters.spec import FilterSpec, Grid, Slider, ThresholdKey
 
 
 @dataclass(frozen=True)
@@ -27,3 +28,11 @@ def sharpness_filter(measures: Measures, thresholds: SharpnessThresholds) -> Ver
     values = column(measures, "sharpness")
     fails = values < thresholds.min_sharpness  # NaN (no face, no measure) never fails here
     return Verdict.from_mask(~fails | (not thresholds.enabled), "blurry")
+
+
+SPEC = FilterSpec(
+    name="sharpness", thresholds=SharpnessThresholds, run=sharpness_filter, reasons=("blurry",),
+    title="sharpness", rule="face sharpness < `min_sharpness`",
+    keys=(ThresholdKey("min_sharpness", "sharpness", "<", "face sharpness",
+                       Slider(0.0, 1.0, 0.01), Grid(1e-4)),),
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gaia.filters.base import Measures, Verdict, column
+from gaia.filters.spec import FilterSpec, Grid, Slider, ThresholdKey
 
 
 @dataclass(frozen=True)
@@ -27,3 +28,11 @@ def shot_cut_filter(measures: Measures, thresholds: ShotCutThresholds) -> Verdic
     values = column(measures, "cut_score")
     fails = values >= thresholds.max_cut_score  # NaN (no face, no measure) never fails here
     return Verdict.from_mask(~fails | (not thresholds.enabled), "shot_cut")
+
+
+SPEC = FilterSpec(
+    name="shot_cut", thresholds=ShotCutThresholds, run=shot_cut_filter, reasons=("shot_cut",),
+    title="shot cut", rule="`cut_score` >= `max_cut_score` (a clip never spans a cut)",
+    keys=(ThresholdKey("max_cut_score", "cut_score", ">=", "shot-cut score",
+                       Slider(0.05, 1.0, 0.01), Grid(1e-4), plot=(0.0, 1.0)),),
+)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaia.filters.base import KEPT, Measures, Verdict, code, column
+from gaia.filters.spec import FilterSpec, Grid, Slider, ThresholdKey
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,19 @@ def _hold(speaking: np.ndarray, times: np.ndarray, hold_s: float) -> np.ndarray:
     stops = np.minimum(np.flatnonzero(edges == -1) + reach, n)
     delta = np.bincount(starts, minlength=n + 1) - np.bincount(stops, minlength=n + 1)
     return np.cumsum(delta[:n]) > 0
+
+
+SPEC = FilterSpec(
+    name="silence", thresholds=SilenceThresholds, run=silence_filter,
+    reasons=("no_audio", "silence", "not_speaking"), fused="silence", title="silence",
+    rule="no speech within `hold_s` (VAD < `min_speech_prob`), or no audio; speech the "
+         "visible mouth does not go with (`visible_speaker`: mean `mouth_motion` over "
+         "`window_s` < `min_mouth_motion` and `sync_confidence` < `min_sync_confidence`)",
+    keys=(ThresholdKey("min_speech_prob", "speech_prob", "<", "speech probability",
+                       Slider(0.0, 1.0, 0.01), Grid(1e-4)),
+          # Averaged over a tunable window before it is compared: stored exact.
+          ThresholdKey("min_mouth_motion", "mouth_motion", "<", "mouth motion (per 1/25 s)",
+                       Slider(0.0, 0.1, 0.001)),
+          ThresholdKey("min_sync_confidence", "sync_confidence", "<", "sync confidence",
+                       Slider(0.0, 1.0, 0.01), Grid(1e-4, low=-3.0))),
+)

@@ -1,4 +1,7 @@
-"""All curation thresholds in one frozen dataclass, with presets and ``--set`` overrides.
+"""All curation thresholds in one frozen value, with presets and ``--set`` overrides.
+
+Its sections are the registered filters' (``gaia.filters.registry``), so a new filter's
+thresholds are read from presets and ``--set`` with no edit here.
 
 A preset is a YAML file in ``gaia/configs/curation/`` naming only what differs from the
 defaults below; ``FILTER.KEY=VALUE`` overrides apply on top. Reading them is the project's one
@@ -14,58 +17,59 @@ from typing import Any
 
 import numpy as np
 
-from gaia.common.config_files import build_config, merge, parse_overrides, preset_names, read_preset
+from gaia.common.config_files import (
+    ConfigError,
+    build_config,
+    merge,
+    parse_overrides,
+    preset_names,
+    read_preset,
+)
 from gaia.filters.base import KEPT, Measures, Verdict
-from gaia.filters.face_count import FaceCountThresholds, face_count_filter
-from gaia.filters.face_size import FaceSizeThresholds, face_size_filter
-from gaia.filters.frontal import FrontalThresholds, frontal_filter
-from gaia.filters.identity import IdentityThresholds, identity_filter
-from gaia.filters.jitter import JitterThresholds, jitter_filter
-from gaia.filters.occlusion import OcclusionThresholds, occlusion_filter
+from gaia.filters.registry import RESERVED, filters
 from gaia.filters.segments import SegmentRules
-from gaia.filters.sharpness import SharpnessThresholds, sharpness_filter
-from gaia.filters.shot_cut import ShotCutThresholds, shot_cut_filter
-from gaia.filters.silence import SilenceThresholds, silence_filter
 
 KIND = "curation"  # presets in gaia/configs/curation/
 
 
+def _defaults() -> tuple[tuple[str, Any], ...]:
+    return tuple((spec.name, spec.thresholds()) for spec in filters())
+
+
 @dataclass(frozen=True)
 class CurationThresholds:
-    """Every filter's thresholds and the segment rules. Filters run in this order; a frame's
-    ``first`` reason is the first filter it fails."""
+    """Every registered filter's thresholds (``sections``: name and frozen dataclass, in the
+    order the filters run) and the segment rules. A section reads as an attribute
+    (``thresholds.jitter.max_box``); a frame's ``first`` reason is the first filter it fails."""
 
-    face_count: FaceCountThresholds = field(default_factory=FaceCountThresholds)
-    shot_cut: ShotCutThresholds = field(default_factory=ShotCutThresholds)
-    identity: IdentityThresholds = field(default_factory=IdentityThresholds)
-    face_size: FaceSizeThresholds = field(default_factory=FaceSizeThresholds)
-    frontal: FrontalThresholds = field(default_factory=FrontalThresholds)
-    jitter: JitterThresholds = field(default_factory=JitterThresholds)
-    occlusion: OcclusionThresholds = field(default_factory=OcclusionThresholds)
-    sharpness: SharpnessThresholds = field(default_factory=SharpnessThresholds)
-    silence: SilenceThresholds = field(default_factory=SilenceThresholds)
+    sections: tuple[tuple[str, Any], ...] = field(default_factory=_defaults)
     segments: SegmentRules = field(default_factory=SegmentRules)
 
+    def __getattr__(self, name: str) -> Any:
+        # Called only for names that are not fields: a filter's section.
+        if not name.startswith("__"):
+            for section, values in self.__dict__.get("sections", ()):
+                if section == name:
+                    return values
+        raise AttributeError(f"no curation filter {name!r}")
+
+    def section(self, name: str) -> Any:
+        """The thresholds of the filter ``name`` (``KeyError`` when this set has none)."""
+        for section, values in self.sections:
+            if section == name:
+                return values
+        raise KeyError(f"these thresholds have no filter {name!r}")
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-FILTERS = {
-    "face_count": face_count_filter,
-    "shot_cut": shot_cut_filter,
-    "identity": identity_filter,
-    "face_size": face_size_filter,
-    "frontal": frontal_filter,
-    "jitter": jitter_filter,
-    "occlusion": occlusion_filter,
-    "sharpness": sharpness_filter,
-    "silence": silence_filter,
-}
+        """Plain values, one mapping per filter then ``segments``: what presets hold."""
+        out = {name: dataclasses.asdict(values) for name, values in self.sections}
+        out["segments"] = dataclasses.asdict(self.segments)
+        return out
 
 
 def apply_filters(measures: Measures, thresholds: CurationThresholds) -> dict[str, Verdict]:
     """Every filter's verdict on one video, in order."""
-    return {name: run(measures, getattr(thresholds, name)) for name, run in FILTERS.items()}
+    return {spec.name: spec.run(measures, thresholds.section(spec.name)) for spec in filters()}
 
 
 def first_reasons(verdicts: dict[str, Verdict], n: int) -> np.ndarray:
@@ -91,5 +95,16 @@ def load_thresholds(preset: str | None = None, overrides: list[str] | None = Non
 
 
 def build_thresholds(values: dict[str, dict[str, Any]]) -> CurationThresholds:
-    """Check every section and key against the dataclasses; errors name the key."""
-    return build_config(CurationThresholds, values, "curation")
+    """Check every section and key against the filters' dataclasses; errors name the key."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"curation thresholds must be a mapping of filters, not {values!r}")
+    specs = {spec.name: spec for spec in filters()}
+    known = [*specs, *sorted(RESERVED)]
+    for name in values:
+        if name not in known:
+            raise ConfigError(f"unknown curation config key {name!r}: curation has "
+                              f"{', '.join(sorted(known))}")
+    sections = tuple((name, build_config(spec.thresholds, values.get(name, {}), "curation",
+                                         f"{name}.")) for name, spec in specs.items())
+    segments = build_config(SegmentRules, values.get("segments", {}), "curation", "segments.")
+    return CurationThresholds(sections, segments)

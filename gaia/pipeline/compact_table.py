@@ -1,5 +1,8 @@
 """Building and reading the compact tune table (``gaia.schemas.tune_table``) of a run.
 
+It sits below the jobs: ``measure`` builds it at the end of a run, ``tune`` reads it (and
+builds it when missing). Its columns are the registered filters' (``gaia.filters.registry``).
+
 ``build_tune_table`` reads ``metrics/`` one video at a time and writes ``tune/part-NNNNN.arrow``
 (Arrow IPC, uncompressed: read back by memory map, no decoding) for every ``VIDEOS_PER_FILE``
 videos, plus ``tune/videos.arrow`` listing each video's file, fps and times. Every file is
@@ -11,21 +14,22 @@ builds it when it is missing, and rebuilds it, with a message, when it is stale 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from gaia.filters.registry import coded_columns, exact_columns
+from gaia.pipeline.measures import measured_videos, read_measures
 from gaia.pipeline.run_dir import RunDir
 from gaia.schemas.atomic import committed, discard
 from gaia.schemas.tune_table import (
-    CODED,
-    EXACT,
     TUNE_TABLE_VERSION,
     VIDEO_FIELDS,
     VIDEOS_PER_FILE,
+    CodedColumn,
     frame_schema,
     uniform_start,
 )
@@ -46,8 +50,13 @@ def _write_ipc(table: pa.Table, path: Path) -> None:
     committed(path)
 
 
-def _source_columns() -> list[str]:
-    return sorted({c.source for c in CODED} | set(EXACT) | {"time_s"})
+def current_schema() -> pa.Schema:
+    """The part files' schema under the registered filters' specs."""
+    return frame_schema(coded_columns(), exact_columns())
+
+
+def _source_columns(coded: tuple[CodedColumn, ...], exact: dict[str, str]) -> list[str]:
+    return sorted({c.source for c in coded} | set(exact) | {"time_s"})
 
 
 def _metrics_mtime(run: RunDir, video_id: str) -> int:
@@ -56,14 +65,14 @@ def _metrics_mtime(run: RunDir, video_id: str) -> int:
 
 def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None) -> Path:
     """Write the run's tune table (module docstring) and return its folder."""
-    from gaia.pipeline.tune.table import measured_videos, read_measures
-
     run = RunDir(Path(run_dir))
     videos = measured_videos(run)  # first: a folder without measures says so, and gets nothing
     folder = run.root / TUNE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     discard(folder / INDEX)  # the table is incomplete until rewritten
-    schema = frame_schema()
+    coded, exact = coded_columns(), exact_columns()
+    schema = frame_schema(coded, exact)
+    sources = _source_columns(coded, exact)
     rows: dict[str, list] = {name: [] for name, _ in VIDEO_FIELDS}
     rows["file"], rows["row"] = [], []
     for part, first in enumerate(range(0, len(videos), VIDEOS_PER_FILE)):
@@ -71,18 +80,22 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
         columns: dict[str, list] = {field.name: [] for field in schema}
         offset = 0
         for index, video in enumerate(videos[first:first + VIDEOS_PER_FILE]):
-            measures = read_measures(run, video["video_id"], _source_columns())
+            measures = read_measures(run, video["video_id"], sources)
             times = np.asarray(measures["time_s"], np.float64)
-            fps = float(video["fps"] or 25.0)
+            fps = video["fps"]
             t0 = uniform_start(times, fps)
             columns["video"].append(np.full(len(times), index, np.int32))
             columns["time_s"].append(pa.nulls(len(times), pa.float64()) if t0 is not None
                                      else pa.array(times))
-            for coded in CODED:
-                columns[coded.name].append(coded.encode(measures[coded.source]))
-            columns["num_faces"].append(np.nan_to_num(
-                np.asarray(measures["num_faces"], np.float32), nan=0).astype(np.int8))
-            columns["mouth_motion"].append(np.asarray(measures["mouth_motion"], np.float32))
+            codes = np.empty((len(times), len(coded)), np.uint16)
+            for i, column in enumerate(coded):
+                codes[:, i] = column.encode(measures[column.source])
+            columns["codes"].append(codes.reshape(-1))
+            for column, kind in exact.items():
+                values = np.asarray(measures[column], np.float32)
+                if np.dtype(kind).kind != "f":  # a count: a missing one is none
+                    values = np.nan_to_num(values, nan=0)
+                columns[column].append(values.astype(kind))
             for key, value in (("video_id", video["video_id"]), ("source", video["source"]),
                                ("fps", fps), ("frames", len(times)),
                                ("uniform", t0 is not None),
@@ -96,6 +109,10 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
             parts = columns[field.name]
             if field.name == "time_s":
                 arrays.append(pa.concat_arrays(parts) if parts else pa.array([], pa.float64()))
+            elif field.name == "codes":
+                flat = np.concatenate(parts) if parts else np.zeros(0, np.uint16)
+                arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.uint16()),
+                                                                len(coded)))
             else:
                 arrays.append(pa.array(np.concatenate(parts) if parts else [], field.type))
         _write_ipc(pa.Table.from_arrays(arrays, schema=schema), folder / name)
@@ -105,6 +122,23 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
         if stale.name not in set(rows["file"]):
             discard(stale)
     return folder
+
+
+def ensure_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None) -> None:
+    """Build the run's tune table when its index is missing or stale (the part files are
+    checked as they are read)."""
+    try:
+        read_index(run_dir)
+    except TuneTableError as err:
+        rebuild_tune_table(run_dir, err, log)
+
+
+def rebuild_tune_table(run_dir: Path, why: Exception,
+                       log: Callable[[str], None] = lambda _: None) -> None:
+    """Build the table afresh, saying ``why`` when one was there."""
+    if (Path(run_dir) / TUNE_DIR).exists():
+        log(f"[tune] {why}: rebuilding the tune table from metrics/")
+    build_tune_table(run_dir, log)
 
 
 def write_index(folder: Path, rows: dict[str, list]) -> None:
@@ -120,8 +154,8 @@ def write_index(folder: Path, rows: dict[str, list]) -> None:
 class TableFile:
     """One part file, memory-mapped: its columns as NumPy views, and its videos."""
 
-    columns: dict[str, np.ndarray]
-    codes: tuple[np.ndarray, ...]  # uint16 per coded column, in ``CODED`` order
+    columns: dict[str, np.ndarray]  # the exact columns
+    codes: np.ndarray  # uint16 (frames, coded columns), in ``coded_columns()`` order
     times: np.ndarray  # float64, NaN where the video is uniform
     videos: list[dict]
 
@@ -129,8 +163,6 @@ class TableFile:
 def read_index(run_dir: Path) -> list[dict]:
     """The table's video list, checked against the run: every measured video present, its
     metrics file unchanged. Raises ``TuneTableError`` saying what is wrong."""
-    from gaia.pipeline.tune.table import measured_videos
-
     run = RunDir(Path(run_dir))
     path = run.root / TUNE_DIR / INDEX
     if not path.is_file():
@@ -159,7 +191,8 @@ def read_index(run_dir: Path) -> list[dict]:
     return rows
 
 
-def _by_file(rows: list[dict]) -> dict[str, list[dict]]:
+def by_file(rows: list[dict]) -> dict[str, list[dict]]:
+    """The index rows grouped by part file, in file order."""
     by_file: dict[str, list[dict]] = {}
     for row in rows:
         by_file.setdefault(row["file"], []).append(row)
@@ -182,24 +215,36 @@ def load_table_file(run_dir: Path, name: str, videos: list[dict]) -> TableFile:
     try:
         with pa.memory_map(str(path)) as source:
             table = pa.ipc.open_file(source).read_all()
-        if table.schema.remove_metadata() != frame_schema().remove_metadata():
-            raise TuneTableError(f"{path} does not have the tune table's columns")
+        wanted = current_schema()
+        if not table.schema.equals(wanted, check_metadata=False) or \
+                table.schema.field("codes").metadata != wanted.field("codes").metadata:
+            raise TuneTableError(f"{path} does not have the tune table's columns (written "
+                                 "under other filter specs?)")
         if len(table) != sum(v["frames"] for v in videos):
             raise TuneTableError(f"{path} holds {len(table)} frames, its index lists "
                                  f"{sum(v['frames'] for v in videos)}")
-        columns = {field.name: _column(table, field.name)
-                   for field in table.schema if field.name != "time_s"}
+        columns = {field.name: _column(table, field.name) for field in table.schema
+                   if field.name not in ("time_s", "codes")}
+        codes = _codes(table)
         times = np.zeros(0, np.float64)
         if not all(video["uniform"] for video in videos):
             times = np.asarray(table.column("time_s").to_numpy(zero_copy_only=False),
                                np.float64)
     except (pa.ArrowInvalid, OSError, KeyError) as err:
         raise TuneTableError(f"{path} is unreadable ({err})") from None
-    codes = tuple(columns[c.name] for c in CODED)
     return TableFile(columns, codes, times, videos)
 
 
-def iter_table_files(run_dir: Path, rows: list[dict]) -> Iterator[TableFile]:
-    """Each part file of the table, in order, with the rows of its videos."""
-    for name, videos in _by_file(rows).items():
-        yield load_table_file(run_dir, name, videos)
+def _codes(table: pa.Table) -> np.ndarray:
+    """The ``codes`` column as a (frames, columns) view of the mapped file."""
+    column = table.column("codes")
+    width = column.type.list_size
+    if column.num_chunks == 1:
+        chunk = column.chunk(0)
+        flat = chunk.values.to_numpy(zero_copy_only=True)
+        start = chunk.offset * width
+        return flat[start:start + len(chunk) * width].reshape(-1, width)
+    parts = [c.values.to_numpy()[c.offset * width:(c.offset + len(c)) * width]
+             for c in column.chunks]
+    flat = np.concatenate(parts) if parts else np.zeros(0, np.uint16)
+    return flat.reshape(-1, width)

@@ -8,7 +8,7 @@
       metrics/           one Parquet file per measured video (schemas/metrics.py)
       status/            one JSON per finished input: the record of what is done (resume)
       logs/              the measuring workers' logs
-      tune/              the compact tune table (pipeline.tune.compact)
+      tune/              the compact tune table (pipeline.compact_table)
 
 ``--out`` may also be a store URI (``s3://bucket/runs/r1``): the same layout under that prefix,
 written through a local stage (``pipeline.runner.staging``).

@@ -1,6 +1,11 @@
-"""The compact tune table (DESIGN.md section 5; issue 14): the per-frame measures the filters
-read, as small integer codes on a fixed grid, one Arrow IPC file per shard of videos under
-``RUN_DIR/tune/``.
+"""The compact tune table (issue 14): the per-frame measures the filters read, as small integer
+codes on a fixed grid, one Arrow IPC file per shard of videos under ``RUN_DIR/tune/``.
+
+Which measures, on which grids, is not fixed here: each filter's spec declares it
+(``gaia.filters.registry.coded_columns``), and the table describes its own columns in its
+schema, so a table written under other specs is seen as stale and rebuilt. The codes of a
+frame sit together (one fixed-size list per frame, ``codes``): the fused pass reads every
+threshold of a frame from one cache line.
 
 Why codes lose nothing a threshold can see: a filter compares a float32 measure ``v`` with a
 threshold ``t`` (``v > t``, ``v < t`` or ``v >= t``, with ``t`` as float32, as NumPy compares
@@ -14,20 +19,22 @@ decides every frame as the float would. A threshold off its column's grid cannot
 from codes: tune then reads ``metrics/`` (and says so). ``NAN_CODE`` marks a missing value;
 codes are clipped to ``[0, NAN_CODE - 1]`` and grid thresholds must lie inside.
 
-``mouth_motion`` is averaged over a tunable window before it is compared, so it is kept
-exact (float32), as is ``time_s`` (float64) unless the video's times are exactly
-``t0 + i / fps`` (``uniform``: then only ``t0`` and ``fps`` are stored).
+Measures a filter reads otherwise than by a comparison with a threshold (``mouth_motion`` is
+averaged over a tunable window first; ``num_faces`` is a count) are kept exact, as is
+``time_s`` (float64) unless the video's times are exactly ``t0 + i / fps`` (``uniform``: then
+only ``t0`` and ``fps`` are stored).
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
 
-TUNE_TABLE_VERSION = 1
+TUNE_TABLE_VERSION = 2  # 2: codes as one fixed-size list per frame, columns from the specs
 NAN_CODE = 65535
 VIDEOS_PER_FILE = 256
 
@@ -88,47 +95,14 @@ class CodedColumn:
         return code.astype(np.uint16)
 
 
-CODED = (
-    CodedColumn("frontal_dev", "frontal_angle_deg", "abs180", "ceil", 0.01),
-    CodedColumn("frontal_image_dev", "frontal_angle_image_deg", "abs180", "ceil", 0.01),
-    CodedColumn("yaw_abs", "yaw_deg", "abs", "ceil", 0.01),
-    CodedColumn("jitter_landmarks", "jitter_landmarks", "none", "ceil", 1e-4),
-    CodedColumn("jitter_box", "jitter_box", "none", "ceil", 1e-4),
-    CodedColumn("occlusion", "occlusion", "none", "ceil", 1e-4),
-    CodedColumn("identity_distance", "identity_distance", "none", "ceil", 1e-4),
-    CodedColumn("face_px", "face_px", "none", "floor", 0.1),
-    CodedColumn("sharpness", "sharpness", "none", "floor", 1e-4),
-    CodedColumn("cut_score", "cut_score", "none", "floor", 1e-4),
-    CodedColumn("speech_prob", "speech_prob", "none", "floor", 1e-4),
-    CodedColumn("sync_confidence", "sync_confidence", "none", "floor", 1e-4, low=-3.0),
-)
-CODED_BY_NAME = {c.name: c for c in CODED}
-EXACT = {"num_faces": pa.int8(), "mouth_motion": pa.float32()}
-
-# Which threshold reads which coded column: (filter, key) -> column name.
-THRESHOLD_COLUMNS = {
-    ("frontal", "max_deviation_deg"): ("frontal_dev", "frontal_image_dev"),
-    ("frontal", "max_yaw_deg"): ("yaw_abs",),
-    ("jitter", "max_landmarks"): ("jitter_landmarks",),
-    ("jitter", "max_box"): ("jitter_box",),
-    ("occlusion", "max_occlusion"): ("occlusion",),
-    ("identity", "max_distance"): ("identity_distance",),
-    ("face_size", "min_face_px"): ("face_px",),
-    ("sharpness", "min_sharpness"): ("sharpness",),
-    ("shot_cut", "max_cut_score"): ("cut_score",),
-    ("silence", "min_speech_prob"): ("speech_prob",),
-    ("silence", "min_sync_confidence"): ("sync_confidence",),
-}
-
-
-def frame_schema() -> pa.Schema:
-    """One row per frame: the video's index in the file, the codes, the exact columns, and
-    ``time_s`` (null for a uniform video)."""
-    fields = [pa.field("video", pa.int32()), pa.field("time_s", pa.float64())]
-    fields += [pa.field(c.name, pa.uint16(), metadata={
-        "source": c.source, "transform": c.transform, "rounding": c.rounding,
-        "step": repr(c.step), "low": repr(c.low)}) for c in CODED]
-    fields += [pa.field(name, kind) for name, kind in EXACT.items()]
+def frame_schema(coded: tuple[CodedColumn, ...], exact: dict[str, str]) -> pa.Schema:
+    """One row per frame: the video's index in the file, ``time_s`` (null for a uniform
+    video), the codes of ``coded`` as one list per frame, and the ``exact`` columns (name ->
+    numpy type). The coded columns' definitions travel in the ``codes`` field's metadata."""
+    fields = [pa.field("video", pa.int32()), pa.field("time_s", pa.float64()),
+              pa.field("codes", pa.list_(pa.uint16(), len(coded)), metadata={
+                  "columns": json.dumps([asdict(c) for c in coded])})]
+    fields += [pa.field(name, pa.from_numpy_dtype(np.dtype(kind))) for name, kind in exact.items()]
     return pa.schema(fields, metadata={"gaia_tune_table_version": str(TUNE_TABLE_VERSION)})
 
 

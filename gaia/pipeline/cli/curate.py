@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gaia.common.deprecation import add_deprecated_alias
 from gaia.common.storage import redact
+from gaia.filters.describe import tune_help
 from gaia.pipeline.face.detect import DetectorConfig
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.runner.checks import output_folder, workers_arg
@@ -58,7 +59,7 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
                     "and frames in, dropped by each filter (as first failing filter and as any "
                     "failing filter), kept hours and clips, by source folder. Reads only the "
                     "stored measures; nothing is decoded.",
-        epilog=TUNE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=tune_help() + "\n" + TUNE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     tune.add_argument("run_dir", type=str, metavar="RUN_DIR",
                       help="a measured run: a folder or a store URI (its measures are "
                            "downloaded to a temporary stage)")
@@ -249,21 +250,7 @@ def _run(args: argparse.Namespace) -> int:
 # What tune reads of a run in a store (pulled into a temporary stage; never the shards).
 TUNE_READS = ("config.yaml", "videos.parquet", "status/", "metrics/", "tune/", "presets/")
 
-TUNE_EPILOG = """\
-filters, in the order they run, and their keys (--set FILTER.KEY=VALUE); every filter also
-takes FILTER.enabled=true|false:
-  face_count   max_faces
-  shot_cut     max_cut_score
-  identity     max_distance
-  face_size    min_face_px
-  frontal      max_deviation_deg, reading (eye_line|image), max_yaw_deg
-  jitter       max_landmarks, max_box
-  occlusion    max_occlusion
-  sharpness    min_sharpness
-  silence      min_speech_prob, hold_s, visible_speaker, min_mouth_motion,
-               min_sync_confidence, window_s
-  segments     min_s, max_s
-
+TUNE_EXAMPLES = """\
 examples:
   gaia curate tune runs/r1 --preset diffusion
   gaia curate tune runs/r1 --preset vae --set jitter.max_box=0.2 --json

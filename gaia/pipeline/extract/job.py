@@ -27,7 +27,7 @@ import yaml
 
 from gaia.common.crop import CropConfig
 from gaia.filters.funnel import Funnel, decide_video
-from gaia.filters.thresholds import load_thresholds
+from gaia.filters.thresholds import CurationThresholds
 from gaia.pipeline.extract.settings import (
     ExtractConfig,
     ExtractSetup,
@@ -37,19 +37,18 @@ from gaia.pipeline.extract.settings import (
 )
 from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
 from gaia.pipeline.extract.video import AudioChain, ClipJob, extract_video, output_frames
+from gaia.pipeline.measures import iter_measures
 from gaia.pipeline.run_dir import CONFIG_FILE, RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, run_job
 from gaia.pipeline.runner.ray_setup import log_to_stderr
 from gaia.pipeline.runner.staging import stage_of, staged_output, store_uri
 from gaia.pipeline.speech.denoise import denoise_identity
-from gaia.pipeline.tune.table import iter_measures
 from gaia.schemas.atomic import atomic_path, remove_partials, write_text_atomic
 from gaia.schemas.keys import check_key, sanitize
-from gaia.schemas.shards import MANIFEST_SCHEMA, SHARD_SCHEMA_VERSION, manifest_row
+from gaia.schemas.shards import FPS, MANIFEST_SCHEMA, MEMBERS, SHARD_SCHEMA_VERSION, manifest_row
 
 Log = Callable[[str], None]
-MEMBERS = ("mp4", "flac", "speech.npy", "landmarks.npy", "pose.npy", "json")
 
 
 @dataclass
@@ -75,14 +74,13 @@ class ExtractSummary:
         ]
 
 
-def plan(run: RunDir, preset: str, overrides: list[str], config: ExtractConfig,
+def plan(run: RunDir, thresholds: CurationThresholds, config: ExtractConfig,
          identities: dict[str, str]) -> tuple[list[list[ClipJob]], Funnel]:
     """Every clip to cut, grouped by video, and the funnel it comes from."""
-    thresholds = load_thresholds(preset, overrides)
     groups: list[list[ClipJob]] = []
     total = Funnel()
     for video, measures in iter_measures(run):
-        decision = decide_video(measures, video["fps"] or 25.0, video["source"], thresholds)
+        decision = decide_video(measures, video["fps"], video["source"], thresholds)
         total = total + decision.funnel
         identity = identities.get(video["path"]) or identities.get(video["video_id"]) or (
             video["source"])
@@ -127,7 +125,7 @@ def _run(run: RunDir, out: Path, preset: str, setup: ExtractSetup, address: str 
          workers: int | None, log: Log, use_ray: bool) -> ExtractSummary:
     config, overrides = setup.config, list(setup.overrides)
     parts = out / ".manifest"
-    base_json = _base_json(run, preset, overrides, config, setup.chain)
+    base_json = _base_json(run, setup, setup.chain)
     stage = stage_of(run.root)
     if stage is not None:  # shards finished in the store before their manifest part was
         stage.pull([f"{stage.key(out)}/"], want=lambda key: key.endswith(".tar") and not (
@@ -146,7 +144,7 @@ def _run(run: RunDir, out: Path, preset: str, setup: ExtractSetup, address: str 
 
     def plan_items() -> list[dict]:
         done.update(_done_keys(parts))
-        groups, total = plan(run, preset, overrides, config, setup.identities)
+        groups, total = plan(run, setup.thresholds, config, setup.identities)
         funnel.append(total)
         return [{"jobs": json.dumps([asdict(job) for job in jobs])} for jobs in groups]
 
@@ -214,7 +212,7 @@ def _finish(out: Path, parts: Path, summary: ExtractSummary, failures: list[dict
     manifest = _write_manifest(out, parts)
     _write_failures(out, failures)
     summary.shards = len(set(manifest.column("shard").to_pylist()))
-    summary.hours = sum(manifest.column("frames").to_pylist()) / 25.0 / 3600
+    summary.hours = sum(manifest.column("frames").to_pylist()) / FPS / 3600
     for split in manifest.column("split").to_pylist():
         summary.by_split[split] = summary.by_split.get(split, 0) + 1
     stats = {**stats, "clips": manifest.num_rows, "hours": summary.hours,
@@ -269,17 +267,16 @@ def _write_failures(out: Path, failures: list[dict]) -> None:
         pq.write_table(table, tmp)
 
 
-def _base_json(run: RunDir, preset: str, overrides: list[str], config: ExtractConfig,
-               chain: AudioChain) -> dict:
+def _base_json(run: RunDir, setup: ExtractSetup, chain: AudioChain) -> dict:
     measured = yaml.safe_load(run.config.read_text(encoding="utf-8")) if run.config.is_file() \
         else {}
     untrained = bool(chain.denoiser.provenance.get("untrained")) or bool(
         chain.features.provenance.get("untrained"))
     return {
         "schema_version": SHARD_SCHEMA_VERSION,
-        "preset": preset,
-        "overrides": overrides,
-        "thresholds": load_thresholds(preset, overrides).to_dict(),
+        "preset": setup.preset,
+        "overrides": list(setup.overrides),
+        "thresholds": setup.thresholds.to_dict(),
         "untrained": untrained,
         "provenance": {
             **(measured.get("models") or {}),
@@ -288,7 +285,7 @@ def _base_json(run: RunDir, preset: str, overrides: list[str], config: ExtractCo
             # the latent stats and the checkpoints (generation applies the same one).
             "speech_features": {**chain.features.provenance,
                                 "denoise": denoise_identity(chain.denoiser.provenance)},
-            "crop": asdict(config.crop),
+            "crop": asdict(setup.config.crop),
         },
     }
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gaia.common.storage import redact
+from gaia.pipeline.compact_table import build_tune_table
 from gaia.pipeline.inputs import resolve_inputs
 from gaia.pipeline.measure.config import MeasureConfig
-from gaia.pipeline.provenance import check_models_available, write_run_config
+from gaia.pipeline.measure.provenance import check_models_available, write_run_config
 from gaia.pipeline.run_dir import CONFIG_FILE, RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, run_job
@@ -119,8 +120,6 @@ def _run(run: RunDir, shown: str, videos: list, config: MeasureConfig, address: 
         refresh(run.root, ("status/", "metrics/"))  # what the workers wrote to the store
         _tally_run(run, summary)
         # The compact table tune reads (seconds, not a decode): built once the run is whole.
-        from gaia.pipeline.tune.compact import build_tune_table
-
         build_tune_table(run.root)
         return summary
 

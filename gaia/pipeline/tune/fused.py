@@ -2,9 +2,22 @@
 table (issue 14): the same decisions as ``gaia.filters.funnel.decide_video``, frame for frame,
 in code space (``gaia.schemas.tune_table``), without building a verdict array per filter.
 
+What the pass decides comes from the registered filters' specs (``gaia.filters.registry``), as
+parameter arrays, not as code: per filter its kind, switch and reason; per threshold key of a
+``compare`` filter the table column it reads and the interval of codes that fails it. A
+threshold ``t`` on a column's grid (``t = g_k``) fails a frame whose code ``c`` is not missing
+and lies in:
+
+- ``c > k`` for ``v > t`` (ceil codes), ``c >= k`` for ``v >= t`` (floor codes),
+- ``c < k`` for ``v < t`` (floor codes),
+
+so each check is one interval test on the frame's row of codes (``codes[g, column]``). The
+face-count and silence rules are more than comparisons: they have kernels of their own here,
+a second implementation of ``gaia.filters.face_count`` and ``gaia.filters.silence`` that the
+parity tests hold to the reference.
+
 The loop is numba's (``njit``, cached on disk): per video, each frame's first failing reason
-in the filters' order (face_count, shot_cut, identity, face_size, frontal, jitter, occlusion,
-sharpness, silence) and every reason it fails; then the runs of kept frames become clips by
+in the filters' order and every reason it fails; then the runs of kept frames become clips by
 the segment rules, and the seconds and frames are summed by reason. Frame and clip counts are
 equal to the reference path's; seconds equal to float rounding (the reference sums durations
 pairwise, this loop in order: a relative difference near 1e-15).
@@ -13,35 +26,29 @@ pairwise, this loop in order: a relative difference near 1e-15).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numba
 import numpy as np
 
-from gaia.filters.base import REASONS, code
+from gaia.filters.base import code, reasons
 from gaia.filters.funnel import Funnel, SourceTotals
+from gaia.filters.registry import coded_columns, coded_name, filters
+from gaia.filters.spec import FilterSpec, ThresholdKey
 from gaia.filters.thresholds import CurationThresholds
-from gaia.schemas.tune_table import CODED, CODED_BY_NAME, NAN_CODE, THRESHOLD_COLUMNS
+from gaia.pipeline.compact_table import by_file, load_table_file, read_index
+from gaia.schemas.tune_table import NAN_CODE, CodedColumn
 
-R = len(REASONS)
-NO_FACE, MULTIPLE_FACES, NOT_FRONTAL, JITTER, OCCLUDED, NO_AUDIO, SILENCE, SHORT_RUN, \
-    NOT_SPEAKING, SHOT_CUT, BLURRY, SMALL_FACE, IDENTITY = (code(name) for name in (
-        "no_face", "multiple_faces", "not_frontal", "jitter", "occluded", "no_audio",
-        "silence", "short_run", "not_speaking", "shot_cut", "blurry", "small_face",
-        "identity_change"))
-COLUMN = {c.name: i for i, c in enumerate(CODED)}
-# Row of each coded column in the (columns, frames) code matrix: constants for the loop.
-C_CUT, C_IDENTITY, C_FACE_PX, C_YAW = (COLUMN[n] for n in (
-    "cut_score", "identity_distance", "face_px", "yaw_abs"))
-C_LANDMARKS, C_BOX, C_OCCLUSION, C_SHARPNESS = (COLUMN[n] for n in (
-    "jitter_landmarks", "jitter_box", "occlusion", "sharpness"))
-C_SPEECH, C_SYNC = COLUMN["speech_prob"], COLUMN["sync_confidence"]
-# Integer parameters: the filters' enabled flags and grid codes, in this order.
-INT_PARAMS = ("face_count", "max_faces", "shot_cut", "cut", "identity", "identity_k",
-              "face_size", "face_px", "frontal", "frontal_column", "frontal_k", "yaw_k",
-              "jitter", "landmarks_k", "box_k", "occlusion", "occlusion_k", "sharpness",
-              "sharpness_k", "silence", "speech_k", "visible_speaker", "sync_k")
-P = {name: i for i, name in enumerate(INT_PARAMS)}
+# Filter kinds (spec.fused), as the loop reads them.
+COMPARE, FACE_COUNT, SILENCE = 0, 1, 2
+KINDS = {"compare": COMPARE, "face_count": FACE_COUNT, "silence": SILENCE}
+# The special kernels' integer parameters (``Parameters.special``), by position.
+(S_MAX_FACES, S_NO_FACE, S_MULTIPLE_FACES, S_SPEECH_COLUMN, S_SPEECH_K, S_SYNC_COLUMN,
+ S_SYNC_K, S_VISIBLE_SPEAKER, S_NO_AUDIO, S_SILENCE, S_NOT_SPEAKING, S_SHORT_RUN,
+ S_SILENCE_ON) = range(13)
+# Float parameters, by position.
+F_HOLD_S, F_MIN_MOUTH_MOTION, F_WINDOW_S, F_MIN_S, F_MAX_S = range(5)
 
 
 class OffGrid(ValueError):
@@ -53,46 +60,93 @@ class OffGrid(ValueError):
         self.name = name
 
 
-def _grid(thresholds: CurationThresholds, section: str, key: str, column: str) -> int:
-    value = getattr(getattr(thresholds, section), key)
-    k = CODED_BY_NAME[column].grid_index(value)
-    if k is None:
-        raise OffGrid(f"{section}.{key}", value, CODED_BY_NAME[column].step)
-    return k
+@dataclass(frozen=True)
+class Parameters:
+    """One set of thresholds as the loop's arrays (module docstring).
+
+    ``kinds``, ``on``, ``reason``: per filter; ``first_check``: where each filter's checks
+    start in ``check_column``, ``check_low``, ``check_high`` (one more entry than filters);
+    ``special``, ``floats``: the face-count, silence and segment parameters by position."""
+
+    kinds: np.ndarray
+    on: np.ndarray
+    reason: np.ndarray
+    first_check: np.ndarray
+    check_column: np.ndarray
+    check_low: np.ndarray
+    check_high: np.ndarray
+    special: np.ndarray
+    floats: np.ndarray
+    reasons: int
+
+    def arrays(self) -> tuple:
+        return (self.kinds, self.on, self.reason, self.first_check, self.check_column,
+                self.check_low, self.check_high, self.special, self.floats)
 
 
-def parameters(thresholds: CurationThresholds) -> tuple[np.ndarray, np.ndarray]:
-    """The thresholds as the loop's integer and float parameters; ``OffGrid`` for a threshold
-    the codes cannot answer."""
-    t = thresholds
-    ints = np.zeros(len(INT_PARAMS), np.int64)
-    dev_column = "frontal_dev" if t.frontal.reading == "eye_line" else "frontal_image_dev"
-    values = {
-        "face_count": t.face_count.enabled, "max_faces": t.face_count.max_faces,
-        "shot_cut": t.shot_cut.enabled, "identity": t.identity.enabled,
-        "face_size": t.face_size.enabled, "frontal": t.frontal.enabled,
-        "frontal_column": COLUMN[dev_column], "jitter": t.jitter.enabled,
-        "occlusion": t.occlusion.enabled, "sharpness": t.sharpness.enabled,
-        "silence": t.silence.enabled, "visible_speaker": t.silence.visible_speaker,
-    }
-    keyed = {"cut": ("shot_cut", "max_cut_score"), "identity_k": ("identity", "max_distance"),
-             "face_px": ("face_size", "min_face_px"),
-             "frontal_k": ("frontal", "max_deviation_deg"), "yaw_k": ("frontal", "max_yaw_deg"),
-             "landmarks_k": ("jitter", "max_landmarks"), "box_k": ("jitter", "max_box"),
-             "occlusion_k": ("occlusion", "max_occlusion"),
-             "sharpness_k": ("sharpness", "min_sharpness"),
-             "speech_k": ("silence", "min_speech_prob"),
-             "sync_k": ("silence", "min_sync_confidence")}
-    for name, (section, key) in keyed.items():
-        column = THRESHOLD_COLUMNS[(section, key)]
-        column = dev_column if name == "frontal_k" else column[0]
-        values[name] = _grid(t, section, key, column)
-    for name, value in values.items():
-        ints[P[name]] = int(value)
-    floats = np.array([t.silence.hold_s, t.silence.min_mouth_motion, t.silence.window_s,
-                       t.segments.min_s, t.segments.max_s, t.silence.min_speech_prob],
-                      np.float64)
-    return ints, floats
+def _grid_k(column: CodedColumn, spec: FilterSpec, k: ThresholdKey, value: float) -> int:
+    index = column.grid_index(value)
+    if index is None:
+        raise OffGrid(f"{spec.name}.{k.name}", value, column.step)
+    return index
+
+
+def _failing_codes(compare: str, k: int) -> tuple[int, int]:
+    """The interval of codes that fails a threshold on grid point ``k`` (module docstring)."""
+    if compare == ">":
+        return k + 1, NAN_CODE - 1
+    if compare == ">=":
+        return k, NAN_CODE - 1
+    return 0, k - 1  # "<"
+
+
+def parameters(thresholds: CurationThresholds) -> Parameters:
+    """The thresholds as the loop's parameters, from the registered filters' specs;
+    ``OffGrid`` for a threshold the codes cannot answer."""
+    coded = coded_columns()
+    index = {c.name: i for i, c in enumerate(coded)}
+    kinds, on, reason, first_check = [], [], [], [0]
+    checks: list[tuple[int, int, int]] = []
+    special = np.zeros(13, np.int64)
+    floats = np.zeros(5, np.float64)
+
+    def grid_key(spec: FilterSpec, k: ThresholdKey, section) -> tuple[int, int]:
+        name = coded_name(k, k.column_for(section))
+        return index[name], _grid_k(coded[index[name]], spec, k, getattr(section, k.name))
+
+    for spec in filters():
+        section = thresholds.section(spec.name)
+        kinds.append(KINDS[spec.fused])
+        on.append(bool(section.enabled))
+        reason.append(code(spec.reasons[0]))
+        if spec.fused == "compare":
+            for k in spec.keys:
+                column, at = grid_key(spec, k, section)
+                checks.append((column, *_failing_codes(k.compare, at)))
+        elif spec.fused == "face_count":
+            special[S_MAX_FACES] = section.max_faces
+            special[S_NO_FACE], special[S_MULTIPLE_FACES] = code("no_face"), code(
+                "multiple_faces")
+        else:  # silence
+            keys = {k.name: k for k in spec.keys}
+            special[S_SPEECH_COLUMN], special[S_SPEECH_K] = grid_key(
+                spec, keys["min_speech_prob"], section)
+            special[S_SYNC_COLUMN], special[S_SYNC_K] = grid_key(
+                spec, keys["min_sync_confidence"], section)
+            special[S_VISIBLE_SPEAKER] = section.visible_speaker
+            special[S_SILENCE_ON] = section.enabled
+            special[S_NO_AUDIO], special[S_SILENCE], special[S_NOT_SPEAKING] = (
+                code(r) for r in ("no_audio", "silence", "not_speaking"))
+            floats[F_HOLD_S], floats[F_MIN_MOUTH_MOTION], floats[F_WINDOW_S] = (
+                section.hold_s, section.min_mouth_motion, section.window_s)
+        first_check.append(len(checks))
+    special[S_SHORT_RUN] = code("short_run")
+    floats[F_MIN_S], floats[F_MAX_S] = thresholds.segments.min_s, thresholds.segments.max_s
+    check = np.array(checks, np.int64).reshape(-1, 3)
+    return Parameters(np.array(kinds, np.int64), np.array(on, np.int64),
+                      np.array(reason, np.int64), np.array(first_check, np.int64),
+                      check[:, 0].copy(), check[:, 1].copy(), check[:, 2].copy(), special,
+                      floats, len(reasons()))
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -101,16 +155,10 @@ def _fail(out, reason: int, duration: float) -> None:
     out[3, reason] += 1
 
 
-@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _failed(out, first: int, reason: int, duration: float) -> int:
-    """Count a failing filter's reason for the frame; the frame's first reason so far."""
-    _fail(out, reason, duration)
-    return first or reason
-
-
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, faces,
-           codes, motion, ints, floats, out, totals, scratch_f, scratch_i, scratch_b):
+           codes, motion, kinds, on, freason, first_check, check_column, check_low,
+           check_high, sp, floats, out, totals, scratch_f, scratch_i, scratch_b):
     """One video's frames ``first:first + n``: adds to ``out`` (4, R) (first seconds, first
     frames, any seconds, any frames) and writes ``totals`` (input_s, kept_s, kept frames,
     clips). Each reason's seconds are summed in frame order, as the reference's bincounts.
@@ -127,99 +175,91 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
     if n:
         durations[n - 1] = (times[n - 1] + 1.0 / fps) - times[n - 1]
     step = (times[n - 1] - times[0]) / (n - 1) if n > 1 else 0.04
-    speech, sync = codes[C_SPEECH], codes[C_SYNC]
-    speech_k = ints[20]
-    # Speech (NaN reads as 0), and running sums of mouth motion in float32, as the reference's
-    # cumsum of a float32 column runs.
-    sums[0], counts[0] = 0.0, 0
-    running = np.float32(0.0)
-    any_speaking = False
-    for i in range(n):
-        g = first + i
-        c = speech[g]
-        speaking[i] = (speech_k == 0) if c == nan else c >= speech_k
-        any_speaking |= speaking[i]
-        m = motion[g]
-        valid = math.isfinite(m)
-        if valid:
-            running = np.float32(running + m)
-        sums[i + 1] = running
-        counts[i + 1] = counts[i] + valid
     held = speaking
-    hold_s = floats[0]
-    if n >= 2 and any_speaking and hold_s != 0.0:
-        reach = int(math.floor(hold_s / step + 1e-6)) if step > 0 else 0
-        if reach > 0:
-            held = held_buffer
-            last = -(1 << 40)
-            for i in range(n):
-                if speaking[i]:
-                    last = i
-                held[i] = i - last <= reach
-            nxt = 1 << 40
-            for i in range(n - 1, -1, -1):
-                if speaking[i]:
-                    nxt = i
-                held[i] = held[i] or nxt - i <= reach
-    half = max(1, int(round(floats[2] / max(step, 1e-6) / 2)))
-    on = ints
-    dev = codes[ints[9]]
+    half = 1
+    if sp[S_SILENCE_ON]:
+        speech_column, speech_k = sp[S_SPEECH_COLUMN], sp[S_SPEECH_K]
+        # Speech (NaN reads as 0), and running sums of mouth motion in float32, as the
+        # reference's cumsum of a float32 column runs.
+        sums[0], counts[0] = 0.0, 0
+        running = np.float32(0.0)
+        any_speaking = False
+        for i in range(n):
+            g = first + i
+            c = codes[g, speech_column]
+            speaking[i] = (speech_k == 0) if c == nan else c >= speech_k
+            any_speaking |= speaking[i]
+            m = motion[g]
+            valid = math.isfinite(m)
+            if valid:
+                running = np.float32(running + m)
+            sums[i + 1] = running
+            counts[i + 1] = counts[i] + valid
+        hold_s = floats[F_HOLD_S]
+        if n >= 2 and any_speaking and hold_s != 0.0:
+            reach = int(math.floor(hold_s / step + 1e-6)) if step > 0 else 0
+            if reach > 0:
+                held = held_buffer
+                last = -(1 << 40)
+                for i in range(n):
+                    if speaking[i]:
+                        last = i
+                    held[i] = i - last <= reach
+                nxt = 1 << 40
+                for i in range(n - 1, -1, -1):
+                    if speaking[i]:
+                        nxt = i
+                    held[i] = held[i] or nxt - i <= reach
+        half = max(1, int(round(floats[F_WINDOW_S] / max(step, 1e-6) / 2)))
+    n_filters = len(kinds)
     input_s = 0.0
     for i in range(n):
         g = first + i
         d = durations[i]
         input_s += d
         reason = 0
-        if on[0]:  # face_count: no_face overrides multiple_faces, as the reference writes
-            f = faces[g]
-            r = NO_FACE if f < 1 else (MULTIPLE_FACES if f > on[1] else 0)
-            if r:
-                reason = _failed(out, reason, r, d)
-        c = codes[C_CUT][g]
-        if on[2] and c != nan and c >= on[3]:
-            reason = _failed(out, reason, SHOT_CUT, d)
-        c = codes[C_IDENTITY][g]
-        if on[4] and c != nan and c > on[5]:
-            reason = _failed(out, reason, IDENTITY, d)
-        c = codes[C_FACE_PX][g]
-        if on[6] and c != nan and c < on[7]:
-            reason = _failed(out, reason, SMALL_FACE, d)
-        if on[8]:
-            c, y = dev[g], codes[C_YAW][g]
-            if (c != nan and c > on[10]) or (y != nan and y > on[11]):
-                reason = _failed(out, reason, NOT_FRONTAL, d)
-        if on[12]:
-            a, b = codes[C_LANDMARKS][g], codes[C_BOX][g]
-            if (a != nan and a > on[13]) or (b != nan and b > on[14]):
-                reason = _failed(out, reason, JITTER, d)
-        c = codes[C_OCCLUSION][g]
-        if on[15] and c != nan and c > on[16]:
-            reason = _failed(out, reason, OCCLUDED, d)
-        c = codes[C_SHARPNESS][g]
-        if on[17] and c != nan and c < on[18]:
-            reason = _failed(out, reason, BLURRY, d)
-        if on[19]:
+        for f in range(n_filters):
+            if not on[f]:
+                continue
+            kind = kinds[f]
             r = 0
-            if speech[g] == nan:
-                r = NO_AUDIO
-            elif not held[i]:
-                r = SILENCE
-            elif on[21] and math.isfinite(motion[g]):
-                q = sync[g]
-                if not (q != nan and q >= on[22]):
-                    lo = max(0, i - half)
-                    hi = min(n, i + half + 1)
-                    count = counts[hi] - counts[lo]
-                    if not (count > 0 and (sums[hi] - sums[lo]) / count >= floats[1]):
-                        r = NOT_SPEAKING
+            if kind == COMPARE:
+                for j in range(first_check[f], first_check[f + 1]):
+                    c = codes[g, check_column[j]]
+                    if c >= check_low[j] and c <= check_high[j]:
+                        r = freason[f]
+                        break
+            elif kind == FACE_COUNT:  # no_face overrides multiple_faces, as the reference
+                seen = faces[g]
+                if seen < 1:
+                    r = sp[S_NO_FACE]
+                elif seen > sp[S_MAX_FACES]:
+                    r = sp[S_MULTIPLE_FACES]
+            else:  # SILENCE
+                if codes[g, sp[S_SPEECH_COLUMN]] == nan:
+                    r = sp[S_NO_AUDIO]
+                elif not held[i]:
+                    r = sp[S_SILENCE]
+                elif sp[S_VISIBLE_SPEAKER] and math.isfinite(motion[g]):
+                    q = codes[g, sp[S_SYNC_COLUMN]]
+                    if not (q != nan and q >= sp[S_SYNC_K]):
+                        lo = max(0, i - half)
+                        hi = min(n, i + half + 1)
+                        count = counts[hi] - counts[lo]
+                        if not (count > 0 and (sums[hi] - sums[lo]) / count
+                                >= floats[F_MIN_MOUTH_MOTION]):
+                            r = sp[S_NOT_SPEAKING]
             if r:
-                reason = _failed(out, reason, r, d)
+                _fail(out, r, d)
+                if not reason:
+                    reason = r
         dropped[i] = reason != 0
         if reason:
             out[0, reason] += d
             out[1, reason] += 1
     # Runs of kept frames become clips (filters.segments); the frames of too short a run are
     # short_run.
+    short_run = sp[S_SHORT_RUN]
     kept_s = 0.0
     kept_frames = 0
     clips = 0
@@ -232,16 +272,16 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
         while j < n and not dropped[j]:
             j += 1
         length = (times[j - 1] + durations[j - 1]) - times[i]
-        if length + 1e-6 >= floats[3]:
-            clips += max(1, int(math.ceil(length / floats[4] - 1e-9)))
+        if length + 1e-6 >= floats[F_MIN_S]:
+            clips += max(1, int(math.ceil(length / floats[F_MAX_S] - 1e-9)))
             for k in range(i, j):
                 kept_s += durations[k]
             kept_frames += j - i
         else:
             for k in range(i, j):
-                out[0, SHORT_RUN] += durations[k]
-                out[1, SHORT_RUN] += 1
-                _fail(out, SHORT_RUN, durations[k])
+                out[0, short_run] += durations[k]
+                out[1, short_run] += 1
+                _fail(out, short_run, durations[k])
         i = j
     totals[0] = input_s
     totals[1] = kept_s
@@ -250,32 +290,44 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _file(starts, counts, fps, t0, uniform, times, faces, codes, motion, ints, floats,
-          out, totals):
+def _file(starts, counts, fps, t0, uniform, times, faces, codes, motion, kinds, on, freason,
+          first_check, check_column, check_low, check_high, sp, floats, out, totals):
     longest = counts.max() + 1 if len(counts) else 1
     scratch_f = np.empty((3, longest), np.float64)
     scratch_i = np.empty(longest, np.int64)
     scratch_b = np.empty((3, longest), np.bool_)
     for v in range(len(starts)):
         _video(starts[v], counts[v], fps[v], t0[v], uniform[v], times, faces, codes, motion,
-               ints, floats, out, totals[v], scratch_f, scratch_i, scratch_b)
+               kinds, on, freason, first_check, check_column, check_low, check_high, sp,
+               floats, out, totals[v], scratch_f, scratch_i, scratch_b)
 
 
-def decide_file(table, ints: np.ndarray, floats: np.ndarray,
-                clips_by_video: dict[str, int] | None = None) -> Funnel:
-    """The funnel of one part file (``compact.TableFile``) under the parameters; each video's
-    clip count goes to ``clips_by_video`` when given."""
+def _exact(table, spec_kind: str, key: str, dtype) -> np.ndarray:
+    """The exact column a special kernel reads (an empty one when no such filter is on)."""
+    for spec in filters():
+        if spec.fused == spec_kind:
+            for k in spec.keys:
+                if k.name == key:
+                    return table.columns[k.column]
+    return np.zeros(0, dtype)
+
+
+def decide_file(table, params: Parameters, clips_by_video: dict[str, int] | None = None
+                ) -> Funnel:
+    """The funnel of one part file (``compact_table.TableFile``) under the parameters; each
+    video's clip count goes to ``clips_by_video`` when given."""
     videos = table.videos
     starts = np.array([v["row"] for v in videos], np.int64)
     counts = np.array([v["frames"] for v in videos], np.int64)
     fps = np.array([v["fps"] for v in videos], np.float64)
     t0 = np.array([v["t0"] for v in videos], np.float64)
     uniform = np.array([v["uniform"] for v in videos], np.bool_)
-    codes = table.codes
-    out = np.zeros((4, R), np.float64)
+    out = np.zeros((4, params.reasons), np.float64)
     totals = np.zeros((len(videos), 4), np.float64)
-    _file(starts, counts, fps, t0, uniform, table.times, table.columns["num_faces"], codes,
-          table.columns["mouth_motion"], ints, floats, out, totals)
+    faces = _exact(table, "face_count", "max_faces", np.int8)
+    motion = _exact(table, "silence", "min_mouth_motion", np.float32)
+    _file(starts, counts, fps, t0, uniform, table.times, faces, table.codes, motion,
+          *params.arrays(), out, totals)
     funnel = Funnel(videos=len(videos), input_frames=int(counts.sum()),
                     input_s=float(totals[:, 0].sum()), kept_frames=int(totals[:, 2].sum()),
                     kept_s=float(totals[:, 1].sum()), clips=int(totals[:, 3].sum()),
@@ -288,22 +340,20 @@ def decide_file(table, ints: np.ndarray, floats: np.ndarray,
     return funnel
 
 
-def decide_table(run_dir: Path, params: list[tuple[np.ndarray, np.ndarray]], workers: int = 1,
+def decide_table(run_dir: Path, params: list[Parameters], workers: int = 1,
                  clips_by_video: dict[str, int] | None = None) -> list[Funnel]:
     """The funnel under each of ``params`` (``parameters``) from one pass over the run's
     compact table: ``workers`` threads take its files in turn (the loop releases the GIL).
     The first parameter set's clip count per video goes to ``clips_by_video`` when given.
-    Raises ``compact.TuneTableError`` when the table is missing, stale or unreadable."""
+    Raises ``compact_table.TuneTableError`` when the table is missing, stale or unreadable."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from gaia.pipeline.tune.compact import _by_file, load_table_file, read_index
-
-    files = list(_by_file(read_index(run_dir)).items())
+    files = list(by_file(read_index(run_dir)).items())
 
     def one(item: tuple[str, list[dict]]) -> list[Funnel]:
         table = load_table_file(run_dir, *item)
-        return [decide_file(table, ints, floats, clips_by_video if n == 0 else None)
-                for n, (ints, floats) in enumerate(params)]
+        return [decide_file(table, p, clips_by_video if n == 0 else None)
+                for n, p in enumerate(params)]
 
     totals = [Funnel() for _ in params]
     with ThreadPoolExecutor(max(1, workers)) as pool:

@@ -12,7 +12,6 @@ One self-contained HTML file (inline SVG and base64 JPEG, no scripts or network)
 from __future__ import annotations
 
 import base64
-import dataclasses
 import heapq
 import html
 from dataclasses import dataclass, field
@@ -20,13 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from gaia.filters.base import KEPT, REASONS, reason_name
+from gaia.filters.base import KEPT, code, reason_name, reasons
 from gaia.filters.funnel import Funnel, decide_video
+from gaia.filters.registry import filters
+from gaia.filters.spec import ThresholdKey
 from gaia.filters.thresholds import CurationThresholds
+from gaia.pipeline.measures import iter_measures
 from gaia.pipeline.run_dir import RunDir
-from gaia.pipeline.tune.table import Sweep, iter_measures, sweep_thresholds
+from gaia.pipeline.tune.table import Sweep, sweep_thresholds
 from gaia.schemas.atomic import write_text_atomic
 
+# Colours of the built-in reasons; a reason without one (a plug-in filter's) gets one of
+# ``SPARE_COLOURS`` by its code.
 COLOURS = {
     "": "#3a9d5d", "no_face": "#9e9e9e", "multiple_faces": "#6d4c41", "not_frontal": "#e53935",
     "jitter": "#fb8c00", "occluded": "#8e24aa", "no_audio": "#546e7a", "silence": "#1e88e5",
@@ -34,46 +38,61 @@ COLOURS = {
     "blurry": "#7cb342", "small_face": "#bdbdbd", "identity_change": "#5e35b1",
     "out_of_sync": "#f4511e",
 }
+SPARE_COLOURS = ("#26a69a", "#ab47bc", "#ff7043", "#9ccc65", "#5c6bc0", "#ec407a")
 MAX_STRIPS = 200
 THUMBS_PER_SIDE = 4
 
 
+def colour(reason: str) -> str:
+    if reason in COLOURS:
+        return COLOURS[reason]
+    return SPARE_COLOURS[code(reason) % len(SPARE_COLOURS)]
+
+
 @dataclass(frozen=True)
 class Panel:
-    """One measure, the threshold key that cuts it, and how to read it from the measures."""
+    """One threshold key with a slider (``gaia.filters.spec``): its measure, read as the key
+    reads it (its column under the thresholds, its transform), and where it cuts."""
 
-    title: str
-    column: str
     section: str
-    key: str
-    low: float
-    high: float
-    centre: float = 0.0  # values are |x - centre| (frontal angle: deviation from 180)
+    k: ThresholdKey
 
-    def values(self, measures) -> np.ndarray:
-        values = np.asarray(measures[self.column], np.float64)
-        return np.abs(values - self.centre) if self.centre else values
+    @property
+    def key(self) -> str:
+        return self.k.name
+
+    @property
+    def title(self) -> str:
+        return self.k.label
+
+    @property
+    def low(self) -> float:
+        return self.k.plot_range[0]
+
+    @property
+    def high(self) -> float:
+        return self.k.plot_range[1]
+
+    def values(self, measures, thresholds: CurationThresholds | None = None) -> np.ndarray:
+        section = (thresholds or CurationThresholds()).section(self.section)
+        values = np.asarray(measures[self.k.column_for(section)], np.float64)
+        if self.k.transform == "abs180":
+            return np.abs(values - 180.0)
+        return np.abs(values) if self.k.transform == "abs" else values
 
     def threshold(self, thresholds: CurationThresholds) -> float:
-        return float(getattr(getattr(thresholds, self.section), self.key))
+        return float(getattr(thresholds.section(self.section), self.key))
 
     def keeps_below(self) -> bool:
-        return self.key.startswith("max")
+        return self.k.keeps_below
 
 
-PANELS = (
-    Panel("frontal angle: |sum - 180| (deg)", "frontal_angle_deg", "frontal",
-          "max_deviation_deg", 0.0, 90.0, centre=180.0),
-    Panel("landmark jitter (per inter-ocular)", "jitter_landmarks", "jitter", "max_landmarks",
-          0.0, 0.3),
-    Panel("face-box jitter (per box size)", "jitter_box", "jitter", "max_box", 0.0, 0.3),
-    Panel("lower-face occlusion (share)", "occlusion", "occlusion", "max_occlusion", 0.0, 1.0),
-    Panel("speech probability", "speech_prob", "silence", "min_speech_prob", 0.0, 1.0),
-    Panel("mouth motion (per 1/25 s)", "mouth_motion", "silence", "min_mouth_motion", 0.0, 0.1),
-    Panel("face sharpness", "sharpness", "sharpness", "min_sharpness", 0.0, 1.0),
-    Panel("face width (source px)", "face_px", "face_size", "min_face_px", 0.0, 600.0),
-    Panel("shot-cut score", "cut_score", "shot_cut", "max_cut_score", 0.0, 1.0),
-)
+def panels() -> tuple[Panel, ...]:
+    """A panel per threshold key with a slider, in the filters' order."""
+    return tuple(Panel(spec.name, k) for spec in filters() for k in spec.keys
+                 if k.slider is not None)
+
+
 BINS = 40
 SWEEP_POINTS = 9
 
@@ -108,10 +127,11 @@ def write_report(run_dir: Path, thresholds: CurationThresholds, out: Path,
                  title: str = "") -> Path:
     """Build the report with one pass over ``metrics/`` plus a few decoded frames."""
     run = RunDir(Path(run_dir))
-    edges = {p.column: np.linspace(p.low, p.high, BINS + 1) for p in PANELS}
-    counts = {p.column: np.zeros(BINS, np.int64) for p in PANELS}
-    candidates = {p.column: _Candidates() for p in PANELS}
-    sweeps = {p.column: _panel_sweep(p, thresholds) for p in PANELS}
+    shown = panels()
+    edges = {p: np.linspace(p.low, p.high, BINS + 1) for p in shown}
+    counts = {p: np.zeros(BINS, np.int64) for p in shown}
+    candidates = {p: _Candidates() for p in shown}
+    sweeps = {p: _panel_sweep(p, thresholds) for p in shown}
     variants = {c: sweep_thresholds(thresholds, s) for c, s in sweeps.items()}
     sweep_totals = {c: [Funnel() for _ in v] for c, v in variants.items()}
     total = Funnel()
@@ -119,28 +139,28 @@ def write_report(run_dir: Path, thresholds: CurationThresholds, out: Path,
     paths: dict[str, str] = {}
 
     for video, measures in iter_measures(run):
-        fps, source, vid = video["fps"] or 25.0, video["source"], video["video_id"]
+        fps, source, vid = video["fps"], video["source"], video["video_id"]
         paths[vid] = video["path"]
         decision = decide_video(measures, fps, source, thresholds)
         total = total + decision.funnel
         if len(strips) < MAX_STRIPS:
             strips.append((vid, np.asarray(measures["time_s"]), decision.reasons))
-        for panel in PANELS:
-            values = panel.values(measures)
+        for panel in shown:
+            values = panel.values(measures, thresholds)
             finite = values[np.isfinite(values)]
-            counts[panel.column] += np.histogram(np.clip(finite, panel.low, panel.high),
-                                                 bins=edges[panel.column])[0]
-            candidates[panel.column].offer(values, panel.threshold(thresholds),
-                                           panel.keeps_below(), vid)
-            for i, variant in enumerate(variants[panel.column]):
-                sweep_totals[panel.column][i] = sweep_totals[panel.column][i] + decide_video(
+            counts[panel] += np.histogram(np.clip(finite, panel.low, panel.high),
+                                          bins=edges[panel])[0]
+            candidates[panel].offer(values, panel.threshold(thresholds), panel.keeps_below(),
+                                    vid)
+            for i, variant in enumerate(variants[panel]):
+                sweep_totals[panel][i] = sweep_totals[panel][i] + decide_video(
                     measures, fps, source, variant).funnel
 
     sections = [_header(run, thresholds, total, title)]
-    for panel in PANELS:
-        sections.append(_panel_html(panel, thresholds, edges[panel.column], counts[panel.column],
-                                    sweeps[panel.column], sweep_totals[panel.column],
-                                    candidates[panel.column], run, paths))
+    for panel in shown:
+        sections.append(_panel_html(panel, thresholds, edges[panel], counts[panel],
+                                    sweeps[panel], sweep_totals[panel], candidates[panel], run,
+                                    paths))
     sections.append(_strips_html(strips))
     document = (
         "<!doctype html><html><head><meta charset='utf-8'><title>gaia tune report</title>"
@@ -160,11 +180,11 @@ def _panel_sweep(panel: Panel, thresholds: CurationThresholds) -> Sweep:
 
 def _header(run: RunDir, thresholds: CurationThresholds, funnel: Funnel, title: str) -> str:
     rows = "".join(
-        f"<tr><td><span class='dot' style='background:{COLOURS[r]}'></span>{html.escape(r)}</td>"
+        f"<tr><td><span class='dot' style='background:{colour(r)}'></span>{html.escape(r)}</td>"
         f"<td>{s / 3600:.4f}</td><td>{funnel.dropped(funnel.any_s).get(r, 0.0) / 3600:.4f}</td>"
         "</tr>"
         for r, s in funnel.dropped(funnel.first_s).items())
-    settings = html.escape(str(dataclasses.asdict(thresholds)))
+    settings = html.escape(str(thresholds.to_dict()))
     return (
         f"<h1>Curation funnel {html.escape(title)}</h1><p class='muted'>{html.escape(str(run.root))}"
         f"</p><p>input <b>{funnel.input_s / 3600:.4f} h</b> ({funnel.input_frames} frames, "
@@ -179,7 +199,7 @@ def _header(run: RunDir, thresholds: CurationThresholds, funnel: Funnel, title: 
 def _panel_html(panel: Panel, thresholds, edges, counts, sweep: Sweep, totals, candidates,
                 run: RunDir, paths: dict[str, str]) -> str:
     threshold = panel.threshold(thresholds)
-    enabled = getattr(thresholds, panel.section).enabled
+    enabled = thresholds.section(panel.section).enabled
     state = "" if enabled else " (filter off in this preset)"
     retention = [(v, f.kept_s / 3600) for v, f in zip(sweep.values, totals, strict=True)]
     inside = sorted(candidates.inside, reverse=True)
@@ -275,23 +295,23 @@ def _thumbnail(run: RunDir, path: str, video_id: str, frame: int) -> str:
 
 
 def _strips_html(strips: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
-    legend = "".join(f"<span class='dot' style='background:{COLOURS[r]}'></span>"
-                     f"{html.escape(r or 'kept')} " for r in REASONS)
+    legend = "".join(f"<span class='dot' style='background:{colour(r)}'></span>"
+                     f"{html.escape(r or 'kept')} " for r in reasons())
     rows = []
-    for video_id, times, reasons in strips:
+    for video_id, times, codes in strips:
         if not len(times):
             continue
         end = float(times[-1]) + (float(np.median(np.diff(times))) if len(times) > 1 else 0.04)
-        change = np.flatnonzero(np.diff(reasons.astype(np.int16))) + 1
+        change = np.flatnonzero(np.diff(codes.astype(np.int16))) + 1
         starts = np.concatenate([[0], change])
-        stops = np.concatenate([change, [len(reasons)]])
+        stops = np.concatenate([change, [len(codes)]])
         rects = "".join(
             f"<rect x='{times[a] / end * 600:.1f}' y='0' width='"
             f"{((times[b] if b < len(times) else end) - times[a]) / end * 600:.1f}' height='14' "
-            f"fill='{COLOURS[reason_name(reasons[a])]}'><title>{reason_name(reasons[a]) or 'kept'}"
+            f"fill='{colour(reason_name(codes[a]))}'><title>{reason_name(codes[a]) or 'kept'}"
             f" {times[a]:.2f}s</title></rect>"
             for a, b in zip(starts, stops, strict=True))
-        kept = 100 * float(np.mean(reasons == KEPT))
+        kept = 100 * float(np.mean(codes == KEPT))
         rows.append(f"<tr><td>{html.escape(video_id)}</td><td><svg width='600' height='14'>"
                     f"{rects}</svg></td><td>{kept:.0f} % kept</td></tr>")
     return (f"<h2>Where each filter dropped frames, per video</h2><p>{legend}</p>"

@@ -35,29 +35,33 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
+from gaia.filters.funnel import decide_video
+from gaia.filters.registry import filters
+from gaia.filters.segments import SLIDERS as SEGMENT_SLIDERS
+from gaia.filters.spec import Slider
 from gaia.filters.thresholds import CurationThresholds, build_thresholds
+from gaia.pipeline.compact_table import ensure_tune_table
+from gaia.pipeline.measures import iter_measures, measured_videos
 from gaia.pipeline.run_dir import RunDir
+from gaia.pipeline.tune.fused import OffGrid
+from gaia.pipeline.tune.report import BINS, _Candidates, _strips_html, _thumbnail, panels
+from gaia.pipeline.tune.table import metrics_funnel, table_funnels
 
 LOCAL = ("127.0.0.1", "localhost", "::1")
-# Slider steps: whole multiples of each tune-table grid step (gaia.schemas.tune_table).
-SLIDERS = (
-    ("frontal", "max_deviation_deg", "frontal deviation (deg)", 1.0, 90.0, 0.5),
-    ("frontal", "max_yaw_deg", "|yaw| (deg)", 1.0, 90.0, 0.5),
-    ("jitter", "max_landmarks", "landmark jitter", 0.005, 0.3, 0.005),
-    ("jitter", "max_box", "box jitter", 0.005, 0.3, 0.005),
-    ("occlusion", "max_occlusion", "occlusion", 0.01, 1.0, 0.01),
-    ("identity", "max_distance", "identity distance", 0.05, 1.0, 0.01),
-    ("face_size", "min_face_px", "face width (px)", 0.0, 600.0, 1.0),
-    ("sharpness", "min_sharpness", "sharpness", 0.0, 1.0, 0.01),
-    ("shot_cut", "max_cut_score", "shot-cut score", 0.05, 1.0, 0.01),
-    ("silence", "min_speech_prob", "speech probability", 0.0, 1.0, 0.01),
-    ("silence", "min_mouth_motion", "mouth motion", 0.0, 0.1, 0.001),
-    ("silence", "min_sync_confidence", "sync confidence", 0.0, 1.0, 0.01),
-    ("segments", "min_s", "shortest clip (s)", 1.0, 10.0, 0.5),
-)
 STRIP_VIDEOS = 50
-SWITCHES = ("face_count", "shot_cut", "identity", "face_size", "frontal", "jitter", "occlusion",
-            "sharpness", "silence")
+
+
+def sliders() -> list[tuple[str, str, str, Slider]]:
+    """(section, key, label, slider) of every threshold with one, in the filters' order, then
+    the segment rules' (``gaia.filters.spec``: on the tune table's grid)."""
+    out = [(spec.name, k.name, k.label, k.slider) for spec in filters() for k in spec.keys
+           if k.slider is not None]
+    return out + [("segments", key, label, slider) for key, label, slider in SEGMENT_SLIDERS]
+
+
+def switches() -> list[str]:
+    """A switch (``enabled``) per registered filter, in the order they run."""
+    return [spec.name for spec in filters()]
 
 
 class TuneApp:
@@ -65,8 +69,6 @@ class TuneApp:
 
     def __init__(self, run_dir: Path, thresholds: CurationThresholds, preset: str | None,
                  log=lambda _: None) -> None:
-        from gaia.pipeline.tune.table import ensure_tune_table, measured_videos
-
         self.run = RunDir(Path(run_dir))
         measured_videos(self.run)  # a folder without measures fails here, with its message
         ensure_tune_table(self.run.root, log)
@@ -79,38 +81,33 @@ class TuneApp:
         values = self.thresholds.to_dict()
         return {
             "run_dir": str(self.run.root), "preset": self.preset, "thresholds": values,
-            "sliders": [{"section": s, "key": k, "label": label, "min": lo, "max": hi,
-                         "step": step, "value": values[s][k]}
-                        for s, k, label, lo, hi, step in SLIDERS],
-            "switches": [{"section": s, "enabled": values[s]["enabled"]} for s in SWITCHES],
+            "sliders": [{"section": s, "key": k, "label": label, "min": slider.low,
+                         "max": slider.high, "step": slider.step, "value": values[s][k]}
+                        for s, k, label, slider in sliders()],
+            "switches": [{"section": s, "enabled": values[s]["enabled"]} for s in switches()],
             "histograms": self.histograms(),
         }
 
     def histograms(self) -> dict:
         """Per report panel, a histogram of its measure over every frame with a face."""
         if self._histograms is None:
-            from gaia.pipeline.tune.report import BINS, PANELS
-            from gaia.pipeline.tune.table import iter_measures
-
-            edges = {p.title: np.linspace(p.low, p.high, BINS + 1) for p in PANELS}
-            counts = {p.title: np.zeros(BINS, np.int64) for p in PANELS}
+            shown = panels()
+            edges = {p.title: np.linspace(p.low, p.high, BINS + 1) for p in shown}
+            counts = {p.title: np.zeros(BINS, np.int64) for p in shown}
             for _, measures in iter_measures(self.run):
-                for panel in PANELS:
-                    values = panel.values(measures)
+                for panel in shown:
+                    values = panel.values(measures, self.thresholds)
                     values = np.clip(values[np.isfinite(values)], panel.low, panel.high)
                     counts[panel.title] += np.histogram(values, edges[panel.title])[0]
             self._histograms = {
                 p.title: {"index": n, "section": p.section, "key": p.key,
                           "edges": edges[p.title].tolist(), "counts": counts[p.title].tolist()}
-                for n, p in enumerate(PANELS)}
+                for n, p in enumerate(shown)}
         return self._histograms
 
     def funnel(self, values: dict) -> dict:
         """The funnel, from the table in one pass that also counts each video's clips (the
         sliders stay on its grid; ``metrics/`` otherwise)."""
-        from gaia.pipeline.tune.fused import OffGrid
-        from gaia.pipeline.tune.table import metrics_funnel, table_funnels
-
         thresholds = build_thresholds(values)
         notes: list[str] = []
         clips: dict[str, int] = {}
@@ -142,17 +139,14 @@ class TuneApp:
 
     def thumbs(self, panel_index: int, value: float) -> dict:
         """Frames just inside and outside ``value`` of one panel's measure (cached)."""
-        from gaia.pipeline.tune.report import PANELS, _Candidates, _thumbnail
-        from gaia.pipeline.tune.table import iter_measures, measured_videos
-
         key = (panel_index, value)
         with self._lock:
             if key in self._thumbs:
                 return self._thumbs[key]
-        panel = PANELS[panel_index]
+        panel = panels()[panel_index]
         candidates = _Candidates()
         for video, measures in iter_measures(self.run):
-            candidates.offer(panel.values(measures), value, panel.keeps_below(),
+            candidates.offer(panel.values(measures, self.thresholds), value, panel.keeps_below(),
                              video["video_id"])
         paths = {v["video_id"]: v["path"] for v in measured_videos(self.run)}
         shown = {video_id for side in ("inside", "outside")
@@ -174,17 +168,12 @@ class TuneApp:
     def strips(self, values: dict) -> dict:
         """Per-video strips of the first ``STRIP_VIDEOS`` videos (the reference decision of
         each: ``filters.funnel.decide_video``, what extract cuts)."""
-        from gaia.filters.funnel import decide_video
-        from gaia.pipeline.tune.report import _strips_html
-        from gaia.pipeline.tune.table import iter_measures
-
         thresholds = build_thresholds(values)
         strips = []
         for video, measures in iter_measures(self.run):
             if len(strips) >= STRIP_VIDEOS:
                 break
-            decision = decide_video(measures, video["fps"] or 25.0, video["source"],
-                                    thresholds)
+            decision = decide_video(measures, video["fps"], video["source"], thresholds)
             strips.append((video["video_id"], measures["time_s"], decision.reasons))
         return {"html": _strips_html(strips)}
 

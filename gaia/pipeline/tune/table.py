@@ -3,7 +3,7 @@
 Paper, appendix A.1: filtering makes the model, and the VAE takes looser thresholds than the
 diffusion model. Two paths give the same funnel:
 
-- the compact tune table (``tune/``, ``pipeline.tune.compact``), read by memory map and decided
+- the compact tune table (``tune/``, ``pipeline.compact_table``), read by memory map and decided
   in one compiled pass (``pipeline.tune.fused``): the default, built when missing and rebuilt,
   with a message, when stale or unreadable;
 - ``RUN_DIR/metrics/`` one video at a time (bounded memory, never a decode) through
@@ -15,56 +15,20 @@ A sweep evaluates many values of one threshold in the same single pass over the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from gaia.common.config_files import ConfigError
-from gaia.filters.base import Measures
 from gaia.filters.funnel import Funnel, decide_video
-from gaia.filters.thresholds import (
-    CurationThresholds,
-    build_thresholds,
-)
+from gaia.filters.thresholds import CurationThresholds, build_thresholds
+from gaia.pipeline.compact_table import TuneTableError, rebuild_tune_table
+from gaia.pipeline.measures import iter_measures, measured_videos, read_measures
 from gaia.pipeline.run_dir import RunDir
-
-TUNE_COLUMNS = ("time_s", "num_faces", "frontal_angle_deg", "frontal_angle_image_deg", "yaw_deg",
-                "jitter_landmarks", "jitter_box", "occlusion", "speech_prob", "face_px",
-                "sharpness", "cut_score", "identity_distance", "mouth_motion", "sync_confidence")
-
-
-def measured_videos(run: RunDir) -> list[dict]:
-    """Rows of ``videos.parquet`` whose status is ok (they have a metrics file)."""
-    if not run.videos.is_file():
-        raise FileNotFoundError(f"{run.videos} not found: run `gaia curate measure ... --out "
-                                f"{run.root}` first")
-    table = pq.read_table(run.videos, columns=["video_id", "path", "source", "status", "fps"])
-    return [row for row in table.to_pylist() if row["status"] == "ok"]
-
-
-def read_measures(run: RunDir, video_id: str, columns=TUNE_COLUMNS) -> Measures:
-    """One video's measures as NumPy arrays (float columns keep their type), nulls as NaN."""
-    # One thread: tune runs videos side by side, and per-file threads only contend.
-    parquet = pq.ParquetFile(run.metrics / f"{video_id}.parquet", memory_map=True)
-    table = parquet.read(columns=list(columns), use_threads=False)
-    out = {}
-    for name in columns:
-        values = table.column(name)
-        if values.null_count and not pa.types.is_floating(values.type):
-            values = values.cast(pa.float32())
-        out[name] = values.to_numpy()
-    return out
-
-
-def iter_measures(run: RunDir) -> Iterator[tuple[dict, Measures]]:
-    """Every measured video's row and measures, one video in memory at a time."""
-    for video in measured_videos(run):
-        yield video, read_measures(run, video["video_id"])
-
+from gaia.pipeline.tune import fused
+from gaia.pipeline.tune.fused import OffGrid
 
 SOURCES = ("auto", "table", "metrics")
 
@@ -79,8 +43,6 @@ def funnel_for(run_dir: Path, thresholds: CurationThresholds, workers: int = 1,
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     if source != "metrics":
-        from gaia.pipeline.tune.fused import OffGrid
-
         try:
             return table_funnels(run_dir, [thresholds], workers, log)[0]
         except OffGrid as err:
@@ -97,41 +59,19 @@ def table_funnels(run_dir: Path, variants: list[CurationThresholds], workers: in
     missing and rebuilt, saying why, when it is stale or a file of it is unreadable (each file
     is checked as it is read: one pass, no separate check). ``OffGrid`` when a threshold is off
     the table's grid."""
-    from gaia.pipeline.tune import fused
-    from gaia.pipeline.tune.compact import TuneTableError
-
     params = [fused.parameters(t) for t in variants]  # OffGrid before any file is touched
     try:
         return fused.decide_table(run_dir, params, workers, clips_by_video)
     except TuneTableError as err:
-        _rebuild(run_dir, err, log)
+        rebuild_tune_table(run_dir, err, log)
     return fused.decide_table(run_dir, params, workers, clips_by_video)
-
-
-def ensure_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None) -> None:
-    """Build the run's tune table when its index is missing or stale (the files themselves are
-    checked when ``table_funnels`` reads them)."""
-    from gaia.pipeline.tune.compact import TuneTableError, read_index
-
-    try:
-        read_index(run_dir)
-    except TuneTableError as err:
-        _rebuild(run_dir, err, log)
-
-
-def _rebuild(run_dir: Path, why: Exception, log: Callable[[str], None]) -> None:
-    from gaia.pipeline.tune.compact import build_tune_table
-
-    if (Path(run_dir) / "tune").exists():
-        log(f"[tune] {why}: rebuilding the tune table from metrics/")
-    build_tune_table(run_dir, log)
 
 
 def metrics_funnel(run_dir: Path, thresholds: CurationThresholds, workers: int = 1) -> Funnel:
     """The reference path: ``metrics/`` one video at a time through ``gaia.filters``."""
     run = RunDir(Path(run_dir))
     videos = measured_videos(run)
-    jobs = [(str(run.root), v["video_id"], v["fps"] or 25.0, v["source"], thresholds)
+    jobs = [(str(run.root), v["video_id"], v["fps"], v["source"], thresholds)
             for v in videos]
     total = Funnel()
     if workers > 1 and len(jobs) > 1:
@@ -198,8 +138,6 @@ def run_sweep(run_dir: Path, base: CurationThresholds, sweep: Sweep,
               log: Callable[[str], None] = lambda _: None) -> list[tuple[float, Funnel]]:
     """Funnel for each swept value, from one pass over the tune table (or, when a value is off
     its grid, over the metrics files)."""
-    from gaia.pipeline.tune.fused import OffGrid
-
     variants = sweep_thresholds(base, sweep)
     try:
         return list(zip(sweep.values, table_funnels(run_dir, variants, log=log), strict=True))
@@ -208,8 +146,8 @@ def run_sweep(run_dir: Path, base: CurationThresholds, sweep: Sweep,
     totals = [Funnel() for _ in variants]
     for video, measures in iter_measures(RunDir(Path(run_dir))):
         for i, thresholds in enumerate(variants):
-            totals[i] = totals[i] + decide_video(measures, video["fps"] or 25.0,
-                                                 video["source"], thresholds).funnel
+            totals[i] = totals[i] + decide_video(measures, video["fps"], video["source"],
+                                                 thresholds).funnel
     return list(zip(sweep.values, totals, strict=True))
 
 

@@ -1,0 +1,57 @@
+"""A run's measures, read back: its measured videos and their per-frame columns.
+
+``measure`` writes ``videos.parquet`` (one row per input) and ``metrics/{video_id}.parquet``
+(one row per frame); every job that decides from them (``tune``, ``extract``, the tune table)
+reads them here, one video in memory at a time. The columns read are the ones the registered
+filters need (``gaia.filters.registry.measure_columns``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gaia.filters.base import Measures
+from gaia.filters.registry import measure_columns
+from gaia.pipeline.run_dir import RunDir
+from gaia.schemas.videos import video_fps
+
+VIDEO_COLUMNS = ("video_id", "path", "source", "status", "fps")
+
+
+def measured_videos(run: RunDir) -> list[dict]:
+    """Rows of ``videos.parquet`` whose status is ok (they have a metrics file); ``fps`` is
+    the rate the video is decided at (``schemas.videos.video_fps``: never missing)."""
+    if not run.videos.is_file():
+        raise FileNotFoundError(f"{run.videos} not found: run `gaia curate measure ... --out "
+                                f"{run.root}` first")
+    table = pq.read_table(run.videos, columns=list(VIDEO_COLUMNS))
+    rows = [row for row in table.to_pylist() if row["status"] == "ok"]
+    for row in rows:
+        row["fps"] = video_fps(row["fps"])
+    return rows
+
+
+def read_measures(run: RunDir, video_id: str, columns: Sequence[str] | None = None
+                  ) -> Measures:
+    """One video's measures as NumPy arrays (float columns keep their type), nulls as NaN;
+    ``columns`` defaults to what the filters read."""
+    columns = list(measure_columns() if columns is None else columns)
+    # One thread: jobs run videos side by side, and per-file threads only contend.
+    parquet = pq.ParquetFile(run.metrics / f"{video_id}.parquet", memory_map=True)
+    table = parquet.read(columns=columns, use_threads=False)
+    out = {}
+    for name in columns:
+        values = table.column(name)
+        if values.null_count and not pa.types.is_floating(values.type):
+            values = values.cast(pa.float32())
+        out[name] = values.to_numpy()
+    return out
+
+
+def iter_measures(run: RunDir) -> Iterator[tuple[dict, Measures]]:
+    """Every measured video's row and measures, one video in memory at a time."""
+    for video in measured_videos(run):
+        yield video, read_measures(run, video["video_id"])
