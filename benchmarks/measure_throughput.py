@@ -65,13 +65,15 @@ def make_wide_clip(path: Path, size: str, face_px: float, seconds: float) -> Pat
     from gaia.samples.speech import speech_of_duration
     from gaia.samples.talking import mouth_amounts, talking_portrait
     from gaia.samples.wide_shots import SIZES, wide_shot_frames
+    from gaia.schemas.shards import AUDIO_RATE
 
+    fps = 25.0  # the source clip's own rate (measure reads any), not the shard rate
     face = portrait()
     audio = speech_of_duration(seconds)
-    frames = int(seconds * 25)
+    frames = int(seconds * fps)
     talking = talking_portrait(face, primary_face_landmarks(face),
-                               mouth_amounts(audio, 16000, frames, 25.0))
-    return write_video(path, wide_shot_frames(talking, SIZES[size], face_px), 25.0, audio=audio)
+                               mouth_amounts(audio, AUDIO_RATE, frames, fps))
+    return write_video(path, wide_shot_frames(talking, SIZES[size], face_px), fps, audio=audio)
 
 
 def cpu_seconds(task) -> tuple[float, object]:

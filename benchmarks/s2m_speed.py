@@ -29,7 +29,7 @@ import numpy as np
 def make_latents(folder: Path, latent_shape: tuple[int, int, int], speech_dim: int,
                  clips: int = 16, frames: int = 250) -> Path:
     """Random latent shards in the spec's layout, with their stats.json."""
-    from gaia.schemas.shards import dump_npy
+    from gaia.schemas.shards import FPS, SPEECH_ROWS_PER_FRAME, dump_npy
 
     rng = np.random.default_rng(0)
     dim = int(np.prod(latent_shape))
@@ -37,14 +37,14 @@ def make_latents(folder: Path, latent_shape: tuple[int, int, int], speech_dim: i
     with tarfile.open(folder / "shard-000000.tar", "w") as tar:
         for n in range(clips):
             key = f"bench_{n:04d}"
-            meta = {"key": key, "latent_schema_version": 1, "frames": frames, "fps": 25,
+            meta = {"key": key, "latent_schema_version": 1, "frames": frames, "fps": FPS,
                     "split": "train", "identity": str(n), "source_video": key,
                     "reference_frame": 0, "latent_shape": list(latent_shape), "vae": {},
                     "speech_features": {}}
             motion = rng.normal(size=(frames, dim)).astype(np.float32)
             members = {"motion.npy": dump_npy(motion), "reference.npy": dump_npy(motion[0]),
-                       "speech.npy": dump_npy(rng.normal(size=(2 * frames, speech_dim)).astype(
-                           np.float16)),
+                       "speech.npy": dump_npy(rng.normal(
+                           size=(SPEECH_ROWS_PER_FRAME * frames, speech_dim)).astype(np.float16)),
                        "pose.npy": dump_npy(rng.normal(size=(frames, 3)).astype(np.float32)),
                        "json": json.dumps(meta).encode()}
             for name, blob in members.items():

@@ -20,8 +20,8 @@ import math
 import numpy as np
 
 from gaia.filters.geometry import mouth_open
+from gaia.schemas.shards import AUDIO_RATE, FPS
 
-AUDIO_RATE = 16000
 # Envelope floor: -80 dB of full scale. Digital silence would otherwise be log(0) = -inf, and
 # the quiet gaps between words would weigh more than the speech itself.
 ENVELOPE_FLOOR = 1e-4
@@ -35,7 +35,7 @@ def _check_track(landmarks: np.ndarray) -> np.ndarray:
     return points
 
 
-def speech_envelope(audio: np.ndarray, num_frames: int, fps: float = 25.0,
+def speech_envelope(audio: np.ndarray, num_frames: int, fps: float = FPS,
                     rate: int = AUDIO_RATE) -> np.ndarray:
     """log10 RMS of the audio in each video frame's window, ``(num_frames,)``.
 
@@ -76,7 +76,7 @@ def lagged_correlation(mouth: np.ndarray, envelope: np.ndarray, lag: int) -> flo
     return _pearson(mouth[: n + lag], envelope[-lag:n])
 
 
-def lip_sync_proxy(landmarks: np.ndarray, audio_16k: np.ndarray, fps: float = 25.0,
+def lip_sync_proxy(landmarks: np.ndarray, audio_16k: np.ndarray, fps: float = FPS,
                    max_lag_frames: int = 2) -> dict:
     """Best correlation of mouth opening with the speech envelope over lags in
     ``[-max_lag_frames, max_lag_frames]``.

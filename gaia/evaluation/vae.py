@@ -43,6 +43,7 @@ from gaia.evaluation.protocols import (
 from gaia.evaluation.s2m_metrics import summarise
 from gaia.evaluation.stability import stableface_msi
 from gaia.inference.vae import LoadedVae, to_uint8
+from gaia.schemas.shards import FPS
 from gaia.training.data.clip_decode import SampleError, decode_sample
 from gaia.training.data.shard_stream import ClipStreamConfig, expand_shards
 
@@ -103,7 +104,7 @@ def load_test_videos(shards: str, split: str | None, size: int, max_frames: int 
                 keep = slice(0, max_frames)
                 videos.append(TestVideo(clip["key"], clip["frames"][keep],
                                         clip["landmarks"][keep],
-                                        float(clip["meta"].get("fps", 25.0))))
+                                        float(clip["meta"].get("fps", FPS))))
     return sorted(videos, key=lambda v: v.key), skipped
 
 

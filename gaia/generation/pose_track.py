@@ -19,6 +19,7 @@ import numpy as np
 from gaia.pipeline.face.head_pose import head_pose
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.media.decode import DecodeError, VideoFrames, VideoInfo, probe
+from gaia.schemas.shards import FPS
 
 POSE_FORMS = "'predicted', 'fixed:PITCH,YAW,ROLL' (degrees, e.g. fixed:5,-10,0) or 'from:VIDEO'"
 
@@ -89,7 +90,7 @@ def _fill_missing(pose: np.ndarray) -> np.ndarray:
     return pose[nearest]
 
 
-def video_pose_track(path: Path | str, num_frames: int, fps: float = 25.0,
+def video_pose_track(path: Path | str, num_frames: int, fps: float = FPS,
                      config: MeasureConfig | None = None) -> np.ndarray:
     """Pitch, yaw, roll in degrees of the face in ``path``, float32 ``(num_frames, 3)`` at
     ``fps``.

@@ -35,6 +35,7 @@ from gaia.pipeline.face.landmarks import DlibLandmarker
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.media.decode import DecodeError, VideoFrames, audio_blocks, probe
 from gaia.pipeline.media.video_writer import write_video
+from gaia.schemas.shards import AUDIO_RATE
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def reenact(source_image: Path, driving_video: Path, checkpoint: Path, out: Path
     landmarks = to_model_pixels(crop_points, config.crop.size, size)
     audio = _driving_audio(Path(driving_video))
     frames = _decoded_frames(vae, appearance, landmarks, config.batch_size)
-    write_video(out, frames, fps, audio=audio, audio_rate=16000)
+    write_video(out, frames, fps, audio=audio, audio_rate=AUDIO_RATE)
     progress(f"[reenact] wrote {out} ({len(points)} frames"
              f"{', with the driving audio' if audio is not None else ', no audio'})")
     return Path(out)

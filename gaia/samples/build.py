@@ -125,6 +125,8 @@ def write_generation_inputs(out_dir: Path, seconds: float = 4.0, seed: int = 7
     return image, audio
 
 
+# The astronaut clips' own frame rate (a source video's, like carphone's 29.97), not the shard
+# rate FPS: curation resamples every source to FPS, whatever this is.
 def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) -> list[SampleClip]:
     """Write the demo sample into ``out_dir`` and its index ``sample.json``; returns the clips.
 
@@ -226,6 +228,7 @@ def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) ->
         _decoded(carphone_path(), scale=2.0), car_fps,
     )  # fmt: skip
     times = _vfr_times(duration, seed=8)
+    # 1/25 s: about the mean step of _vfr_times (1/30 to 1/20 s) for the last frame, not FPS.
     said = speech(float(times[-1]) + 1 / 25, 8)
     amounts = mouth_amounts(said, AUDIO_RATE, len(times), len(times) / (times[-1] + 1 / 25))
     write_vfr_video(
@@ -273,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("out_dir", type=Path, help="folder to write the clips and sample.json")
     parser.add_argument("--seconds", type=float, default=6.0, help="astronaut clip length")
-    parser.add_argument("--fps", type=float, default=25.0, help="astronaut clip frame rate")
+    parser.add_argument("--fps", type=float, default=25.0,  # a source rate, as above
+                        help="astronaut clip frame rate")
     args = parser.parse_args(argv)
     for clip in build_demo_sample(args.out_dir, seconds=args.seconds, fps=args.fps):
         print(f"{clip.kind:<7} {clip.path.relative_to(args.out_dir).as_posix():<32} "

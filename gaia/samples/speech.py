@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from gaia.schemas.shards import AUDIO_RATE
+
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
@@ -181,7 +183,7 @@ def _synth_cached(text: str, sample_rate: int, words_per_minute: int) -> np.ndar
 
 
 def synthesize_speech(
-    text: str, sample_rate: int = 16000, words_per_minute: int = 150
+    text: str, sample_rate: int = AUDIO_RATE, words_per_minute: int = 150
 ) -> np.ndarray:
     """``text`` spoken by eSpeak NG's English voice: float32 mono in [-1, 1] at ``sample_rate``."""
     if sample_rate <= 0:
@@ -191,7 +193,7 @@ def synthesize_speech(
     return _synth_cached(text, int(sample_rate), int(words_per_minute)).copy()
 
 
-def silence(seconds: float, sample_rate: int = 16000) -> np.ndarray:
+def silence(seconds: float, sample_rate: int = AUDIO_RATE) -> np.ndarray:
     """``seconds`` of digital silence: float32 zeros."""
     return np.zeros(max(0, round(seconds * sample_rate)), np.float32)
 
@@ -202,7 +204,7 @@ def _trim_quiet(audio: np.ndarray, level: float = 0.01) -> np.ndarray:
     return audio[loud[0] : loud[-1] + 1] if loud.size else audio[:0]
 
 
-def speech_of_duration(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
+def speech_of_duration(seconds: float, sample_rate: int = AUDIO_RATE, seed: int = 0) -> np.ndarray:
     """Exactly ``round(seconds * sample_rate)`` samples of sentences with short pauses between.
 
     Sentences are drawn from ``SENTENCES`` in an order set by ``seed``, trimmed of eSpeak's

@@ -30,14 +30,13 @@ import pyarrow.parquet as pq
 from gaia.common.crop import CropConfig, clip_box, crop_frame, to_crop_pixels
 from gaia.filters.av_sync import SYNCED_CONFIDENCE, clip_offset_frames
 from gaia.filters.segments import Segment
-from gaia.pipeline.media.decode import AUDIO_RATE, audio_blocks
+from gaia.pipeline.media.decode import audio_blocks
 from gaia.pipeline.media.stream_offsets import stream_start_times
 from gaia.pipeline.speech.denoise import Denoiser
 from gaia.pipeline.speech.features import SpeechFeatureExtractor
-from gaia.schemas.shards import dump_npy
+from gaia.schemas.shards import AUDIO_RATE, FPS, dump_npy
 
-OUT_FPS = 25.0
-SAMPLES_PER_FRAME = int(AUDIO_RATE / OUT_FPS)  # 640
+SAMPLES_PER_FRAME = AUDIO_RATE // FPS  # 640
 MAX_SYNC_OFFSET_S = 0.2  # ExtractConfig.max_sync_offset_s's default
 MIN_CONFIDENT_SHARE = 0.5  # share of a clip's frames with a confident lag before it is trusted
 SYNC_COLUMNS = ("sync_offset_frames", "sync_confidence")
@@ -61,12 +60,12 @@ class ClipJob:
 
 def output_frames(segment: Segment) -> int:
     """Frames of the clip at 25 fps (the segment's length, rounded down to whole frames)."""
-    return int(np.floor(segment.duration_s * OUT_FPS + 1e-6))
+    return int(np.floor(segment.duration_s * FPS + 1e-6))
 
 
 def source_indices(times_s: np.ndarray, segment: Segment) -> np.ndarray:
     """For each 25 fps output frame, the source frame shown at that moment."""
-    wanted = segment.start_s + np.arange(output_frames(segment)) / OUT_FPS
+    wanted = segment.start_s + np.arange(output_frames(segment)) / FPS
     seg_times = times_s[segment.start:segment.stop]
     picks = np.searchsorted(seg_times, wanted + 1e-6, side="right") - 1
     return segment.start + np.clip(picks, 0, len(seg_times) - 1)
@@ -124,7 +123,7 @@ def clip_sync(segment: Segment, sync_columns: dict[str, np.ndarray] | None, time
     frames = clip_offset_frames(sync_columns["sync_offset_frames"][part],
                                 sync_columns["sync_confidence"][part], SYNCED_CONFIDENCE)
     steps = np.diff(times_s[part])
-    step = float(np.median(steps)) if steps.size else 1.0 / OUT_FPS
+    step = float(np.median(steps)) if steps.size else 1.0 / FPS
     if not np.isfinite(frames) or not np.isfinite(step) or step <= 0:
         notes.append("no confident sync measure in the clip, sync offset 0")
         return ClipSync(av_offset_s, 0.0, "; ".join(notes), False)
@@ -176,7 +175,7 @@ def _mp4(frames: list[np.ndarray]) -> bytes:
     with tempfile.TemporaryDirectory(prefix="gaia-clip-") as folder:
         # One x264 thread: a clip's bytes are the same on any machine (the cluster sizing
         # counts one core per video anyway).
-        path = write_video(Path(folder) / "clip.mp4", frames, OUT_FPS, options=ONE_THREAD)
+        path = write_video(Path(folder) / "clip.mp4", frames, FPS, options=ONE_THREAD)
         return path.read_bytes()
 
 
@@ -278,12 +277,12 @@ def _extract_clip(job: ClipJob, reader, times, boxes, landmarks, pose, raw_audio
         # Denoise first: demucs rescales its input and removes energy, so loudness is set last.
         clean = audio.normalize(audio.denoiser(raw_audio))
         members["flac"] = _flac(clean)
-        members["speech.npy"] = dump_npy(audio.features(clean, n, OUT_FPS).astype(np.float16))
+        members["speech.npy"] = dump_npy(audio.features(clean, n, FPS).astype(np.float16))
     record = dict(base_json)
     record.update(
         key=job.key, source_video=job.video_id, source_path=job.path, identity=job.identity,
         split=job.split, segment=job.index, start_s=job.segment.start_s,
-        end_s=job.segment.start_s + n / OUT_FPS, frames=n, fps=OUT_FPS, has_audio=has_audio,
+        end_s=job.segment.start_s + n / FPS, frames=n, fps=float(FPS), has_audio=has_audio,
         crop_box=[float(v) for v in box], crop_size=crop.size,
     )
     if sync is not None and has_audio:

@@ -14,7 +14,7 @@ from gaia.common.crop import to_model_pixels
 from gaia.common.weights import file_sha256
 from gaia.schemas.clip_sample import Skip, clip_array, source_meta
 from gaia.schemas.latents import LATENT_SCHEMA_VERSION, read_latent_sample, reference_frame
-from gaia.schemas.shards import N_LANDMARKS, dump_npy
+from gaia.schemas.shards import N_LANDMARKS, SPEECH_ROWS_PER_FRAME, dump_npy
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def latent_sample(vae, identity: VaeIdentity, sample: dict, batch_frames: int,
     frames, features = meta["frames"], meta["provenance"]["speech_features"]
     landmarks = clip_array(members, "landmarks.npy", np.float32, (frames, N_LANDMARKS, 2))
     pose = clip_array(members, "pose.npy", np.float32, (frames, 3))
-    speech = clip_array(members, "speech.npy", np.float16, (2 * frames, None))
+    speech = clip_array(members, "speech.npy", np.float16, (SPEECH_ROWS_PER_FRAME * frames, None))
     if isinstance(features.get("dim"), int) and speech.shape[1] != features["dim"]:
         raise Skip("failed", f"speech.npy has {speech.shape[1]} features, its provenance says "
                              f"{features['dim']}")

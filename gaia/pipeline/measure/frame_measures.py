@@ -23,8 +23,7 @@ from gaia.pipeline.measure.tracker import FaceTracker
 from gaia.pipeline.media.decode import FrameChunk, VideoFrames
 from gaia.pipeline.speech.vad import probs_at
 from gaia.schemas.metrics import METRICS_SCHEMA
-
-MOTION_FPS = 25.0  # motion measures are per 1/25 s whatever the frame rate
+from gaia.schemas.shards import FPS
 
 
 @dataclass
@@ -107,7 +106,7 @@ class ChunkMeasurer:
         # Ratios are scale-free: compute on the analysis copy, store coordinates at source scale.
         landmarks *= self.frames.scale
         boxes *= self.frames.scale
-        per_25 = self.frames.fps / MOTION_FPS
+        per_25 = self.frames.fps / FPS  # motion measures are per 1/25 s whatever the frame rate
         jitter_lm = geometry.landmark_jitter(landmarks, self._prev_landmarks) * per_25
         jitter_box = self._box_jitter(boxes, detected, chunk.start) * per_25
         self._prev_landmarks, self._prev_box = landmarks[-1], boxes[-1]

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from gaia.filters.av_sync import clip_offset_frames, mouth_motion, speech_envelope, sync_lags
 from gaia.schemas.metrics import METRICS_COMPRESSION, METRICS_SCHEMA
+from gaia.schemas.shards import AUDIO_RATE
 
 ENERGY_RATE = 100  # speech energy is kept per 10 ms: an hour of audio is 1.4 MB, not 230 MB
 
@@ -25,7 +26,7 @@ ENERGY_RATE = 100  # speech energy is kept per 10 ms: an hour of audio is 1.4 MB
 class EnergyTap:
     """Passes audio blocks through (to the VAD) while keeping their mean square per 10 ms."""
 
-    def __init__(self, blocks: Iterable[np.ndarray], rate: int = 16000) -> None:
+    def __init__(self, blocks: Iterable[np.ndarray], rate: int = AUDIO_RATE) -> None:
         self.blocks = blocks
         self.hop = rate // ENERGY_RATE
         self._parts: list[np.ndarray] = []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaia.schemas.shards import AUDIO_RATE  # 16 kHz mono, the rate of every audio stream
+from gaia.schemas.videos import video_fps
 
 
 class DecodeError(RuntimeError):
@@ -112,7 +113,7 @@ class VideoFrames:
         except Exception as err:
             raise DecodeError("not_a_video", f"decord cannot open {path}: {err}") from err
         self.num_frames = len(self._reader)
-        self.fps = float(self._reader.get_avg_fps() or info.fps or 25.0)
+        self.fps = video_fps(self._reader.get_avg_fps() or info.fps)
 
     def times(self) -> np.ndarray:
         """Presentation time of every frame (start of display), seconds."""

@@ -19,6 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from gaia.schemas.shards import AUDIO_RATE
+
 TARGET_LUFS = -23.0  # EBU R 128 programme loudness
 GATE_LUFS = -60.0  # quieter clips are silence or a noise floor: left unchanged
 PEAK = 0.99  # largest absolute sample value after normalisation
@@ -43,7 +45,7 @@ def as_mono(audio: np.ndarray) -> np.ndarray:
     return signal
 
 
-def measure_loudness(audio: np.ndarray, sample_rate: int = 16000) -> float:
+def measure_loudness(audio: np.ndarray, sample_rate: int = AUDIO_RATE) -> float:
     """BS.1770-4 integrated loudness in LUFS; ``-inf`` for silence or audio under 400 ms."""
     signal = as_mono(audio)
     if signal.size < BLOCK_S * sample_rate + 1:
@@ -51,7 +53,7 @@ def measure_loudness(audio: np.ndarray, sample_rate: int = 16000) -> float:
     return float(_meter(int(sample_rate)).integrated_loudness(signal.astype(np.float64)))
 
 
-def limit_peaks(audio: np.ndarray, sample_rate: int = 16000, peak: float = PEAK) -> np.ndarray:
+def limit_peaks(audio: np.ndarray, sample_rate: int = AUDIO_RATE, peak: float = PEAK) -> np.ndarray:
     """``audio`` with every sample within ``±peak``, lowering the gain only where needed.
 
     The needed gain per sample (``min(1, peak / |x|)``) is spread by a minimum filter of
@@ -75,7 +77,7 @@ def limit_peaks(audio: np.ndarray, sample_rate: int = 16000, peak: float = PEAK)
 
 def normalize_loudness(
     audio: np.ndarray,
-    sample_rate: int = 16000,
+    sample_rate: int = AUDIO_RATE,
     target_lufs: float = TARGET_LUFS,
     *,
     gate_lufs: float = GATE_LUFS,

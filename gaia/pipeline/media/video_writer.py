@@ -20,6 +20,7 @@ import numpy as np
 
 from gaia.common.pixel_format import _exact
 from gaia.schemas.atomic import atomic_path
+from gaia.schemas.shards import AUDIO_RATE, FPS
 
 VIDEO_OPTIONS = {"crf": "23", "preset": "veryfast"}
 # x264 on one thread: its output depends on the thread count (1, 2, 3 and 4 threads give four
@@ -160,7 +161,7 @@ def write_video(
     frames: Iterable[np.ndarray],
     fps: float,
     audio: np.ndarray | None = None,
-    audio_rate: int = 16000,
+    audio_rate: int = AUDIO_RATE,
     audio_offset_s: float = 0.0,
     options: dict[str, str] | None = None,
 ) -> Path:
@@ -185,7 +186,7 @@ def write_vfr_video(
     frames: Iterable[np.ndarray],
     times_s: Sequence[float],
     audio: np.ndarray | None = None,
-    audio_rate: int = 16000,
+    audio_rate: int = AUDIO_RATE,
     audio_offset_s: float = 0.0,
 ) -> Path:
     """Write ``frames`` shown at the given start times (seconds, strictly increasing).
@@ -200,7 +201,7 @@ def write_vfr_video(
     if np.any(np.diff(ticks) <= 0) or ticks[0] < 0:
         raise ValueError("times_s must be non-negative and strictly increasing")
     span = float(times[-1] - times[0])
-    average = (times.size - 1) / span if span > 0 else 25.0
+    average = (times.size - 1) / span if span > 0 else float(FPS)
     rate = Fraction(average).limit_denominator(1000)
 
     def stamped() -> Iterator[tuple[np.ndarray, int]]:

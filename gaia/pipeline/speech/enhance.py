@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from gaia.common.weights import MissingWeightsError, check_untrained, file_sha256, version_of
+from gaia.schemas.shards import AUDIO_RATE
 
 # name -> (hidden channels, where facebookresearch/denoiser publishes the file)
 ENHANCERS = {
@@ -49,7 +50,7 @@ def build_enhancer(name: str):
     from denoiser.demucs import Demucs
 
     hidden, _ = ENHANCERS[name]
-    return Demucs(hidden=hidden, sample_rate=16000)
+    return Demucs(hidden=hidden, sample_rate=AUDIO_RATE)
 
 
 def _weights_file(name: str, weights: str | None) -> Path:

@@ -45,7 +45,7 @@ from gaia.common.weights import (
     weights_sha256,
 )
 from gaia.pipeline.media.loudness import as_mono
-from gaia.schemas.shards import AUDIO_RATE
+from gaia.schemas.shards import AUDIO_RATE, FPS, SPEECH_ROWS_PER_FRAME
 
 RATE_HZ = 50
 HOP = AUDIO_RATE // RATE_HZ  # 320 samples
@@ -65,7 +65,7 @@ CONTEXT_OVERLAP_S = 4.0
 class SpeechFeatureExtractor(Protocol):
     provenance: dict
 
-    def __call__(self, audio_16k: np.ndarray, num_frames: int, fps: float = 25.0
+    def __call__(self, audio_16k: np.ndarray, num_frames: int, fps: float = FPS
                  ) -> np.ndarray: ...
 
 
@@ -75,8 +75,8 @@ def per_video_frame(features: np.ndarray, num_frames: int, fps: float) -> np.nda
         raise ValueError(f"need num_frames >= 0 and fps > 0, got {num_frames}, {fps}")
     if len(features) == 0:
         raise ValueError("no feature frames: the audio is empty")
-    rows = np.arange(2 * int(num_frames))
-    nearest = np.floor(rows * (RATE_HZ / (2.0 * fps)) + 0.5).astype(np.int64)
+    rows = np.arange(SPEECH_ROWS_PER_FRAME * int(num_frames))
+    nearest = np.floor(rows * (RATE_HZ / (SPEECH_ROWS_PER_FRAME * fps)) + 0.5).astype(np.int64)
     picked = features[np.minimum(nearest, len(features) - 1)]
     return np.clip(picked, -FLOAT16_MAX, FLOAT16_MAX).astype(np.float16)
 
@@ -142,7 +142,7 @@ class LogMelExtractor:
         power = np.abs(np.fft.rfft(windows * self._window, n=self.settings.n_fft)) ** 2
         return np.log(power.astype(np.float32) @ self._bank.T + self.settings.floor)
 
-    def __call__(self, audio_16k: np.ndarray, num_frames: int, fps: float = 25.0) -> np.ndarray:
+    def __call__(self, audio_16k: np.ndarray, num_frames: int, fps: float = FPS) -> np.ndarray:
         return per_video_frame(self.frames(audio_16k), num_frames, fps)
 
 
@@ -273,7 +273,7 @@ class Wav2Vec2Extractor:
             hidden = self._model(batch).last_hidden_state[0]
         return hidden.float().cpu().numpy()
 
-    def __call__(self, audio_16k: np.ndarray, num_frames: int, fps: float = 25.0) -> np.ndarray:
+    def __call__(self, audio_16k: np.ndarray, num_frames: int, fps: float = FPS) -> np.ndarray:
         return per_video_frame(self.frames(audio_16k), num_frames, fps)
 
 

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from gaia.common.weights import MissingWeightsError, file_sha256
+from gaia.schemas.shards import AUDIO_RATE, FPS
 
 MFCC_RATE_HZ = 100
 AUDIO_FRAMES = 20  # MFCC frames per 0.2 s window
@@ -125,7 +126,7 @@ def mfcc(audio_16k: np.ndarray, n_mfcc: int = 13) -> np.ndarray:
 
     settings = LogMelSettings(n_mels=40)
     signal = np.asarray(audio_16k, np.float32).reshape(-1)
-    hop, window = 16000 // MFCC_RATE_HZ, 400
+    hop, window = AUDIO_RATE // MFCC_RATE_HZ, 400
     count = max(1, -(-signal.size // hop))
     padded = np.zeros((count - 1) * hop + window, np.float32)
     padded[: signal.size] = signal[: padded.size]
@@ -139,7 +140,7 @@ def mfcc(audio_16k: np.ndarray, n_mfcc: int = 13) -> np.ndarray:
 
 @torch.no_grad()
 def syncnet_distances(model: SyncNet, mouth_crops: np.ndarray, audio_16k: np.ndarray,
-                      fps: float = 25.0, max_lag_s: float = 0.5, batch: int = 64
+                      fps: float = FPS, max_lag_s: float = 0.5, batch: int = 64
                       ) -> tuple[np.ndarray, np.ndarray]:
     """``(lags, distances)``: the lags in frames ``-K..K`` and, per frame ``t`` and lag ``k``,
     the distance between frame ``t``'s video embedding (frames ``t-2..t+2``) and the embedding
@@ -181,7 +182,7 @@ def syncnet_distances(model: SyncNet, mouth_crops: np.ndarray, audio_16k: np.nda
 
 
 def syncnet_offsets(model: SyncNet, mouth_crops: np.ndarray, audio_16k: np.ndarray,
-                    fps: float = 25.0, window_s: float = 2.0, max_lag_s: float = 0.5,
+                    fps: float = FPS, window_s: float = 2.0, max_lag_s: float = 0.5,
                     batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Per frame: (offset_frames, confidence) as ``av_sync.sync_lags``, from SyncNet distances
     (``syncnet_distances``) averaged over a ``window_s`` window around each frame."""

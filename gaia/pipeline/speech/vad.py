@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from gaia.pipeline.media.decode import AUDIO_RATE
+from gaia.schemas.shards import AUDIO_RATE
 
 WINDOW = 512  # samples per VAD decision at 16 kHz
 

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gaia.common.pixel_format import _exact
-from gaia.schemas.shards import N_LANDMARKS, REQUIRED_MEMBERS, check_member, load_npy
+from gaia.schemas.shards import (
+    N_LANDMARKS,
+    REQUIRED_MEMBERS,
+    SPEECH_ROWS_PER_FRAME,
+    check_member,
+    load_npy,
+)
 
 if TYPE_CHECKING:
     from gaia.training.data.shard_stream import ClipStreamConfig
@@ -127,8 +133,8 @@ def decode_sample(sample: dict, config: ClipStreamConfig,
         return None
     landmarks = _array(members, "landmarks.npy", frames, (N_LANDMARKS, 2))
     pose = _array(members, "pose.npy", frames, (3,))
-    speech = _array(members, "speech.npy", 2 * frames, None) if "speech.npy" in members \
-        else None
+    speech = _array(members, "speech.npy", SPEECH_ROWS_PER_FRAME * frames, None) \
+        if "speech.npy" in members else None
     index = _frame_indices(frames, config, rng)
     images, width, height = decode_frames(members["mp4"], index, config.image_size)
     # Pixel centres map through the resize: x' = (x + 0.5) * S / W - 0.5.

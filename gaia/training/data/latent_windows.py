@@ -36,7 +36,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from gaia.schemas.latents import read_latent_sample
-from gaia.schemas.shards import SPLITS
+from gaia.schemas.shards import SPEECH_ROWS_PER_FRAME, SPLITS
 from gaia.training.data.batching import ItemBatches
 from gaia.training.data.clip_decode import SampleError, checked_members
 
@@ -176,8 +176,9 @@ def clip_windows(clip: dict, config: WindowStreamConfig) -> list[dict]:
         stop = start + length
         reference = clip["reference"] if config.reference == "stored" \
             else clip["motion"][references[n]]
+        rows = slice(SPEECH_ROWS_PER_FRAME * start, SPEECH_ROWS_PER_FRAME * stop)
         out.append({"motion": clip["motion"][start:stop], "pose": clip["pose"][start:stop],
-                    "speech": clip["speech"][2 * start:2 * stop], "reference": reference,
+                    "speech": clip["speech"][rows], "reference": reference,
                     "key": clip["key"], "start": int(start), "clip_index": clip["clip_index"],
                     "item_index": n})
     return out
@@ -191,13 +192,13 @@ def collate_windows(windows: Sequence[dict]) -> dict:
     count, dim = len(windows), windows[0]["motion"].shape[1]
     features = windows[0]["speech"].shape[1]
     motion = np.zeros((count, longest, dim), np.float32)
-    speech = np.zeros((count, 2 * longest, features), np.float32)
+    speech = np.zeros((count, SPEECH_ROWS_PER_FRAME * longest, features), np.float32)
     pose = np.zeros((count, longest, 3), np.float32)
     mask = np.zeros((count, longest), bool)
     for n, window in enumerate(windows):
         length = len(window["motion"])
         motion[n, :length] = window["motion"]
-        speech[n, :2 * length] = window["speech"]
+        speech[n, :SPEECH_ROWS_PER_FRAME * length] = window["speech"]
         pose[n, :length] = window["pose"]
         mask[n, :length] = True
     return {

@@ -62,9 +62,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
+from gaia.schemas.shards import SPEECH_ROWS_PER_FRAME  # 50 Hz speech features, 25 fps video
 from gaia.training.s2m.config import S2mConfig
 
-SPEECH_ROWS_PER_FRAME = 2  # 50 Hz speech features, 25 fps video
 TIME_SCALE = 1000.0  # t in [1e-3, 1] spread over the sinusoids' range, as for discrete steps
 ENCODER_KERNEL = 5  # residual convs of the speech encoder and the pose predictor
 POSE_DIM = 3  # yaw, pitch, roll
