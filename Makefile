@@ -67,18 +67,18 @@ demo: $(STAMP)
 	$(BIN)/gaia sample $(DEMO)/raw --generation-inputs $(DEMO)/inputs
 	$(BIN)/gaia curate run $(DEMO)/raw --out $(DEMO)/run --preset vae
 	$(BIN)/gaia curate tune $(DEMO)/run --preset vae
-	$(BIN)/gaia curate tune $(DEMO)/run --preset diffusion --report $(DEMO)/run/diffusion-report.html
+	$(BIN)/gaia curate tune $(DEMO)/run --preset s2m --report $(DEMO)/run/s2m-report.html
 	$(BIN)/gaia inspect $(DEMO)/run/shards/vae
 	$(BIN)/gaia train vae --config vae-tiny --shards $(DEMO)/run/shards/vae --out $(DEMO)/vae-tiny \
 	    --perceptual none --max-steps 300 --batch-size 8 --num-workers 0 --log-every 50 \
 	    --image-every 300 --checkpoint-every 100 --set lr=2e-3 --set disc_start=100000 --resume
 	$(BIN)/gaia encode-latents --vae $(DEMO)/vae-tiny --shards $(DEMO)/run/shards/vae \
 	    --out $(DEMO)/latents
-	$(BIN)/gaia train diffusion --config s2m-tiny --shards $(DEMO)/latents --out $(DEMO)/s2m-tiny \
+	$(BIN)/gaia train s2m --config s2m-tiny --shards $(DEMO)/latents --out $(DEMO)/s2m-tiny \
 	    --max-steps 400 --batch-size 8 --num-workers 0 --log-every 50 --image-every 400 \
 	    --checkpoint-every 200 --resume
 	$(BIN)/gaia generate --image $(DEMO)/inputs/portrait.png --audio $(DEMO)/inputs/speech.wav \
-	    --vae $(DEMO)/vae-tiny --diffusion $(DEMO)/s2m-tiny --out $(DEMO)/talking.mp4 --steps 25
+	    --vae $(DEMO)/vae-tiny --s2m $(DEMO)/s2m-tiny --out $(DEMO)/talking.mp4 --steps 25
 	$(BIN)/gaia train landmarks --config landmarks-tiny --shards $(DEMO)/run/shards/vae \
 	    --out $(DEMO)/landmarks-tiny --max-steps 400 --batch-size 8 --num-workers 0 \
 	    --log-every 50 --image-every 400 --checkpoint-every 200 --resume
@@ -91,10 +91,10 @@ demo: $(STAMP)
 	    --out $(DEMO)/talking-held-mouth.mp4 --steps 25
 	$(BIN)/gaia eval vae --vae $(DEMO)/vae-tiny --shards $(DEMO)/run/shards/vae --split all \
 	    --report $(DEMO)/eval/vae.html
-	$(BIN)/gaia eval s2m --vae $(DEMO)/vae-tiny --diffusion $(DEMO)/s2m-tiny \
+	$(BIN)/gaia eval s2m --vae $(DEMO)/vae-tiny --s2m $(DEMO)/s2m-tiny \
 	    --latents $(DEMO)/latents --videos $(DEMO)/run/shards/vae --split all --clips 0 \
 	    --steps 25 --report $(DEMO)/eval/s2m.html
-	@echo "report: $(DEMO)/run/diffusion-report.html   shards: $(DEMO)/run/shards/vae"
+	@echo "report: $(DEMO)/run/s2m-report.html   shards: $(DEMO)/run/shards/vae"
 	@echo "vae-tiny: $(DEMO)/vae-tiny (reconstruction grid: $(DEMO)/vae-tiny/reconstruction-00000300.png)"
 	@echo "talking video: $(DEMO)/talking.mp4 (pose track, seed, checkpoints: $(DEMO)/talking.json)"
 	@echo "from landmarks: $(DEMO)/talking-landmarks.mp4; mouth held to the portrait's: $(DEMO)/talking-held-mouth.mp4"

@@ -105,7 +105,7 @@ def check_s2m(name: str, batch: int, steps: int, world, latent_shape, speech_dim
 
     from gaia.training.data.latent_stats import LatentStats
     from gaia.training.s2m.config import load_s2m_config
-    from gaia.training.s2m.task import DiffusionTask
+    from gaia.training.s2m.task import S2mTask
 
     config = load_s2m_config(name)
     dim, frames = int(torch.tensor(latent_shape).prod()), config.window_max
@@ -121,7 +121,7 @@ def check_s2m(name: str, batch: int, steps: int, world, latent_shape, speech_dim
             "reference": torch.randn(batch, dim, generator=generator),
             "mask": torch.ones(batch, frames, dtype=torch.bool)}
     data = {k: v.to(world.device) for k, v in data.items()}
-    task = DiffusionTask(config, stats, world)
+    task = S2mTask(config, stats, world)
     step = lambda: task.train_step([data], 1)  # noqa: E731
     flops = _count_flops(step)
     rate, timed, peak = _rate(step, steps, world.device, budget_s)

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     from gaia.training.distributed import init_world
     from gaia.training.s2m.config import load_s2m_config
     from gaia.training.s2m.sampler_config import SamplerConfig
-    from gaia.training.s2m.task import DiffusionTask
+    from gaia.training.s2m.task import S2mTask
     from gaia.training.vae.config import load_vae_config
     from gaia.training.vae.model import TwoEncoderVAE
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     batches = [next(loader) for _ in range(args.steps)]
     supply = args.steps * args.batch_size / (time.perf_counter() - started)
 
-    task = DiffusionTask(config, stats, world)
+    task = S2mTask(config, stats, world)
     for batch in batches[:3]:
         task.train_step([batch], 0)  # warm-up
     if world.device.type == "cuda":

@@ -1,5 +1,5 @@
-"""One diffusion training step on a fixed global batch, alone or under torchrun (not a test
-file: ``test_train_diffusion.py`` launches it). Rank 0 saves the step's gradients (averaged
+"""One s2m training step on a fixed global batch, alone or under torchrun (not a test
+file: ``test_train_s2m.py`` launches it). Rank 0 saves the step's gradients (averaged
 over ranks by DDP, then clipped) to argv[1]. Gradients, not updated weights, are
 compared: Adam's first step moves every weight by about the learning rate times the sign of
 its gradient, so float rounding on near-zero gradients would flip whole steps.
@@ -17,7 +17,7 @@ import torch
 from gaia.training.data.latent_stats import LatentStats
 from gaia.training.distributed import barrier, close_world, init_world
 from gaia.training.s2m.config import load_s2m_config
-from gaia.training.s2m.task import DiffusionTask
+from gaia.training.s2m.task import S2mTask
 
 D, F, T = 16, 12, 10
 
@@ -29,7 +29,7 @@ def main(out: str) -> None:
         "motion_mean": [0.0] * D, "motion_std": [1.0] * D, "pose_mean": [0.0] * 3,
         "pose_std": [10.0] * 3, "speech_mean": [0.0] * F, "speech_std": [1.0] * F,
         "latent_shape": [1, 4, 4]})
-    task = DiffusionTask(load_s2m_config("s2m-tiny", lr=1e-3, warmup_steps=1), stats, world)
+    task = S2mTask(load_s2m_config("s2m-tiny", lr=1e-3, warmup_steps=1), stats, world)
     data = torch.Generator().manual_seed(1)
     batch = {"motion": torch.randn(4, T, D, generator=data),
              "speech": torch.randn(4, 2 * T, F, generator=data),

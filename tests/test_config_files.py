@@ -83,7 +83,7 @@ def test_overrides_nest_on_dots_and_refuse_bad_items():
 
 
 def test_presets_come_from_the_package():
-    assert {"vae", "diffusion"} <= set(preset_names("curation"))
+    assert {"vae", "s2m"} <= set(preset_names("curation"))
     assert {"vae-tiny", "s2m-tiny"} <= set(preset_names("training"))
     with pytest.raises(ConfigError, match="choose one of .*vae-tiny"):
         load_vae_config("vae-tinyy")

@@ -1,6 +1,6 @@
 """The demo's whole chain through the ``gaia`` command, as a user runs it (``make demo``, at a
 smaller size): sample -> curate run (Ray) -> train vae -> encode-latents (Ray) -> train
-diffusion -> generate. Each step is a separate process, so what one writes is all the next
+s2m -> generate. Each step is a separate process, so what one writes is all the next
 reads. Slow (minutes on 2 cores, two Ray starts): ``make test-slow``."""
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ def test_the_demo_chain_makes_a_talking_video(tmp_path: Path):
     assert (vae / "checkpoints" / "step-00000020.pt").is_file()
     gaia("encode-latents", "--vae", str(vae), "--shards", str(shards), "--out", str(latents))
     assert (latents / "stats.json").is_file()
-    gaia("train", "diffusion", "--config", "s2m-tiny", "--shards", str(latents), "--out",
+    gaia("train", "s2m", "--config", "s2m-tiny", "--shards", str(latents), "--out",
          str(s2m), "--max-steps", "20", "--batch-size", "4", "--num-workers", "0",
          "--log-every", "10", "--image-every", "0", "--checkpoint-every", "20")
     talking = tmp_path / "talking.mp4"
     gaia("generate", "--image", str(inputs / "portrait.png"), "--audio",
-         str(inputs / "speech.wav"), "--vae", str(vae), "--diffusion", str(s2m), "--out",
+         str(inputs / "speech.wav"), "--vae", str(vae), "--s2m", str(s2m), "--out",
          str(talking), "--steps", "4")
 
     record = json.loads(talking.with_suffix(".json").read_text())

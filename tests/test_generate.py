@@ -124,7 +124,7 @@ def test_clear_errors_for_bad_portraits_audio_and_checkpoints(
     torch.save(state, other)
     with pytest.raises(SpeechFeaturesMismatch, match="dim: trained 81, here 80"):
         generate(portrait_png, speech_wav, vae_checkpoint, other, out, **QUIET)
-    # A VAE other than the one whose latents the diffusion model learned.
+    # A VAE other than the one whose latents the s2m model learned.
     stranger = new_vae_checkpoint(tmp_path / "stranger", seed=9)
     with pytest.raises(ValueError, match="give the VAE that `gaia encode-latents` used"):
         generate(portrait_png, speech_wav, stranger, s2m_run, out, **QUIET)

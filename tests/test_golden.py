@@ -181,15 +181,15 @@ def test_vae_tiny_first_losses(sample_shards, tmp_path, read_metrics):
 
 
 def test_s2m_tiny_first_losses(latent_shards, tmp_path, read_metrics):
-    from gaia.training.s2m.train import DiffusionTrainOptions, train_diffusion
+    from gaia.training.s2m.train import S2mTrainOptions, train_s2m
 
     out = tmp_path / "s2m"
-    train_diffusion(DiffusionTrainOptions(
+    train_s2m(S2mTrainOptions(
         config="s2m-tiny", shards=str(latent_shards), out=str(out), max_steps=STEPS,
         batch_size=8, num_workers=0, batches_per_epoch=20, log_every=1, image_every=0,
         checkpoint_every=1000), log=lambda _: None)
     check("s2m_tiny_losses", first_losses(out, read_metrics),
-          "gaia train diffusion --config s2m-tiny on the latent_shards fixture (the sample "
+          "gaia train s2m --config s2m-tiny on the latent_shards fixture (the sample "
           "shards encoded by a seed-0 random vae-tiny; tests/conftest.py): seed 0, CPU, "
           f"float32, --batch-size 8 --num-workers 0 (the demo's flags), {STEPS} steps logged "
           "every step; tests/test_golden.py wrote it with GAIA_UPDATE_GOLDEN=1",

@@ -233,7 +233,7 @@ def test_a_mistyped_preset_fails_before_any_video_is_measured(tmp_path, clip, ca
     out = tmp_path / "run"
     assert main(["curate", "run", clip, "--out", str(out), "--preset", "vaee"]) == 2
     shown = capsys.readouterr().err
-    assert "'vaee'" in shown and "vae" in shown.replace("'vaee'", "") and "diffusion" in shown
+    assert "'vaee'" in shown and "vae" in shown.replace("'vaee'", "") and "s2m" in shown
     assert not out.exists()  # nothing measured, nothing written
 
 

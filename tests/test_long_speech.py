@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from gaia.generation.generate import normalize_loudness, speech_extractor
-from gaia.inference.diffusion import LoadedDiffusion, window_plan
+from gaia.inference.s2m import LoadedS2m, window_plan
 from gaia.samples.speech import speech_of_duration
 from gaia.training.s2m.sampler_config import SamplerConfig
 
@@ -43,21 +43,21 @@ def boundary_ratio(motion: torch.Tensor, plan) -> float:
 
 
 def test_a_minute_of_speech_has_no_seams(s2m_run):
-    diffusion = LoadedDiffusion.load(s2m_run, "cpu")
-    extractor = speech_extractor(diffusion.stats.speech_features, None)
+    s2m = LoadedS2m.load(s2m_run, "cpu")
+    extractor = speech_extractor(s2m.stats.speech_features, None)
     audio = speech_of_duration(60.0)
     frames = int(round(len(audio) / 16000 * FPS))
     speech = torch.from_numpy(extractor(normalize_loudness(audio), frames, float(FPS))
                               .astype(np.float32))
-    reference = torch.zeros(diffusion.stats.latent_dim)
+    reference = torch.zeros(s2m.stats.latent_dim)
     pose = torch.zeros(frames, 3)
     ratios = {}
     for overlap in (0.0, 0.25):
         sampler = SamplerConfig(steps=8, overlap=overlap)
         generator = torch.Generator().manual_seed(0)
-        motion = diffusion.sample_motion(speech, reference, pose, sampler, generator)
-        assert motion.shape == (frames, diffusion.stats.latent_dim)
-        ratios[overlap] = boundary_ratio(motion, window_plan(frames, diffusion.config.window_max,
+        motion = s2m.sample_motion(speech, reference, pose, sampler, generator)
+        assert motion.shape == (frames, s2m.stats.latent_dim)
+        ratios[overlap] = boundary_ratio(motion, window_plan(frames, s2m.config.window_max,
                                                              overlap))
     print(f"seam step / inner step over {frames} frames: independent windows "
           f"{ratios[0.0]:.2f}, overlapping {ratios[0.25]:.2f}")

@@ -46,3 +46,89 @@ def test_max_side_flag_is_a_deprecated_alias_of_min_side(said, verb: str) -> Non
     assert build_parser().parse_args([*base, "--max-side", "320"]).min_side == 320
     assert len(said()) == 1 and "--max-side" in said()[0] and "--min-side" in said()[0]
     assert "--max-side PX deprecated alias of --min-side" in _help("curate", verb)
+
+
+# ------------------------------------------------------------------ the second model: s2m
+
+
+def test_train_s2m_and_its_deprecated_alias_diffusion(said, monkeypatch) -> None:
+    import gaia.training.s2m.train as s2m_train
+
+    ran = []
+    monkeypatch.setattr(s2m_train, "train_s2m", lambda options: ran.append(options))
+    flags = ["--config", "s2m-tiny", "--shards", "latents", "--out", "run"]
+    for verb in ("s2m", "diffusion"):
+        args = build_parser().parse_args(["train", verb, *flags])
+        assert args.handler(args) == 0
+    assert [type(o).__name__ for o in ran] == ["S2mTrainOptions", "S2mTrainOptions"]
+    assert len(said()) == 1 and "gaia train diffusion" in said()[0]
+    assert "gaia train s2m" in said()[0]
+    assert "(alias: diffusion, deprecated)" in _help("train")
+
+
+def test_the_old_python_names_are_the_new_ones() -> None:
+    from gaia.inference.s2m import LoadedDiffusion, LoadedS2m
+    from gaia.training.s2m.options import DiffusionTrainOptions, S2mTrainOptions
+    from gaia.training.s2m.task import DiffusionTask, S2mTask
+
+    assert LoadedDiffusion is LoadedS2m and DiffusionTask is S2mTask
+    assert DiffusionTrainOptions is S2mTrainOptions
+
+
+@pytest.mark.parametrize("verb", [("generate",), ("eval", "s2m")])
+def test_diffusion_flag_is_a_deprecated_alias_of_s2m(said, verb: tuple[str, ...]) -> None:
+    base = (["generate", "--image", "p.png", "--audio", "a.wav", "--out", "o.mp4"]
+            if verb == ("generate",) else ["eval", "s2m", "--latents", "l"])
+    base += ["--vae", "v"]
+    assert str(build_parser().parse_args([*base, "--s2m", "run"]).s2m) == "run"
+    assert said() == []
+    assert str(build_parser().parse_args([*base, "--diffusion", "old"]).s2m) == "old"
+    assert len(said()) == 1 and "--diffusion" in said()[0] and "--s2m" in said()[0]
+    assert "--diffusion CKPT_OR_RUN deprecated alias of --s2m" in _help(*verb)
+    with pytest.raises(SystemExit):  # one model: both spellings at once are refused
+        build_parser().parse_args([*base, "--s2m", "run", "--diffusion", "old"])
+
+
+def test_curation_preset_diffusion_reads_s2m(said) -> None:
+    from gaia.common.config_files import preset_names
+    from gaia.filters.thresholds import load_thresholds
+
+    assert "s2m" in preset_names("curation") and "diffusion" not in preset_names("curation")
+    assert said() == []
+    assert load_thresholds("diffusion", ["jitter.max_box=0.1"]) == load_thresholds(
+        "s2m", ["jitter.max_box=0.1"])
+    assert len(said()) == 1 and "'diffusion'" in said()[0] and "'s2m'" in said()[0]
+
+
+def test_a_run_extracted_with_preset_diffusion_resumes(measured_sample, tmp_path, said) -> None:
+    # A run extracted before the rename has RUN_DIR/shards/diffusion; the same command (the
+    # old preset name) reads s2m.yaml and resumes that folder: nothing is cut twice.
+    import shutil
+
+    from gaia.pipeline.extract.job import ExtractConfig, run_extract
+
+    root = tmp_path / "run"
+    shutil.copytree(measured_sample.root, root)
+    config = ExtractConfig(shard_mb=0.5, val_fraction=0.0)
+    first = run_extract(root, "diffusion", config=config, log=lambda _: None, use_ray=False)
+    assert (root / "shards" / "diffusion" / "manifest.parquet").is_file()
+    again = run_extract(root, "diffusion", config=config, log=lambda _: None, use_ray=False)
+    assert again.clips_planned == first.clips_planned
+    assert (again.clips_done_before, again.clips_written) == (first.clips_planned, 0)
+    assert not (root / "shards" / "s2m").exists()
+    assert any("'diffusion'" in line and "'s2m'" in line for line in said())
+
+
+def test_a_run_document_that_says_diffusion_is_read_as_s2m(tmp_path, said) -> None:
+    import json
+
+    from gaia.inference.s2m import run_task
+
+    checkpoint = tmp_path / "run" / "checkpoints" / "step-00000010.pt"
+    checkpoint.parent.mkdir(parents=True)
+    assert run_task(checkpoint) is None  # no config.json: nothing to check
+    for written, read in (("s2m", "s2m"), ("landmarks", "landmarks"), ("vae", "vae"),
+                          ("diffusion", "s2m")):
+        (tmp_path / "run" / "config.json").write_text(json.dumps({"task": written}))
+        assert run_task(checkpoint) == read
+    assert len(said()) == 1 and "'diffusion'" in said()[0] and "config.json" in said()[0]

@@ -12,7 +12,7 @@ from gaia.common.config_files import ConfigError, dump_yaml, parse_yaml
 from gaia.training.cli import build_train_parser
 from gaia.training.run_file import load_model, resolved_run
 from gaia.training.s2m.config import S2mConfig
-from gaia.training.s2m.train import DiffusionTrainOptions
+from gaia.training.s2m.train import S2mTrainOptions
 from gaia.training.vae.config import VaeConfig, load_vae_config
 from gaia.training.vae.train import VaeTrainOptions, main
 
@@ -95,13 +95,13 @@ def test_resolved_run_reads_back_as_the_same_run(tmp_path):
     assert again.config == parse_yaml(Path(path).read_text(), path)["model"]
     same = {"config": again.config, "overrides": (), "resume": False}
     assert again == VaeTrainOptions(**{**vars(options), **same})
-    # The diffusion trainer reads its run files the same way.
-    args = PARSER.parse_args(["diffusion", "--config", write(
+    # The s2m trainer reads its run files the same way.
+    args = PARSER.parse_args(["s2m", "--config", write(
         tmp_path / "s2m.yaml", "model: {preset: s2m-tiny, warmup_steps: 5}\nshards: l\nout: o\n"
         "windows_per_clip: 3\n")])
-    diffusion = DiffusionTrainOptions.from_args(args)
-    assert diffusion.windows_per_clip == 3
-    assert load_model(S2mConfig, diffusion.config, "s2m-", "diffusion").warmup_steps == 5
+    s2m = S2mTrainOptions.from_args(args)
+    assert s2m.windows_per_clip == 3
+    assert load_model(S2mConfig, s2m.config, "s2m-", "s2m").warmup_steps == 5
 
 
 def test_a_run_resumed_from_its_config_yaml_continues_exactly(sample_shards, tmp_path,

@@ -14,7 +14,7 @@ from gaia.training.data.latent_stats import LatentStats
 from gaia.training.distributed import init_world
 from gaia.training.s2m.config import S2mConfig, count_parameters, load_s2m_config
 from gaia.training.s2m.model import ConvModule, CrossAttention, SpeechToMotion
-from gaia.training.s2m.task import DiffusionTask
+from gaia.training.s2m.task import S2mTask
 from gaia.training.s2m.vp_sde import x0_loss
 
 LATENT, SPEECH = 16, 12
@@ -133,14 +133,14 @@ def synthetic_batch(frames: int = 10, batch: int = 4) -> dict[str, torch.Tensor]
             "mask": lengths_mask([frames, frames, frames - 3, frames - 5], frames)}
 
 
-def tiny_task(**overrides) -> DiffusionTask:
+def tiny_task(**overrides) -> S2mTask:
     torch.manual_seed(0)
     stats = LatentStats.from_state({
         "motion_mean": [0.0] * LATENT, "motion_std": [1.0] * LATENT, "pose_mean": [0.0] * 3,
         "pose_std": [10.0] * 3, "speech_mean": [0.0] * SPEECH, "speech_std": [1.0] * SPEECH,
         "latent_shape": [1, 4, 4]})
     config = load_s2m_config("s2m-tiny", lr=3e-3, warmup_steps=1, **overrides)
-    return DiffusionTask(config, stats, init_world("cpu"))
+    return S2mTask(config, stats, init_world("cpu"))
 
 
 def test_training_without_diffusion_is_the_masked_mse_of_the_regression():
@@ -330,6 +330,6 @@ def test_bad_switch_values_name_the_key_and_the_choices(key, value, allowed):
 def test_flags_must_be_booleans(key):
     with pytest.raises(ValueError, match=f"{key} must be true or false"):
         S2mConfig(**{key: 1})
-    with pytest.raises(ValueError, match=f"diffusion config {key} must be true or false"):
+    with pytest.raises(ValueError, match=f"s2m config {key} must be true or false"):
         load_s2m_config("s2m-tiny", **{key: "no"})
     assert getattr(load_s2m_config("s2m-tiny", **{key: False}), key) is False

@@ -122,7 +122,7 @@ def test_frame_metrics_are_skipped_for_clips_with_too_few_faces(run_s2m, seed0, 
 def test_cli_prints_json_with_the_metrics(vae_checkpoint, s2m_run, latent_shards, capsys):
     from gaia.cli import main
 
-    code = main(["eval", "s2m", "--vae", str(vae_checkpoint), "--diffusion", str(s2m_run),
+    code = main(["eval", "s2m", "--vae", str(vae_checkpoint), "--s2m", str(s2m_run),
                  "--latents", str(latent_shards), "--split", "all", "--clips", "1",
                  "--steps", "2", "--seed", "3", "--pose", "predicted", "--json"])
     assert code == 0
@@ -176,7 +176,7 @@ def test_sync_c_d_and_fid_are_read_from_the_decoded_frames(run_s2m, latent_shard
 def test_cli_explains_a_split_without_clips(vae_checkpoint, s2m_run, latent_shards, capsys):
     from gaia.cli import main
 
-    code = main(["eval", "s2m", "--vae", str(vae_checkpoint), "--diffusion", str(s2m_run),
+    code = main(["eval", "s2m", "--vae", str(vae_checkpoint), "--s2m", str(s2m_run),
                  "--latents", str(latent_shards), "--split", "val"])
     assert code == 2
     assert "--split all" in capsys.readouterr().err

@@ -239,9 +239,9 @@ def test_parameter_counts_match_the_docstring_table(name):
 
 
 def test_config_errors_name_what_to_fix(tmp_path):
-    with pytest.raises(ValueError, match="unknown diffusion config key 'dmodel'"):
+    with pytest.raises(ValueError, match="unknown s2m config key 'dmodel'"):
         load_s2m_config("s2m-tiny", dmodel=64)
-    with pytest.raises(ValueError, match="diffusion config num_layers must be a number"):
+    with pytest.raises(ValueError, match="s2m config num_layers must be a number"):
         load_s2m_config("s2m-tiny", num_layers="six")
     bad = tmp_path / "bad.yaml"
     bad.write_text("d_model: 64\nwindow_mni: 20\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The diffusion trainer: s2m-tiny overfits real clips' latents, DDP over 2 processes equals 1
+"""The s2m trainer: s2m-tiny overfits real clips' latents, DDP over 2 processes equals 1
 process, resume is exact, a fixed seed gives the same motion, and the three sizes' parameter
 counts beside the paper's."""
 
@@ -11,23 +11,23 @@ import numpy as np
 import pytest
 import torch
 
-from gaia.training.s2m.train import DiffusionTrainOptions, train_diffusion
+from gaia.training.s2m.train import S2mTrainOptions, train_s2m
 
 TESTS = Path(__file__).resolve().parent
 
 
-def options(shards: Path, out: Path, **extra) -> DiffusionTrainOptions:
+def options(shards: Path, out: Path, **extra) -> S2mTrainOptions:
     base = dict(config="s2m-tiny", shards=str(shards), out=str(out), batch_size=4,
                 num_workers=0, batches_per_epoch=20, log_every=1, image_every=0,
                 checkpoint_every=1000)
     base.update(extra)
-    return DiffusionTrainOptions(**base)
+    return S2mTrainOptions(**base)
 
 
 def test_s2m_tiny_overfits_a_few_real_clips(latent_shards, tmp_path, read_metrics):
     out = tmp_path / "overfit"
     steps = 120
-    assert train_diffusion(options(latent_shards, out, max_steps=steps, image_every=steps,
+    assert train_s2m(options(latent_shards, out, max_steps=steps, image_every=steps,
                                    overrides=("lr=3e-3", "warmup_steps=20")),
                            log=lambda _: None) == steps
     rows = read_metrics(out)
@@ -37,7 +37,7 @@ def test_s2m_tiny_overfits_a_few_real_clips(latent_shards, tmp_path, read_metric
     assert start / end >= 2.0, (start, end)
     assert sum(pose[:10]) / sum(pose[-10:]) >= 2.0, (pose[:10], pose[-10:])
     run = json.loads((out / "config.json").read_text())
-    assert run["task"] == "diffusion" and run["model"]["name"] == "s2m-tiny"
+    assert run["task"] == "s2m" and run["model"]["name"] == "s2m-tiny"
     assert run["latents"]["vae"]["config"] == "vae-tiny"
     assert (out / f"latents-{steps:08d}.png").is_file()
     state = torch.load(out / "checkpoints" / f"step-{steps:08d}.pt", weights_only=True)
@@ -49,12 +49,12 @@ def test_s2m_tiny_overfits_a_few_real_clips(latent_shards, tmp_path, read_metric
 
 def test_resume_gives_the_same_next_losses(latent_shards, tmp_path, read_metrics):
     whole, part = tmp_path / "whole", tmp_path / "part"
-    train_diffusion(options(latent_shards, whole, max_steps=6, checkpoint_every=3),
+    train_s2m(options(latent_shards, whole, max_steps=6, checkpoint_every=3),
                     log=lambda _: None)
-    train_diffusion(options(latent_shards, part, max_steps=3, checkpoint_every=3),
+    train_s2m(options(latent_shards, part, max_steps=3, checkpoint_every=3),
                     log=lambda _: None)
     lines: list[str] = []
-    train_diffusion(options(latent_shards, part, max_steps=6, checkpoint_every=3, resume=True),
+    train_s2m(options(latent_shards, part, max_steps=6, checkpoint_every=3, resume=True),
                     log=lines.append)
     assert any("resumed from step-00000003.pt" in line for line in lines)
     expected = {row["step"]: row["loss"] for row in read_metrics(whole)}
@@ -66,24 +66,46 @@ def test_resume_gives_the_same_next_losses(latent_shards, tmp_path, read_metrics
 
 def test_an_existing_run_needs_resume(latent_shards, tmp_path):
     out = tmp_path / "run"
-    train_diffusion(options(latent_shards, out, max_steps=1), log=lambda _: None)
+    train_s2m(options(latent_shards, out, max_steps=1), log=lambda _: None)
     with pytest.raises(FileExistsError, match="--resume"):
-        train_diffusion(options(latent_shards, out, max_steps=2), log=lambda _: None)
+        train_s2m(options(latent_shards, out, max_steps=2), log=lambda _: None)
 
 
 def test_one_step_on_two_processes_matches_one_process(one_and_two_processes, tmp_path):
-    one, two = one_and_two_processes("ddp_diffusion_check.py", tmp_path)
+    one, two = one_and_two_processes("ddp_s2m_check.py", tmp_path)
     assert one.keys() == two.keys() and len(one) > 20
     for name in one:
         assert torch.allclose(one[name], two[name], atol=1e-6, rtol=1e-4), name
     assert all(one[name].abs().sum() > 0 for name in one if name.startswith("grad."))
 
 
+def test_a_run_written_as_diffusion_still_loads(s2m_run, tmp_path, monkeypatch, caplog):
+    # Runs trained before the model was named s2m say "task": "diffusion" in config.json.
+    import shutil
+
+    from gaia.common import deprecation
+    from gaia.inference.s2m import LoadedS2m
+
+    monkeypatch.setattr(deprecation, "_SAID", set())
+    old = tmp_path / "old"
+    shutil.copytree(s2m_run, old)
+    document = json.loads((old / "config.json").read_text())
+    assert document["task"] == "s2m"
+    (old / "config.json").write_text(json.dumps({**document, "task": "diffusion"}))
+    with caplog.at_level("WARNING", logger="gaia.deprecation"):
+        loaded = LoadedS2m.load(old, "cpu")
+    assert loaded.config.name == "s2m-tiny" and loaded.step == 20
+    assert any("'diffusion'" in r.getMessage() for r in caplog.records)
+    (old / "config.json").write_text(json.dumps({**document, "task": "vae"}))
+    with pytest.raises(ValueError, match="`gaia train vae`"):
+        LoadedS2m.load(old, "cpu")
+
+
 def test_a_fixed_seed_gives_the_same_motion(s2m_run):
-    from gaia.inference.diffusion import LoadedDiffusion
+    from gaia.inference.s2m import LoadedS2m
     from gaia.training.s2m.sampler_config import SamplerConfig
 
-    loaded = LoadedDiffusion.load(s2m_run, "cpu")
+    loaded = LoadedS2m.load(s2m_run, "cpu")
     data = torch.Generator().manual_seed(3)
     frames = 30
     speech = torch.randn(2 * frames, loaded.stats.speech_dim, generator=data)
@@ -133,8 +155,8 @@ def test_references_are_random_frames_by_default_and_stored_on_request():
     assert all(w["reference"] is clip["reference"] for w in clip_windows(clip, stored))
 
 
-def torchrun_diffusion(shards: Path, out: Path, steps: int, *extra: str) -> None:
-    """``gaia train diffusion`` on 2 CPU processes under torchrun, dropout on."""
+def torchrun_s2m(shards: Path, out: Path, steps: int, *extra: str) -> None:
+    """``gaia train s2m`` on 2 CPU processes under torchrun, dropout on."""
     import os
     import socket
     import subprocess
@@ -160,9 +182,9 @@ def test_resume_on_two_processes_with_dropout_is_exact(latent_shards, tmp_path, 
     other masks than rank 0 (windows differ in length), so restoring rank 0's states on both
     would move rank 1's gradients and, through DDP's average, every weight."""
     whole, part = tmp_path / "whole", tmp_path / "part"
-    torchrun_diffusion(latent_shards, whole, 4)
-    torchrun_diffusion(latent_shards, part, 2)
-    torchrun_diffusion(latent_shards, part, 4, "--resume")
+    torchrun_s2m(latent_shards, whole, 4)
+    torchrun_s2m(latent_shards, part, 2)
+    torchrun_s2m(latent_shards, part, 4, "--resume")
     ranks = [torch.load(part / "checkpoints" / f"step-00000002.rank-{r:05d}.pt",
                         weights_only=True)["rng"]["torch"] for r in (0, 1)]
     assert not torch.equal(*ranks)  # the ranks' own states, not one copied to both
@@ -181,8 +203,8 @@ def test_scale_lr_multiplies_the_rate_by_the_samples_a_step_sees(latent_shards, 
                                                                   read_metrics):
     """``--scale-lr`` reads ``lr`` as latent-diffusion reads a base rate (issue 12, item 9)."""
     plain, scaled = tmp_path / "plain", tmp_path / "scaled"
-    train_diffusion(options(latent_shards, plain, max_steps=1), log=lambda _: None)
-    train_diffusion(options(latent_shards, scaled, max_steps=1, scale_lr=True, grad_accum=2),
+    train_s2m(options(latent_shards, plain, max_steps=1), log=lambda _: None)
+    train_s2m(options(latent_shards, scaled, max_steps=1, scale_lr=True, grad_accum=2),
                     log=lambda _: None)
     lr = {run.name: json.loads((run / "config.json").read_text())["lr"]
           for run in (plain, scaled)}

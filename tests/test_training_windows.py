@@ -1,4 +1,4 @@
-"""Training windows of the diffusion model (paper, appendix B.3: random lengths of 125-250
+"""Training windows of the s2m model (paper, appendix B.3: random lengths of 125-250
 frames at random starts; issue 12, item 4): clips shorter than ``window_min`` give one whole
 window or none (``short_clips``), no window is given twice, and a resumed loader repeats an
 uninterrupted one.

@@ -27,7 +27,7 @@ def served(measured_sample, tmp_path):
     """A copy of the measured sample's run served on a free loopback port."""
     run = tmp_path / "run"
     shutil.copytree(measured_sample.root, run)
-    app = TuneApp(run, load_thresholds("diffusion"), "diffusion")
+    app = TuneApp(run, load_thresholds("s2m"), "s2m")
     server, url = make_server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -52,7 +52,7 @@ def test_api_funnel_preset_and_bad_requests(served, tmp_path):
     values = state["thresholds"]
     values["jitter"]["max_box"] = 0.2
     answer = call(url + "api/funnel", {"thresholds": values})
-    expected = funnel_for(run, load_thresholds("diffusion", ["jitter.max_box=0.2"]),
+    expected = funnel_for(run, load_thresholds("s2m", ["jitter.max_box=0.2"]),
                           source="metrics")
     assert answer["kept_frames"] == expected.kept_frames and answer["clips"] == expected.clips
     assert answer["source"] == "table" and answer["exact"]
@@ -132,7 +132,7 @@ def test_moving_a_slider_in_chromium_updates_the_funnel_and_saves_the_preset(ser
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute(
             "data-funnel-version") == "2")
         kept = driver.find_element(By.ID, "kept").text
-        expected = funnel_for(run, load_thresholds("diffusion", ["jitter.max_box=0.2"]))
+        expected = funnel_for(run, load_thresholds("s2m", ["jitter.max_box=0.2"]))
         assert kept == f"{expected.kept_s / 3600:.4f}" and float(kept) >= float(before)
         shown = driver.execute_script("return thresholds;")
         driver.find_element(By.ID, "save").click()

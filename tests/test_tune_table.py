@@ -116,6 +116,8 @@ def synthetic_run(root, videos: int, seed: int):
             "cut_score": rng.uniform(0, 0.7, n),
             "speech_prob": np.where(state == 2, 0.05, rng.uniform(0.3, 1, n)),
             "sync_confidence": rng.normal(0.5, 0.3, n), "mouth_motion": rng.uniform(0, .06, n),
+            # Read by no built-in filter (a plug-in's): steady over stretches, as heads are.
+            "pitch_deg": np.repeat(rng.normal(0, 15, n // 20 + 1), 20)[:n] + rng.normal(0, 1, n),
         }
         gaps = rng.random(n) < 0.05
         for name in columns:

@@ -60,9 +60,26 @@ def preset_names(kind: str, prefix: str = "") -> list[str]:
                   if entry.name.endswith(".yaml") and entry.name.startswith(prefix))
 
 
+# Shipped presets renamed (kind -> old name -> new name): the old name still reads the new
+# preset for one release, with a deprecation line.
+RENAMED_PRESETS = {"curation": {"diffusion": "s2m"}}
+
+
+def current_preset(kind: str, name: str) -> str:
+    """``name``, or the shipped preset it was renamed to (logging one deprecation line)."""
+    new = RENAMED_PRESETS.get(kind, {}).get(name)
+    if new is None:
+        return name
+    from gaia.common.deprecation import deprecated
+
+    deprecated(f"the {kind} preset {name!r}", repr(new))
+    return new
+
+
 def read_preset(kind: str, name_or_path: str | Path, prefix: str = "",
                 what: str = "config") -> tuple[str, dict[str, Any]]:
-    """``(name, values)`` of a shipped preset or a YAML file; ``what`` names it in errors."""
+    """``(name, values)`` of a shipped preset or a YAML file; ``what`` names it in errors.
+    A preset's old name (``RENAMED_PRESETS``) reads the renamed one, under its new name."""
     text = str(name_or_path)
     if text.endswith((".yaml", ".yml")):
         path = Path(text)
@@ -70,6 +87,7 @@ def read_preset(kind: str, name_or_path: str | Path, prefix: str = "",
             raise ConfigError(f"no {what} config file {text}")
         name, source, where = path.stem, path.read_text(encoding="utf-8"), str(path)
     else:
+        text = current_preset(kind, text)
         entry = files(PRESETS) / kind / f"{text}.yaml"
         if not entry.is_file():
             raise ConfigError(f"no {what} config {text!r}: choose one of "

@@ -42,10 +42,13 @@ with a note naming the file. The protocol (appendix B.3): each clip's first fram
 reference, and the pose is the model's own prediction (--pose data: the real one).
 
 examples:
-  gaia eval s2m --vae runs/vae --diffusion runs/s2m --latents runs/latents --split val
-  gaia eval s2m --vae runs/vae --diffusion runs/s2m/checkpoints/step-00100000.pt \\
-      --latents runs/latents --videos runs/r1/shards/diffusion --clips 50 --steps 50 \\
+  gaia eval s2m --vae runs/vae --s2m runs/s2m --latents runs/latents --split val
+  gaia eval s2m --vae runs/vae --s2m runs/s2m/checkpoints/step-00100000.pt \\
+      --latents runs/latents --videos runs/r1/shards/s2m --clips 50 --steps 50 \\
       --syncnet-weights /models/syncnet.pt --report eval/s2m.html
+
+--diffusion is --s2m's name before the model was named s2m: a deprecated alias, kept for one
+release.
 """
 
 
@@ -81,16 +84,21 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_s2m_parser(models: argparse._SubParsersAction) -> None:
+    from gaia.common.deprecation import add_deprecated_alias
+
     s2m = models.add_parser(
-        "s2m", help="motion, pose, stability and lip-sync metrics of the diffusion model",
+        "s2m", help="motion, pose, stability and lip-sync metrics of the s2m model",
         description="Measure a trained speech-to-motion model on clips of latent shards: "
                     "motion latents sampled from each clip's speech against its real ones "
                     "(a seeded sampler: the same numbers every run).",
         epilog=S2M_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     s2m.add_argument("--vae", required=True, metavar="CKPT_OR_RUN",
                      help="the VAE the latents were encoded with (file or run folder)")
-    s2m.add_argument("--diffusion", required=True, metavar="CKPT_OR_RUN",
-                     help="diffusion checkpoint or run folder (its latest checkpoint)")
+    model = s2m.add_mutually_exclusive_group(required=True)
+    new = model.add_argument("--s2m", metavar="CKPT_OR_RUN",
+                             help="speech-to-motion checkpoint or run folder (`gaia train "
+                                  "s2m`; its latest checkpoint)")
+    add_deprecated_alias(model, "--diffusion", new)
     s2m.add_argument("--latents", required=True, metavar="SPEC",
                      help="latent shards to evaluate on (`gaia encode-latents` output)")
     s2m.add_argument("--videos", default=None, metavar="SPEC",
@@ -188,7 +196,7 @@ def _eval_s2m(args: argparse.Namespace) -> int:
     syncnet, sync_note = syncnet_scorer(args.syncnet_weights)
     network, fid_note = fid_network(args.inception_weights)
     metrics = evaluate_s2m(
-        args.vae, args.diffusion, args.latents, videos=args.videos,
+        args.vae, args.s2m, args.latents, videos=args.videos,
         split=None if args.split == "all" else args.split, clips=args.clips or None,
         sampler=SamplerConfig(steps=args.steps), seed=args.seed, pose=args.pose,
         landmark_fn=landmark_fn, syncnet=syncnet, fid_network=network,

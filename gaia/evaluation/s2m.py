@@ -1,7 +1,7 @@
 """Evaluating a trained speech-to-motion model on clips of latent shards (paper, section 5:
 speech-to-motion results; appendix: evaluation details).
 
-For every clip (up to ``clips``) the diffusion model samples motion latents from the clip's own
+For every clip (up to ``clips``) the s2m model samples motion latents from the clip's own
 speech, reference latent and head pose (``pose="data"``) or the pose its predictor reads from
 the speech (``"predicted"``); the clip's real motion is the target. Measured per clip, then
 summarised over clips (``evaluation.s2m_metrics.summarise``: mean, std, n):
@@ -52,7 +52,7 @@ from gaia.evaluation.s2m_metrics import (
 )
 from gaia.evaluation.stability import stableface_msi
 from gaia.generation.generate import check_vae, speech_differences
-from gaia.inference.diffusion import LoadedDiffusion
+from gaia.inference.s2m import LoadedS2m
 from gaia.inference.vae import LoadedVae
 from gaia.schemas.shards import AUDIO_RATE, FRAME_SIZE
 from gaia.training.data.clip_decode import SampleError, decode_frames
@@ -114,7 +114,7 @@ def source_clips(spec: str, keys: set[str]) -> dict[str, dict[str, bytes]]:
     return found
 
 
-def _check_latents(clip: dict, vae_sha: str, diffusion: LoadedDiffusion) -> None:
+def _check_latents(clip: dict, vae_sha: str, s2m: LoadedS2m) -> None:
     """Refuse latents of another VAE or speech features the model did not learn on."""
     meta = clip["meta"]
     made_by = meta["vae"].get("sha256")
@@ -122,9 +122,9 @@ def _check_latents(clip: dict, vae_sha: str, diffusion: LoadedDiffusion) -> None
         raise ValueError(f"the latents of clip {clip['key']} were made by VAE "
                          f"{meta['vae'].get('checkpoint')} (sha256 {made_by[:12]}...), not "
                          "--vae: give the latents that `gaia encode-latents` made with this VAE")
-    differ = speech_differences(diffusion.stats.speech_features, meta["speech_features"])
+    differ = speech_differences(s2m.stats.speech_features, meta["speech_features"])
     if differ:
-        raise ValueError(f"the speech features of clip {clip['key']} differ from the diffusion "
+        raise ValueError(f"the speech features of clip {clip['key']} differ from the s2m "
                          f"model's in {differ}: give latents made from the same extractor")
 
 
@@ -264,13 +264,13 @@ def _mouth_opening(track: np.ndarray) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in opening]
 
 
-def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
+def evaluate_s2m(vae: str | Path, s2m: str | Path, latents: str,
                  videos: str | None = None, split: str | None = "val", clips: int | None = 20,
                  sampler: SamplerConfig | None = None, seed: int = 0, pose: str = "predicted",
                  landmark_fn: LandmarkFn | None = None, syncnet: nn.Module | None = None,
                  fid_network: nn.Module | None = None, notes: list[str] | None = None,
                  device: str | None = None) -> dict:
-    """Metrics of the diffusion checkpoint ``diffusion`` (with the VAE ``vae`` it learned the
+    """Metrics of the s2m checkpoint ``s2m`` (with the VAE ``vae`` it learned the
     latents of; files or run folders) on ``clips`` clips of ``split`` (None: all) from the
     latent shards ``latents`` (module docstring). ``videos``: the source video shards, for the
     frame metrics; ``landmark_fn``: the face detector they need (``reenact.CropLandmarks``).
@@ -283,7 +283,7 @@ def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
         raise ValueError(f"clips must be at least 1 (or None for all), got {clips}")
     sampler = sampler or SamplerConfig(steps=25)
     loaded_vae = LoadedVae.load(vae, device)
-    model = LoadedDiffusion.load(diffusion, loaded_vae.device)
+    model = LoadedS2m.load(s2m, loaded_vae.device)
     vae_sha = check_vae(loaded_vae, model)
     chosen, unreadable = latent_clips(latents, split, clips)
     if not chosen:
@@ -374,8 +374,8 @@ def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
         "provenance": {
             "vae": {"checkpoint": str(loaded_vae.checkpoint), "step": loaded_vae.step,
                     "config": loaded_vae.config.name, "sha256": vae_sha},
-            "diffusion": {"checkpoint": str(model.checkpoint), "step": model.step,
-                          "config": model.config.name},
+            "s2m": {"checkpoint": str(model.checkpoint), "step": model.step,
+                    "config": model.config.name},
             "latents": str(latents), "videos": videos, "split": split, "pose": pose,
             "sampler": asdict(sampler), "seed": seed,
             "image_size": loaded_vae.config.image_size,
@@ -388,10 +388,10 @@ def evaluate_s2m(vae: str | Path, diffusion: str | Path, latents: str,
 def format_s2m_metrics(metrics: dict) -> str:
     """The metrics as aligned text lines for a terminal: ``mean +- std (n)`` or ``n/a``."""
     source, counts = metrics["provenance"], metrics["counts"]
+    model = source["s2m"] if "s2m" in source else source["diffusion"]  # the name before s2m
     lines = [
         f"{'vae':<26}{source['vae']['checkpoint']} (step {source['vae']['step']})",
-        f"{'diffusion':<26}{source['diffusion']['checkpoint']} (step "
-        f"{source['diffusion']['step']}, {source['diffusion']['config']})",
+        f"{'s2m':<26}{model['checkpoint']} (step {model['step']}, {model['config']})",
         f"{'data':<26}split {source['split'] or 'all'}, {counts['clips']} clips, "
         f"{counts['frames']} frames; pose {source['pose']}",
         f"{'sampler':<26}{source['sampler']['kind']}, {source['sampler']['steps']} steps, "

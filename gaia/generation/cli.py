@@ -11,30 +11,34 @@ GENERATE_EPILOG = """\
 face in a video, measured as curation measures it).
 
 examples:
-  gaia generate --image me.png --audio hello.wav --vae runs/vae --diffusion runs/s2m \\
+  gaia generate --image me.png --audio hello.wav --vae runs/vae --s2m runs/s2m \\
       --out me_talking.mp4
   gaia generate ... --pose fixed:0,0,0 --steps 100 --seed 7
   gaia generate ... --pose from:driving.mp4 --sampler sde --temperature 0.8
 
 controllable generation (paper, section 5.4): a landmark model (`gaia train landmarks`) in
-place of --diffusion draws the 68 landmarks of every frame; --control holds some of them to a
+place of --s2m draws the 68 landmarks of every frame; --control holds some of them to a
 track of yours, (T, 68, 2) or (68, 2) pixels of the VAE's image of the portrait crop (start
 from OUT.portrait_landmarks.npy, which every generation writes):
   gaia generate --image me.png --audio hello.wav --vae runs/vae --landmarks runs/lmk \\
       --control closed_mouth.npy --control-points mouth --out me_held.mp4
 --control-points: mouth (48-67), eyes (36-47), brows (17-26), jaw (0-16), nose (27-35), or
 indexes and ranges, comma-separated (48,54,60-67).
+
+--diffusion is --s2m's name before the model was named s2m: a deprecated alias, kept for one
+release.
 """
 
 
 def add_generate_parser(commands: argparse._SubParsersAction) -> None:
+    from gaia.common.deprecation import add_deprecated_alias
     from gaia.training.s2m.sampler_config import SamplerConfig
 
     defaults = SamplerConfig()
     generate = commands.add_parser(
-        "generate", help="portrait + speech -> talking video (trained VAE and diffusion model)",
+        "generate", help="portrait + speech -> talking video (trained VAE and s2m model)",
         description="Crop the portrait's face as curation does, extract speech features with "
-                    "the extractor recorded in the diffusion checkpoint, sample motion latents, "
+                    "the extractor recorded in the s2m checkpoint, sample motion latents, "
                     "decode the frames with the VAE and mux the speech. Writes OUT.mp4 and "
                     "OUT.json (pose track, seed, sampler, checkpoints).",
         epilog=GENERATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,11 +49,13 @@ def add_generate_parser(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--vae", required=True, type=Path, metavar="CKPT_OR_RUN",
                           help="VAE checkpoint or run folder (the one the latents came from)")
     motion = generate.add_mutually_exclusive_group(required=True)
-    motion.add_argument("--diffusion", type=Path, metavar="CKPT_OR_RUN",
-                        help="diffusion checkpoint or run folder (its latest checkpoint)")
+    s2m = motion.add_argument("--s2m", type=Path, metavar="CKPT_OR_RUN",
+                              help="speech-to-motion checkpoint or run folder (`gaia train "
+                                   "s2m`; its latest checkpoint)")
+    add_deprecated_alias(motion, "--diffusion", s2m)
     motion.add_argument("--landmarks", type=Path, metavar="CKPT_OR_RUN",
                         help="landmark diffusion checkpoint or run (`gaia train landmarks`), "
-                             "in place of --diffusion")
+                             "in place of --s2m")
     generate.add_argument("--control", type=Path, metavar="TRACK.npy",
                           help="landmarks to hold fixed while the rest is drawn (needs "
                                "--landmarks; see below)")
@@ -92,6 +98,6 @@ def _generate(args: argparse.Namespace) -> int:
         denoise_weights=args.denoise_weights, trust_pickled_weights=args.trust_pickled_weights,
         sampler=SamplerConfig(kind=args.sampler, steps=args.steps, temperature=args.temperature,
                               overlap=args.overlap))
-    generate(args.image, args.audio, args.vae, args.diffusion, args.out, config,
+    generate(args.image, args.audio, args.vae, args.s2m, args.out, config,
              landmarks_path=args.landmarks)
     return 0

@@ -5,11 +5,11 @@
 2. The speech is read (any format PyAV decodes, 16 kHz mono), denoised by the denoiser the
    training features were made with (``speech_denoiser``: the same model, or refused with what
    to pass), loudness-normalised as extract does, and turned into features by the extractor
-   recorded in the diffusion checkpoint: a different extractor (or other weights) is refused,
+   recorded in the s2m checkpoint: a different extractor (or other weights) is refused,
    since the model would read noise.
 3. The head-pose track is predicted from the speech (``predicted``), held fixed
    (``fixed:PITCH,YAW,ROLL``) or measured from a video (``from:VIDEO``).
-4. The diffusion model samples the motion latents (``inference.diffusion``), the VAE decodes one frame
+4. The s2m model samples the motion latents (``inference.s2m``), the VAE decodes one frame
    per latent with the portrait's appearance, and the input audio is muxed in: the video lasts
    as long as the speech, at 25 fps.
 
@@ -38,7 +38,7 @@ from gaia.common.weights import file_sha256
 from gaia.generation.control import control_points, coordinate_mask, read_control
 from gaia.generation.pose_track import video_pose_track
 from gaia.generation.reenact import portrait_face
-from gaia.inference.diffusion import LoadedDiffusion
+from gaia.inference.s2m import LoadedS2m
 from gaia.inference.vae import LoadedVae
 from gaia.pipeline.media.decode import audio_blocks
 from gaia.pipeline.media.loudness import normalize_loudness
@@ -75,7 +75,7 @@ class GenerateConfig:
 
 
 class SpeechFeaturesMismatch(ValueError):
-    """The speech-feature extractor at hand is not the one the diffusion model learned on."""
+    """The speech-feature extractor at hand is not the one the s2m model learned on."""
 
 
 def read_speech(path: Path) -> np.ndarray:
@@ -104,7 +104,7 @@ def speech_extractor(trained: dict, weights: str | None):
     hand differs in name, size, rate or weights."""
     name = trained.get("name")
     if name not in ("logmel", "wav2vec2"):
-        raise SpeechFeaturesMismatch(f"the diffusion checkpoint names speech features "
+        raise SpeechFeaturesMismatch(f"the s2m checkpoint names speech features "
                                      f"{name!r}, which this version cannot compute")
     extractor = load_speech_features(name, weights)
     here = extractor.provenance
@@ -112,7 +112,7 @@ def speech_extractor(trained: dict, weights: str | None):
     if differ:
         shown = ", ".join(f"{k}: trained {trained.get(k)!r}, here {here.get(k)!r}"
                           for k in differ)
-        raise SpeechFeaturesMismatch(f"speech features differ from the ones the diffusion "
+        raise SpeechFeaturesMismatch(f"speech features differ from the ones the s2m "
                                      f"model was trained with ({shown}); give the same "
                                      "extractor and weights (--speech-weights)")
     return extractor
@@ -148,7 +148,7 @@ def speech_denoiser(trained: dict, config: GenerateConfig):
     return denoiser
 
 
-def pose_track(spec: str, frames: int, diffusion: LoadedDiffusion, speech: torch.Tensor,
+def pose_track(spec: str, frames: int, s2m: LoadedS2m, speech: torch.Tensor,
                reference: torch.Tensor) -> np.ndarray:
     """The ``(frames, 3)`` head pose in degrees that ``spec`` asks for."""
     from gaia.generation.pose_track import parse_pose
@@ -158,42 +158,42 @@ def pose_track(spec: str, frames: int, diffusion: LoadedDiffusion, speech: torch
         return np.repeat(np.asarray(value, np.float32)[None], frames, axis=0)
     if kind == "from":
         return video_pose_track(Path(value), frames, float(FPS))
-    return diffusion.predict_pose(speech, reference).cpu().numpy().astype(np.float32)
+    return s2m.predict_pose(speech, reference).cpu().numpy().astype(np.float32)
 
 
-def check_vae(vae: LoadedVae, diffusion: LoadedDiffusion) -> str:
-    """The VAE checkpoint's sha256; ValueError when the diffusion model learned the motion
+def check_vae(vae: LoadedVae, s2m: LoadedS2m) -> str:
+    """The VAE checkpoint's sha256; ValueError when the s2m model learned the motion
     latents of another VAE (its latents would mean nothing to this decoder)."""
     digest = file_sha256(vae.checkpoint)
-    if is_landmark_stats(diffusion.stats):
+    if is_landmark_stats(s2m.stats):
         return digest  # landmarks are the VAE's input, not its latents: any VAE renders them
-    trained = diffusion.stats.vae.get("sha256")
+    trained = s2m.stats.vae.get("sha256")
     if trained and trained != digest:
-        raise ValueError(f"the diffusion model was trained on motion latents of VAE "
-                         f"{diffusion.stats.vae.get('checkpoint')} (sha256 {trained[:12]}...), "
+        raise ValueError(f"the s2m model was trained on motion latents of VAE "
+                         f"{s2m.stats.vae.get('checkpoint')} (sha256 {trained[:12]}...), "
                          f"but --vae is {vae.checkpoint} (sha256 {digest[:12]}...): give the "
                          "VAE that `gaia encode-latents` used")
     shape = tuple(vae.config.motion_latent_shape)
-    if shape != tuple(diffusion.stats.latent_shape):
-        raise ValueError(f"the VAE's motion latent is {shape}, the diffusion model's "
-                         f"{tuple(diffusion.stats.latent_shape)}: give the matching VAE")
+    if shape != tuple(s2m.stats.latent_shape):
+        raise ValueError(f"the VAE's motion latent is {shape}, the s2m model's "
+                         f"{tuple(s2m.stats.latent_shape)}: give the matching VAE")
     return digest
 
 
-def load_motion_model(diffusion_path: Path | None, landmarks_path: Path | None,
-                      config: GenerateConfig, device: torch.device) -> LoadedDiffusion:
-    """The motion-latent (``--diffusion``) or landmark (``--landmarks``) model; ValueError when
+def load_motion_model(s2m_path: Path | None, landmarks_path: Path | None,
+                      config: GenerateConfig, device: torch.device) -> LoadedS2m:
+    """The motion-latent (``--s2m``) or landmark (``--landmarks``) model; ValueError when
     neither or both are given, or a checkpoint is not of the kind its flag says."""
-    if (diffusion_path is None) == (landmarks_path is None):
-        raise ValueError("give one motion model: --diffusion (motion latents) or --landmarks "
+    if (s2m_path is None) == (landmarks_path is None):
+        raise ValueError("give one motion model: --s2m (motion latents) or --landmarks "
                          "(landmarks, for --control)")
     if config.control is not None and landmarks_path is None:
         raise ValueError("--control holds landmarks: it needs a landmark model (--landmarks "
-                         "RUN of `gaia train landmarks`) instead of --diffusion")
-    model = LoadedDiffusion.load(landmarks_path or diffusion_path, device)
+                         "RUN of `gaia train landmarks`) instead of --s2m")
+    model = LoadedS2m.load(landmarks_path or s2m_path, device)
     if is_landmark_stats(model.stats) != (landmarks_path is not None):
         kind, flag = ("landmark", "--landmarks") if landmarks_path is None else (
-            "motion-latent", "--diffusion")
+            "motion-latent", "--s2m")
         raise ValueError(f"{model.checkpoint} is a {kind} model: pass it as {flag}")
     return model
 
@@ -204,23 +204,23 @@ def write_array(path: Path, array: np.ndarray) -> None:
         np.save(handle, array, allow_pickle=False)
 
 
-def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path | None, out: Path,
+def generate(image: Path, speech: Path, vae_path: Path, s2m_path: Path | None, out: Path,
              config: GenerateConfig | None = None,
              progress: Callable[[str], None] = print, landmarks_path: Path | None = None
              ) -> dict:
     """Write the talking video ``out`` and ``out`` with ``.json`` (module docstring); returns
-    that record. ``landmarks_path`` instead of ``diffusion_path``: a landmark model draws
+    that record. ``landmarks_path`` instead of ``s2m_path``: a landmark model draws
     the landmarks (``config.control`` holds some of them)."""
     config = config or GenerateConfig()
     vae = LoadedVae.load(vae_path, config.device)
-    diffusion = load_motion_model(diffusion_path, landmarks_path, config, vae.device)
+    motion_model = load_motion_model(s2m_path, landmarks_path, config, vae.device)
     by_landmarks = landmarks_path is not None
-    vae_sha = check_vae(vae, diffusion)
-    extractor = speech_extractor(diffusion.stats.speech_features, config.speech_weights)
-    denoiser = speech_denoiser(diffusion.stats.speech_features, config)
+    vae_sha = check_vae(vae, motion_model)
+    extractor = speech_extractor(motion_model.stats.speech_features, config.speech_weights)
+    denoiser = speech_denoiser(motion_model.stats.speech_features, config)
     progress(f"[generate] VAE {vae.config.name} (step {vae.step}), "
-             f"{'landmark' if by_landmarks else 'diffusion'} model {diffusion.config.name} "
-             f"(step {diffusion.step}) on {vae.device}")
+             f"{'landmark' if by_landmarks else 's2m'} model {motion_model.config.name} "
+             f"(step {motion_model.step}) on {vae.device}")
 
     size = vae.config.image_size
     appearance, landmarks = portrait_face(Path(image), config.crop, size)
@@ -236,7 +236,7 @@ def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path | N
     else:
         reference = vae.motion_latents(torch.from_numpy(landmarks)[None]).flatten().float()
     speech_rows = torch.from_numpy(features.astype(np.float32))
-    pose = pose_track(config.pose, frames, diffusion, speech_rows, reference)
+    pose = pose_track(config.pose, frames, motion_model, speech_rows, reference)
     generator = torch.Generator(device=vae.device)
     generator.manual_seed(config.seed)
     held, control = {}, None
@@ -247,8 +247,8 @@ def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path | N
                 "control_mask": torch.from_numpy(coordinate_mask(points))}
         progress(f"[generate] holding {len(points)} landmarks ({config.control_points}) to "
                  f"{config.control}")
-    motion = diffusion.sample_motion(speech_rows, reference, torch.from_numpy(pose),
-                                     config.sampler, generator, progress=progress, **held)
+    motion = motion_model.sample_motion(speech_rows, reference, torch.from_numpy(pose),
+                                        config.sampler, generator, progress=progress, **held)
     if by_landmarks:
         track = image_pixels(motion.cpu().numpy(), size)
         if control is not None:  # exact in pixels: the user's numbers, not a round trip
@@ -274,9 +274,9 @@ def generate(image: Path, speech: Path, vae_path: Path, diffusion_path: Path | N
         "pose_track": np.round(pose, 4).tolist(),
         "vae": {"checkpoint": str(vae.checkpoint), "step": vae.step, "sha256": vae_sha,
                 "config": vae.config.name},
-        ("landmarks" if by_landmarks else "diffusion"): {
-            "checkpoint": str(diffusion.checkpoint), "step": diffusion.step,
-            "config": diffusion.config.name},
+        ("landmarks" if by_landmarks else "s2m"): {
+            "checkpoint": str(motion_model.checkpoint), "step": motion_model.step,
+            "config": motion_model.config.name},
         "control": None if config.control is None else {
             "file": str(config.control), "points": config.control_points},
         "speech_features": extractor.provenance, "denoise": denoiser.provenance,

@@ -1,7 +1,7 @@
 """Head pose of a video's face, frame by frame, for ``gaia generate --pose from:VIDEO``.
 
 Paper, section 4.2 (speech-to-motion) and section 5's pose-controllable generation: the
-diffusion model can take the head pose from elsewhere instead of predicting it. To be a
+s2m model can take the head pose from elsewhere instead of predicting it. To be a
 condition like those it saw in training, the pose is measured as curation measures it: the
 same face tracker (``pipeline.measure.tracker.FaceTracker`` with ``MeasureConfig``'s landmarker and
 decoding size, as ``reenact.driving_landmarks`` uses it) and the same PnP (``pipeline.face.head_pose``), then

@@ -1,6 +1,7 @@
-"""Motion from speech with a trained diffusion checkpoint (paper, section 4.2, inference).
+"""Motion from speech with a trained speech-to-motion (s2m) checkpoint (paper, section 4.2,
+inference).
 
-``LoadedDiffusion`` reads a ``gaia train diffusion`` checkpoint (EMA weights, config and the
+``LoadedS2m`` reads a ``gaia train s2m`` checkpoint (EMA weights, config and the
 latent statistics it was trained with); ``sample_motion`` turns raw speech features, a raw
 reference motion latent and, optionally, a head-pose track into a sequence of raw motion
 latents: standardise with the checkpoint's statistics, predict the pose when none is given,
@@ -18,18 +19,38 @@ window ends at the last frame and is a whole window long (never a stub shorter t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from gaia.common.deprecation import deprecated
 from gaia.training.checkpoint import load_checkpoint, resolve_checkpoint
 from gaia.training.data.latent_stats import LatentStats
 from gaia.training.loop import autocast
 from gaia.training.s2m.config import S2mConfig, build_s2m_config
 from gaia.training.s2m.model import SpeechToMotion
+from gaia.training.s2m.options import OLD_TASK_NAMES, S2M_TASK
 from gaia.training.s2m.vp_sde import SamplerConfig, sample
+
+
+def run_task(checkpoint: Path) -> str | None:
+    """The model a checkpoint's run trained, as its ``config.json`` names it (``task``), or
+    None when the checkpoint is not in a run folder that has one. Runs written before the
+    model was named s2m say ``diffusion``: read as ``s2m`` (one deprecation line)."""
+    document = Path(checkpoint).parent.parent / "config.json"
+    if not document.is_file():
+        return None
+    try:
+        task = json.loads(document.read_text(encoding="utf-8")).get("task")
+    except (ValueError, AttributeError):
+        return None
+    if task in OLD_TASK_NAMES:
+        deprecated(f"task {task!r}", f"{OLD_TASK_NAMES[task]!r}", str(document))
+        task = OLD_TASK_NAMES[task]
+    return task if isinstance(task, str) else None
 
 
 def window_plan(frames: int, window: int, overlap: float) -> list[tuple[int, int, int]]:
@@ -49,8 +70,9 @@ def window_plan(frames: int, window: int, overlap: float) -> list[tuple[int, int
 
 
 @dataclass(frozen=True)
-class LoadedDiffusion:
-    """A diffusion checkpoint's EMA model in eval mode, with its config and statistics."""
+class LoadedS2m:
+    """An s2m (or landmark) checkpoint's EMA model in eval mode, with its config and
+    statistics."""
 
     model: SpeechToMotion
     config: S2mConfig
@@ -61,14 +83,19 @@ class LoadedDiffusion:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None
-             ) -> LoadedDiffusion:
-        """From a checkpoint file or a run folder (its latest checkpoint)."""
+             ) -> LoadedS2m:
+        """From a checkpoint file or a run folder (its latest checkpoint); a run whose
+        ``config.json`` names another model (``gaia train vae``) is refused by name."""
         checkpoint = resolve_checkpoint(path)
+        trained_by = run_task(checkpoint)
+        if trained_by not in (None, S2M_TASK, "landmarks"):
+            raise ValueError(f"{checkpoint} is a checkpoint of `gaia train {trained_by}`, not "
+                             f"of `gaia train {S2M_TASK}` or `gaia train landmarks`")
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         state = load_checkpoint(checkpoint)
         task = state.get("task") if isinstance(state, dict) else None
         if not isinstance(task, dict) or not {"ema", "config", "stats"} <= set(task):
-            raise ValueError(f"{checkpoint} is not a checkpoint of `gaia train diffusion` (it "
+            raise ValueError(f"{checkpoint} is not a checkpoint of `gaia train s2m` (it "
                              "has no task.ema, task.config and task.stats)")
         config = build_s2m_config(task["config"])
         stats = LatentStats.from_state(task["stats"])
@@ -152,3 +179,6 @@ class LoadedDiffusion:
         return sample(denoiser, (1, length, self.stats.latent_dim), self.config.schedule,
                       sampler, generator=generator, device=self.device, known=values,
                       known_mask=mask)[0]
+
+
+LoadedDiffusion = LoadedS2m  # the name before s2m; kept for one release

@@ -64,7 +64,7 @@ def source_meta(sample: dict) -> tuple[dict[str, bytes], dict]:
     if not isinstance(meta.get("has_audio"), bool):
         raise Skip("failed", "source json field 'has_audio' missing or not a boolean")
     if not meta["has_audio"]:
-        raise Skip("no_audio", "the clip has no audio; the diffusion model needs speech")
+        raise Skip("no_audio", "the clip has no audio; the s2m model needs speech")
     for name, kind in (("frames", int), ("split", str), ("fps", (int, float)),
                        ("identity", str), ("source_video", str)):
         _field(meta, name, kind)

@@ -1,4 +1,4 @@
-"""Latent shards, version 1: what ``gaia encode-latents`` writes and the diffusion trainer reads
+"""Latent shards, version 1: what ``gaia encode-latents`` writes and the s2m trainer reads
 (paper, section 4.2; docs/shards.md).
 
 One sample per clip of the source shards that has audio, under the clip's key. Members:

@@ -34,17 +34,19 @@ examples:
   gaia train vae --config runs/vae-tiny/config.yaml --resume   # the same, from its config
 """
 
-DIFFUSION_EPILOG = """\
+S2M_EPILOG = """\
 SPEC: latent shards written by `gaia encode-latents` (a folder, glob, brace pattern, URLs),
 comma-separated; their stats.json is read from the first shard's folder unless --stats is given.
 
 """ + RUN_FILE.format(preset="s2m-tiny", shards="runs/latents", extra="") + """
 examples:
-  gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/diffusion --out runs/latents
-  gaia train diffusion --config s2m-tiny --shards runs/latents --out runs/s2m-tiny --max-steps 300
+  gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/s2m --out runs/latents
+  gaia train s2m --config s2m-tiny --shards runs/latents --out runs/s2m-tiny --max-steps 300
   torchrun --nproc_per_node 8 -m gaia.training.s2m.train --config s2m-base \\
       --shards '/nfs/latents/shard-{000000..000999}.tar' --stats /nfs/latents/stats.json \\
       --out /nfs/runs/s2m-base
+
+`gaia train diffusion` is the verb's name before s2m: a deprecated alias, kept for one release.
 """
 
 LANDMARKS_EPILOG = """\
@@ -55,13 +57,13 @@ comma-separated; clips without audio are skipped and counted (skipped/no_audio).
 examples:
   gaia train landmarks --config landmarks-tiny --shards runs/r1/shards/vae --out runs/lmk-tiny
   gaia generate --portrait face.png --audio speech.wav --vae runs/vae-tiny \\
-      --diffusion runs/s2m-tiny --landmarks runs/lmk-tiny --control mouth.npy \\
+      --s2m runs/s2m-tiny --landmarks runs/lmk-tiny --control mouth.npy \\
       --control-points mouth --out held.mp4
 """
 
 
 def build_train_parser() -> argparse.ArgumentParser:
-    """A parser whose first word is the model (``vae``, ``diffusion``, ``landmarks``); used by ``gaia train``
+    """A parser whose first word is the model (``vae``, ``s2m``, ``landmarks``); used by ``gaia train``
     and by torchrun's entry points."""
     parser = argparse.ArgumentParser(prog="gaia train")
     add_train_verbs(parser.add_subparsers(dest="model", required=True, metavar="MODEL"))
@@ -69,14 +71,14 @@ def build_train_parser() -> argparse.ArgumentParser:
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
-    train = commands.add_parser("train", help="train a model on shards (vae, diffusion, landmarks)",
+    train = commands.add_parser("train", help="train a model on shards (vae, s2m, landmarks)",
                                 description="Train GAIA's models on streamed shards.")
     add_train_verbs(train.add_subparsers(dest="model", required=True, metavar="MODEL"))
 
 
 def add_train_verbs(models: argparse._SubParsersAction) -> None:
     _add_vae(models)
-    _add_diffusion(models)
+    _add_s2m(models)
     _add_landmarks(models)
 
 
@@ -106,27 +108,29 @@ def _add_vae(models: argparse._SubParsersAction) -> None:
     vae.set_defaults(handler=_train_vae)
 
 
-def _add_diffusion(models: argparse._SubParsersAction) -> None:
-    from gaia.training.s2m.options import DiffusionTrainOptions
+def _add_s2m(models: argparse._SubParsersAction) -> None:
+    from gaia.training.s2m.options import OLD_TASK_NAMES, S2M_TASK, S2mTrainOptions
     from gaia.training.train_options import add_common_arguments
 
-    defaults = DiffusionTrainOptions(config="", shards="", out="")
-    diffusion = models.add_parser(
-        "diffusion", help="the speech-to-motion Conformer diffusion model (on latent shards)",
-        description="Train the speech-to-motion diffusion model (VP-SDE, x0 prediction) and "
-                    "its pose predictor on windows of motion latents, speech and head pose. "
-                    "Alone or under torchrun, as `gaia train vae`.",
-        epilog=DIFFUSION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(diffusion, defaults, "s2m-tiny, s2m-small, s2m-base, s2m-large",
+    defaults = S2mTrainOptions(config="", shards="", out="")
+    s2m = models.add_parser(
+        S2M_TASK, aliases=list(OLD_TASK_NAMES),
+        help="the speech-to-motion (s2m) Conformer, a diffusion model on latent shards "
+             "(alias: diffusion, deprecated)",
+        description="Train the speech-to-motion (s2m) model (VP-SDE diffusion, x0 prediction) "
+                    "and its pose predictor on windows of motion latents, speech and head "
+                    "pose. Alone or under torchrun, as `gaia train vae`.",
+        epilog=S2M_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(s2m, defaults, "s2m-tiny, s2m-small, s2m-base, s2m-large",
                          "latent shards (gaia encode-latents)", "windows")
-    _add_window_arguments(diffusion, defaults)
-    diffusion.add_argument("--stats", metavar="STATS_JSON",
-                           help="the latent shards' stats.json (default: beside the shards)")
-    diffusion.set_defaults(handler=_train_diffusion)
+    _add_window_arguments(s2m, defaults)
+    s2m.add_argument("--stats", metavar="STATS_JSON",
+                     help="the latent shards' stats.json (default: beside the shards)")
+    s2m.set_defaults(handler=_train_s2m)
 
 
 def _add_window_arguments(parser: argparse.ArgumentParser, defaults) -> None:
-    """The window stream's flags, shared by the motion and the landmark diffusion models."""
+    """The window stream's flags, shared by the s2m and the landmark models."""
     parser.add_argument("--windows-per-clip", type=int,
                         help="windows drawn per clip read "
                              f"(default: {defaults.windows_per_clip})")
@@ -172,11 +176,15 @@ def _train_vae(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_diffusion(args: argparse.Namespace) -> int:
-    from gaia.training.s2m.options import DiffusionTrainOptions
-    from gaia.training.s2m.train import train_diffusion
+def _train_s2m(args: argparse.Namespace) -> int:
+    from gaia.training.s2m.options import OLD_TASK_NAMES, S2mTrainOptions
+    from gaia.training.s2m.train import train_s2m
 
-    train_diffusion(DiffusionTrainOptions.from_args(args))
+    if args.model in OLD_TASK_NAMES:
+        from gaia.common.deprecation import deprecated
+
+        deprecated(f"`gaia train {args.model}`", f"`gaia train {OLD_TASK_NAMES[args.model]}`")
+    train_s2m(S2mTrainOptions.from_args(args))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``gaia encode-latents``: the motion latents the diffusion model trains on (paper, section
+"""``gaia encode-latents``: the motion latents the s2m model trains on (paper, section
 4.2), as a Ray Data job (thin: parse, call, print)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ Without --address (or RAY_ADDRESS) an embedded local Ray is started; on a cluste
 folder every node can write. One actor per GPU where the cluster has GPUs, else per CPU.
 
 examples:
-  gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/diffusion --out runs/latents
+  gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/s2m --out runs/latents
   gaia encode-latents --vae runs/vae-base/checkpoints/step-00100000.pt \\
       --shards '/nfs/shards/shard-{000000..000999}.tar' --out /nfs/latents --address auto
 """
@@ -32,11 +32,11 @@ examples:
 
 def add_encode_latents_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "encode-latents", help="encode the clips of shards into motion latents (diffusion data)",
+        "encode-latents", help="encode the clips of shards into motion latents (s2m data)",
         description="Render every frame's landmarks and encode them with a trained VAE's motion "
                     "encoder (posterior mean), one Ray Data task per shard, into latent shards "
                     "with per-dimension statistics: the training data of the speech-to-motion "
-                    "diffusion model.",
+                    "(s2m) model.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vae", required=True, metavar="CKPT_OR_RUN",
                         help="a VAE checkpoint (step-NNNNNNNN.pt) or a `gaia train vae` run "

@@ -1,7 +1,7 @@
-"""``gaia encode-latents``: motion latents of every clip, for the diffusion model (paper,
+"""``gaia encode-latents``: motion latents of every clip, for the s2m model (paper,
 section 4.2; docs/shards.md; the output is ``gaia.schemas.latents``).
 
-The speech-to-motion diffusion model learns in the VAE's motion latent space, so every frame's
+The speech-to-motion (s2m) model learns in the VAE's motion latent space, so every frame's
 landmarks are rendered and encoded once, with the posterior mean, before training. One Ray Data
 row per input shard: an actor loads the VAE once (one GPU per actor where the cluster has GPUs,
 else one CPU), reads its shard, writes the latent shard itself and returns a small result row;

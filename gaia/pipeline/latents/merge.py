@@ -83,7 +83,7 @@ def write_stats(out: Path, identity: VaeIdentity, log: Log = log_to_stderr) -> s
         discard(stats_path)
         shown = "; ".join(f"{stem}.tar: {item}" for item, stem in features.values())
         raise EncodeMismatchError(
-            f"clips in {out} have different speech features ({shown}): the diffusion model "
+            f"clips in {out} have different speech features ({shown}): the s2m model "
             f"conditions on one kind; no {STATS_FILE} written. Encode clips of one feature "
             "extractor per --out")
     split = "train" if totals["train"].frames else "all"

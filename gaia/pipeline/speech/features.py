@@ -1,4 +1,4 @@
-"""Speech features for the diffusion model's speech encoder (paper, section 4; docs/shards.md, docs/weights.md).
+"""Speech features for the s2m model's speech encoder (paper, section 4; docs/shards.md, docs/weights.md).
 
 ``KEY.speech.npy`` holds float16 features at 50 Hz, two per video frame: row ``2 i`` and
 ``2 i + 1`` belong to video frame ``i``. Two extractors share that layout:
@@ -54,7 +54,7 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)
 WAV2VEC2_EXAMPLE = "facebook/wav2vec2-base-960h"
 PREPROCESSOR_FILE = "preprocessor_config.json"
 # Audio seen by one wav2vec 2.0 pass: the clip length curation cut before clips could be longer
-# (a diffusion clip is up to 30 s), so features of older shards are what these windows give.
+# (an s2m clip is up to 30 s), so features of older shards are what these windows give.
 CONTEXT_S = 10.0
 # Shared by neighbouring windows; a frame is taken from a window only when it has at least
 # half of it (2 s) of audio on both sides, about wav2vec2-base's convolutional positional

@@ -1,6 +1,6 @@
 """Batches of training items drawn from a stream of decoded clips (shared by every sample kind).
 
-A clip gives several items (VAE pairs, diffusion windows): decoding a clip costs more than
+A clip gives several items (VAE pairs, s2m windows): decoding a clip costs more than
 drawing from it. Items are gathered into batches of ``batch_size`` across clip boundaries; a
 finite stream ends with a last, possibly smaller, batch.
 """

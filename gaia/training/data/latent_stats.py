@@ -1,7 +1,7 @@
 """Normalisation statistics of latent shards, carried from ``gaia encode-latents`` through the
-diffusion checkpoint to generation (paper, section 4.2; docs/models.md).
+s2m checkpoint to generation (paper, section 4.2; docs/models.md).
 
-The diffusion model sees motion latents, head poses and speech features standardised per
+The s2m model sees motion latents, head poses and speech features standardised per
 dimension with the train split's mean and standard deviation (``stats.json`` beside the latent
 shards). The same numbers must undo the standardisation at generation time, whatever data is at
 hand then, so they travel in the checkpoint with the provenance of the VAE that made the latents

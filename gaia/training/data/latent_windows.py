@@ -1,4 +1,4 @@
-"""Windows of motion latents, speech and pose from latent shards, for the diffusion model
+"""Windows of motion latents, speech and pose from latent shards, for the s2m model
 (paper, section 4.2 and appendix B.1: training windows of 125-250 frames).
 
 ``WindowStreamConfig`` plugs latent shards (``gaia.schemas.latents``) into the shared streaming

@@ -1,4 +1,4 @@
-"""Sizes and training settings of GAIA's speech-to-motion diffusion model (paper, section 4.2
+"""Sizes and training settings of GAIA's speech-to-motion (s2m) model (paper, section 4.2
 and appendix B.1; docs/models.md).
 
 A size is a YAML file in ``gaia/configs/training/`` (``s2m-tiny``, ``s2m-small``, ``s2m-base``,
@@ -187,12 +187,12 @@ def load_s2m_config(name_or_path: str | Path, **overrides: Any) -> S2mConfig:
     """The defaults, then a preset (a name in gaia/configs/training or a YAML path), then
     ``overrides``. Unknown keys and values of the wrong type raise ``ValueError`` naming the
     key."""
-    return load_config(S2mConfig, "training", name_or_path, "s2m-", "diffusion", overrides)
+    return load_config(S2mConfig, "training", name_or_path, "s2m-", "s2m", overrides)
 
 
 def build_s2m_config(values: dict[str, Any]) -> S2mConfig:
     """An ``S2mConfig`` from plain values, each checked against the field's default type."""
-    return build_config(S2mConfig, values, "diffusion")
+    return build_config(S2mConfig, values, "s2m")
 
 
 def count_parameters(config: S2mConfig, latent_dim: int = DEFAULT_LATENT_DIM,

@@ -1,4 +1,4 @@
-"""One training step of the speech-to-motion diffusion model (paper, section 4.2; appendix B.1).
+"""One training step of the speech-to-motion (s2m) model (paper, section 4.2; appendix B.1).
 
 A window of motion latents ``x0`` is noised to a uniformly drawn time of the VP-SDE
 (``training.s2m.vp_sde``), and the Conformer predicts ``x0`` back from the noisy sequence, the speech, the
@@ -62,7 +62,7 @@ def inverse_sqrt(warmup_steps: int):
     return factor
 
 
-class DiffusionTask:
+class S2mTask:
     """Model, EMA copy, optimiser, schedule and the step (module docstring)."""
 
     image_name = "latents"
@@ -191,3 +191,6 @@ class DiffusionTask:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.updates = int(state["updates"])
+
+
+DiffusionTask = S2mTask  # the name before s2m; kept for one release

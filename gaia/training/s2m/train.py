@@ -1,4 +1,4 @@
-"""``gaia train diffusion``: the speech-to-motion Conformer on streamed latent shards (paper,
+"""``gaia train s2m``: the speech-to-motion Conformer on streamed latent shards (paper,
 section 4.2).
 
 Reads what ``gaia encode-latents`` wrote (latent shards and their ``stats.json``), and runs the
@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from gaia.common.config_files import parse_overrides
+from gaia.common.deprecation import deprecated
 from gaia.common.storage import is_uri
 from gaia.training.checkpoint import seed_rank
 from gaia.training.data.latent_stats import LatentStats
@@ -24,13 +25,17 @@ from gaia.training.distributed import World, close_world, init_world
 from gaia.training.loop import run_loop
 from gaia.training.run_file import load_model, resolved_run
 from gaia.training.s2m.config import S2mConfig
-from gaia.training.s2m.options import DiffusionTrainOptions
-from gaia.training.s2m.task import DiffusionTask
+from gaia.training.s2m.options import (  # noqa: F401 - the old name is kept for a release
+    S2M_TASK,
+    DiffusionTrainOptions,
+    S2mTrainOptions,
+)
+from gaia.training.s2m.task import S2mTask
 
 logger = logging.getLogger(__name__)  # progress lines; gaia.common.logs routes them
 
 
-def stats_path(options: DiffusionTrainOptions) -> Path | str:
+def stats_path(options: S2mTrainOptions) -> Path | str:
     """``--stats``, else ``stats.json`` in the folder (or store prefix) of the first latent
     shard."""
     if options.stats:
@@ -42,27 +47,27 @@ def stats_path(options: DiffusionTrainOptions) -> Path | str:
     return first.rpartition("/")[0] if is_uri(first) else Path(first).parent
 
 
-def train_diffusion(options: DiffusionTrainOptions, log=logger.info) -> int:
+def train_s2m(options: S2mTrainOptions, log=logger.info) -> int:
     """Train; returns the last step reached."""
     world = init_world(options.device, options.dist_timeout)
     try:
         torch.manual_seed(options.seed)  # the same on every rank: identical initial weights
-        config = load_model(S2mConfig, options.config, "s2m-", "diffusion",
+        config = load_model(S2mConfig, options.config, "s2m-", S2M_TASK,
                             parse_overrides(options.overrides))
         stats = LatentStats.load(stats_path(options))
-        return train_windows(options, world, config, stats, WindowStreamConfig, "diffusion",
+        return train_windows(options, world, config, stats, WindowStreamConfig, S2M_TASK,
                              f"latent {stats.latent_dim}", log)
     finally:
         close_world(world)
 
 
-def train_windows(options: DiffusionTrainOptions, world: World, config: S2mConfig,
+def train_windows(options: S2mTrainOptions, world: World, config: S2mConfig,
                   stats: LatentStats, stream_class: type[WindowStreamConfig], task_name: str,
                   motion: str, log) -> int:
-    """The diffusion task on windows of ``stream_class`` through the loop: what the motion
+    """The s2m task on windows of ``stream_class`` through the loop: what the motion
     model and the landmark model (``training.landmarks.train``) share once their config and
     statistics are known. ``motion`` describes the motion dimensions in the first log line."""
-    task = DiffusionTask(config, stats, world, seed=options.seed,
+    task = S2mTask(config, stats, world, seed=options.seed,
                          lr_scale=options.lr_scale(world.size))
     seed_rank(options.seed, world.rank)  # weights are built: from here each rank draws its own
     stream = stream_class(shards=options.shards, window_min=config.window_min,
@@ -87,11 +92,17 @@ def train_windows(options: DiffusionTrainOptions, world: World, config: S2mConfi
                     run_config=resolved_run(options, config))
 
 
+def train_diffusion(options: S2mTrainOptions, log=logger.info) -> int:
+    """``train_s2m``'s name before s2m; kept for one release (logs a deprecation line)."""
+    deprecated("train_diffusion", "train_s2m")
+    return train_s2m(options, log)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry for ``torchrun -m gaia.training.s2m.train ...`` (same options as the CLI)."""
     from gaia.training.cli import torchrun_main
 
-    return torchrun_main("diffusion", argv)
+    return torchrun_main(S2M_TASK, argv)
 
 
 if __name__ == "__main__":
