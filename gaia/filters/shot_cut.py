@@ -12,12 +12,17 @@ from gaia.filters.base import Measures, Verdict, column
 from gaia.filters.spec import FilterSpec, Grid, Slider, ThresholdKey
 
 
+# The cut_score at which a frame starts a new shot: the filter's default threshold, and where
+# measuring's tracker rescans for faces (``pipeline.measure.config``, ``pipeline.media.shot_cut``).
+CUT_SCORE = 0.5
+
+
 @dataclass(frozen=True)
 class ShotCutThresholds:
     """max_cut_score: see the module docstring."""
 
     enabled: bool = True
-    max_cut_score: float = 0.5
+    max_cut_score: float = CUT_SCORE
 
     def __post_init__(self) -> None:
         if self.max_cut_score < 0:

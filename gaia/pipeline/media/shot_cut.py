@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from gaia.filters.shot_cut import CUT_SCORE
+
 SMALL_SIDE = 64
 BINS = (16, 8)
 
@@ -18,7 +20,7 @@ BINS = (16, 8)
 class CutDetector:
     """Stateful over a video's frames: ``score`` each frame in order."""
 
-    def __init__(self, threshold: float = 0.5) -> None:
+    def __init__(self, threshold: float = CUT_SCORE) -> None:
         self.threshold = threshold
         self._previous: np.ndarray | None = None
 
