@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from gaia.filters.base import Measures, Verdict, column
 from gaia.filters.spec import FilterSpec, Grid, Slider, ThresholdKey
 
-
 # The cut_score at which a frame starts a new shot: the filter's default threshold, and where
 # measuring's tracker rescans for faces (``pipeline.measure.config``, ``pipeline.media.shot_cut``).
 CUT_SCORE = 0.5
