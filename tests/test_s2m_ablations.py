@@ -12,8 +12,8 @@ from torch import nn
 
 from gaia.training.data.latent_stats import LatentStats
 from gaia.training.distributed import init_world
-from gaia.training.s2m.config import S2mConfig, count_parameters, load_s2m_config
-from gaia.training.s2m.model import ConvModule, CrossAttention, SpeechToMotion
+from gaia.training.s2m.config import S2mConfig, load_s2m_config
+from gaia.training.s2m.model import ConvModule, CrossAttention, SpeechToMotion, count_parameters
 from gaia.training.s2m.task import S2mTask
 from gaia.training.s2m.vp_sde import x0_loss
 

@@ -12,10 +12,9 @@ from gaia.training.s2m.config import (
     S2mConfig,
     available_s2m_configs,
     build_s2m_config,
-    count_parameters,
     load_s2m_config,
 )
-from gaia.training.s2m.model import SpeechToMotion
+from gaia.training.s2m.model import SpeechToMotion, count_parameters
 from gaia.training.s2m.vp_sde import VPSchedule
 
 LATENT, SPEECH = 16, 12

@@ -125,7 +125,8 @@ def test_a_fixed_seed_gives_the_same_motion(s2m_run):
 
 
 def test_parameter_counts_beside_the_paper(capsys):
-    from gaia.training.s2m.config import count_parameters, load_s2m_config
+    from gaia.training.s2m.config import load_s2m_config
+    from gaia.training.s2m.model import count_parameters
 
     paper = {"s2m-small": 180e6, "s2m-base": 600e6, "s2m-large": 1.2e9}
     for name, reference in paper.items():

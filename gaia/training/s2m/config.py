@@ -7,8 +7,8 @@ errors that name the key. ``d`` is ``d_model`` and ``L`` is ``num_layers``; the 
 those two numbers per size, the rest (heads, feed-forward width, the conditioning modules) is
 our reading. ``s2m-tiny`` is not in the paper: it is for CPU tests and the demo.
 
-Parameter counts these presets give (``count_parameters``, everything in ``total``: the
-Conformer backbone, its conditioning encoders and the pose predictor), for a motion latent of
+Parameter counts these presets give (``model.count_parameters``, everything in ``total``:
+the Conformer backbone, its conditioning encoders and the pose predictor), for a motion latent of
 1024 values (vae-small's 4 x 16 x 16) and wav2vec 2.0 base features (768), beside the paper's:
 
 =========  ====  ==  =====  =======  =======  =====  =====
@@ -193,12 +193,3 @@ def load_s2m_config(name_or_path: str | Path, **overrides: Any) -> S2mConfig:
 def build_s2m_config(values: dict[str, Any]) -> S2mConfig:
     """An ``S2mConfig`` from plain values, each checked against the field's default type."""
     return build_config(S2mConfig, values, "s2m")
-
-
-def count_parameters(config: S2mConfig, latent_dim: int = DEFAULT_LATENT_DIM,
-                     speech_dim: int = DEFAULT_SPEECH_DIM) -> dict[str, int]:
-    """Parameters per part and in ``total`` (the pose predictor included), counted on the
-    meta device (see ``training.s2m.model.count_parameters``)."""
-    from gaia.training.s2m.model import count_parameters as count
-
-    return count(config, latent_dim, speech_dim)

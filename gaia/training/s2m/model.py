@@ -63,7 +63,7 @@ from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from gaia.schemas.shards import SPEECH_ROWS_PER_FRAME  # 50 Hz speech features, 25 fps video
-from gaia.training.s2m.config import S2mConfig
+from gaia.training.s2m.config import DEFAULT_LATENT_DIM, DEFAULT_SPEECH_DIM, S2mConfig
 
 TIME_SCALE = 1000.0  # t in [1e-3, 1] spread over the sinusoids' range, as for discrete steps
 ENCODER_KERNEL = 5  # residual convs of the speech encoder and the pose predictor
@@ -494,10 +494,12 @@ class SpeechToMotion(nn.Module):
                              f"{tuple(reference.shape)}")
 
 
-def count_parameters(config: S2mConfig, latent_dim: int, speech_dim: int) -> dict[str, int]:
+def count_parameters(config: S2mConfig, latent_dim: int = DEFAULT_LATENT_DIM,
+                     speech_dim: int = DEFAULT_SPEECH_DIM) -> dict[str, int]:
     """Parameters per part (``SpeechToMotion``'s children, ``pose_predictor`` among them) and
-    ``total`` (all of them). Built on the meta device: nothing is allocated, so s2m-large is
-    cheap."""
+    ``total`` (all of them), by default for vae-small's motion latent and wav2vec 2.0 base
+    features. Built on the meta device: nothing is allocated, so s2m-large is cheap. (It lives
+    here, not in ``config``: the config module never imports the model.)"""
     with torch.device("meta"):
         model = SpeechToMotion(config, latent_dim, speech_dim)
     counts = {name: sum(p.numel() for p in part.parameters())

@@ -5,8 +5,8 @@ A size is a YAML file in ``gaia/configs/training/`` (``vae-tiny``, ``vae-small``
 errors that name the key. ``d`` is ``channels`` and ``n`` is ``num_res_blocks``; the paper gives
 only those two numbers per size, the rest (channel multipliers, latent channels) is our reading.
 
-Parameter counts these presets give (``count_parameters``: both encoders and the decoder, the
-discriminator apart), beside the paper's:
+Parameter counts these presets give (``model.count_parameters``: both encoders and the
+decoder, the discriminator apart), beside the paper's:
 
 =========  ===  ==  ============  =========  =====  ======
 size        d   n   multipliers   ours       paper  ratio
@@ -150,11 +150,3 @@ def load_vae_config(name_or_path: str | Path, **overrides: Any) -> VaeConfig:
 def build_vae_config(values: dict[str, Any]) -> VaeConfig:
     """A ``VaeConfig`` from plain values, each checked against the field's default type."""
     return build_config(VaeConfig, values, "VAE")
-
-
-def count_parameters(config: VaeConfig) -> dict[str, int]:
-    """Parameters per part and in total, counted on the meta device (see
-    ``training.vae.model.count_parameters``)."""
-    from gaia.training.vae.model import count_parameters as count
-
-    return count(config)

@@ -224,7 +224,8 @@ class TwoEncoderVAE(nn.Module):
 
 def count_parameters(config: VaeConfig) -> dict[str, int]:
     """Parameters per part and ``total`` (the VAE; ``discriminator`` is listed apart and not
-    in ``total``). Built on the meta device: nothing is allocated, so vae-large is cheap."""
+    in ``total``). Built on the meta device: nothing is allocated, so vae-large is cheap. (It
+    lives here, not in ``config``: the config module never imports the model.)"""
     from gaia.training.vae.discriminator import PatchDiscriminator
 
     with torch.device("meta"):
