@@ -132,3 +132,25 @@ def test_a_run_document_that_says_diffusion_is_read_as_s2m(tmp_path, said) -> No
         (tmp_path / "run" / "config.json").write_text(json.dumps({"task": written}))
         assert run_task(checkpoint) == read
     assert len(said()) == 1 and "'diffusion'" in said()[0] and "config.json" in said()[0]
+
+
+# ------------------------------------------------------ one flag for the wav2vec 2.0 folder
+
+
+@pytest.mark.parametrize("verb, old, dest", [
+    (("generate",), "--speech-weights", "speech_weights"),
+    (("curate", "extract"), "--features-dir", "features_dir"),
+    (("curate", "run"), "--features-dir", "features_dir"),
+])
+def test_wav2vec2_is_the_one_flag_for_the_wav2vec2_folder(said, verb, old: str, dest: str
+                                                          ) -> None:
+    base = {"generate": ["generate", "--image", "p.png", "--audio", "a.wav", "--vae", "v",
+                         "--s2m", "r", "--out", "o.mp4"],
+            "extract": ["curate", "extract", "runs/r1", "--preset", "s2m"],
+            "run": ["curate", "run", "x.mp4", "--out", "o", "--preset", "s2m"]}[verb[-1]]
+    assert getattr(build_parser().parse_args(base), dest) is None
+    assert getattr(build_parser().parse_args([*base, "--wav2vec2", "w2v"]), dest) == "w2v"
+    assert said() == []
+    assert getattr(build_parser().parse_args([*base, old, "old"]), dest) == "old"
+    assert len(said()) == 1 and old in said()[0] and "--wav2vec2" in said()[0]
+    assert f"{old} DIR deprecated alias of --wav2vec2" in _help(*verb)

@@ -25,8 +25,8 @@ from OUT.portrait_landmarks.npy, which every generation writes):
 --control-points: mouth (48-67), eyes (36-47), brows (17-26), jaw (0-16), nose (27-35), or
 indexes and ranges, comma-separated (48,54,60-67).
 
---diffusion is --s2m's name before the model was named s2m: a deprecated alias, kept for one
-release.
+--diffusion is --s2m's name before the model was named s2m, --speech-weights --wav2vec2's:
+deprecated aliases, kept for one release.
 """
 
 
@@ -76,9 +76,10 @@ def add_generate_parser(commands: argparse._SubParsersAction) -> None:
                                "shares with the window before, continued from it; 0 draws "
                                "independent windows (default: %(default)s)")
     generate.add_argument("--seed", type=int, default=0, help="the same seed, the same video")
-    generate.add_argument("--speech-weights", default=None, metavar="DIR",
-                          help="local wav2vec 2.0 folder, when the model was trained on wav2vec2 "
-                               "features")
+    wav2vec2 = generate.add_argument(
+        "--wav2vec2", dest="speech_weights", default=None, metavar="DIR",
+        help="local wav2vec 2.0 folder, when the model was trained on wav2vec2 features")
+    add_deprecated_alias(generate, "--speech-weights", wav2vec2)
     generate.add_argument("--denoise-weights", default=None, metavar="PATH",
                           help="the denoiser model the training features were made with, when "
                                "they were denoised (the checkpoint says which; refused without)")

@@ -114,7 +114,7 @@ def speech_extractor(trained: dict, weights: str | None):
                           for k in differ)
         raise SpeechFeaturesMismatch(f"speech features differ from the ones the s2m "
                                      f"model was trained with ({shown}); give the same "
-                                     "extractor and weights (--speech-weights)")
+                                     "extractor and weights (--wav2vec2)")
     return extractor
 
 

@@ -177,9 +177,11 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
                              "so only for a file whose source you trust (else use .safetensors)")
     parser.add_argument("--features", choices=("logmel", "wav2vec2"), default=defaults.features,
                         help="speech features (default: %(default)s; wav2vec2 needs "
-                             "--features-dir)")
-    parser.add_argument("--features-dir", default=None, metavar="DIR",
-                        help="local wav2vec 2.0 model folder (config.json and weights)")
+                             "--wav2vec2)")
+    wav2vec2 = parser.add_argument(
+        "--wav2vec2", dest="features_dir", default=None, metavar="DIR",
+        help="local wav2vec 2.0 model folder (config.json and weights)")
+    add_deprecated_alias(parser, "--features-dir", wav2vec2)
     parser.add_argument("--allow-untrained", action="store_true",
                         help="accept weights marked untrained; the samples say so")
     parser.add_argument("--shard-size", type=float, default=defaults.shard_mb, metavar="MB",

@@ -152,8 +152,8 @@ def _missing_wav2vec2(what: str) -> MissingWeightsError:
         "downloads. The directory must hold config.json and the weights (model.safetensors, "
         "or pytorch_model.bin, or their shards with the index file). On a machine with network "
         f"access run: transformers.Wav2Vec2Model.from_pretrained('{WAV2VEC2_EXAMPLE}')"
-        ".save_pretrained(DIR), copy DIR to this machine and pass it as the features "
-        "directory. Or use the logmel features, which need no weights."
+        ".save_pretrained(DIR), copy DIR to this machine and pass it with --wav2vec2 DIR. "
+        "Or use the logmel features, which need no weights."
     )
 
 
