@@ -146,4 +146,4 @@ def test_fan_without_weights_names_the_file_and_where_it_goes(tmp_path, monkeypa
         check_models_available(MeasureConfig(landmarks="fan"))
     message = str(caught.value)
     assert FAN_WEIGHTS_FILE in message and str(tmp_path / "torch") in message
-    assert "--landmarks dlib" in message
+    assert "--landmark-backend dlib" in message

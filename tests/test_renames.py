@@ -154,3 +154,27 @@ def test_wav2vec2_is_the_one_flag_for_the_wav2vec2_folder(said, verb, old: str, 
     assert getattr(build_parser().parse_args([*base, old, "old"]), dest) == "old"
     assert len(said()) == 1 and old in said()[0] and "--wav2vec2" in said()[0]
     assert f"{old} DIR deprecated alias of --wav2vec2" in _help(*verb)
+
+
+# ------------------------------------ --landmarks: a model in generate/train, a backend here
+
+
+@pytest.mark.parametrize("verb", ["measure", "run"])
+def test_curate_landmark_backend_and_its_deprecated_alias(said, verb: str) -> None:
+    extra = ["--preset", "vae"] if verb == "run" else []
+    base = ["curate", verb, "x.mp4", "--out", "o", *extra]
+    assert build_parser().parse_args(base).landmarks == "auto"
+    assert build_parser().parse_args([*base, "--landmark-backend", "fan"]).landmarks == "fan"
+    assert said() == []
+    assert build_parser().parse_args([*base, "--landmarks", "dlib"]).landmarks == "dlib"
+    assert len(said()) == 1 and "--landmarks" in said()[0] and "--landmark-backend" in said()[0]
+    assert "--landmarks {auto,dlib,fan} deprecated alias of --landmark-backend" in _help(
+        "curate", verb)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*base, "--landmarks", "other"])
+
+
+def test_landmarks_stays_the_trained_model_in_generate(said) -> None:
+    args = build_parser().parse_args(["generate", "--image", "p.png", "--audio", "a.wav",
+                                      "--vae", "v", "--landmarks", "runs/lmk", "--out", "o"])
+    assert str(args.landmarks) == "runs/lmk" and args.s2m is None and said() == []

@@ -124,11 +124,12 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=workers_arg, default=None, metavar="N",
                          help="videos measured at once, 1 or more (default: one per CPU of "
                               "the cluster)")
-    parser.add_argument("--landmarks", choices=("auto", "dlib", "fan"),
-                         default=defaults.landmarks,
-                         help="68-point landmark model; auto: the backend's own (default: "
-                              "%(default)s; fan needs face-alignment weights in the torch hub "
-                              "cache)")
+    backend = parser.add_argument(
+        "--landmark-backend", dest="landmarks", choices=("auto", "dlib", "fan"),
+        default=defaults.landmarks,
+        help="68-point landmark fitter; auto: the backend's own (default: %(default)s; fan "
+             "needs face-alignment weights in the torch hub cache)")
+    add_deprecated_alias(parser, "--landmarks", backend)
     parser.add_argument("--detect-every", type=int, default=defaults.detector.detect_every,
                          metavar="K", help="run the face detector every K frames and track "
                                            "in between (default: %(default)s)")

@@ -83,16 +83,16 @@ class FanLandmarker:
         path = fan_weights_path()
         if not path.is_file():
             raise MissingWeightsError(
-                f"--landmarks fan needs face-alignment's FAN weights at {path}, and this job "
-                f"never downloads. On a machine with network access fetch {FAN_WEIGHTS_URL} and "
+                f"--landmark-backend fan needs face-alignment's FAN weights at {path}, and this "
+                f"job never downloads. On a machine with network access fetch {FAN_WEIGHTS_URL} and "
                 f"copy it there (or set TORCH_HOME to a folder holding hub/checkpoints/"
-                f"{FAN_WEIGHTS_FILE}), or use --landmarks dlib."
+                f"{FAN_WEIGHTS_FILE}), or use --landmark-backend dlib."
             )
         try:
             import face_alignment
         except ImportError as err:
             raise MissingWeightsError(
-                "--landmarks fan needs the face-alignment package: "
+                "--landmark-backend fan needs the face-alignment package: "
                 "pip install --no-deps face-alignment 'gaia-avatar[fan]'"
             ) from err
         # The 'dlib' detector module runs dlib's HOG on CPU, so building it downloads nothing;
