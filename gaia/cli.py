@@ -14,8 +14,8 @@ from gaia import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gaia.evaluation.cli import add_eval_parser, add_reenact_parser
-    from gaia.generation.cli import add_generate_parser
+    from gaia.evaluation.cli import add_eval_parser
+    from gaia.generation.cli import add_generate_parser, add_reenact_parser
     from gaia.pipeline.cli.curate import add_curate_parser
     from gaia.pipeline.cli.inspect import add_inspect_parser
     from gaia.pipeline.cli.latents import add_encode_latents_parser

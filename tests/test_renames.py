@@ -178,3 +178,10 @@ def test_landmarks_stays_the_trained_model_in_generate(said) -> None:
     args = build_parser().parse_args(["generate", "--image", "p.png", "--audio", "a.wav",
                                       "--vae", "v", "--landmarks", "runs/lmk", "--out", "o"])
     assert str(args.landmarks) == "runs/lmk" and args.s2m is None and said() == []
+
+
+def test_reenact_is_parsed_by_generation() -> None:
+    args = build_parser().parse_args(["reenact", "--source", "me.png", "--driving", "d.mp4",
+                                      "--vae", "runs/vae", "--out", "o.mp4"])
+    assert args.handler.__module__ == "gaia.generation.cli"
+    assert str(args.driving) == "d.mp4"

@@ -1,4 +1,5 @@
-"""``gaia generate``: a portrait and speech become a talking video (thin: parse, call)."""
+"""``gaia generate``: a portrait and speech become a talking video; ``gaia reenact``: a
+portrait moved by a driving video's face (thin: parse, call)."""
 
 from __future__ import annotations
 
@@ -101,4 +102,30 @@ def _generate(args: argparse.Namespace) -> int:
                               overlap=args.overlap))
     generate(args.image, args.audio, args.vae, args.s2m, args.out, config,
              landmarks_path=args.landmarks)
+    return 0
+
+
+def add_reenact_parser(commands: argparse._SubParsersAction) -> None:
+    reenact = commands.add_parser(
+        "reenact", help="animate a portrait with a driving video's motion (trained VAE)",
+        description="Crop the portrait's face as curation crops clips, follow the driving "
+                    "video's face landmarks, and decode each frame with the VAE (appearance "
+                    "from the portrait, motion from the driving frame); the mp4 keeps the "
+                    "driving video's frame rate and audio.",
+        epilog="example:\n  gaia reenact --source me.png --driving talk.mp4 --vae runs/vae "
+               "--out me_talking.mp4", formatter_class=argparse.RawDescriptionHelpFormatter)
+    reenact.add_argument("--source", required=True, type=Path, metavar="IMAGE",
+                         help="portrait with one face (PNG, JPEG)")
+    reenact.add_argument("--driving", required=True, type=Path, metavar="VIDEO",
+                         help="video of a talking head")
+    reenact.add_argument("--vae", required=True, type=Path, metavar="CKPT_OR_RUN",
+                         help="a checkpoint file, or a run folder (its latest checkpoint)")
+    reenact.add_argument("--out", required=True, type=Path, metavar="OUT.mp4")
+    reenact.set_defaults(handler=_reenact)
+
+
+def _reenact(args: argparse.Namespace) -> int:
+    from gaia.generation.reenact import reenact
+
+    reenact(args.source, args.driving, args.vae, args.out)
     return 0
