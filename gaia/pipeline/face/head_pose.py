@@ -3,7 +3,7 @@
 Paper, appendix A.1 / B.1 uses 3DDFA for pose; ours needs no weights: OpenCV's ``solvePnP``
 fits a rigid generic face to a few stable landmarks with a pinhole camera whose focal length is
 the image width. Accurate to a few degrees for moderate poses, which is what the pose filter and
-the diffusion model's pose condition need.
+the s2m model's pose condition need.
 
 Conventions (camera frame: x right, y down, z away from the camera): the generic face looks at
 the camera when its rotation is identity. ``pitch`` turns about x (> 0: looks down), ``yaw``

@@ -5,7 +5,7 @@ latent; the rendered landmark image of frame ``j`` goes through the motion encod
 (downsampling 16) to a motion latent. The decoder upsamples the motion latent x2 to the
 appearance latent's grid, concatenates the two, projects them to its width and decodes frame
 ``j``. Appearance must come from frame ``i`` and motion from ``j``'s landmarks only, so the
-latents disentangle: at inference the motion latents come from the diffusion model.
+latents disentangle: at inference the motion latents come from the s2m model.
 
 Both encoders and the decoder are stacks of residual blocks (GroupNorm, SiLU, 3x3 convs) with
 strided-conv downsampling and nearest-neighbour-plus-conv upsampling, in the layout of
