@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
 
@@ -40,25 +40,9 @@ from gaia.training.checkpoint import (
 )
 from gaia.training.data.shard_stream import SKIP_REASONS
 from gaia.training.distributed import World, barrier, mean_over_world, sum_over_world
+from gaia.training.train_options import LoopOptions
 
 logger = logging.getLogger(__name__)  # progress lines; gaia.common.logs routes them
-
-
-@dataclass(frozen=True)
-class LoopOptions:
-    """out: run folder. max_steps: optimizer steps to reach. grad_accum: micro-batches per
-    step. checkpoint_every / keep: how often, and how many to keep. log_every / image_every:
-    scalars and image grids to TensorBoard (rank 0). resume: continue from the latest
-    checkpoint in ``out/checkpoints``."""
-
-    out: str
-    max_steps: int = 1000
-    grad_accum: int = 1
-    checkpoint_every: int = 500
-    keep: int = 3
-    log_every: int = 10
-    image_every: int = 200
-    resume: bool = False
 
 
 class Task(Protocol):

@@ -1,50 +1,59 @@
 """What every ``gaia train MODEL`` command takes, and how it becomes loop options.
 
-Each trainer's options dataclass extends ``TrainOptions`` with its own fields; the CLI adds the
-shared flags with ``add_common_arguments`` so they read the same for every model. The flags
-default to None ("not given"), so that a run file (``training.run_file``) sits between the
-dataclass defaults and the command line.
+Each trainer's options dataclass extends ``TrainOptions`` with its own fields, and
+``TrainOptions`` extends the loop's own options (``LoopOptions``, here because the loop imports
+torch and building the CLI's parser must not); the CLI adds the shared flags with
+``add_common_arguments`` so they read the same for every model. The flags default to None
+("not given"), so that a run file (``training.run_file``) sits between the dataclass defaults
+and the command line.
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from gaia.training.run_file import resolve_options
-
-if TYPE_CHECKING:  # the loop imports torch; building the CLI's parser must not
-    from gaia.training.loop import LoopOptions
 
 # Seconds a collective waits for the other ranks under torchrun (``init_process_group``).
 DEFAULT_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
-class TrainOptions:
+class LoopOptions:
+    """out: run folder. max_steps: optimizer steps to reach. grad_accum: micro-batches per
+    step. checkpoint_every / keep: how often, and how many to keep. log_every / image_every:
+    scalars and image grids to TensorBoard (rank 0). resume: continue from the latest
+    checkpoint in ``out/checkpoints``."""
+
+    out: str
+    max_steps: int = 1000
+    grad_accum: int = 1
+    checkpoint_every: int = 500
+    keep: int = 3
+    log_every: int = 10
+    image_every: int = 200
+    resume: bool = False
+
+
+# Keyword-only: config and shards have no default and follow the loop's defaulted fields.
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions(LoopOptions):
     """config: the model (a preset name, a model YAML file, or a mapping of model keys as a
-    run file's ``model:`` gives). shards: training shards (spec). out: run folder.
-    dist_timeout: seconds a collective waits for the other ranks under torchrun. The rest as
-    ``gaia train MODEL --help`` explains."""
+    run file's ``model:`` gives). shards: training shards (spec). dist_timeout: seconds a
+    collective waits for the other ranks under torchrun. The loop's fields as
+    ``LoopOptions``; the rest as ``gaia train MODEL --help`` explains."""
 
     # The model config class: its keys tell a run file's model keys from its run options.
     model_class: ClassVar[type]
 
     config: str | dict[str, Any]
     shards: str
-    out: str
-    max_steps: int = 1000
     batch_size: int = 8
-    grad_accum: int = 1
     num_workers: int = 2
     batches_per_epoch: int = 100
     seed: int = 0
-    checkpoint_every: int = 500
-    keep: int = 3
-    log_every: int = 10
-    image_every: int = 200
-    resume: bool = False
     device: str | None = None
     dist_timeout: float = DEFAULT_TIMEOUT_S
     overrides: tuple[str, ...] = ()  # KEY=VALUE on top of the model config, e.g. lr=1e-4
@@ -75,12 +84,8 @@ class TrainOptions:
                 "torch": torch.__version__}
 
     def loop_options(self) -> LoopOptions:
-        from gaia.training.loop import LoopOptions
-
-        return LoopOptions(out=self.out, max_steps=self.max_steps, grad_accum=self.grad_accum,
-                           checkpoint_every=self.checkpoint_every, keep=self.keep,
-                           log_every=self.log_every, image_every=self.image_every,
-                           resume=self.resume)
+        """The loop's fields alone (what ``config.json`` records under ``loop``)."""
+        return LoopOptions(**{f.name: getattr(self, f.name) for f in fields(LoopOptions)})
 
     @classmethod
     def from_args(cls, args: argparse.Namespace):

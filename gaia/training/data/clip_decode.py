@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -22,8 +22,22 @@ from gaia.schemas.shards import (
     load_npy,
 )
 
-if TYPE_CHECKING:
-    from gaia.training.data.shard_stream import ClipStreamConfig
+
+class ClipDecoding(Protocol):
+    """What decoding reads of a stream's settings (``shard_stream.ClipStreamConfig`` is one,
+    defined there, above this module): the split kept, the frames drawn, the image size."""
+
+    @property
+    def split(self) -> str | None: ...
+
+    @property
+    def max_frames(self) -> int: ...
+
+    @property
+    def frame_sampling(self) -> str: ...
+
+    @property
+    def image_size(self) -> int: ...
 
 
 class SampleError(ValueError):
@@ -46,7 +60,7 @@ def checked_members(sample: dict) -> dict[str, bytes]:
     return members
 
 
-def _frame_indices(frames: int, config: ClipStreamConfig, rng: np.random.Generator) -> np.ndarray:
+def _frame_indices(frames: int, config: ClipDecoding, rng: np.random.Generator) -> np.ndarray:
     count = min(frames, config.max_frames)
     if config.frame_sampling == "window":
         start = int(rng.integers(0, frames - count + 1))
@@ -106,7 +120,7 @@ def _array(members: dict, name: str, rows: int, tail: tuple[int, ...] | None) ->
     return array
 
 
-def decode_sample(sample: dict, config: ClipStreamConfig,
+def decode_sample(sample: dict, config: ClipDecoding,
                   rng: np.random.Generator) -> dict | None:
     """One raw WebDataset sample (member name -> bytes) to a decoded clip; None when its split
     is not ``config.split``; SampleError when it cannot be used.

@@ -62,9 +62,10 @@ def train_landmarks(options: LandmarkTrainOptions, log=logger.info) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry for ``torchrun -m gaia.training.landmarks.train ...`` (the CLI's options)."""
-    from gaia.training.cli import torchrun_main
+    from gaia.training.train_parser import torchrun_options
 
-    return torchrun_main("landmarks", argv)
+    train_landmarks(torchrun_options("landmarks", LandmarkTrainOptions, argv))
+    return 0
 
 
 if __name__ == "__main__":

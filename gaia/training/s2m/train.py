@@ -100,9 +100,10 @@ def train_diffusion(options: S2mTrainOptions, log=logger.info) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry for ``torchrun -m gaia.training.s2m.train ...`` (same options as the CLI)."""
-    from gaia.training.cli import torchrun_main
+    from gaia.training.train_parser import torchrun_options
 
-    return torchrun_main(S2M_TASK, argv)
+    train_s2m(torchrun_options(S2M_TASK, S2mTrainOptions, argv))
+    return 0
 
 
 if __name__ == "__main__":

@@ -60,9 +60,10 @@ def train_vae(options: VaeTrainOptions, log=logger.info) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry for ``torchrun -m gaia.training.vae.train ...`` (same options as the CLI)."""
-    from gaia.training.cli import torchrun_main
+    from gaia.training.train_parser import torchrun_options
 
-    return torchrun_main("vae", argv)
+    train_vae(torchrun_options("vae", VaeTrainOptions, argv))
+    return 0
 
 
 if __name__ == "__main__":
