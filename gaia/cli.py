@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     from gaia.common.config_files import ConfigError
     from gaia.common.weights import MissingWeightsError
     from gaia.pipeline.inputs import InputError
+    from gaia.pipeline.measure.provenance import ConfigMismatchError
     from gaia.pipeline.measure.worker_process import WorkerSetupError
     from gaia.pipeline.media.decode import DecodeError
-    from gaia.pipeline.measure.provenance import ConfigMismatchError
 
     try:
         return args.handler(args)

@@ -79,8 +79,8 @@ def measured_sample(tmp_path_factory):
     Each status record also keeps the clip's expectation from the sample index.
     """
     from gaia.pipeline.measure.config import MeasureConfig
-    from gaia.pipeline.measure.video import Models, measure_video
     from gaia.pipeline.measure.provenance import write_run_config
+    from gaia.pipeline.measure.video import Models, measure_video
     from gaia.pipeline.run_dir import RunDir
     from gaia.samples.build import build_demo_sample
 

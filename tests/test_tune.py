@@ -12,8 +12,8 @@ import pytest
 from gaia.filters.base import code, reasons
 from gaia.filters.funnel import decide_video
 from gaia.filters.thresholds import load_thresholds
-from gaia.pipeline.run_dir import RunDir
 from gaia.pipeline.measures import read_measures
+from gaia.pipeline.run_dir import RunDir
 from gaia.pipeline.tune.table import funnel_for, parse_sweep, run_sweep
 
 TRIPS = {"silence": "silence", "occlusion": "occluded", "jitter": "jitter",
@@ -110,18 +110,21 @@ def test_cli_sweep_table_and_bad_sweep(run):
 
 
 def test_tune_help_names_every_filter_and_key_in_order():
-    """``gaia curate tune --help`` lists what ``--set`` takes: each filter of CurationThresholds,
-    in the order they run, with every key but ``enabled`` (said once for all)."""
+    """``gaia curate tune --help`` lists what ``--set`` takes: each registered filter in the
+    order they run, then the segment rules, with every key but ``enabled`` (said once)."""
     import dataclasses
     import re
 
-    from gaia.filters.thresholds import CurationThresholds
-    from gaia.pipeline.cli.curate import TUNE_EPILOG
+    from gaia.filters.describe import tune_help
+    from gaia.filters.registry import filters
+    from gaia.filters.segments import SegmentRules
 
-    table = TUNE_EPILOG.split("examples:")[0]
-    rows = dict(re.findall(r"^  (\w+) +(.+(?:\n {15}.+)*)", table, flags=re.M))
-    filters = [f.name for f in dataclasses.fields(CurationThresholds)]
-    assert list(rows) == filters
-    for group in dataclasses.fields(CurationThresholds):
-        keys = {f.name for f in dataclasses.fields(group.default_factory())} - {"enabled"}
-        assert set(re.findall(r"[a-z_]+", rows[group.name])) >= keys, group.name
+    rows = dict(re.findall(r"^  (\w+) +(.+(?:\n {15}.+)*)", tune_help(), flags=re.M))
+    assert list(rows) == [spec.name for spec in filters()] + ["segments"]
+    groups = [(spec.name, spec.thresholds) for spec in filters()] + [("segments", SegmentRules)]
+    for name, kind in groups:
+        keys = {f.name for f in dataclasses.fields(kind)} - {"enabled"}
+        assert set(re.findall(r"[a-z_]+", rows[name])) >= keys, name
+    shown = subprocess.run([sys.executable, "-m", "gaia.cli", "curate", "tune", "--help"],
+                           capture_output=True, text=True, check=True).stdout
+    assert " ".join(tune_help().split()) in " ".join(shown.split())

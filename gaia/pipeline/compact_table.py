@@ -87,10 +87,8 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
             columns["video"].append(np.full(len(times), index, np.int32))
             columns["time_s"].append(pa.nulls(len(times), pa.float64()) if t0 is not None
                                      else pa.array(times))
-            codes = np.empty((len(times), len(coded)), np.uint16)
-            for i, column in enumerate(coded):
-                codes[:, i] = column.encode(measures[column.source])
-            columns["codes"].append(codes.reshape(-1))
+            for column in coded:
+                columns[column.name].append(column.encode(measures[column.source]))
             for column, kind in exact.items():
                 values = np.asarray(measures[column], np.float32)
                 if np.dtype(kind).kind != "f":  # a count: a missing one is none
@@ -109,10 +107,6 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
             parts = columns[field.name]
             if field.name == "time_s":
                 arrays.append(pa.concat_arrays(parts) if parts else pa.array([], pa.float64()))
-            elif field.name == "codes":
-                flat = np.concatenate(parts) if parts else np.zeros(0, np.uint16)
-                arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.uint16()),
-                                                                len(coded)))
             else:
                 arrays.append(pa.array(np.concatenate(parts) if parts else [], field.type))
         _write_ipc(pa.Table.from_arrays(arrays, schema=schema), folder / name)
@@ -154,8 +148,8 @@ def write_index(folder: Path, rows: dict[str, list]) -> None:
 class TableFile:
     """One part file, memory-mapped: its columns as NumPy views, and its videos."""
 
-    columns: dict[str, np.ndarray]  # the exact columns
-    codes: np.ndarray  # uint16 (frames, coded columns), in ``coded_columns()`` order
+    columns: dict[str, np.ndarray]
+    codes: tuple[np.ndarray, ...]  # uint16 per coded column, in ``coded_columns()`` order
     times: np.ndarray  # float64, NaN where the video is uniform
     videos: list[dict]
 
@@ -216,35 +210,20 @@ def load_table_file(run_dir: Path, name: str, videos: list[dict]) -> TableFile:
         with pa.memory_map(str(path)) as source:
             table = pa.ipc.open_file(source).read_all()
         wanted = current_schema()
-        if not table.schema.equals(wanted, check_metadata=False) or \
-                table.schema.field("codes").metadata != wanted.field("codes").metadata:
+        if not table.schema.remove_metadata().equals(wanted.remove_metadata(),
+                                                     check_metadata=True):
             raise TuneTableError(f"{path} does not have the tune table's columns (written "
                                  "under other filter specs?)")
         if len(table) != sum(v["frames"] for v in videos):
             raise TuneTableError(f"{path} holds {len(table)} frames, its index lists "
                                  f"{sum(v['frames'] for v in videos)}")
-        columns = {field.name: _column(table, field.name) for field in table.schema
-                   if field.name not in ("time_s", "codes")}
-        codes = _codes(table)
+        columns = {field.name: _column(table, field.name)
+                   for field in table.schema if field.name != "time_s"}
         times = np.zeros(0, np.float64)
         if not all(video["uniform"] for video in videos):
             times = np.asarray(table.column("time_s").to_numpy(zero_copy_only=False),
                                np.float64)
     except (pa.ArrowInvalid, OSError, KeyError) as err:
         raise TuneTableError(f"{path} is unreadable ({err})") from None
+    codes = tuple(columns[c.name] for c in coded_columns())
     return TableFile(columns, codes, times, videos)
-
-
-def _codes(table: pa.Table) -> np.ndarray:
-    """The ``codes`` column as a (frames, columns) view of the mapped file."""
-    column = table.column("codes")
-    width = column.type.list_size
-    if column.num_chunks == 1:
-        chunk = column.chunk(0)
-        flat = chunk.values.to_numpy(zero_copy_only=True)
-        start = chunk.offset * width
-        return flat[start:start + len(chunk) * width].reshape(-1, width)
-    parts = [c.values.to_numpy()[c.offset * width:(c.offset + len(c)) * width]
-             for c in column.chunks]
-    flat = np.concatenate(parts) if parts else np.zeros(0, np.uint16)
-    return flat.reshape(-1, width)

@@ -3,9 +3,8 @@ codes on a fixed grid, one Arrow IPC file per shard of videos under ``RUN_DIR/tu
 
 Which measures, on which grids, is not fixed here: each filter's spec declares it
 (``gaia.filters.registry.coded_columns``), and the table describes its own columns in its
-schema, so a table written under other specs is seen as stale and rebuilt. The codes of a
-frame sit together (one fixed-size list per frame, ``codes``): the fused pass reads every
-threshold of a frame from one cache line.
+schema, so a table written under other specs is seen as stale and rebuilt. Each coded
+measure is one contiguous column: the fused pass runs down one column per threshold.
 
 Why codes lose nothing a threshold can see: a filter compares a float32 measure ``v`` with a
 threshold ``t`` (``v > t``, ``v < t`` or ``v >= t``, with ``t`` as float32, as NumPy compares
@@ -34,7 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
-TUNE_TABLE_VERSION = 2  # 2: codes as one fixed-size list per frame, columns from the specs
+TUNE_TABLE_VERSION = 2  # 2: the coded columns are the filters' specs', described in the schema
 NAN_CODE = 65535
 VIDEOS_PER_FILE = 256
 
@@ -97,11 +96,11 @@ class CodedColumn:
 
 def frame_schema(coded: tuple[CodedColumn, ...], exact: dict[str, str]) -> pa.Schema:
     """One row per frame: the video's index in the file, ``time_s`` (null for a uniform
-    video), the codes of ``coded`` as one list per frame, and the ``exact`` columns (name ->
-    numpy type). The coded columns' definitions travel in the ``codes`` field's metadata."""
-    fields = [pa.field("video", pa.int32()), pa.field("time_s", pa.float64()),
-              pa.field("codes", pa.list_(pa.uint16(), len(coded)), metadata={
-                  "columns": json.dumps([asdict(c) for c in coded])})]
+    video), a ``uint16`` column of codes per entry of ``coded`` (its definition in the field's
+    metadata), and the ``exact`` columns (name -> numpy type)."""
+    fields = [pa.field("video", pa.int32()), pa.field("time_s", pa.float64())]
+    fields += [pa.field(c.name, pa.uint16(), metadata={"coded": json.dumps(asdict(c))})
+               for c in coded]
     fields += [pa.field(name, pa.from_numpy_dtype(np.dtype(kind))) for name, kind in exact.items()]
     return pa.schema(fields, metadata={"gaia_tune_table_version": str(TUNE_TABLE_VERSION)})
 

@@ -64,7 +64,8 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
                       help="a measured run: a folder or a store URI (its measures are "
                            "downloaded to a temporary stage)")
     tune.add_argument("--preset", default=None,
-                      help="thresholds preset: vae (loose) or diffusion (strict), or a YAML "
+                      help="thresholds preset: vae (loose) or s2m (strict; diffusion is its "
+                           "old name), or a YAML "
                            "file (default: the built-in defaults)")
     tune.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="FILTER.KEY=VALUE", help="override one threshold (repeatable)")
@@ -152,8 +153,8 @@ outputs: RUN_DIR/shards/PRESET/shard-NNNNNN.tar (KEY.mp4, .flac, .speech.npy, .l
 clips, shards), failures.parquet. Check them with `gaia inspect RUN_DIR/shards/PRESET`.
 
 examples:
-  gaia curate extract runs/r1 --preset diffusion
-  gaia curate extract runs/r1 --preset diffusion --features wav2vec2 --features-dir models/w2v
+  gaia curate extract runs/r1 --preset s2m
+  gaia curate extract runs/r1 --preset s2m --features wav2vec2 --wav2vec2 models/w2v
   gaia curate run raw/ --out runs/r1 --preset vae
 """
 
@@ -163,7 +164,8 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
 
     defaults = ExtractConfig()
     parser.add_argument("--preset", required=True,
-                        help="thresholds: vae, diffusion, or a YAML file")
+                        help="thresholds: vae, s2m (strict; diffusion is its old name), or a "
+                             "YAML file")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="FILTER.KEY=VALUE", help="override one threshold (repeatable)")
     parser.add_argument("--denoise", choices=("none", "dns48", "dns64", "master64", "demucs"),
@@ -255,11 +257,11 @@ TUNE_READS = ("config.yaml", "videos.parquet", "status/", "metrics/", "tune/", "
 
 TUNE_EXAMPLES = """\
 examples:
-  gaia curate tune runs/r1 --preset diffusion
+  gaia curate tune runs/r1 --preset s2m
   gaia curate tune runs/r1 --preset vae --set jitter.max_box=0.2 --json
-  gaia curate tune runs/r1 --preset diffusion --sweep frontal.max_deviation_deg=10:40:5
-  gaia curate tune runs/r1 --preset diffusion --report runs/r1/diffusion.html
-  gaia curate tune runs/r1 --preset diffusion --serve        # then open the URL it prints
+  gaia curate tune runs/r1 --preset s2m --sweep frontal.max_deviation_deg=10:40:5
+  gaia curate tune runs/r1 --preset s2m --report runs/r1/s2m.html
+  gaia curate tune runs/r1 --preset s2m --serve        # then open the URL it prints
   gaia curate tune runs/r1 --preset runs/r1/presets/tuned.yaml   # a preset saved by the page
 """
 

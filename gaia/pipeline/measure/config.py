@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 
 from gaia.common.config_files import build_config
 from gaia.common.deprecation import renamed_keys
+from gaia.filters.identity import IdentityThresholds
+from gaia.filters.segments import SegmentRules
+from gaia.filters.shot_cut import CUT_SCORE
 from gaia.pipeline.face.detect import DetectorConfig
 
 
@@ -45,11 +48,11 @@ class MeasureConfig:
     target_face_px: float = 128.0
     probe_frames: int = 3
     identity: bool = True
-    identity_max_distance: float = 0.6
-    cut_threshold: float = 0.5
+    identity_max_distance: float = IdentityThresholds.max_distance  # the filter's default
+    cut_threshold: float = CUT_SCORE
     chunk_frames: int = 32
     decode_threads: int = 1
-    min_duration_s: float = 3.0
+    min_duration_s: float = SegmentRules.min_s  # the shortest clip the segment rules keep
     stall_timeout_s: float = 120.0
     time_limit_base_s: float = 300.0
     time_limit_per_video_s: float = 10.0

@@ -11,7 +11,7 @@ and lies in:
 - ``c > k`` for ``v > t`` (ceil codes), ``c >= k`` for ``v >= t`` (floor codes),
 - ``c < k`` for ``v < t`` (floor codes),
 
-so each check is one interval test on the frame's row of codes (``codes[g, column]``). The
+so each check is one interval test, run down the column of codes of one threshold. The
 face-count and silence rules are more than comparisons: they have kernels of their own here,
 a second implementation of ``gaia.filters.face_count`` and ``gaia.filters.silence`` that the
 parity tests hold to the reference.
@@ -40,13 +40,20 @@ from gaia.filters.thresholds import CurationThresholds
 from gaia.pipeline.compact_table import by_file, load_table_file, read_index
 from gaia.schemas.tune_table import NAN_CODE, CodedColumn
 
-# Filter kinds (spec.fused), as the loop reads them.
+# Filter kinds (spec.fused), as the loop reads them: at most one filter of each special kind.
 COMPARE, FACE_COUNT, SILENCE = 0, 1, 2
+MAX_FILTERS = 32  # one bit each in a frame's mask of failing filters
+# The position of a 32-bit word's lowest set bit in one multiply and one look-up: isolated, the
+# bit times this de Bruijn constant puts a distinct pattern in the top five bits.
+DE_BRUIJN = 0x077CB531
+BIT_INDEX = np.zeros(32, np.int64)
+for _bit in range(32):
+    BIT_INDEX[((DE_BRUIJN << _bit) & 0xFFFFFFFF) >> 27] = _bit
 KINDS = {"compare": COMPARE, "face_count": FACE_COUNT, "silence": SILENCE}
 # The special kernels' integer parameters (``Parameters.special``), by position.
 (S_MAX_FACES, S_NO_FACE, S_MULTIPLE_FACES, S_SPEECH_COLUMN, S_SPEECH_K, S_SYNC_COLUMN,
  S_SYNC_K, S_VISIBLE_SPEAKER, S_NO_AUDIO, S_SILENCE, S_NOT_SPEAKING, S_SHORT_RUN,
- S_SILENCE_ON) = range(13)
+ S_SILENCE_ON, S_FACE_COUNT_AT, S_SILENCE_AT) = range(15)
 # Float parameters, by position.
 F_HOLD_S, F_MIN_MOUTH_MOTION, F_WINDOW_S, F_MIN_S, F_MAX_S = range(5)
 
@@ -107,15 +114,20 @@ def parameters(thresholds: CurationThresholds) -> Parameters:
     index = {c.name: i for i, c in enumerate(coded)}
     kinds, on, reason, first_check = [], [], [], [0]
     checks: list[tuple[int, int, int]] = []
-    special = np.zeros(13, np.int64)
+    special = np.zeros(15, np.int64)
+    special[S_FACE_COUNT_AT] = special[S_SILENCE_AT] = -1
     floats = np.zeros(5, np.float64)
 
     def grid_key(spec: FilterSpec, k: ThresholdKey, section) -> tuple[int, int]:
         name = coded_name(k, k.column_for(section))
         return index[name], _grid_k(coded[index[name]], spec, k, getattr(section, k.name))
 
-    for spec in filters():
+    if len(filters()) > MAX_FILTERS:
+        raise ValueError(f"the fused pass decides at most {MAX_FILTERS} filters")
+    for at, spec in enumerate(filters()):
         section = thresholds.section(spec.name)
+        if spec.fused != "compare" and spec.fused in [s.fused for s in filters()[:at]]:
+            raise ValueError(f"the fused pass decides one {spec.fused} filter, not two")
         kinds.append(KINDS[spec.fused])
         on.append(bool(section.enabled))
         reason.append(code(spec.reasons[0]))
@@ -124,6 +136,7 @@ def parameters(thresholds: CurationThresholds) -> Parameters:
                 column, at = grid_key(spec, k, section)
                 checks.append((column, *_failing_codes(k.compare, at)))
         elif spec.fused == "face_count":
+            special[S_FACE_COUNT_AT] = at if section.enabled else -1
             special[S_MAX_FACES] = section.max_faces
             special[S_NO_FACE], special[S_MULTIPLE_FACES] = code("no_face"), code(
                 "multiple_faces")
@@ -135,6 +148,7 @@ def parameters(thresholds: CurationThresholds) -> Parameters:
                 spec, keys["min_sync_confidence"], section)
             special[S_VISIBLE_SPEAKER] = section.visible_speaker
             special[S_SILENCE_ON] = section.enabled
+            special[S_SILENCE_AT] = at if section.enabled else -1
             special[S_NO_AUDIO], special[S_SILENCE], special[S_NOT_SPEAKING] = (
                 code(r) for r in ("no_audio", "silence", "not_speaking"))
             floats[F_HOLD_S], floats[F_MIN_MOUTH_MOTION], floats[F_WINDOW_S] = (
@@ -158,7 +172,7 @@ def _fail(out, reason: int, duration: float) -> None:
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, faces,
            codes, motion, kinds, on, freason, first_check, check_column, check_low,
-           check_high, sp, floats, out, totals, scratch_f, scratch_i, scratch_b):
+           check_high, sp, floats, out, totals, scratch_f, scratch_i, scratch_b, scratch_u):
     """One video's frames ``first:first + n``: adds to ``out`` (4, R) (first seconds, first
     frames, any seconds, any frames) and writes ``totals`` (input_s, kept_s, kept frames,
     clips). Each reason's seconds are summed in frame order, as the reference's bincounts.
@@ -175,21 +189,25 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
     if n:
         durations[n - 1] = (times[n - 1] + 1.0 / fps) - times[n - 1]
     step = (times[n - 1] - times[0]) / (n - 1) if n > 1 else 0.04
+    # Views of this video's frames (indexed by the range: no sign checks in the loops).
+    speech = codes[sp[S_SPEECH_COLUMN]][first:first + n]
+    sync = codes[sp[S_SYNC_COLUMN]][first:first + n]
+    faces = faces[first:first + n] if len(faces) else faces
+    motion = motion[first:first + n] if len(motion) else motion
     held = speaking
     half = 1
     if sp[S_SILENCE_ON]:
-        speech_column, speech_k = sp[S_SPEECH_COLUMN], sp[S_SPEECH_K]
+        speech_k = sp[S_SPEECH_K]
         # Speech (NaN reads as 0), and running sums of mouth motion in float32, as the
         # reference's cumsum of a float32 column runs.
         sums[0], counts[0] = 0.0, 0
         running = np.float32(0.0)
         any_speaking = False
         for i in range(n):
-            g = first + i
-            c = codes[g, speech_column]
+            c = speech[i]
             speaking[i] = (speech_k == 0) if c == nan else c >= speech_k
             any_speaking |= speaking[i]
-            m = motion[g]
+            m = motion[i]
             valid = math.isfinite(m)
             if valid:
                 running = np.float32(running + m)
@@ -211,48 +229,71 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
                         nxt = i
                     held[i] = held[i] or nxt - i <= reach
         half = max(1, int(round(floats[F_WINDOW_S] / max(step, 1e-6) / 2)))
-    n_filters = len(kinds)
+    # The parameters as locals: the loop stores to ``out``, which could alias an array.
+    face_bit = np.uint32(1) << np.uint32(sp[S_FACE_COUNT_AT]) if sp[S_FACE_COUNT_AT] >= 0 \
+        else np.uint32(0)
+    silence_bit = np.uint32(1) << np.uint32(sp[S_SILENCE_AT]) if sp[S_SILENCE_AT] >= 0 \
+        else np.uint32(0)
+    no_face, multiple_faces, max_faces = sp[S_NO_FACE], sp[S_MULTIPLE_FACES], sp[S_MAX_FACES]
+    no_audio, silence, not_speaking = sp[S_NO_AUDIO], sp[S_SILENCE], sp[S_NOT_SPEAKING]
+    visible_speaker, sync_k = sp[S_VISIBLE_SPEAKER], sp[S_SYNC_K]
+    min_motion = floats[F_MIN_MOUTH_MOTION]
+    fails = scratch_u
+    # The compare filters, one threshold at a time down its column (a tight, branch-free
+    # loop): a failing frame gets its filter's bit in ``fails`` (bit f: the filter at f).
+    for i in range(n):
+        fails[i] = 0
+    for f in range(len(kinds)):
+        if not on[f] or kinds[f] != COMPARE:
+            continue
+        bit = np.uint32(1) << np.uint32(f)
+        for j in range(first_check[f], first_check[f + 1]):
+            # A view of the video's codes, indexed by the range: no sign checks, so the loop
+            # vectorises.
+            column = codes[check_column[j]][first:first + n]
+            low, high = np.uint16(check_low[j]), np.uint16(max(check_high[j], -1) + 1)
+            for i in range(n):
+                fails[i] |= bit * np.uint32(np.uint16(column[i] - low) < np.uint16(high - low))
+    # Then frame by frame: the face-count and silence rules (more than one reason each), and
+    # every failing filter's reason counted, the first in the filters' order kept.
     input_s = 0.0
     for i in range(n):
-        g = first + i
         d = durations[i]
         input_s += d
+        left = fails[i]
+        face_reason = 0
+        if face_bit:  # no_face overrides multiple_faces, as the reference writes
+            seen = faces[i]
+            face_reason = no_face if seen < 1 else (multiple_faces if seen > max_faces else 0)
+            if face_reason:
+                left |= face_bit
+        silence_reason = 0
+        if silence_bit:
+            if speech[i] == nan:
+                silence_reason = no_audio
+            elif not held[i]:
+                silence_reason = silence
+            elif visible_speaker and math.isfinite(motion[i]):
+                q = sync[i]
+                if not (q != nan and q >= sync_k):
+                    lo = max(0, i - half)
+                    hi = min(n, i + half + 1)
+                    count = counts[hi] - counts[lo]
+                    if not (count > 0 and (sums[hi] - sums[lo]) / count >= min_motion):
+                        silence_reason = not_speaking
+            if silence_reason:
+                left |= silence_bit
         reason = 0
-        for f in range(n_filters):
-            if not on[f]:
-                continue
+        while left:  # each failing filter, in order: the lowest bit is the first
+            lowest = left & (~left + np.uint32(1))
+            f = BIT_INDEX[np.uint32(lowest * np.uint32(DE_BRUIJN)) >> np.uint32(27)]
+            left ^= lowest
             kind = kinds[f]
-            r = 0
-            if kind == COMPARE:
-                for j in range(first_check[f], first_check[f + 1]):
-                    c = codes[g, check_column[j]]
-                    if c >= check_low[j] and c <= check_high[j]:
-                        r = freason[f]
-                        break
-            elif kind == FACE_COUNT:  # no_face overrides multiple_faces, as the reference
-                seen = faces[g]
-                if seen < 1:
-                    r = sp[S_NO_FACE]
-                elif seen > sp[S_MAX_FACES]:
-                    r = sp[S_MULTIPLE_FACES]
-            else:  # SILENCE
-                if codes[g, sp[S_SPEECH_COLUMN]] == nan:
-                    r = sp[S_NO_AUDIO]
-                elif not held[i]:
-                    r = sp[S_SILENCE]
-                elif sp[S_VISIBLE_SPEAKER] and math.isfinite(motion[g]):
-                    q = codes[g, sp[S_SYNC_COLUMN]]
-                    if not (q != nan and q >= sp[S_SYNC_K]):
-                        lo = max(0, i - half)
-                        hi = min(n, i + half + 1)
-                        count = counts[hi] - counts[lo]
-                        if not (count > 0 and (sums[hi] - sums[lo]) / count
-                                >= floats[F_MIN_MOUTH_MOTION]):
-                            r = sp[S_NOT_SPEAKING]
-            if r:
-                _fail(out, r, d)
-                if not reason:
-                    reason = r
+            r = freason[f] if kind == COMPARE else (
+                face_reason if kind == FACE_COUNT else silence_reason)
+            _fail(out, r, d)
+            if not reason:
+                reason = r
         dropped[i] = reason != 0
         if reason:
             out[0, reason] += d
@@ -296,10 +337,11 @@ def _file(starts, counts, fps, t0, uniform, times, faces, codes, motion, kinds, 
     scratch_f = np.empty((3, longest), np.float64)
     scratch_i = np.empty(longest, np.int64)
     scratch_b = np.empty((3, longest), np.bool_)
+    scratch_u = np.empty(longest, np.uint32)
     for v in range(len(starts)):
         _video(starts[v], counts[v], fps[v], t0[v], uniform[v], times, faces, codes, motion,
                kinds, on, freason, first_check, check_column, check_low, check_high, sp,
-               floats, out, totals[v], scratch_f, scratch_i, scratch_b)
+               floats, out, totals[v], scratch_f, scratch_i, scratch_b, scratch_u)
 
 
 def _exact(table, spec_kind: str, key: str, dtype) -> np.ndarray:
