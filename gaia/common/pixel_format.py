@@ -19,14 +19,6 @@ def _exact(method: str):
     return Interpolation[method] | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
 
 
-def yuv420_frame(rgb: np.ndarray):
-    """An ``av.VideoFrame`` in yuv420p from an HxWx3 uint8 RGB array (even sides)."""
-    import av
-
-    return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-        format="yuv420p", interpolation=_exact("BILINEAR"))
-
-
 def rgb_array(frame, size: int | None = None) -> np.ndarray:
     """A decoded ``av.VideoFrame`` as HxWx3 uint8 RGB; shrunk to ``size`` x ``size`` with
     area averaging when ``size`` is given."""

@@ -68,5 +68,3 @@ METRICS_SCHEMA = pa.schema(
     [pa.field(name, kind, metadata={"doc": doc}) for name, kind, doc in _FIELDS],
     metadata={"gaia.metrics.version": str(METRICS_VERSION)},
 )
-
-COLUMN_DOCS: dict[str, str] = {name: doc for name, _, doc in _FIELDS}

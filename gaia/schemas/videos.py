@@ -67,8 +67,6 @@ VIDEOS_SCHEMA = pa.schema(
     [pa.field(name, kind, metadata={"doc": doc}) for name, kind, doc in _FIELDS]
 )
 
-COLUMN_DOCS: dict[str, str] = {name: doc for name, _, doc in _FIELDS}
-
 
 def empty_record(video_id: str, path: str, source: str) -> dict:
     """A row with every column present, to be filled in by the measuring code."""

@@ -60,7 +60,6 @@ class FaceDetector:
     """
 
     native_min_px = 80.0  # HOG's window: the smallest face it finds, in the image's pixels
-    tiled = False
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         import dlib

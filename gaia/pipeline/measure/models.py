@@ -2,8 +2,7 @@
 
 The face backend (``MeasureConfig.backend``) is ``dlib``: HOG detection and dlib's 68-point
 predictor (both ship in wheels); ``landmarks`` may swap the landmark model (``fan``). Any
-detector with the ``BaseDetector`` shape (``pipeline.face.scan``) plugs in here: a fixed-input
-network through ``TiledDetector``.
+sliding-window detector with the ``BaseDetector`` shape (``pipeline.face.scan``) plugs in here.
 """
 
 from __future__ import annotations
@@ -61,20 +60,6 @@ def load_detector(config: MeasureConfig) -> BaseDetector:
 
 def load_face_landmarker(config: MeasureConfig) -> Landmarker:
     return load_landmarker(config.landmark_model)
-
-
-class TiledDetector:
-    """A fixed-input network as a ``BaseDetector``: its smallest face is a share of its input."""
-
-    tiled = True
-
-    def __init__(self, network) -> None:
-        self.network = network
-        self.native_min_px = float(network.min_face_fraction)
-
-    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        boxes, scores = self.network(rgb)
-        return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)
 
 
 def new_tracker(config: MeasureConfig, scale: float = 1.0,

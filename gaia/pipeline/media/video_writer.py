@@ -50,8 +50,9 @@ def _check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 
 class _Yuv420:
-    """RGB arrays to yuv420p frames, byte for byte as ``pixel_format.yuv420_frame``, with one
-    swscale context for the whole file, on one thread.
+    """RGB arrays to yuv420p frames, byte for byte as ``VideoFrame.reformat`` with the same
+    flags (bilinear, ``pixel_format._exact``), with one swscale context for the whole file, on
+    one thread.
 
     ``VideoFrame.reformat`` makes a new context for every frame, and with it a pool of
     threads (``threads=0``: auto); reusing one, on one thread, converts a 256 x 256 clip 2.8

@@ -48,7 +48,6 @@ from gaia.common.weights import (
 )
 from gaia.schemas.shards import AUDIO_RATE
 
-HTDEMUCS_URL = "https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/955717e8-8726e21a.th"
 # demucs's Hugging Face repository of htdemucs (demucs.hf: NAME.yaml and SIG.safetensors).
 HTDEMUCS_HF = "https://huggingface.co/adefossez/HTDemucs (htdemucs.yaml, 955717e8.safetensors)"
 MODEL_SUFFIXES = (".th", ".safetensors")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gaia.common.config_files import build_config, config_dict, load_config, preset_names
+from gaia.common.config_files import build_config, config_dict, load_config
 
 PERCEPTUAL_KINDS = ("lpips", "none")
 GAN_LOSSES = ("hinge", "vanilla")
@@ -134,10 +134,6 @@ class VaeConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain values (tuples as lists), ready for YAML or JSON."""
         return config_dict(self)
-
-
-def available_vae_configs() -> list[str]:
-    return preset_names("training", "vae-")
 
 
 def load_vae_config(name_or_path: str | Path, **overrides: Any) -> VaeConfig:
