@@ -65,7 +65,9 @@ def test_api_funnel_preset_and_bad_requests(served, tmp_path):
     with pytest.raises(urllib.error.HTTPError) as bad:
         call(url + "api/funnel", {"thresholds": {"jitter": {"max_bogus": 1}}})
     assert bad.value.code == 400 and "max_bogus" in json.loads(bad.value.read())["error"]
-    thumbs = call(url + "api/thumbs?panel=1&value=0.06")
+    landmarks = next(h["index"] for h in state["histograms"].values()
+                     if (h["section"], h["key"]) == ("jitter", "max_landmarks"))
+    thumbs = call(url + f"api/thumbs?panel={landmarks}&value=0.06")
     assert thumbs["inside"] and all("<img" in t["html"] for t in thumbs["inside"])
     assert thumbs["note"] is None
     strips = call(url + "api/strips", {"thresholds": values})["html"]
@@ -78,7 +80,7 @@ def test_api_funnel_preset_and_bad_requests(served, tmp_path):
     moved = pa.array([f"/moved/{Path(p).name}" for p in table["path"].to_pylist()])
     pq.write_table(table.set_column(table.schema.get_field_index("path"), "path", moved),
                    run / "videos.parquet")
-    thumbs = call(url + "api/thumbs?panel=1&value=0.07")
+    thumbs = call(url + f"api/thumbs?panel={landmarks}&value=0.07")
     assert thumbs["inside"] and all("missing" in t["html"] for t in thumbs["inside"])
     assert "/moved/" in thumbs["note"]
     with pytest.raises(ValueError, match="in use: pass another with --port"):
