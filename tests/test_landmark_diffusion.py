@@ -200,7 +200,7 @@ def test_wrong_model_for_the_flag_is_refused(landmark_run, s2m_run, vae_checkpoi
     with pytest.raises(ValueError, match="pass it as --landmarks"):
         generate(portrait_png, speeches[0], vae_checkpoint, landmark_run, tmp_path / "a.mp4",
                  GenerateConfig(sampler=FAST), **QUIET)
-    with pytest.raises(ValueError, match="pass it as --diffusion"):
+    with pytest.raises(ValueError, match="pass it as --s2m"):
         generate(portrait_png, speeches[0], vae_checkpoint, None, tmp_path / "b.mp4",
                  GenerateConfig(sampler=FAST), landmarks_path=s2m_run, **QUIET)
     np.save(tmp_path / "c.npy", np.zeros((68, 2), np.float32))

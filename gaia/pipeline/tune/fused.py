@@ -133,8 +133,8 @@ def parameters(thresholds: CurationThresholds) -> Parameters:
         reason.append(code(spec.reasons[0]))
         if spec.fused == "compare":
             for k in spec.keys:
-                column, at = grid_key(spec, k, section)
-                checks.append((column, *_failing_codes(k.compare, at)))
+                column, grid_at = grid_key(spec, k, section)
+                checks.append((column, *_failing_codes(k.compare, grid_at)))
         elif spec.fused == "face_count":
             special[S_FACE_COUNT_AT] = at if section.enabled else -1
             special[S_MAX_FACES] = section.max_faces
