@@ -7,8 +7,7 @@ the clip's offset.
 
 The SyncNet is ``pipeline.speech.syncnet`` (our own layout, not syncnet_v2's; the user's
 weights, ``torch.load(weights_only=True)``; curation does not use it); without weights both are
-n/a, with the
-note naming the file. Mouth crops come from the frames' 68 landmarks (48-67): a square of
+n/a, with the note naming the file. Mouth crops come from the frames' 68 landmarks (48-67): a square of
 ``MOUTH_SPAN`` mouth widths around the mouth centre, grayscale, 111 x 111.
 """
 
