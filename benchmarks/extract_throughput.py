@@ -144,7 +144,7 @@ def bench_run(name: str, root: Path, chain, config, shard_dir: Path, rounds: int
     run = RunDir(root)
     setup = ExtractSetup("vae", (), config, load_thresholds("vae"), {}, chain)
     groups, _ = plan(run, setup.thresholds, config, {})
-    base = _base_json(run, setup, chain)
+    base = _base_json(run, setup)
     clip_seconds = sum(video.output_frames(job.segment) for jobs in groups for job in jobs) / FPS
 
     def decode_only() -> None:

@@ -6,8 +6,8 @@ order, which is the order a frame's *first* failing reason is taken in. A plug-i
 one module with its reference function and spec, and one call: ``register(SPEC)``.
 
 From the specs come: the metrics columns the decision reads (``measure_columns``), the compact
-tune table's coded and exact columns (``coded_columns``, ``exact_columns``), and the lookups the
-fused pass, the tune server and the report use (``coded_name``, ``key``). Reason codes are
+tune table's coded and exact columns (``coded_columns``, ``exact_columns``) and the name the
+fused pass looks a coded column up by (``coded_name``). Reason codes are
 handed out as filters register (``gaia.filters.base.add_reasons``): a code never moves while a
 process runs.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 
 from gaia.filters.base import add_reasons
-from gaia.filters.spec import FilterSpec, ThresholdKey
+from gaia.filters.spec import MAX_FILTERS, FilterSpec, ThresholdKey
 from gaia.schemas.tune_table import CodedColumn
 
 BUILTIN = ("face_count", "shot_cut", "identity", "face_size", "frontal", "jitter", "occlusion",
@@ -31,10 +31,16 @@ def register(spec: FilterSpec, before: str | None = None) -> FilterSpec:
     """Add a filter to the decision, at the end or before the filter named ``before``.
 
     Refused with ``ValueError``: a name taken, a reason another filter drops for, a compare
-    filter whose key has no grid, or a column another key codes on another grid.
+    filter whose key has no grid, a column another key codes on another grid, or what the
+    fused pass cannot decide (more than ``MAX_FILTERS``, two filters of one special kind).
     """
     if spec.name in RESERVED or any(s.name == spec.name for s in _specs):
         raise ValueError(f"a filter named {spec.name!r} is already registered")
+    if len(_specs) >= MAX_FILTERS:
+        raise ValueError(f"filter {spec.name}: the fused pass decides at most {MAX_FILTERS}")
+    if spec.fused != "compare" and any(s.fused == spec.fused for s in _specs):
+        raise ValueError(f"filter {spec.name}: the fused pass has one {spec.fused} kernel, "
+                         "and another filter uses it")
     taken = {r: s.name for s in _specs for r in s.reasons}
     clash = [r for r in spec.reasons if r in taken]
     if clash:
@@ -56,21 +62,6 @@ def unregister(name: str) -> None:
 def filters() -> tuple[FilterSpec, ...]:
     """Every registered filter, in the order they run."""
     return tuple(_specs)
-
-
-def get(name: str) -> FilterSpec:
-    for spec in _specs:
-        if spec.name == name:
-            return spec
-    raise KeyError(f"no filter {name!r}: the filters are {', '.join(s.name for s in _specs)}")
-
-
-def key(section: str, name: str) -> ThresholdKey:
-    """The threshold key ``section.name`` (``KeyError`` when it is not a key on a measure)."""
-    for k in get(section).keys:
-        if k.name == name:
-            return k
-    raise KeyError(f"{section}.{name} is not a threshold on a measure")
 
 
 def measure_columns() -> tuple[str, ...]:

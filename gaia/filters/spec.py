@@ -28,6 +28,9 @@ TRANSFORMS = ("none", "abs", "abs180")
 # its keys' comparisons fails, with the filter's one reason); the others are kernels written
 # in ``gaia.pipeline.tune.fused`` for rules that are more than comparisons.
 FUSED_KINDS = ("compare", "face_count", "silence")
+# The fused pass keeps a frame's failing filters as bits of one 32-bit word, and has one kernel
+# per special kind: at most this many filters, and one of each kind but ``compare``.
+MAX_FILTERS = 32
 
 
 @dataclass(frozen=True)

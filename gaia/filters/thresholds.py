@@ -46,12 +46,14 @@ class CurationThresholds:
     segments: SegmentRules = field(default_factory=SegmentRules)
 
     def __getattr__(self, name: str) -> Any:
-        # Called only for names that are not fields: a filter's section.
-        if not name.startswith("__"):
-            for section, values in self.__dict__.get("sections", ()):
-                if section == name:
-                    return values
-        raise AttributeError(f"no curation filter {name!r}")
+        # Called only for names that are not fields: a filter's section. Before ``sections``
+        # is set (unpickling), and for dunder look-ups, there is none.
+        if name.startswith("__") or "sections" not in self.__dict__:
+            raise AttributeError(name)
+        try:
+            return self.section(name)
+        except KeyError:
+            raise AttributeError(f"no curation filter {name!r}") from None
 
     def section(self, name: str) -> Any:
         """The thresholds of the filter ``name`` (``KeyError`` when this set has none)."""

@@ -29,7 +29,6 @@ from gaia.schemas.tune_table import (
     TUNE_TABLE_VERSION,
     VIDEO_FIELDS,
     VIDEOS_PER_FILE,
-    CodedColumn,
     frame_schema,
     uniform_start,
 )
@@ -50,15 +49,6 @@ def _write_ipc(table: pa.Table, path: Path) -> None:
     committed(path)
 
 
-def current_schema() -> pa.Schema:
-    """The part files' schema under the registered filters' specs."""
-    return frame_schema(coded_columns(), exact_columns())
-
-
-def _source_columns(coded: tuple[CodedColumn, ...], exact: dict[str, str]) -> list[str]:
-    return sorted({c.source for c in coded} | set(exact) | {"time_s"})
-
-
 def _metrics_mtime(run: RunDir, video_id: str) -> int:
     return (run.metrics / f"{video_id}.parquet").stat().st_mtime_ns
 
@@ -72,7 +62,6 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
     discard(folder / INDEX)  # the table is incomplete until rewritten
     coded, exact = coded_columns(), exact_columns()
     schema = frame_schema(coded, exact)
-    sources = _source_columns(coded, exact)
     rows: dict[str, list] = {name: [] for name, _ in VIDEO_FIELDS}
     rows["file"], rows["row"] = [], []
     for part, first in enumerate(range(0, len(videos), VIDEOS_PER_FILE)):
@@ -80,7 +69,7 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
         columns: dict[str, list] = {field.name: [] for field in schema}
         offset = 0
         for index, video in enumerate(videos[first:first + VIDEOS_PER_FILE]):
-            measures = read_measures(run, video["video_id"], sources)
+            measures = read_measures(run, video["video_id"])  # the columns the specs read
             times = np.asarray(measures["time_s"], np.float64)
             fps = video["fps"]
             t0 = uniform_start(times, fps)
@@ -209,7 +198,8 @@ def load_table_file(run_dir: Path, name: str, videos: list[dict]) -> TableFile:
     try:
         with pa.memory_map(str(path)) as source:
             table = pa.ipc.open_file(source).read_all()
-        wanted = current_schema()
+        coded = coded_columns()
+        wanted = frame_schema(coded, exact_columns())  # the registered filters' specs
         if not table.schema.remove_metadata().equals(wanted.remove_metadata(),
                                                      check_metadata=True):
             raise TuneTableError(f"{path} does not have the tune table's columns (written "
@@ -225,5 +215,5 @@ def load_table_file(run_dir: Path, name: str, videos: list[dict]) -> TableFile:
                                np.float64)
     except (pa.ArrowInvalid, OSError, KeyError) as err:
         raise TuneTableError(f"{path} is unreadable ({err})") from None
-    codes = tuple(columns[c.name] for c in coded_columns())
+    codes = tuple(columns[c.name] for c in coded)
     return TableFile(columns, codes, times, videos)

@@ -36,7 +36,7 @@ from gaia.pipeline.extract.settings import (
     split_of,
 )
 from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
-from gaia.pipeline.extract.video import AudioChain, ClipJob, extract_video, output_frames
+from gaia.pipeline.extract.video import ClipJob, extract_video, output_frames
 from gaia.pipeline.measures import iter_measures
 from gaia.pipeline.run_dir import CONFIG_FILE, RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
@@ -125,7 +125,7 @@ def _run(run: RunDir, out: Path, preset: str, setup: ExtractSetup, address: str 
          workers: int | None, log: Log, use_ray: bool) -> ExtractSummary:
     config, overrides = setup.config, list(setup.overrides)
     parts = out / ".manifest"
-    base_json = _base_json(run, setup, setup.chain)
+    base_json = _base_json(run, setup)
     stage = stage_of(run.root)
     if stage is not None:  # shards finished in the store before their manifest part was
         stage.pull([f"{stage.key(out)}/"], want=lambda key: key.endswith(".tar") and not (
@@ -267,7 +267,8 @@ def _write_failures(out: Path, failures: list[dict]) -> None:
         pq.write_table(table, tmp)
 
 
-def _base_json(run: RunDir, setup: ExtractSetup, chain: AudioChain) -> dict:
+def _base_json(run: RunDir, setup: ExtractSetup) -> dict:
+    chain = setup.chain
     measured = yaml.safe_load(run.config.read_text(encoding="utf-8")) if run.config.is_file() \
         else {}
     untrained = bool(chain.denoiser.provenance.get("untrained")) or bool(

@@ -40,9 +40,9 @@ from gaia.filters.thresholds import CurationThresholds
 from gaia.pipeline.compact_table import by_file, load_table_file, read_index
 from gaia.schemas.tune_table import NAN_CODE, CodedColumn
 
-# Filter kinds (spec.fused), as the loop reads them: at most one filter of each special kind.
+# Filter kinds (spec.fused), as the loop reads them; the registry admits at most one filter of
+# each special kind, and at most ``spec.MAX_FILTERS`` filters (one bit each in a frame's mask).
 COMPARE, FACE_COUNT, SILENCE = 0, 1, 2
-MAX_FILTERS = 32  # one bit each in a frame's mask of failing filters
 # The position of a 32-bit word's lowest set bit in one multiply and one look-up: isolated, the
 # bit times this de Bruijn constant puts a distinct pattern in the top five bits.
 DE_BRUIJN = 0x077CB531
@@ -53,7 +53,7 @@ KINDS = {"compare": COMPARE, "face_count": FACE_COUNT, "silence": SILENCE}
 # The special kernels' integer parameters (``Parameters.special``), by position.
 (S_MAX_FACES, S_NO_FACE, S_MULTIPLE_FACES, S_SPEECH_COLUMN, S_SPEECH_K, S_SYNC_COLUMN,
  S_SYNC_K, S_VISIBLE_SPEAKER, S_NO_AUDIO, S_SILENCE, S_NOT_SPEAKING, S_SHORT_RUN,
- S_SILENCE_ON, S_FACE_COUNT_AT, S_SILENCE_AT) = range(15)
+ S_FACE_COUNT_AT, S_SILENCE_AT) = range(14)
 # Float parameters, by position.
 F_HOLD_S, F_MIN_MOUTH_MOTION, F_WINDOW_S, F_MIN_S, F_MAX_S = range(5)
 
@@ -114,7 +114,7 @@ def parameters(thresholds: CurationThresholds) -> Parameters:
     index = {c.name: i for i, c in enumerate(coded)}
     kinds, on, reason, first_check = [], [], [], [0]
     checks: list[tuple[int, int, int]] = []
-    special = np.zeros(15, np.int64)
+    special = np.zeros(14, np.int64)
     special[S_FACE_COUNT_AT] = special[S_SILENCE_AT] = -1
     floats = np.zeros(5, np.float64)
 
@@ -122,12 +122,8 @@ def parameters(thresholds: CurationThresholds) -> Parameters:
         name = coded_name(k, k.column_for(section))
         return index[name], _grid_k(coded[index[name]], spec, k, getattr(section, k.name))
 
-    if len(filters()) > MAX_FILTERS:
-        raise ValueError(f"the fused pass decides at most {MAX_FILTERS} filters")
     for at, spec in enumerate(filters()):
         section = thresholds.section(spec.name)
-        if spec.fused != "compare" and spec.fused in [s.fused for s in filters()[:at]]:
-            raise ValueError(f"the fused pass decides one {spec.fused} filter, not two")
         kinds.append(KINDS[spec.fused])
         on.append(bool(section.enabled))
         reason.append(code(spec.reasons[0]))
@@ -147,7 +143,6 @@ def parameters(thresholds: CurationThresholds) -> Parameters:
             special[S_SYNC_COLUMN], special[S_SYNC_K] = grid_key(
                 spec, keys["min_sync_confidence"], section)
             special[S_VISIBLE_SPEAKER] = section.visible_speaker
-            special[S_SILENCE_ON] = section.enabled
             special[S_SILENCE_AT] = at if section.enabled else -1
             special[S_NO_AUDIO], special[S_SILENCE], special[S_NOT_SPEAKING] = (
                 code(r) for r in ("no_audio", "silence", "not_speaking"))
@@ -196,7 +191,7 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
     motion = motion[first:first + n] if len(motion) else motion
     held = speaking
     half = 1
-    if sp[S_SILENCE_ON]:
+    if sp[S_SILENCE_AT] >= 0:  # the silence rule is on: speech held, mouth motion summed
         speech_k = sp[S_SPEECH_K]
         # Speech (NaN reads as 0), and running sums of mouth motion in float32, as the
         # reference's cumsum of a float32 column runs.

@@ -73,8 +73,9 @@ class Panel:
     def high(self) -> float:
         return self.k.plot_range[1]
 
-    def values(self, measures, thresholds: CurationThresholds | None = None) -> np.ndarray:
-        section = (thresholds or CurationThresholds()).section(self.section)
+    def values(self, measures, thresholds: CurationThresholds) -> np.ndarray:
+        """The measure as the key reads it under ``thresholds`` (they may choose the column)."""
+        section = thresholds.section(self.section)
         values = np.asarray(measures[self.k.column_for(section)], np.float64)
         if self.k.transform == "abs180":
             return np.abs(values - 180.0)
