@@ -38,6 +38,12 @@ class DetectorConfig:
     min_face_px: smallest face looked for, in pixels of the source video: faces at ordinary
         framing are 8-15 % of the frame width (100-600 px from 720p to 4K); 48 keeps a
         64 px face of a 4K frame in reach.
+    hold_shift: the box the landmarks are fitted in is held still until the face's own
+        landmark box has moved (or grown) by more than this fraction of its size. A box
+        re-derived from each frame's fit feeds the fit's noise back into the next frame: on a
+        still face that loop, not the face, moved the landmarks (``pipeline.measure.tracker``).
+    hold_angle_deg: ... or the eye line has turned by more than this (the face-mesh crop is
+        turned upright by it).
     """
 
     detect_every: int = 5
@@ -49,6 +55,8 @@ class DetectorConfig:
     lost_scale: float = 1.3
     scan_every: int = 25
     min_face_px: float = 48.0
+    hold_shift: float = 0.04
+    hold_angle_deg: float = 4.0
 
 
 class FaceDetector:

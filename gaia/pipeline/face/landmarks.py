@@ -26,9 +26,12 @@ FAN_WEIGHTS_URL = "https://www.adrianbulat.com/downloads/python-fan/" + FAN_WEIG
 
 
 class Landmarker(Protocol):
+    """``landmarker(image, box, angle)``: 68 points of the face in ``box``; ``angle`` is the
+    face's roll in radians (the face mesh fits an upright crop; dlib and FAN ignore it)."""
+
     wants_gray: bool  # True: pass the grayscale frame (cheaper, same result), else RGB
 
-    def __call__(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray: ...
+    def __call__(self, rgb: np.ndarray, box: np.ndarray, angle: float = 0.0) -> np.ndarray: ...
 
 
 def dlib_models_dir() -> Path:
@@ -59,7 +62,7 @@ class DlibLandmarker:
             raise MissingWeightsError(f"dlib shape predictor not found at {path}")
         self._predictor = dlib.shape_predictor(str(path))
 
-    def __call__(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, box: np.ndarray, angle: float = 0.0) -> np.ndarray:
         import dlib
 
         x0, y0, x1, y1 = (int(round(float(v))) for v in box)
@@ -105,7 +108,7 @@ class FanLandmarker:
             compile=False,
         )
 
-    def __call__(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
+    def __call__(self, rgb: np.ndarray, box: np.ndarray, angle: float = 0.0) -> np.ndarray:
         found = self._model.get_landmarks_from_image(rgb, detected_faces=[np.asarray(box)])
         return np.asarray(found[0][:, :2], dtype=np.float32)
 

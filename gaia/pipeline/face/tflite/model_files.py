@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,7 @@ def model_path(model: ModelFile) -> Path:
     return path
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_sha256(model: ModelFile) -> str:
     return file_sha256(model_path(model))
 
