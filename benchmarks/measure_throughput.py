@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", default="demo,720p,wide",
                         help="comma-separated: demo, 720p, wide (720p and 1080p), 1080p "
                              "(ordinary framing at 8, 10 and 15 %% of the width)")
+    parser.add_argument("--face-backend", default="dlib", choices=("dlib", "mediapipe"),
+                        help="face backend measured (default: %(default)s)")
     parser.add_argument("--ray", action="store_true",
                         help="also time the whole Ray job on the sample (wall clock)")
     args = parser.parse_args(argv)
@@ -148,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="gaia-bench-"))
     print(f"work folder: {work}")
     sets = set(args.sets.split(","))
-    config = MeasureConfig()
+    config = MeasureConfig(backend=args.face_backend)
+    print(f"face backend: {config.backend}, hands: {config.hands}")
     models = Models.load(config)
     if "demo" in sets or args.ray:
         clips = build_demo_sample(work / "sample")

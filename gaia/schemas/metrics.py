@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-METRICS_VERSION = 2  # 2: frontal angle on the eye line, jitter per 1/25 s, detector boxes,
-# sync, sharpness, cuts, identity
+METRICS_VERSION = 3  # 2: frontal angle on the eye line, jitter per 1/25 s, detector boxes,
+# sync, sharpness, cuts, identity; 3: hand_cover, track
 # LZ4 rather than zstd: files about 20 % larger, but tune reads them 2-3x faster, and tune
 # re-reads the whole corpus's measures every time a threshold moves.
 METRICS_COMPRESSION = "lz4"
@@ -46,6 +46,9 @@ _FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("occlusion", pa.float32(),
      "share of the lower face (mouth and chin, lips excluded) whose colour is not the upper "
      "face's skin; a mask drives it toward 1"),
+    ("hand_cover", pa.float32(),
+     "share of the lower face (mouth, lips, chin) covered by a hand (MediaPipe palm and hand "
+     "landmarks); 0 with no hand near the face; null where no face or hands were not looked for"),
     ("sharpness", pa.float32(), "focus of the face crop at a fixed size (see face.sharpness)"),
     ("cut_score", pa.float32(),
      "colour-histogram change from the previous frame (see media.shot_cut); null on frame 0"),
@@ -53,6 +56,9 @@ _FIELDS: list[tuple[str, pa.DataType, str]] = [
      "face-embedding distance to the track's previous embedding (dlib ResNet; > 0.6 is "
      "another person); null where no embedding was taken"),
     ("person", pa.int16(), "per-video identity id of the face (-1: none)"),
+    ("track", pa.int32(),
+     "id of the face track the measures were taken on: a new id whenever a scan picks a face "
+     "that does not continue the current track (cut, lost track); -1: no face"),
     ("mouth_open", pa.float32(), "inner-lip opening / mouth width"),
     ("mouth_motion", pa.float32(), "|change of mouth_open| per 1/25 s, smoothed"),
     ("speech_prob", pa.float32(),

@@ -32,6 +32,7 @@ OK_FLAGS: dict[str, str] = {
     "vfr": "variable frame rate (time_s holds true presentation times)",
     "downscaled": "measured on a shrunk copy (its size chosen from the faces' size)",
     "av_offset": "the audio and video streams start at different times (reconciled)",
+    "frame_errors": "a face model refused some frames; they count as faceless (see error)",
 }
 
 _FIELDS: list[tuple[str, pa.DataType, str]] = [

@@ -11,7 +11,7 @@ from gaia.common.deprecation import add_deprecated_alias
 from gaia.common.storage import redact
 from gaia.filters.describe import tune_help
 from gaia.pipeline.face.detect import DetectorConfig
-from gaia.pipeline.measure.config import MeasureConfig
+from gaia.pipeline.measure.config import BACKENDS, LANDMARK_MODELS, MeasureConfig
 from gaia.pipeline.runner.checks import output_folder, workers_arg
 
 MEASURE_EPILOG = """\
@@ -125,11 +125,20 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=workers_arg, default=None, metavar="N",
                          help="videos measured at once, 1 or more (default: one per CPU of "
                               "the cluster)")
+    parser.add_argument(
+        "--face-backend", dest="backend", choices=BACKENDS, default=defaults.backend,
+        help="face detection and landmarks: dlib (HOG + the 68-point predictor) or mediapipe "
+             "(BlazeFace + the face mesh, from the mediapipe wheel, run with LiteRT; finds "
+             "turned faces) (default: %(default)s)")
     backend = parser.add_argument(
-        "--landmark-backend", dest="landmarks", choices=("auto", "dlib", "fan"),
+        "--landmark-backend", dest="landmarks", choices=LANDMARK_MODELS,
         default=defaults.landmarks,
-        help="68-point landmark fitter; auto: the backend's own (default: %(default)s; fan "
-             "needs face-alignment weights in the torch hub cache)")
+        help="68-point landmark fitter; auto: the face backend's own (default: %(default)s; "
+             "mesh: MediaPipe's face mesh mapped to 68 points; fan needs face-alignment "
+             "weights in the torch hub cache)")
+    parser.add_argument("--no-hands", dest="hands", action="store_false",
+                        help="do not look for hands over the mouth (the hand_cover measure; "
+                             "needs the mediapipe wheel)")
     add_deprecated_alias(parser, "--landmarks", backend)
     parser.add_argument("--detect-every", type=int, default=defaults.detector.detect_every,
                          metavar="K", help="run the face detector every K frames and track "
@@ -320,7 +329,9 @@ def _measure(args: argparse.Namespace) -> int:
 
     args.out = output_folder(args.out)
     config = MeasureConfig(
+        backend=args.backend,
         landmarks=args.landmarks,
+        hands=args.hands,
         detector=DetectorConfig(detect_every=args.detect_every),
         min_side=args.min_side,
         chunk_frames=args.chunk_frames,

@@ -10,16 +10,24 @@ from gaia.filters.identity import IdentityThresholds
 from gaia.filters.segments import SegmentRules
 from gaia.filters.shot_cut import CUT_SCORE
 from gaia.pipeline.face.detect import DetectorConfig
+from gaia.pipeline.face.tflite.blazeface import BlazeFaceConfig
+
+BACKENDS = ("dlib", "mediapipe")
+LANDMARK_MODELS = ("auto", "dlib", "fan", "mesh")
 
 
 @dataclass(frozen=True)
 class MeasureConfig:
     """How videos are measured.
 
-    backend: face detection and landmarks: ``dlib`` (HOG + the 68-point predictor; see
-        ``measure.models``).
-    landmarks: ``auto`` (the backend's own), ``dlib`` or ``fan`` (face-alignment; weights
-        from the torch hub cache, never downloaded).
+    backend: face detection and landmarks: ``dlib`` (HOG + the 68-point predictor) or
+        ``mediapipe`` (BlazeFace full range + the 468-point face mesh mapped to 68 points, read
+        from the ``mediapipe`` wheel and run with LiteRT); see ``measure.models``.
+    landmarks: ``auto`` (the backend's own), ``dlib``, ``mesh`` (MediaPipe's face mesh) or
+        ``fan`` (face-alignment; weights from the torch hub cache, never downloaded).
+    blazeface: the ``mediapipe`` backend's detector settings.
+    hands: look for hands over the lower face (MediaPipe's palm detection and hand landmarks,
+        whatever the backend): the ``hand_cover`` measure the occlusion filter reads.
     min_side: the smallest longer side frames are decoded at (a floor; ``max_side`` before,
         still read from old ``config.yaml`` files). Measures are ratios, so frames
         are shrunk (decode, detection and memory all shrink with it), but only so far that the
@@ -44,6 +52,8 @@ class MeasureConfig:
     backend: str = "dlib"
     landmarks: str = "auto"
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    blazeface: BlazeFaceConfig = field(default_factory=BlazeFaceConfig)
+    hands: bool = True
     min_side: int = 640
     target_face_px: float = 128.0
     probe_frames: int = 3
@@ -58,10 +68,11 @@ class MeasureConfig:
     time_limit_per_video_s: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.backend != "dlib":
-            raise ValueError(f"backend must be 'dlib', not {self.backend!r}")
-        if self.landmarks not in ("auto", "dlib", "fan"):
-            raise ValueError(f"landmarks must be 'auto', 'dlib' or 'fan', not {self.landmarks!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.landmarks not in LANDMARK_MODELS:
+            raise ValueError(f"landmarks must be one of {', '.join(LANDMARK_MODELS)}, "
+                             f"not {self.landmarks!r}")
         for name in ("min_side", "chunk_frames", "decode_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -73,7 +84,14 @@ class MeasureConfig:
     @property
     def landmark_model(self) -> str:
         """The landmark model actually used: ``auto`` resolved to the backend's own."""
-        return "dlib" if self.landmarks == "auto" else self.landmarks
+        if self.landmarks == "auto":
+            return "mesh" if self.backend == "mediapipe" else "dlib"
+        return self.landmarks
+
+    @property
+    def needs_mediapipe(self) -> bool:
+        """Whether any model comes from the ``mediapipe`` wheel."""
+        return self.backend == "mediapipe" or self.landmark_model == "mesh" or self.hands
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -18,6 +18,7 @@ from gaia.filters import geometry
 from gaia.pipeline.face.head_pose import head_pose
 from gaia.pipeline.face.occlusion import lower_face_occlusion
 from gaia.pipeline.face.sharpness import face_sharpness
+from gaia.pipeline.measure.hand_watch import HandWatch
 from gaia.pipeline.measure.models import Models
 from gaia.pipeline.measure.tracker import FaceTracker
 from gaia.pipeline.media.decode import FrameChunk, VideoFrames
@@ -48,6 +49,12 @@ class Identities:
         return len(self.centroids) - 1
 
 
+# A hand over this share of the lower face hides the mouth: its opening is not measured as
+# motion (the visible-speaker rule must not read fingers as a talking mouth). The occlusion
+# filter's own default (filters.occlusion) is the same share.
+MOUTH_COVERED = 0.25
+
+
 class ChunkMeasurer:
     """Stateful over one video's chunks; ``batch`` gives one chunk's metrics rows."""
 
@@ -61,6 +68,11 @@ class ChunkMeasurer:
         self.tracker = tracker
         self.cuts = models.new_cut_detector()
         self.identities = Identities(models.identity_max_distance)
+        self.hands = (HandWatch(models.hands, tracker.config.detect_every)
+                      if models.hands is not None else None)
+        self.frame_errors = 0  # frames a model refused (they count as faceless)
+        self.last_error = ""
+        self._embedded_track = -1
         self._prev_landmarks: np.ndarray | None = None
         self._prev_box: np.ndarray | None = None
         self._last_detection: tuple[int, np.ndarray] | None = None
@@ -69,6 +81,7 @@ class ChunkMeasurer:
         self.frames_with_face = 0
         self.frames_multi_face = 0
         self.mouth_open: list[np.ndarray] = []  # per chunk, for the sync pass
+        self.mouth_covered: list[np.ndarray] = []  # per chunk: a hand over the mouth
 
     def batch(self, chunk: FrameChunk) -> pa.RecordBatch:
         n = len(chunk.frames)
@@ -78,6 +91,8 @@ class ChunkMeasurer:
         detected = np.zeros(n, bool)
         scanned = np.zeros(n, bool)
         occlusion = np.full(n, np.nan, np.float32)
+        cover = np.full(n, np.nan, np.float32)
+        track = np.full(n, -1, np.int32)
         sharpness = np.full(n, np.nan, np.float32)
         cut_score = np.full(n, np.nan, np.float32)
         identity_distance = np.full(n, np.nan, np.float32)
@@ -86,17 +101,35 @@ class ChunkMeasurer:
         for i, rgb in enumerate(chunk.frames):
             gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
             cut_score[i] = self.cuts.score(rgb)
-            fix = self.tracker.step(rgb, gray, cut=bool(self.cuts.is_cut(cut_score[i])))
+            cut = bool(self.cuts.is_cut(cut_score[i]))
+            try:
+                fix = self.tracker.step(rgb, gray, cut=cut)
+                if self.hands is not None:
+                    if cut:
+                        self.hands.reset()
+                    cover[i] = self.hands.cover(rgb, None if fix is None else fix.points,
+                                                None if fix is None else fix.box)
+            except (RuntimeError, ValueError) as err:
+                # A frame a model refuses costs that frame, not the video (counted in the
+                # video's record); the track starts afresh on the next frame.
+                self.frame_errors += 1
+                self.last_error = f"frame {chunk.start + i}: {err}"
+                self.tracker.forget()
+                fix = None
             num_faces[i] = min(self.tracker.num_faces, 127)
             if fix is None:
                 self._track_embedding, self._person = None, -1
                 continue
             detected[i], scanned[i] = fix.detected, fix.scanned
             landmarks[i], boxes[i] = fix.points, fix.box
+            track[i] = fix.track
             occlusion[i] = lower_face_occlusion(rgb, fix.points)
             sharpness[i] = face_sharpness(gray, fix.box)
             pose[i] = head_pose(fix.points, self.frames.width, self.frames.height)
-            if fix.scanned and self.models.embedder is not None:
+            # Identity once per track (a track is one face followed without a break: its
+            # person cannot change inside it), not at every scan: the ResNet costs ~150 ms.
+            if fix.track != self._embedded_track and self.models.embedder is not None:
+                self._embedded_track = fix.track
                 identity_distance[i] = self._embed(rgb, fix.points)
             person[i] = self._person
         has_face = np.isfinite(landmarks[:, 0, 0])
@@ -112,6 +145,7 @@ class ChunkMeasurer:
         self._prev_landmarks, self._prev_box = landmarks[-1], boxes[-1]
         mouth = geometry.mouth_open(landmarks)
         self.mouth_open.append(mouth)
+        self.mouth_covered.append(cover >= MOUTH_COVERED)
         # Audio on the video's clock: audio sample 0 plays at video time av_offset_s.
         mid_times = chunk.times_s + 0.5 / self.frames.fps - self.av_offset_s
         nulls = np.full(n, np.nan, np.float32)
@@ -133,10 +167,12 @@ class ChunkMeasurer:
             "jitter_landmarks": _floats(jitter_lm),
             "jitter_box": _floats(jitter_box),
             "occlusion": _floats(occlusion),
+            "hand_cover": _floats(cover),
             "sharpness": _floats(sharpness),
             "cut_score": _floats(cut_score),
             "identity_distance": _floats(identity_distance),
             "person": pa.array(person),
+            "track": pa.array(track),
             "mouth_open": _floats(mouth),
             "mouth_motion": _floats(nulls),
             "speech_prob": _floats(probs_at(self.speech, mid_times)),

@@ -1,8 +1,14 @@
 """The models one measure worker loads once and reuses for every video.
 
-The face backend (``MeasureConfig.backend``) is ``dlib``: HOG detection and dlib's 68-point
-predictor (both ship in wheels); ``landmarks`` may swap the landmark model (``fan``). Any
-sliding-window detector with the ``BaseDetector`` shape (``pipeline.face.scan``) plugs in here.
+The face backend (``MeasureConfig.backend``):
+
+- ``dlib``: HOG detection and dlib's 68-point predictor (both ship in wheels);
+- ``mediapipe``: BlazeFace full range (tiled, ``face.tflite.blazeface``) and the 468-point face
+  mesh mapped to the 68 iBUG points (``face.tflite.face_mesh``), from the ``mediapipe`` wheel.
+
+``landmarks`` may swap the landmark model (``dlib``, ``mesh``, ``fan``). Any detector with
+the ``BaseDetector`` shape (``pipeline.face.scan``) plugs in here. ``hands`` adds MediaPipe's
+palm and hand models, whatever the backend, for the hand-over-mouth measure.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaia.pipeline.face.landmarks import Landmarker, load_landmarker
-from gaia.pipeline.face.scan import BaseDetector, FaceScanner
+from gaia.pipeline.face.scan import BaseDetector, FaceScanner, ScanConfig
+from gaia.pipeline.face.tflite.hands import HandFinder
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.measure.tracker import FaceTracker
 from gaia.pipeline.media.shot_cut import CutDetector
@@ -30,6 +37,7 @@ class Models:
     embedder: Callable[[np.ndarray, np.ndarray], np.ndarray] | None
     identity_max_distance: float
     cut_threshold: float
+    hands: HandFinder | None = None
 
     def new_cut_detector(self) -> CutDetector:
         return CutDetector(threshold=self.cut_threshold)
@@ -42,8 +50,9 @@ class Models:
 
             embedder = FaceEmbedder()
         return cls(
-            scanner=FaceScanner(load_detector(config)),
+            scanner=new_scanner(config),
             landmarker=load_face_landmarker(config),
+            hands=HandFinder() if config.hands else None,
             speech=SpeechDetector(),
             embedder=embedder,
             identity_max_distance=config.identity_max_distance,
@@ -53,12 +62,30 @@ class Models:
 
 def load_detector(config: MeasureConfig) -> BaseDetector:
     """The backend's face detector, as a ``BaseDetector`` for ``FaceScanner``."""
+    if config.backend == "mediapipe":
+        from gaia.pipeline.face.tflite.blazeface import BlazeFaceDetector
+        from gaia.pipeline.face.tflite.face_mesh import MeshLandmarker
+
+        return BlazeFaceDetector(config.blazeface, verifier=MeshLandmarker())
     from gaia.pipeline.face.detect import FaceDetector
 
     return FaceDetector(config.detector)
 
 
+def new_scanner(config: MeasureConfig) -> FaceScanner:
+    """The backend's detector in a ``FaceScanner``. BlazeFace's cost is per input tile, so its
+    scans get a smaller pixel budget than HOG's."""
+    if config.backend == "mediapipe":
+        return FaceScanner(load_detector(config),
+                           ScanConfig(max_pixels=config.blazeface.max_scan_pixels))
+    return FaceScanner(load_detector(config))
+
+
 def load_face_landmarker(config: MeasureConfig) -> Landmarker:
+    if config.landmark_model == "mesh":
+        from gaia.pipeline.face.tflite.face_mesh import MeshLandmarker
+
+        return MeshLandmarker()
     return load_landmarker(config.landmark_model)
 
 
@@ -66,6 +93,6 @@ def new_tracker(config: MeasureConfig, scale: float = 1.0,
                 landmarker: Landmarker | None = None) -> FaceTracker:
     """A face tracker with ``config``'s backend, for frames shrunk ``scale`` times (source px
     per analysis px): what generation's pose tracks and driving videos use."""
-    return FaceTracker(FaceScanner(load_detector(config)),
+    return FaceTracker(new_scanner(config),
                        landmarker or load_face_landmarker(config), config.detector,
                        config.detector.min_face_px / max(scale, 1e-6))

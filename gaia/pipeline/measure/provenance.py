@@ -14,13 +14,15 @@ import yaml
 from gaia import __version__
 from gaia.common.weights import MissingWeightsError, file_sha256, version_of
 from gaia.pipeline.face.landmarks import FAN_WEIGHTS_FILE, dlib_models_dir, fan_weights_path
+from gaia.pipeline.face.tflite import model_files
 from gaia.pipeline.measure.config import MeasureConfig, current_settings
 from gaia.pipeline.run_dir import RunDir
 from gaia.schemas.atomic import write_text_atomic
 from gaia.schemas.metrics import METRICS_VERSION
 
 LIBRARIES = ("ray", "decord", "av", "dlib-bin", "opencv-python-headless", "torch", "silero-vad",
-             "pyarrow", "numpy", "face-alignment", "pyloudnorm", "transformers", "demucs")
+             "pyarrow", "numpy", "face-alignment", "pyloudnorm", "transformers", "demucs",
+             "mediapipe", "ai-edge-litert")
 
 
 class ConfigMismatchError(ValueError):
@@ -37,6 +39,28 @@ def check_models_available(config: MeasureConfig) -> None:
         path = dlib_models_dir() / "shape_predictor_68_face_landmarks.dat"
         if not path.is_file():
             raise MissingWeightsError(f"dlib shape predictor not found at {path}")
+    if config.needs_mediapipe:
+        model_files.check_models(_mediapipe_models(config))
+
+
+def _mediapipe_models(config: MeasureConfig) -> tuple[model_files.ModelFile, ...]:
+    """The ``.tflite`` files ``config`` runs."""
+    models = []
+    if config.backend == "mediapipe":
+        models.append(model_files.FACE_FULL if config.blazeface.model == "full"
+                      else model_files.FACE_SHORT)
+    if config.backend == "mediapipe" or config.landmark_model == "mesh":
+        models.append(model_files.FACE_MESH)
+    if config.hands:
+        models += [model_files.PALM, model_files.HAND]
+    return tuple(models)
+
+
+def _tflite(model: model_files.ModelFile) -> dict:
+    return {"name": f"mediapipe-{model.name}", "version": version_of("mediapipe"),
+            "weights": model.relative, "sha256": model_files.model_sha256(model),
+            "runtime": f"ai-edge-litert {version_of('ai-edge-litert')}",
+            "license": "Apache-2.0"}
 
 
 def model_provenance(config: MeasureConfig) -> dict:
@@ -45,10 +69,16 @@ def model_provenance(config: MeasureConfig) -> dict:
 
     detector = {"name": "dlib-hog-frontal", "version": version_of("dlib-bin"),
                 "weights": "built into dlib", "sha256": ""}
+    if config.backend == "mediapipe":
+        detector = _tflite(model_files.FACE_FULL if config.blazeface.model == "full"
+                           else model_files.FACE_SHORT)
     if config.landmark_model == "dlib":
         predictor = dlib_models_dir() / "shape_predictor_68_face_landmarks.dat"
         landmarks = {"name": "dlib-shape-predictor-68", "weights": predictor.name,
                      "version": version_of("dlib-bin"), "sha256": file_sha256(predictor)}
+    elif config.landmark_model == "mesh":
+        landmarks = _tflite(model_files.FACE_MESH) | {"mapping": "gaia.pipeline.face.tflite."
+                                                                 "mesh68 (468 -> iBUG 68)"}
     else:
         landmarks = {"name": "face-alignment-2DFAN4", "weights": FAN_WEIGHTS_FILE,
                      "version": version_of("face-alignment"),
@@ -62,6 +92,9 @@ def model_provenance(config: MeasureConfig) -> dict:
         "speech_activity": {"name": "silero-vad", "version": version_of("silero-vad"),
                             "weights": "silero_vad.jit", "sha256": file_sha256(str(vad))},
     }
+    if config.hands:
+        models["palm_detection"] = _tflite(model_files.PALM)
+        models["hand_landmarks"] = _tflite(model_files.HAND)
     if config.identity:
         embedder = dlib_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
         models["face_embedding"] = {"name": "dlib-face-recognition-resnet-v1",

@@ -51,10 +51,17 @@ class EnergyTap:
 
 
 def sync_measures(mouth: np.ndarray, times_s: np.ndarray, fps: float,
-                  energy_rms: np.ndarray | None, av_offset_s: float) -> dict[str, np.ndarray]:
-    """Per-frame mouth motion, speech envelope, sync offset and confidence (NaN: no audio)."""
+                  energy_rms: np.ndarray | None, av_offset_s: float,
+                  covered: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-frame mouth motion, speech envelope, sync offset and confidence (NaN: no audio).
+
+    ``covered``: frames where a hand hides the mouth; their mouth motion is 0, never motion
+    (fingers over the lips move the fitted lip points, not the mouth)."""
     n = len(mouth)
-    columns = {"mouth_motion": mouth_motion(mouth, fps)}
+    motion = mouth_motion(mouth, fps)
+    if covered is not None and len(covered) == n:
+        motion = np.where(covered, np.float32(0.0), motion).astype(np.float32)
+    columns = {"mouth_motion": motion}
     nan = np.full(n, np.nan, np.float32)
     if energy_rms is None or not len(energy_rms):
         columns.update(speech_env=nan, sync_offset_frames=nan, sync_confidence=nan.copy())

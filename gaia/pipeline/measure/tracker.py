@@ -109,6 +109,11 @@ class FaceTracker:
         return FaceFix(points, self._predicted_box(), detected=False, scanned=False,
                        track=self.track)
 
+    def forget(self) -> None:
+        """Drop the current track (a frame a model refused): the next frame scans afresh."""
+        self._landmark_box = None
+        self._since_scan = self.config.scan_every
+
     def _scan(self, rgb: np.ndarray, image: np.ndarray, max_pixels: int | None = None,
               new: bool = False) -> FaceFix | None:
         self._since_scan = 1

@@ -144,14 +144,21 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
         if measured < 0.98 * info.num_frames - 1 and "truncated" not in flags:
             flags.append("truncated")
         mouth = np.concatenate(measurer.mouth_open) if measurer.mouth_open else np.zeros(0)
+        covered = (np.concatenate(measurer.mouth_covered) if measurer.mouth_covered
+                   else np.zeros(0, bool))
         late = sync_measures(mouth, np.concatenate(times_parts) if times_parts else np.zeros(0),
                              frames.fps, energy.rms() if energy and record["has_audio"] else None,
-                             av_offset_s)
+                             av_offset_s, covered)
         rewrite_with(chunked, tmp, late)
     sync_offset_s = video_sync_offset_s(late, frames.fps)
     # Null, not NaN, when no window was confident: NaN != NaN would make equal rows differ.
     record["sync_offset_s"] = sync_offset_s if np.isfinite(sync_offset_s) else None
     record["persons"] = len(measurer.identities.centroids)
+    if measurer.frame_errors:
+        flags.append("frame_errors")
+        record["error"] = (record.get("error") or "") + (
+            f"{measurer.frame_errors} frames refused by a face model (last: "
+            f"{measurer.last_error}); they count as faceless")
 
     times = frames.times()[:measured]
     duration = last_time + 1.0 / frames.fps
