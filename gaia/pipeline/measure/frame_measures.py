@@ -68,7 +68,7 @@ class ChunkMeasurer:
         self.tracker = tracker
         self.cuts = models.new_cut_detector()
         self.identities = Identities(models.identity_max_distance)
-        self.hands = (HandWatch(models.hands, tracker.config.detect_every)
+        self.hands = (HandWatch(models.hands, 2 * tracker.config.detect_every)
                       if models.hands is not None else None)
         self.frame_errors = 0  # frames a model refused (they count as faceless)
         self.last_error = ""
@@ -98,8 +98,11 @@ class ChunkMeasurer:
         identity_distance = np.full(n, np.nan, np.float32)
         person = np.full(n, -1, np.int16)
         pose = np.full((n, 3), np.nan, np.float32)
+        # The whole frame in grayscale only for a landmarker that reads it (dlib's); the rest
+        # convert what they crop.
+        wants_gray = self.tracker.landmarker.wants_gray
         for i, rgb in enumerate(chunk.frames):
-            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if wants_gray else rgb
             cut_score[i] = self.cuts.score(rgb)
             cut = bool(self.cuts.is_cut(cut_score[i]))
             try:

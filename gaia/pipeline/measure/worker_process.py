@@ -171,9 +171,13 @@ def _child_main(argv: list[str]) -> None:
         replies.write(json.dumps(message) + "\n")
 
     try:
+        import cv2
         import torch
 
+        # One core per video: OpenCV's own thread pool (resizes, warps of large frames) and
+        # torch's only spend CPU on synchronising beside the other workers.
         torch.set_num_threads(1)
+        cv2.setNumThreads(1)
         from gaia.pipeline.measure.video import Models, measure_video
         from gaia.pipeline.media.decode import DecodeError
         from gaia.pipeline.media.remote import local_copy

@@ -27,6 +27,12 @@ class CutDetector:
     def score(self, rgb: np.ndarray) -> float:
         """Distance of this frame's colour histogram from the previous frame's (NaN first)."""
         height, width = rgb.shape[:2]
+        # Every k-th pixel first (k keeps at least 4 x SMALL_SIDE): an area resize of a whole
+        # 1080p frame cost 2 ms, more than the rest of the frame's cut score and histogram.
+        step = max(1, max(height, width) // (4 * SMALL_SIDE))
+        if step > 1:
+            rgb = np.ascontiguousarray(rgb[::step, ::step])
+            height, width = rgb.shape[:2]
         scale = SMALL_SIDE / max(height, width)
         small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                            interpolation=cv2.INTER_AREA)

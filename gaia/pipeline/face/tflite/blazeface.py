@@ -123,13 +123,15 @@ class BlazeFaceDetector:
     def faces(self, rgb: np.ndarray) -> Faces:
         """Every face in ``rgb`` (see the module docstring for the pyramid of tiles)."""
         height, width = rgb.shape[:2]
-        found = [self._letterboxed(rgb, 0, 0)]
-        level = 2.0 * self._size / max(height, width)
-        while level < 1.0:
-            found.extend(self._tiled(rgb, level))
-            level *= 2.0
-        if max(height, width) > self._size:
-            found.extend(self._tiled(rgb, 1.0))
+        # Levels from the image's own scale down by halves, until it fits one input (each level
+        # finds faces from native_min_px to about twice that; the whole image letterboxed
+        # finds the rest, up to the frame's size).
+        found = []
+        scale = 1.0
+        while max(height, width) * scale > 1.25 * self._size:
+            found.extend(self._tiled(rgb, scale))
+            scale /= 2.0
+        found.append(self._letterboxed(rgb, 0, 0))
         boxes = np.concatenate([f[0] for f in found])
         points = np.concatenate([f[1] for f in found])
         scores = np.concatenate([f[2] for f in found])
