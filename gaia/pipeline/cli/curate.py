@@ -146,7 +146,8 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
     min_side = parser.add_argument(
         "--min-side", type=int, default=defaults.min_side, metavar="PX",
         help="decode frames shrunk to at least this longer side; larger when the faces are "
-             f"small, so the face keeps about {defaults.target_face_px:.0f} px (default: "
+             f"small, so the face keeps about {defaults.face_px:.0f} px (96 for the face "
+             "mesh) (default: "
              "%(default)s)")
     add_deprecated_alias(parser, "--max-side", min_side)
     parser.add_argument("--chunk-frames", type=int, default=defaults.chunk_frames, metavar="N",

@@ -33,7 +33,9 @@ class MeasureConfig:
         are shrunk (decode, detection and memory all shrink with it), but only so far that the
         largest face the pre-scan found stays ``target_face_px`` wide (``measure.face_scale``).
         Stored coordinates are in the source's pixels.
-    target_face_px: face width the analysis size aims at (landmarks need about this much).
+    target_face_px: face width the analysis size aims at; 0: the backend's own (``face_px``:
+        128 for dlib's predictor, 96 for the face mesh, which fits a 192 px crop of 1.7 face
+        widths whatever the face's size in the frame).
     probe_frames: keyframes scanned at source size to find the faces' size.
     identity: embed the face at every scan (dlib's face-recognition ResNet) for the identity
         measures; off saves about 20 ms per scan.
@@ -55,7 +57,7 @@ class MeasureConfig:
     blazeface: BlazeFaceConfig = field(default_factory=BlazeFaceConfig)
     hands: bool = True
     min_side: int = 640
-    target_face_px: float = 128.0
+    target_face_px: float = 0.0
     probe_frames: int = 3
     identity: bool = True
     identity_max_distance: float = IdentityThresholds.max_distance  # the filter's default
@@ -87,6 +89,13 @@ class MeasureConfig:
         if self.landmarks == "auto":
             return "mesh" if self.backend == "mediapipe" else "dlib"
         return self.landmarks
+
+    @property
+    def face_px(self) -> float:
+        """The face width frames are shrunk towards (``target_face_px`` resolved)."""
+        if self.target_face_px > 0:
+            return self.target_face_px
+        return 96.0 if self.landmark_model == "mesh" else 128.0
 
     @property
     def needs_mediapipe(self) -> bool:

@@ -41,6 +41,8 @@ from gaia.schemas.atomic import atomic_path, partial_path
 from gaia.schemas.metrics import METRICS_COMPRESSION, METRICS_SCHEMA
 from gaia.schemas.videos import OK_FLAGS, empty_record
 
+SCAN_FACE_SHARE = 0.6  # periodic scans look for faces down to this share of the main face
+
 __all__ = ["Models", "measure_video"]
 
 Progress = Callable[[int, int], None]
@@ -106,17 +108,18 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
 
     detector = config.detector
     scale = probe_face_scale(path, info, models.scanner, detector.min_face_px, config.min_side,
-                             config.target_face_px, config.probe_frames)
+                             config.face_px, config.probe_frames)
     record.update(face_px=scale.face_px, analysis_side=scale.analysis_side)
     frames = VideoFrames(path, info, scale.analysis_side, config.chunk_frames,
                          config.decode_threads)
     if frames.num_frames == 0:
         raise DecodeError("decode_error", f"{path}: the video stream holds no decodable frame")
-    # The smallest face looked for, in analysis pixels: the configured floor, or half the
-    # pre-scan's face when that is larger (a scan sized to the face is a cheaper scan).
+    # The smallest face looked for, in analysis pixels: the configured floor, or 0.6 of the
+    # pre-scan's face when that is larger (a scan sized to the face is a cheaper scan; faces
+    # of people in the same shot are of about one size).
     min_face = detector.min_face_px / frames.scale
     if scale.face_px:
-        min_face = max(min_face, 0.5 * scale.face_px / frames.scale)
+        min_face = max(min_face, SCAN_FACE_SHARE * scale.face_px / frames.scale)
     tracker = FaceTracker(models.scanner, models.landmarker, detector, min_face,
                           find_max_pixels=PROBE_MAX_PIXELS)
     measurer = ChunkMeasurer(record["video_id"], frames, speech, av_offset_s, models, tracker)
