@@ -147,9 +147,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="also time the whole Ray job on the sample (wall clock)")
     args = parser.parse_args(argv)
 
-    import torch
-
     import cv2
+    import torch
 
     torch.set_num_threads(1)  # as in a worker: one core per video
     cv2.setNumThreads(1)
