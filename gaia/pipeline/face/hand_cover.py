@@ -96,13 +96,13 @@ def hand_cover(landmarks68: np.ndarray | None, hands: Sequence, shape: Sequence[
         hull = cv2.convexHull(np.round((points - low) * scale).astype(np.int32))
         cv2.fillConvexPoly(cover, hull, 1)
         # A thick outline of the hull grows it by the margin on every side (round joins).
-        margin = FINGER_MARGIN * _hand_size(points) * scale
+        margin = FINGER_MARGIN * hand_size(points) * scale
         thickness = max(int(round(2 * margin)), 1)
         cv2.polylines(cover, [hull], True, 1, thickness=thickness)
     return float((face & cover).sum()) / visible
 
 
-def _hand_size(points: np.ndarray) -> float:
+def hand_size(points: np.ndarray) -> float:
     """The hand's size in pixels: the longer of its palm's length and width, so a hand seen
     edge-on (a narrow palm) still gets the margin of its length."""
     length = float(np.hypot(*(points[HAND_MIDDLE_BASE] - points[HAND_WRIST])))

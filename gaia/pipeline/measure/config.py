@@ -51,7 +51,7 @@ class MeasureConfig:
         ``base + per_video_s * duration`` seconds, or it is stopped with reason ``timeout``.
     """
 
-    backend: str = "dlib"
+    backend: str = "mediapipe"
     landmarks: str = "auto"
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     blazeface: BlazeFaceConfig = field(default_factory=BlazeFaceConfig)

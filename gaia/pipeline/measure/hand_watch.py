@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaia.pipeline.face.hand_cover import hand_cover
+from gaia.pipeline.face.hand_cover import hand_cover, hand_size
 from gaia.pipeline.face.tflite.hands import Hand, HandFinder
 
 REGION = 3.0  # palm detection looks in a square this many face sizes across, on the face
+# A hand near a face is about as large as the face: its palm (wrist to the middle finger's
+# base, or across the knuckles) measured 0.26-0.46 of the face box's side on real video. The
+# palm detector also fires on a mouth and chin (score 0.59 on the astronaut) and the landmark
+# model then fits a crumpled "hand" a tenth of the face's size there: refused by size.
+MIN_HAND_SHARE = 0.18
 
 
 class HandWatch:
@@ -33,13 +38,14 @@ class HandWatch:
         self._hands = [h for h in (self.finder.track(rgb, h) for h in self._hands) if h]
         if landmarks is None or box is None:
             return float("nan")
+        side = float(max(box[2] - box[0], box[3] - box[1]))
         if self._since_find >= self.every:
             self._since_find = 0
-            side = float(max(box[2] - box[0], box[3] - box[1]))
             cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
             half = REGION * side / 2
             found = self.finder.find(rgb, np.array([cx - half, cy - half, cx + half, cy + half]))
             self._hands = _merged(self._hands, found)
+        self._hands = [h for h in self._hands if hand_size(h.points) >= MIN_HAND_SHARE * side]
         return hand_cover(landmarks, self._hands, rgb.shape)
 
     def reset(self) -> None:

@@ -80,6 +80,9 @@ class FaceTracker:
         # The detector's box relative to the landmark box (offsets / landmark-box size), taken
         # when a track starts: tracking feeds the landmarker boxes of the shape it was trained on.
         self._offset = np.zeros(4, np.float32)
+        # The same, held from the track's start: where the held fitting box aims (the reported
+        # box follows each detection; the fitting box must not, or it would move with it).
+        self._fit_offset = np.zeros(4, np.float32)
         self._fit_box = np.zeros(4, np.float32)  # held box the landmarks are fitted in
         self._angle = 0.0  # held roll of the fit (radians)
 
@@ -147,10 +150,11 @@ class FaceTracker:
             self._angle = eye_line_angle(points)
             self._fit_box = chosen
         box = box_from_landmarks(points)
+        side = max(float(box[2] - box[0]), 1.0)
+        self._offset = (chosen - box) / side
         if new:
             self.track += 1
-            side = max(float(box[2] - box[0]), 1.0)
-            self._offset = (chosen - box) / side
+            self._fit_offset = self._offset
         self._landmark_box = box
         return FaceFix(points, chosen, detected=True, scanned=scanned, track=self.track)
 
@@ -158,7 +162,8 @@ class FaceTracker:
         """Move the held fitting box (and roll) to the face only once it has moved past the
         hold (see the module docstring)."""
         self._landmark_box = box
-        target = self._predicted_box()
+        side = float(box[2] - box[0])
+        target = (box + self._fit_offset * side).astype(np.float32)
         angle = eye_line_angle(points)
         if (_box_shift(self._fit_box, target) > self.config.hold_shift
                 or abs(angle - self._angle) > np.radians(self.config.hold_angle_deg)):
