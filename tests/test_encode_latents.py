@@ -21,7 +21,7 @@ from gaia.pipeline.latents.job import EncodeMismatchError, run_encode_latents
 from gaia.schemas.latents import STATS_FIELDS, read_latent_sample, reference_frame
 from gaia.schemas.shards import load_npy
 
-TALKING, TURNED, SILENT = "astronaut_talking_0000", "astronaut_turned_0000", \
+TALKING, LISTENING, SILENT = "astronaut_talking_0000", "astronaut_listening_0000", \
     "astronaut_silent_0000"
 MUTE, PICKLED = "astronaut_mute_0000", "astronaut_pickled_0000"
 
@@ -79,17 +79,17 @@ def inputs(sample_shards, tmp_path_factory) -> dict:
     val split, one copy without audio), a pickle member, a truncated shard, other features."""
     source = {key: members for shard in sorted(sample_shards.glob("*.tar"))
               for key, members in read_tar(shard).items()}
-    assert {TALKING, TURNED, SILENT} <= set(source)
+    assert {TALKING, LISTENING, SILENT} <= set(source)
     root = tmp_path_factory.mktemp("latent-inputs")
     good, bad = root / "good", root / "bad"
     good.mkdir(), bad.mkdir()
     write_tar(good / "clips-a.tar", {TALKING: source[TALKING],
-                                     TURNED: edited(source[TURNED], split="val")})
+                                     LISTENING: edited(source[LISTENING], split="val")})
     write_tar(good / "clips-b.tar", {
         SILENT: source[SILENT],
         MUTE: edited(source[SILENT], MUTE, ("flac", "speech.npy"), has_audio=False)})
     pickled = {**edited(source[TALKING], PICKLED), "pyd": pickle.dumps({"payload": 1})}
-    write_tar(bad / "val-only.tar", {TURNED: edited(source[TURNED], split="val")})
+    write_tar(bad / "val-only.tar", {LISTENING: edited(source[LISTENING], split="val")})
     write_tar(bad / "mixed.tar", {PICKLED: pickled, SILENT: source[SILENT]})
     whole = (good / "clips-a.tar").read_bytes()
     (bad / "cut.tar").write_bytes(whole[: int(len(whole) * 0.6)])
@@ -128,7 +128,7 @@ def test_latents_are_readable_exact_and_normalised_over_train(encoded, inputs, v
 
     out, summary, lines = encoded
     latents = latent_arrays(out)
-    assert set(latents) == {TALKING, TURNED, SILENT}  # the clip without audio is skipped
+    assert set(latents) == {TALKING, LISTENING, SILENT}  # the clip without audio is skipped
     assert summary.clips_encoded == 3 and summary.clips_skipped == {"no_audio": 1}
     assert summary.shards_encoded == 2 and summary.frames == 300
     part = json.loads((out / "parts" / "clips-b.json").read_text())
@@ -152,7 +152,7 @@ def test_latents_are_readable_exact_and_normalised_over_train(encoded, inputs, v
 
     stats = json.loads((out / "stats.json").read_text())
     assert set(STATS_FIELDS) <= set(stats) and stats["split"] == "train"
-    train = [latents[TALKING], latents[SILENT]]  # TURNED is in val: left out
+    train = [latents[TALKING], latents[SILENT]]  # LISTENING is in val: left out
     assert stats["frames"] == 200 and stats["clips"] == 2 and stats["latent_shape"] == [4, 4, 4]
     for name in ("motion", "pose", "speech"):
         rows = np.concatenate([sample[name] for sample in train]).astype(np.float64)
@@ -163,7 +163,7 @@ def test_latents_are_readable_exact_and_normalised_over_train(encoded, inputs, v
     manifest = pq.read_table(out / "manifest.parquet").to_pylist()
     assert [(r["key"], r["shard"], r["split"]) for r in manifest] == [
         (SILENT, "clips-b.tar", "train"), (TALKING, "clips-a.tar", "train"),
-        (TURNED, "clips-a.tar", "val")]
+        (LISTENING, "clips-a.tar", "val")]
 
 
 def test_resume_encodes_nothing_twice_and_refuses_another_vae(encoded, inputs, vae_file,
@@ -229,7 +229,7 @@ def test_stats_fall_back_to_all_clips_without_a_train_split(inputs, vae_file, tm
     stats = json.loads((out / "stats.json").read_text())
     assert summary.stats_split == stats["split"] == "all"
     assert stats["clips"] == 1 and stats["frames"] == 100
-    motion = latent_arrays(out)[TURNED]["motion"].astype(np.float64)
+    motion = latent_arrays(out)[LISTENING]["motion"].astype(np.float64)
     np.testing.assert_allclose(stats["motion_mean"], motion.mean(0), rtol=1e-9, atol=1e-9)
 
 
@@ -249,7 +249,7 @@ def test_cli_on_ray_writes_the_same_latents(encoded, inputs, vae_file, tmp_path,
     summary = json.loads(capsys.readouterr().out)
     assert summary["shards_encoded"] == 1 and summary["clips_encoded"] == 2
     on_ray, here = latent_arrays(out), latent_arrays(encoded[0])
-    assert set(on_ray) == {TALKING, TURNED}
+    assert set(on_ray) == {TALKING, LISTENING}
     for key, sample in on_ray.items():
         for name in ("motion", "reference", "speech", "pose"):
             np.testing.assert_allclose(sample[name], here[key][name], atol=1e-5)

@@ -62,7 +62,7 @@ def test_outputs_follow_the_schemas(first_run):
     assert set(METRICS_SCHEMA.names) <= set(table.schema.names)
 
     config = yaml.safe_load((out / "config.yaml").read_text())
-    assert config["measure"]["backend"] == "dlib" and config["measure"]["landmarks"] == "auto"
+    assert config["measure"]["backend"] == "mediapipe" and config["measure"]["landmarks"] == "auto"
     assert len(config["models"]["landmarks"]["sha256"]) == 64
     assert not list(out.rglob(".*.partial"))
 

@@ -168,7 +168,7 @@ def test_curate_landmark_backend_and_its_deprecated_alias(said, verb: str) -> No
     assert said() == []
     assert build_parser().parse_args([*base, "--landmarks", "dlib"]).landmarks == "dlib"
     assert len(said()) == 1 and "--landmarks" in said()[0] and "--landmark-backend" in said()[0]
-    assert "--landmarks {auto,dlib,fan} deprecated alias of --landmark-backend" in _help(
+    assert "--landmarks {auto,dlib,fan,mesh} deprecated alias of --landmark-backend" in _help(
         "curate", verb)
     with pytest.raises(SystemExit):
         build_parser().parse_args([*base, "--landmarks", "other"])

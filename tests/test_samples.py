@@ -262,11 +262,10 @@ def test_turn_head_moves_nose_and_mouth_but_not_the_eye_corners(face):
 def test_turn_head_with_roll_leaves_the_frontal_band(face):
     from gaia.filters.geometry import frontal_angle
     from gaia.pipeline.face.detect import primary_face_landmarks
-    from gaia.samples.build import TURN_ROLL_DEG, TURN_STRENGTH
     from gaia.samples.clips import turn_head
 
     image, landmarks = face
-    found = primary_face_landmarks(turn_head(image, landmarks, TURN_STRENGTH, TURN_ROLL_DEG))
+    found = primary_face_landmarks(turn_head(image, landmarks, 0.15, 8.0))
     assert found is not None  # still a face to dlib
     before, after = frontal_angle(np.stack([landmarks, found]))
     assert abs(before - 180) < 10 and abs(after - 180) > 22
@@ -299,7 +298,7 @@ def test_demo_sample_videos_decode_with_the_expected_shape(demo):
         "filters/astronaut_silent.mp4": (88, (320, 320), True),
         "filters/astronaut_masked.mp4": (88, (320, 320), True),
         "filters/astronaut_shaky.mp4": (88, (320, 320), True),
-        "filters/astronaut_turned.mp4": (88, (320, 320), True),
+        "filters/turned_man.mp4": (88, (320, 320), True),
         "nofaces/cartoon.mp4": (88, (360, 640), True),
         "edge/carphone_noaudio.mp4": (120, (288, 352), False),
         "edge/astronaut_short.mp4": (25, (320, 320), True),

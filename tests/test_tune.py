@@ -32,7 +32,7 @@ def decision(run: RunDir, name: str, preset: str):
 
 
 @pytest.mark.parametrize("name", ["astronaut_silent", "astronaut_masked", "astronaut_shaky",
-                                  "astronaut_turned"])
+                                  "turned_man"])
 def test_each_synthetic_clip_trips_its_own_filter(run, name):
     expectation = run.finished()[name]["expectation"]
     own = code(TRIPS[expectation.split()[-1]])

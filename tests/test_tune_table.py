@@ -112,6 +112,9 @@ def synthetic_run(root, videos: int, seed: int):
             "jitter_landmarks": np.abs(rng.normal(0.03, 0.03, n)),
             "jitter_box": np.abs(rng.normal(0.04, 0.04, n)),
             "occlusion": rng.uniform(0, 0.6, n), "identity_distance": rng.uniform(0, 0.8, n),
+            # A hand over the mouth for a stretch now and then, none the rest of the time.
+            "hand_cover": np.where(np.repeat(rng.random(n // 20 + 1) < 0.1, 20)[:n],
+                                   rng.uniform(0, 1, n), 0.0),
             "face_px": rng.uniform(30, 300, n), "sharpness": rng.uniform(0, 0.5, n),
             "cut_score": rng.uniform(0, 0.7, n),
             "speech_prob": np.where(state == 2, 0.05, rng.uniform(0.3, 1, n)),

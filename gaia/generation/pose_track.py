@@ -18,7 +18,7 @@ import numpy as np
 
 from gaia.pipeline.face.head_pose import head_pose
 from gaia.pipeline.measure.config import MeasureConfig
-from gaia.pipeline.media.decode import DecodeError, VideoFrames, VideoInfo, probe
+from gaia.pipeline.media.decode import DecodeError, VideoInfo, probe
 from gaia.schemas.shards import FPS
 
 POSE_FORMS = "'predicted', 'fixed:PITCH,YAW,ROLL' (degrees, e.g. fixed:5,-10,0) or 'from:VIDEO'"
@@ -56,19 +56,23 @@ def _tracked_frames(path: Path, config: MeasureConfig, until_s: float
     The loop of ``reenact.driving_landmarks`` (the curation tracker), but it stops once
     ``until_s`` is covered: a long pose video for a short clip is decoded only as far as used.
     """
-    from gaia.pipeline.measure.models import new_tracker
+    from gaia.pipeline.measure.models import (
+        load_face_landmarker,
+        new_scanner,
+        tracked_video,
+    )
 
     info = probe(str(path))
-    frames = VideoFrames(str(path), info, config.min_side, config.chunk_frames,
-                         config.decode_threads)
-    tracker = new_tracker(config, frames.scale)
+    _, frames, tracker = tracked_video(str(path), info, config, new_scanner(config),
+                                       load_face_landmarker(config))
     points: list[np.ndarray] = []
     times: list[float] = []
     for chunk in frames:
         for rgb, start_s in zip(chunk.frames, chunk.times_s, strict=True):
             if times and start_s > until_s + 1e-6:
                 return np.stack(points), np.asarray(times), info
-            found = tracker.step(rgb, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if tracker.landmarker.wants_gray else rgb
+            found = tracker.step(rgb, gray)
             points.append(np.full((68, 2), np.nan, np.float32) if found is None
                           else found.points * frames.scale)
             times.append(float(start_s))

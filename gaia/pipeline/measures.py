@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gaia.filters.base import Measures
 from gaia.filters.registry import measure_columns
 from gaia.pipeline.run_dir import RunDir
+from gaia.schemas.metrics import ADDED_IN
 from gaia.schemas.videos import video_fps
 
 VIDEO_COLUMNS = ("video_id", "path", "source", "status", "fps")
@@ -41,9 +43,13 @@ def read_measures(run: RunDir, video_id: str, columns: Sequence[str] | None = No
     columns = list(measure_columns() if columns is None else columns)
     # One thread: jobs run videos side by side, and per-file threads only contend.
     parquet = pq.ParquetFile(run.metrics / f"{video_id}.parquet", memory_map=True)
-    table = parquet.read(columns=columns, use_threads=False)
-    out = {}
+    present = set(parquet.schema_arrow.names)
+    later = [name for name in columns if name not in present and name in ADDED_IN]
+    table = parquet.read(columns=[c for c in columns if c not in later], use_threads=False)
+    out = {name: np.full(table.num_rows, np.nan, np.float32) for name in later}
     for name in columns:
+        if name in later:
+            continue
         values = table.column(name)
         if values.null_count and not pa.types.is_floating(values.type):
             values = values.cast(pa.float32())

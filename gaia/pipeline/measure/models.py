@@ -22,9 +22,13 @@ from gaia.pipeline.face.landmarks import Landmarker, load_landmarker
 from gaia.pipeline.face.scan import BaseDetector, FaceScanner, ScanConfig
 from gaia.pipeline.face.tflite.hands import HandFinder
 from gaia.pipeline.measure.config import MeasureConfig
+from gaia.pipeline.measure.face_scale import PROBE_MAX_PIXELS, FaceScale, probe_face_scale
 from gaia.pipeline.measure.tracker import FaceTracker
+from gaia.pipeline.media.decode import VideoFrames, VideoInfo
 from gaia.pipeline.media.shot_cut import CutDetector
 from gaia.pipeline.speech.vad import SpeechDetector
+
+SCAN_FACE_SHARE = 0.6  # periodic scans look for faces down to this share of the main face
 
 
 @dataclass
@@ -87,6 +91,29 @@ def load_face_landmarker(config: MeasureConfig) -> Landmarker:
 
         return MeshLandmarker()
     return load_landmarker(config.landmark_model)
+
+
+def tracked_video(path: str, info: VideoInfo, config: MeasureConfig, scanner: FaceScanner,
+                  landmarker: Landmarker) -> tuple[FaceScale, VideoFrames, FaceTracker]:
+    """A video opened for face tracking as ``measure`` opens it: keyframes pre-scanned for the
+    faces' size, frames decoded at the size that gives, and a tracker whose scans look for
+    faces down to ``SCAN_FACE_SHARE`` of the main face (the configured floor when none was
+    found). Generation's pose tracks and driving videos go through here too, so they see what
+    curation saw."""
+    detector = config.detector
+    scale = probe_face_scale(path, info, scanner, detector.min_face_px, config.min_side,
+                             config.face_px, config.probe_frames)
+    frames = VideoFrames(path, info, scale.analysis_side, config.chunk_frames,
+                         config.decode_threads)
+    # The smallest face looked for, in analysis pixels: the configured floor, or 0.6 of the
+    # pre-scan's face when that is larger (a scan sized to the face is a cheaper scan; faces
+    # of people in the same shot are of about one size).
+    min_face = detector.min_face_px / frames.scale
+    if scale.face_px:
+        min_face = max(min_face, SCAN_FACE_SHARE * scale.face_px / frames.scale)
+    tracker = FaceTracker(scanner, landmarker, detector, min_face,
+                          find_max_pixels=PROBE_MAX_PIXELS)
+    return scale, frames, tracker
 
 
 def new_tracker(config: MeasureConfig, scale: float = 1.0,

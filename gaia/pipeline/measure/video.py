@@ -18,19 +18,16 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from gaia.pipeline.measure.config import MeasureConfig
-from gaia.pipeline.measure.face_scale import PROBE_MAX_PIXELS, probe_face_scale
 from gaia.pipeline.measure.frame_measures import ChunkMeasurer
-from gaia.pipeline.measure.models import Models
+from gaia.pipeline.measure.models import Models, tracked_video
 from gaia.pipeline.measure.sync_columns import (
     EnergyTap,
     rewrite_with,
     sync_measures,
     video_sync_offset_s,
 )
-from gaia.pipeline.measure.tracker import FaceTracker
 from gaia.pipeline.media.decode import (
     DecodeError,
-    VideoFrames,
     VideoInfo,
     audio_blocks,
     is_variable_rate,
@@ -40,8 +37,6 @@ from gaia.pipeline.media.stream_offsets import stream_start_times
 from gaia.schemas.atomic import atomic_path, partial_path
 from gaia.schemas.metrics import METRICS_COMPRESSION, METRICS_SCHEMA
 from gaia.schemas.videos import OK_FLAGS, empty_record
-
-SCAN_FACE_SHARE = 0.6  # periodic scans look for faces down to this share of the main face
 
 __all__ = ["Models", "measure_video"]
 
@@ -106,22 +101,11 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
     if not record["has_audio"] and "no_audio" not in flags:
         flags.append("no_audio")
 
-    detector = config.detector
-    scale = probe_face_scale(path, info, models.scanner, detector.min_face_px, config.min_side,
-                             config.face_px, config.probe_frames)
+    scale, frames, tracker = tracked_video(path, info, config, models.scanner,
+                                           models.landmarker)
     record.update(face_px=scale.face_px, analysis_side=scale.analysis_side)
-    frames = VideoFrames(path, info, scale.analysis_side, config.chunk_frames,
-                         config.decode_threads)
     if frames.num_frames == 0:
         raise DecodeError("decode_error", f"{path}: the video stream holds no decodable frame")
-    # The smallest face looked for, in analysis pixels: the configured floor, or 0.6 of the
-    # pre-scan's face when that is larger (a scan sized to the face is a cheaper scan; faces
-    # of people in the same shot are of about one size).
-    min_face = detector.min_face_px / frames.scale
-    if scale.face_px:
-        min_face = max(min_face, SCAN_FACE_SHARE * scale.face_px / frames.scale)
-    tracker = FaceTracker(models.scanner, models.landmarker, detector, min_face,
-                          find_max_pixels=PROBE_MAX_PIXELS)
     measurer = ChunkMeasurer(record["video_id"], frames, speech, av_offset_s, models, tracker)
     measured, last_time = 0, 0.0
     times_parts: list[np.ndarray] = []
