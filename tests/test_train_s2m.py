@@ -26,7 +26,7 @@ def options(shards: Path, out: Path, **extra) -> S2mTrainOptions:
 
 def test_s2m_tiny_overfits_a_few_real_clips(latent_shards, tmp_path, read_metrics):
     out = tmp_path / "overfit"
-    steps = 120
+    steps = 200
     assert train_s2m(options(latent_shards, out, max_steps=steps, image_every=steps,
                                    overrides=("lr=3e-3", "warmup_steps=20")),
                            log=lambda _: None) == steps

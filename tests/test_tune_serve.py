@@ -48,7 +48,10 @@ def test_api_funnel_preset_and_bad_requests(served, tmp_path):
     state = call(url + "api/state")
     keys = {(s["section"], s["key"]) for s in state["sliders"]}
     assert ("jitter", "max_box") in keys and ("frontal", "max_deviation_deg") in keys
-    assert all(sum(h["counts"]) > 0 for h in state["histograms"].values())
+    # Identity is embedded once per face track and compared with the previous track: the
+    # sample's clips are one shot each, so that panel alone has no values.
+    assert all(sum(h["counts"]) > 0 for h in state["histograms"].values()
+               if h["key"] != "max_distance")
     values = state["thresholds"]
     values["jitter"]["max_box"] = 0.2
     answer = call(url + "api/funnel", {"thresholds": values})
