@@ -121,7 +121,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check gaia tests benchmarks
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/measure_throughput.py
+	$(BIN)/python benchmarks/measure_throughput.py --sets demo,720p,wide,1080p,4k
+	$(BIN)/python benchmarks/measure_throughput.py --sets 1080p,4k --face-backend dlib
+	$(BIN)/python benchmarks/face_backends.py
 	$(BIN)/python benchmarks/tune_speed.py
 	$(BIN)/python benchmarks/extract_throughput.py
 	$(BIN)/python benchmarks/loader_throughput.py

@@ -20,7 +20,11 @@ wide (8, 10 and 15 % of the frame width): the figures the README's cluster sizin
 per video-s is the inverse of video-s per CPU-s).
 
     python benchmarks/measure_throughput.py [--work DIR] [--seconds-720p 10] [--ray]
-                                            [--sets demo,720p,wide,1080p]
+                                            [--sets demo,720p,wide,1080p,4k]
+                                            [--face-backend mediapipe|dlib]
+
+One file is measured untimed before any timing (a worker's imports and model start-up are paid
+once, not per video); OpenCV and torch run one thread, as in a worker.
 """
 
 from __future__ import annotations
@@ -173,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma-separated: demo, 720p, wide (720p and 1080p), 1080p "
                              "(ordinary framing at 8, 10 and 15 %% of the width), 4k (peak "
                              "memory of one measuring process)")
-    parser.add_argument("--face-backend", default="dlib", choices=("dlib", "mediapipe"),
+    parser.add_argument("--face-backend", default="mediapipe", choices=("dlib", "mediapipe"),
                         help="face backend measured (default: %(default)s)")
     parser.add_argument("--ray", action="store_true",
                         help="also time the whole Ray job on the sample (wall clock)")

@@ -162,8 +162,8 @@ def test_latents_are_readable_exact_and_normalised_over_train(encoded, inputs, v
     assert stats["speech_features"] == talking["meta"]["speech_features"]
     manifest = pq.read_table(out / "manifest.parquet").to_pylist()
     assert [(r["key"], r["shard"], r["split"]) for r in manifest] == [
-        (SILENT, "clips-b.tar", "train"), (TALKING, "clips-a.tar", "train"),
-        (LISTENING, "clips-a.tar", "val")]
+        (LISTENING, "clips-a.tar", "val"), (SILENT, "clips-b.tar", "train"),
+        (TALKING, "clips-a.tar", "train")]
 
 
 def test_resume_encodes_nothing_twice_and_refuses_another_vae(encoded, inputs, vae_file,

@@ -162,7 +162,8 @@ def format_funnel(funnel: Funnel, title: str) -> list[str]:
              "dropped    (first failing filter)        (any failing filter)"]
     first = funnel.dropped(funnel.first_s)
     every = funnel.dropped(funnel.any_s)
-    for reason in sorted(set(first) | set(every), key=lambda r: -every.get(r, 0.0)):
+    # Ties in name order: a set's order moves with the interpreter's string hashing.
+    for reason in sorted(set(first) | set(every), key=lambda r: (-every.get(r, 0.0), r)):
         lines.append(f"  {reason:<14}{hours(first.get(reason, 0.0))}"
                      f"   {100 * first.get(reason, 0.0) / max(funnel.input_s, 1e-9):5.1f} %"
                      f"          {hours(every.get(reason, 0.0))}")
