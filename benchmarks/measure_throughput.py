@@ -150,7 +150,11 @@ def _child_peak(path: str, out: str, backend: str, queue) -> None:
 
     config = MeasureConfig(backend=backend)
     record = measure_video(path, "peak", "4k", Path(out), Models.load(config), config)
-    queue.put((record["status"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child spawned from this
+    # (large) benchmark process would report the parent's peak; VmHWM is this image's own.
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    queue.put((record["status"], peak_kb / 1024))
 
 
 def peak_memory_4k(work: Path, backend: str, seconds: float) -> None:
