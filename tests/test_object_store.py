@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,7 +124,12 @@ def curated_bucket(s3, inputs, tmp_path_factory) -> str:
     assert second.wait(timeout=900) == 0, log.read_text()[-3000:]
     text = log.read_text()
     assert "took over the lock of a run that is gone" in text
-    assert f"{done_before} already done" in text
+    # Ray's worker processes are not in the killed process group: one may still finish the
+    # video it was on when the driver died, so the resume can find more done than counted
+    # just after the kill, never fewer.
+    resumed = re.search(r"\[measure\] \d+ videos: (\d+) already done", text.split(
+        "took over the lock", 1)[1])
+    assert resumed and done_before <= int(resumed.group(1)) <= len(inputs), text[-3000:]
     assert SECRET not in text and ACCESS not in text
     return run
 
