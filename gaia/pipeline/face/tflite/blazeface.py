@@ -103,7 +103,6 @@ class BlazeFaceDetector:
         self._centres = anchor_centres(spec)
         self._size = spec.input_size
         self.native_min_px = self.config.native_min_px
-        self.last: Faces | None = None
 
     def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         faces = self.faces(rgb)
@@ -117,7 +116,6 @@ class BlazeFaceDetector:
                 angle = angle_to_horizontal(faces.keypoints[i, 0], faces.keypoints[i, 1])
                 fit = self.verifier.fit(rgb, self.verifier.crop_for_box(boxes[i], angle))
                 keep[i] = fit.presence >= self.config.min_presence
-        self.last = Faces(faces.boxes[keep], faces.keypoints[keep], faces.scores[keep])
         return boxes[keep], faces.scores[keep]
 
     def faces(self, rgb: np.ndarray) -> Faces:
@@ -153,7 +151,8 @@ class BlazeFaceDetector:
                 found.append((boxes / scale, points / scale, scores))
         return found
 
-    def _letterboxed(self, image: np.ndarray, x0: float, y0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _letterboxed(self, image: np.ndarray, x0: float, y0: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the model on ``image`` fitted into its square input (padded at the bottom and
         right); results in the pixels of ``image``'s parent, offset by ``x0, y0``."""
         height, width = image.shape[:2]
