@@ -63,8 +63,9 @@ def _tracked_frames(path: Path, config: MeasureConfig, until_s: float
     )
 
     info = probe(str(path))
-    _, frames, tracker = tracked_video(str(path), info, config, new_scanner(config),
-                                       load_face_landmarker(config))
+    landmarker = load_face_landmarker(config)
+    _, frames, tracker = tracked_video(str(path), info, config,
+                                       new_scanner(config, landmarker), landmarker)
     points: list[np.ndarray] = []
     times: list[float] = []
     for chunk in frames:

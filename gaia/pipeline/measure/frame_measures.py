@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from gaia.filters import geometry
+from gaia.filters.occlusion import OcclusionThresholds
 from gaia.pipeline.face.head_pose import head_pose
 from gaia.pipeline.face.occlusion import lower_face_occlusion
 from gaia.pipeline.face.sharpness import face_sharpness
@@ -51,8 +52,8 @@ class Identities:
 
 # A hand over this share of the lower face hides the mouth: its opening is not measured as
 # motion (the visible-speaker rule must not read fingers as a talking mouth). The occlusion
-# filter's own default (filters.occlusion) is the same share.
-MOUTH_COVERED = 0.25
+# filter's default limit: the share at which a frame stops being usable at all.
+MOUTH_COVERED = OcclusionThresholds.max_hand_cover
 
 
 class ChunkMeasurer:

@@ -53,9 +53,10 @@ class Models:
             from gaia.pipeline.face.identity import FaceEmbedder
 
             embedder = FaceEmbedder()
+        landmarker = load_face_landmarker(config)
         return cls(
-            scanner=new_scanner(config),
-            landmarker=load_face_landmarker(config),
+            scanner=new_scanner(config, landmarker),
+            landmarker=landmarker,
             hands=HandFinder() if config.hands else None,
             speech=SpeechDetector(),
             embedder=embedder,
@@ -64,23 +65,26 @@ class Models:
         )
 
 
-def load_detector(config: MeasureConfig) -> BaseDetector:
-    """The backend's face detector, as a ``BaseDetector`` for ``FaceScanner``."""
+def load_detector(config: MeasureConfig, landmarker: Landmarker | None = None) -> BaseDetector:
+    """The backend's face detector, as a ``BaseDetector`` for ``FaceScanner``. BlazeFace checks
+    its doubtful detections with the face mesh: ``landmarker``'s when it is one (one model in
+    memory), else a mesh of its own."""
     if config.backend == "mediapipe":
         from gaia.pipeline.face.tflite.blazeface import BlazeFaceDetector
         from gaia.pipeline.face.tflite.face_mesh import MeshLandmarker
 
-        return BlazeFaceDetector(config.blazeface, verifier=MeshLandmarker())
+        mesh = landmarker if isinstance(landmarker, MeshLandmarker) else MeshLandmarker()
+        return BlazeFaceDetector(config.blazeface, verifier=mesh)
     from gaia.pipeline.face.detect import FaceDetector
 
     return FaceDetector(config.detector)
 
 
-def new_scanner(config: MeasureConfig) -> FaceScanner:
+def new_scanner(config: MeasureConfig, landmarker: Landmarker | None = None) -> FaceScanner:
     """The backend's detector in a ``FaceScanner``. BlazeFace's cost is per input tile, so its
     scans get a smaller pixel budget than HOG's."""
     if config.backend == "mediapipe":
-        return FaceScanner(load_detector(config),
+        return FaceScanner(load_detector(config, landmarker),
                            ScanConfig(max_pixels=config.blazeface.max_scan_pixels))
     return FaceScanner(load_detector(config))
 

@@ -32,6 +32,7 @@ import numpy as np
 from gaia.pipeline.face.detect import DetectorConfig, box_from_landmarks, track_lost
 from gaia.pipeline.face.landmarks import Landmarker
 from gaia.pipeline.face.scan import FaceScanner
+from gaia.pipeline.face.tflite.crop import angle_to_horizontal
 
 # dlib's predictor returns whole pixels of the image it runs on: a 60 px face fitted at its own
 # size is quantised to 1/60 of its width, which is most of the jitter threshold. Faces smaller
@@ -55,8 +56,7 @@ class FaceFix:
 
 def eye_line_angle(points: np.ndarray) -> float:
     """Roll of the eye line of 68 landmarks, radians (0: level; the face-mesh crop's turn)."""
-    left, right = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
-    return float(np.arctan2(right[1] - left[1], right[0] - left[0]))
+    return angle_to_horizontal(points[36:42].mean(axis=0), points[42:48].mean(axis=0))
 
 
 class FaceTracker:
@@ -136,7 +136,6 @@ class FaceTracker:
         when the detection disagrees with the held box by more than the hold allows."""
         self._since_detect = 1
         chosen = np.asarray(chosen, np.float32)
-        side = max(float(chosen[2] - chosen[0]), 1.0)
         # Detector boxes of one face differ by about 0.1 of its size from scan to scan (HOG's
         # pyramid step), so a detection confirms the held box unless it is well away from it.
         agrees = not new and _box_shift(self._fit_box, chosen) <= DETECTION_AGREES

@@ -19,7 +19,6 @@ Nothing downloads (docs/weights.md). torchvision does not import beside our torc
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from gaia.common.installed import package_folders
 from gaia.common.weights import MissingWeightsError, file_sha256, version_of
 from gaia.training.checkpoint import safe_load
 
@@ -137,10 +137,8 @@ def find_vgg16_weights(path: str | os.PathLike | None = None) -> Path:
 def lpips_linear_weights_path(net: str = "vgg") -> Path:
     """``lpips/weights/v0.1/{net}.pth`` inside the installed ``lpips`` wheel, found without
     importing the package (its ``__init__`` imports torchvision)."""
-    spec = importlib.util.find_spec("lpips")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    for folder in folders:
-        path = Path(folder) / "weights" / "v0.1" / f"{net}.pth"
+    for folder in package_folders("lpips"):
+        path = folder / "weights" / "v0.1" / f"{net}.pth"
         if path.is_file():
             return path
     raise MissingWeightsError(

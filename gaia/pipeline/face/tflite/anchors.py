@@ -47,8 +47,7 @@ def decode(raw: np.ndarray, logits: np.ndarray, centres: np.ndarray, input_size:
     """Boxes ``(m, 4)`` x0, y0, x1, y1 and keypoints ``(m, k, 2)``, both in [0, 1] of the
     input, and scores ``(m,)`` of the anchors scoring at least ``min_score``."""
     raw = raw.reshape(len(centres), -1)
-    logits = np.clip(logits.reshape(-1).astype(np.float64), -100.0, 100.0)
-    scores = 1.0 / (1.0 + np.exp(-logits))
+    scores = sigmoid(logits.reshape(-1))
     keep = np.flatnonzero(scores >= min_score)
     raw, anchor = raw[keep] / input_size, centres[keep]
     cx, cy = raw[:, 0] + anchor[:, 0], raw[:, 1] + anchor[:, 1]
@@ -56,6 +55,11 @@ def decode(raw: np.ndarray, logits: np.ndarray, centres: np.ndarray, input_size:
     boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
     keypoints = raw[:, 4:].reshape(len(keep), (raw.shape[1] - 4) // 2, 2) + anchor[:, None, :]
     return boxes, keypoints, scores[keep].astype(np.float32)
+
+
+def sigmoid(logits: np.ndarray | float) -> np.ndarray:
+    """The models' scores from their logits (clipped as MediaPipe does, so none overflows)."""
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, np.float64), -100.0, 100.0)))
 
 
 def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou: float

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gaia.pipeline.face.tflite.anchors import sigmoid
 from gaia.pipeline.face.tflite.crop import RotatedCrop, angle_to_horizontal
 from gaia.pipeline.face.tflite.mesh68 import MESH_POINTS, to_ibug68
 from gaia.pipeline.face.tflite.model_files import FACE_MESH, TFLiteModel
@@ -78,7 +79,7 @@ class MeshLandmarker:
         mesh = np.empty((MESH_POINTS, 3), np.float32)
         mesh[:, :2] = crop.to_image(in_crop[:, :2], self.size)
         mesh[:, 2] = in_crop[:, 2] * np.float32(crop.side / self.size)
-        presence = float(1.0 / (1.0 + np.exp(-float(logit.reshape(())))))
+        presence = float(sigmoid(logit.reshape(())))
         return MeshFit(mesh, to_ibug68(mesh), presence, crop)
 
     def next_crop(self, fit: MeshFit) -> RotatedCrop:

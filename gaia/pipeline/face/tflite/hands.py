@@ -23,7 +23,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from gaia.pipeline.face.tflite.anchors import AnchorSpec, anchor_centres, decode, weighted_nms
+from gaia.pipeline.face.tflite.anchors import (
+    AnchorSpec,
+    anchor_centres,
+    decode,
+    sigmoid,
+    weighted_nms,
+)
 from gaia.pipeline.face.tflite.crop import RotatedCrop, angle_to_horizontal
 from gaia.pipeline.face.tflite.model_files import HAND, PALM, TFLiteModel
 
@@ -98,7 +104,7 @@ class HandFinder:
         # Most frames have no palm near the face: check the best anchor first (with decode's
         # own sigmoid) and skip decoding and NMS then. Also keeps an empty selection away from
         # ``decode``, whose keypoint reshape failed on one before anchors.py was fixed.
-        best = 1.0 / (1.0 + np.exp(-np.clip(float(logits.max()), -100.0, 100.0)))
+        best = float(sigmoid(logits.max()))
         if best < self.config.min_palm_score:
             return []
         boxes, keypoints, scores = decode(raw, logits, self._centres, self._palm_size,

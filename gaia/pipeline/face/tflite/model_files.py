@@ -8,13 +8,13 @@ the package it comes from, before any video is read.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from gaia.common.installed import package_folders
 from gaia.common.weights import MissingWeightsError, file_sha256
 
 PACKAGE = "mediapipe"
@@ -45,12 +45,12 @@ ALL = (FACE_SHORT, FACE_FULL, FACE_MESH, PALM, HAND)
 
 def package_dir() -> Path:
     """The installed ``mediapipe`` folder (found, not imported)."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    folders = package_folders(PACKAGE)
+    if not folders:
         raise MissingWeightsError(
             f"--face-backend mediapipe reads its models from the '{PACKAGE}' wheel, which is not "
             f"installed: {INSTALL} (or use --face-backend dlib)")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return folders[0]
 
 
 def model_path(model: ModelFile) -> Path:
@@ -78,7 +78,7 @@ def check_models(models: tuple[ModelFile, ...] = ALL) -> None:
     the LiteRT runtime is not installed."""
     for model in models:
         model_path(model)
-    if importlib.util.find_spec("ai_edge_litert") is None:
+    if not package_folders("ai_edge_litert"):
         raise MissingWeightsError(
             "--face-backend mediapipe runs its models with LiteRT, which is not installed: "
             "pip install ai-edge-litert")
