@@ -124,11 +124,11 @@ def save_vae_checkpoint(folder: Path, seed: int = 0, **overrides) -> Path:
 
     from gaia.training.checkpoint import save_checkpoint
     from gaia.training.vae.config import load_vae_config
-    from gaia.training.vae.model import TwoEncoderVAE
+    from gaia.training.vae.frame_vae import build_vae
 
     torch.manual_seed(seed)
     config = load_vae_config("vae-tiny", perceptual="none", **overrides)
-    model = TwoEncoderVAE(config)
+    model = build_vae(config)  # disentangle=False: table 6's VAE without disentanglement
     folder.mkdir(parents=True, exist_ok=True)
     return save_checkpoint(folder, 0, {"task": {"model": model.state_dict(),
                                                 "config": config.to_dict()}})

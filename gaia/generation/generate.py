@@ -19,6 +19,10 @@ samples the 68 landmarks of every frame instead, holding the points of a control
 rendered landmarks into its motion latent before decoding. ``OUT.landmarks.npy`` keeps the
 track and ``OUT.portrait_landmarks.npy`` the portrait's points (a starting point for edits).
 
+With a VAE trained without disentanglement (``disentangle: false``, table 6) the s2m model's
+latents are whole-frame latents: the reference is the portrait's own latent, and each sampled
+latent is decoded alone (``inference.vae``); the checkpoints say so, no flag is needed.
+
 Beside ``OUT.mp4``, ``OUT.json`` records the pose track used, the seed, the sampler and the
 checkpoints with their provenance, so a result can be reproduced and audited.
 """
@@ -166,6 +170,10 @@ def check_vae(vae: LoadedVae, s2m: LoadedS2m) -> str:
     latents of another VAE (its latents would mean nothing to this decoder)."""
     digest = file_sha256(vae.checkpoint)
     if is_landmark_stats(s2m.stats):
+        if not vae.disentangled:
+            raise ValueError(f"a landmark model drives the VAE's motion encoder, and "
+                             f"{vae.checkpoint} has none (disentangle: false): give a VAE "
+                             "that disentangles appearance and motion")
         return digest  # landmarks are the VAE's input, not its latents: any VAE renders them
     trained = s2m.stats.vae.get("sha256")
     if trained and trained != digest:
@@ -173,10 +181,10 @@ def check_vae(vae: LoadedVae, s2m: LoadedS2m) -> str:
                          f"{s2m.stats.vae.get('checkpoint')} (sha256 {trained[:12]}...), "
                          f"but --vae is {vae.checkpoint} (sha256 {digest[:12]}...): give the "
                          "VAE that `gaia encode-latents` used")
-    shape = tuple(vae.config.motion_latent_shape)
+    shape = tuple(vae.config.s2m_latent_shape)
     if shape != tuple(s2m.stats.latent_shape):
-        raise ValueError(f"the VAE's motion latent is {shape}, the s2m model's "
-                         f"{tuple(s2m.stats.latent_shape)}: give the matching VAE")
+        raise ValueError(f"the VAE's {vae.config.latent_kind} latent is {shape}, the s2m "
+                         f"model's {tuple(s2m.stats.latent_shape)}: give the matching VAE")
     return digest
 
 
@@ -233,8 +241,8 @@ def generate(image: Path, speech: Path, vae_path: Path, s2m_path: Path | None, o
     appearance_latent = vae.appearance_of(appearance)
     if by_landmarks:
         reference = torch.from_numpy(landmark_units(landmarks[None], size)[0])
-    else:
-        reference = vae.motion_latents(torch.from_numpy(landmarks)[None]).flatten().float()
+    else:  # the portrait's motion latent, or its whole-frame latent (disentangle: false)
+        reference = vae.s2m_latents(appearance[None], landmarks[None])[0]
     speech_rows = torch.from_numpy(features.astype(np.float32))
     pose = pose_track(config.pose, frames, motion_model, speech_rows, reference)
     generator = torch.Generator(device=vae.device)
@@ -257,7 +265,7 @@ def generate(image: Path, speech: Path, vae_path: Path, s2m_path: Path | None, o
         motion = torch.cat([vae.motion_latents(torch.from_numpy(track[i:i + config.batch_size]))
                             .flatten(1).float() for i in range(0, frames, config.batch_size)])
     write_array(Path(out).with_suffix(".portrait_landmarks.npy"), landmarks.astype(np.float32))
-    latents = motion.reshape(frames, *vae.config.motion_latent_shape)
+    latents = motion.reshape(frames, *vae.config.s2m_latent_shape)
 
     def decoded():
         done = 0
@@ -273,7 +281,7 @@ def generate(image: Path, speech: Path, vae_path: Path, s2m_path: Path | None, o
         "sampler": asdict(config.sampler), "pose_spec": config.pose,
         "pose_track": np.round(pose, 4).tolist(),
         "vae": {"checkpoint": str(vae.checkpoint), "step": vae.step, "sha256": vae_sha,
-                "config": vae.config.name},
+                "config": vae.config.name, "disentangle": vae.config.disentangle},
         ("landmarks" if by_landmarks else "s2m"): {
             "checkpoint": str(motion_model.checkpoint), "step": motion_model.step,
             "config": motion_model.config.name},

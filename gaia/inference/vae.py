@@ -3,6 +3,12 @@
 
 Posterior means throughout (deterministic): appearance latents of frames, motion latents of
 landmarks (rendered as the motion encoder's input), frames decoded from both.
+
+A VAE trained with ``disentangle: false`` (table 6, ``training.vae.frame_vae``) has one
+latent per frame and nothing else: ``s2m_latents`` encodes frames (``frame_latents``) where the
+paper's VAE encodes landmarks, ``appearance_of`` gives None (there is no appearance to hold)
+and ``decode_motion`` decodes each latent alone. What needs the split (``motion_latents``,
+``reconstruct``: reenactment, the landmark model) is refused by name.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from torch import Tensor
 
 from gaia.training.checkpoint import load_checkpoint, resolve_checkpoint
 from gaia.training.vae.config import VaeConfig, build_vae_config
+from gaia.training.vae.frame_vae import FrameVAE, build_vae
 from gaia.training.vae.landmark_render import render_landmarks
 from gaia.training.vae.model import TwoEncoderVAE
 
@@ -25,7 +32,7 @@ from gaia.training.vae.model import TwoEncoderVAE
 class LoadedVae:
     """A VAE read from a checkpoint, in eval mode, for inference with posterior means."""
 
-    model: TwoEncoderVAE
+    model: TwoEncoderVAE | FrameVAE
     config: VaeConfig
     checkpoint: Path
     step: int
@@ -41,11 +48,21 @@ class LoadedVae:
         if not isinstance(task, dict) or "model" not in task or "config" not in task:
             raise ValueError(f"{checkpoint} is not a VAE checkpoint of `gaia train vae` "
                              "(it has no task.model and task.config)")
-        config = build_vae_config(task["config"])
-        model = TwoEncoderVAE(config)
+        config = build_vae_config(task["config"])  # no `disentangle` key: the paper's VAE
+        model = build_vae(config)
         model.load_state_dict(task["model"])
         model.to(device).eval()
         return cls(model, config, checkpoint, int(state.get("step", 0)), device)
+
+    @property
+    def disentangled(self) -> bool:
+        return self.config.disentangle
+
+    def _needs_split(self, what: str) -> None:
+        if not self.disentangled:
+            raise ValueError(f"{self.checkpoint} is a VAE without disentanglement "
+                             f"(disentangle: false, table 6): it has no appearance and motion "
+                             f"encoders, so it cannot {what}")
 
     def landmark_image(self, landmarks: Tensor) -> Tensor:
         """Landmarks (B, 68, 2) in pixels of the ``S`` image -> the motion encoder's input."""
@@ -57,30 +74,57 @@ class LoadedVae:
     @torch.no_grad()
     def appearance_latent(self, appearance: Tensor) -> Tensor:
         """Posterior mean of the appearance latent of frames (B, 3, S, S) in [-1, 1]."""
+        self._needs_split("encode an appearance apart from motion")
         return self.model.encode_appearance(appearance.to(self.device)).mode()
 
-    def appearance_of(self, image: np.ndarray) -> Tensor:
-        """Appearance latent (1, C_a, h, w) of one uint8 ``(S, S, 3)`` RGB frame."""
-        pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1)
-        return self.appearance_latent(pixels)
+    def appearance_of(self, image: np.ndarray) -> Tensor | None:
+        """Appearance latent (1, C_a, h, w) of one uint8 ``(S, S, 3)`` RGB frame; None for a
+        VAE without disentanglement (its frame latents carry the appearance)."""
+        if not self.disentangled:
+            return None
+        return self.appearance_latent(pixels_of(image[None]))
 
     @torch.no_grad()
     def motion_latents(self, landmarks: Tensor) -> Tensor:
         """Posterior means of the motion latents (B, C_m, h, w) of landmarks (B, 68, 2)."""
+        self._needs_split("encode motion from landmarks")
         return self.model.encode_motion(self.landmark_image(landmarks)).mode()
 
     @torch.no_grad()
-    def decode_motion(self, appearance_latent: Tensor, motion: Tensor) -> Tensor:
+    def frame_latents(self, frames: Tensor) -> Tensor:
+        """Posterior means of the whole-frame latents (B, C_a, h, w) of frames (B, 3, S, S) in
+        [-1, 1], for a VAE without disentanglement."""
+        if self.disentangled:
+            raise ValueError(f"{self.checkpoint} disentangles appearance and motion: its "
+                             "s2m latents are motion latents of landmarks (motion_latents)")
+        return self.model.encode_frame(frames.to(self.device)).mode()
+
+    def s2m_latents(self, images: np.ndarray, landmarks: np.ndarray) -> Tensor:
+        """The latents the s2m model learns, flattened (B, D), of uint8 ``(B, S, S, 3)`` frames
+        and their landmarks (B, 68, 2) in pixels of the ``S`` image: motion latents of the
+        landmarks, or without disentanglement the frames' own latents."""
+        if self.disentangled:
+            latents = self.motion_latents(torch.from_numpy(np.asarray(landmarks, np.float32)))
+        else:
+            latents = self.frame_latents(pixels_of(images))
+        return latents.flatten(1).float()
+
+    @torch.no_grad()
+    def decode_motion(self, appearance_latent: Tensor | None, motion: Tensor) -> Tensor:
         """Frames (B, 3, S, S) in [-1, 1] from one appearance latent (1, ...) or B of them and
-        motion latents (B, C_m, h, w)."""
+        motion latents (B, C_m, h, w); without disentanglement from the frame latents alone
+        (``appearance_latent`` None)."""
+        if not self.disentangled:
+            return self.model.decode(motion.to(self.device)).float().clamp(-1, 1)
         appearance = appearance_latent.expand(len(motion), -1, -1, -1)
         motion = motion.to(self.device, appearance.dtype)
         return self.model.decode(appearance, motion).float().clamp(-1, 1)
 
-    def frame_batches(self, appearance_latent: Tensor, motion: Tensor, batch_size: int
+    def frame_batches(self, appearance_latent: Tensor | None, motion: Tensor, batch_size: int
                       ) -> Iterator[np.ndarray]:
-        """uint8 ``(b, S, S, 3)`` RGB frames decoded from motion latents (T, C_m, h, w), at
-        most ``batch_size`` at a time (bounded memory for long videos)."""
+        """uint8 ``(b, S, S, 3)`` RGB frames decoded from motion latents (T, C_m, h, w) (or
+        the frame latents of a VAE without disentanglement), at most ``batch_size`` at a time
+        (bounded memory for long videos)."""
         for start in range(0, len(motion), batch_size):
             yield to_uint8(self.decode_motion(appearance_latent,
                                               motion[start:start + batch_size]))
@@ -92,6 +136,12 @@ class LoadedVae:
     def reconstruct(self, appearance: Tensor, landmarks: Tensor) -> Tensor:
         """Frame ``appearance``'s look with ``landmarks``' motion (posterior means)."""
         return self.decode(self.appearance_latent(appearance), landmarks)
+
+
+def pixels_of(images: np.ndarray) -> Tensor:
+    """uint8 (B, H, W, 3) RGB -> (B, 3, H, W) float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(
+        127.5).sub(1)
 
 
 def to_uint8(images: Tensor) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Latent shards, version 1: what ``gaia encode-latents`` writes and the s2m trainer reads
+"""Latent shards, version 2: what ``gaia encode-latents`` writes and the s2m trainer reads
 (paper, section 4.2; docs/shards.md).
 
 One sample per clip of the source shards that has audio, under the clip's key. Members:
@@ -11,6 +11,12 @@ One sample per clip of the source shards that has audio, under the clip's key. M
 ``pose.npy``        float32 ``(frames, 3)``: pitch, yaw, roll in degrees, as in the source
 ``json``            UTF-8 object: ``LATENT_JSON_FIELDS`` and the source sample's provenance
 ==================  ===============================================================
+
+Version 2 adds the JSON field ``latent``: ``motion`` (the paper's motion latents, all that
+version 1 held) or ``frame`` (the whole-frame latents of a VAE trained with ``disentangle:
+false``, table 6's "w/o disentanglement", stored in ``motion.npy`` and ``reference.npy`` all
+the same, since the s2m model learns them in the motion latents' place). Version 1 samples
+still read, as ``latent: motion``.
 
 Values are raw (not normalised): ``stats.json`` beside the shards holds the per-dimension mean
 and standard deviation of ``motion``, ``pose`` and ``speech`` over all frames of the train
@@ -27,7 +33,9 @@ import numpy as np
 from gaia.schemas.keys import check_key
 from gaia.schemas.shards import SPLITS, check_member, load_npy
 
-LATENT_SCHEMA_VERSION = 1
+LATENT_SCHEMA_VERSION = 2
+READ_VERSIONS = (1, 2)  # version 1: before `latent`, motion latents only
+LATENT_KINDS = ("motion", "frame")
 LATENT_MEMBERS = ("motion.npy", "reference.npy", "speech.npy", "pose.npy", "json")
 STATS_FILE = "stats.json"
 
@@ -72,9 +80,13 @@ def read_latent_sample(members: dict[str, bytes]) -> dict:
     for name, kind in LATENT_JSON_FIELDS.items():
         if not isinstance(meta.get(name), kind) or isinstance(meta.get(name), bool):
             raise ValueError(f"json field {name!r} missing or of the wrong type")
-    if meta["latent_schema_version"] != LATENT_SCHEMA_VERSION:
+    if meta["latent_schema_version"] not in READ_VERSIONS:
         raise ValueError(f"latent_schema_version {meta['latent_schema_version']}, expected "
-                         f"{LATENT_SCHEMA_VERSION}")
+                         f"one of {READ_VERSIONS}")
+    meta.setdefault("latent", "motion")  # version 1 (and samples made by hand): motion latents
+    if meta["latent"] not in LATENT_KINDS:
+        raise ValueError(f"json field 'latent' is {meta['latent']!r}, not one of "
+                         f"{LATENT_KINDS}")
     if meta["split"] not in SPLITS:
         raise ValueError(f"split {meta['split']!r} is not one of {list(SPLITS)}")
     check_key(meta["key"])

@@ -25,11 +25,13 @@ class VaeIdentity:
     step: int
     sha256: str
     config: str  # the VAE config's name, e.g. vae-base
-    latent_shape: tuple[int, int, int]  # (C, h, w) of the motion latent
+    latent_shape: tuple[int, int, int]  # (C, h, w) of the latent the s2m model learns
+    # "motion" (of landmarks), or "frame" for a VAE without disentanglement (table 6)
+    latent: str = "motion"
 
     def provenance(self) -> dict:
         return {"checkpoint": self.checkpoint, "step": self.step, "sha256": self.sha256,
-                "config": self.config}
+                "config": self.config, "latent": self.latent}
 
 
 
@@ -51,7 +53,7 @@ def vae_identity(vae: str | Path) -> tuple[Path, VaeIdentity]:
     config = build_vae_config(task["config"])
     return checkpoint, VaeIdentity(checkpoint.name, int(state.get("step", 0)),
                                    file_sha256(checkpoint), config.name,
-                                   tuple(config.motion_latent_shape))
+                                   tuple(config.s2m_latent_shape), config.latent_kind)
 
 
 def encode_landmarks(vae, landmarks: np.ndarray, crop_size: float, batch_frames: int
@@ -70,6 +72,21 @@ def encode_landmarks(vae, landmarks: np.ndarray, crop_size: float, batch_frames:
     return np.concatenate(latents).astype(np.float32, copy=False)
 
 
+def encode_frames(vae, mp4: bytes, frames: int, batch_frames: int) -> np.ndarray:
+    """The whole-frame latents ``(frames, D)`` float32 of a clip's mp4, decoded at the VAE's
+    size as the training loader decodes it, ``batch_frames`` at a time (a VAE without
+    disentanglement; ``vae``: a ``LoadedVae``). ``Skip`` when the mp4 does not decode whole."""
+    from gaia.training.data.clip_decode import SampleError, frame_batches
+
+    try:
+        return np.concatenate([
+            vae.s2m_latents(images, None).cpu().numpy()
+            for images in frame_batches(mp4, frames, vae.config.image_size, batch_frames)
+        ]).astype(np.float32, copy=False)
+    except SampleError as err:
+        raise Skip("failed", f"mp4: {err}") from err
+
+
 def latent_sample(vae, identity: VaeIdentity, sample: dict, batch_frames: int,
                   source_shard: str = "") -> tuple[dict[str, bytes], dict]:
     """One source sample (WebDataset dict of member bytes) -> its latent members and the arrays
@@ -84,12 +101,18 @@ def latent_sample(vae, identity: VaeIdentity, sample: dict, batch_frames: int,
                              f"{features['dim']}")
     if not np.isfinite(landmarks).all():
         raise Skip("failed", "landmarks.npy holds non-finite values")
-    motion = encode_landmarks(vae, landmarks, float(meta["crop_size"]), batch_frames)
+    if vae.config.disentangle:
+        motion = encode_landmarks(vae, landmarks, float(meta["crop_size"]), batch_frames)
+    else:  # table 6's VAE without disentanglement: the latents of the frames themselves
+        if "mp4" not in members:
+            raise Skip("failed", "missing member mp4")
+        motion = encode_frames(vae, members["mp4"], frames, batch_frames)
     reference = reference_frame(pose)
     latent_json = {
         **{name: meta[name] for name in ("key", "frames", "fps", "split", "identity",
                                          "source_video")},
         "latent_schema_version": LATENT_SCHEMA_VERSION, "reference_frame": reference,
+        "latent": identity.latent,
         "latent_shape": list(identity.latent_shape), "vae": identity.provenance(),
         "speech_features": features, "source_shard": source_shard,
         "start_s": meta.get("start_s"), "end_s": meta.get("end_s"),

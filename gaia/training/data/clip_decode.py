@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Container, Iterator
 from typing import Protocol
 
 import numpy as np
@@ -68,21 +69,16 @@ def _frame_indices(frames: int, config: ClipDecoding, rng: np.random.Generator) 
     return np.sort(rng.choice(frames, size=count, replace=False))
 
 
-def decode_frames(blob: bytes, indices: np.ndarray, size: int) -> tuple[np.ndarray, int, int]:
-    """Frames ``indices`` (sorted) of an mp4 in memory as uint8 ``(n, size, size, 3)`` RGB, and
-    the stream's width and height. Decoding stops after the last index.
-
-    The frames are those of ``pixel_format.rgb_array`` byte for byte (the same bit-exact area
-    resize), from one swscale context per clip on one thread: ``rgb_array`` makes a context,
-    and a pool of threads, per frame, which cost more than decoding the frame did.
-    """
+def _decoded(blob: bytes, size: int, wanted: Container[int], last: int
+             ) -> Iterator[tuple[int, np.ndarray, int, int]]:
+    """``(index, frame, width, height)`` for the frames of an mp4 in memory whose index is in
+    ``wanted``, up to ``last``, as uint8 ``(size, size, 3)`` RGB; SampleError when it does not
+    decode or ends before ``last``. Frames not wanted are decoded but never converted."""
     import av
     from av.video.reformatter import VideoReformatter
 
     reformatter, flags = VideoReformatter(), _exact("AREA")
-
-    wanted, out = {int(i): n for n, i in enumerate(indices)}, [None] * len(indices)
-    last, seen = int(indices[-1]), 0
+    seen = 0
     try:
         with av.open(io.BytesIO(blob), mode="r") as container:
             if not container.streams.video:
@@ -91,8 +87,9 @@ def decode_frames(blob: bytes, indices: np.ndarray, size: int) -> tuple[np.ndarr
             width, height = stream.codec_context.width, stream.codec_context.height
             for seen, frame in enumerate(container.decode(stream), start=1):
                 if seen - 1 in wanted:
-                    out[wanted[seen - 1]] = reformatter.reformat(
-                        frame, size, size, "rgb24", interpolation=flags, threads=1).to_ndarray()
+                    yield seen - 1, reformatter.reformat(
+                        frame, size, size, "rgb24", interpolation=flags,
+                        threads=1).to_ndarray(), width, height
                 if seen > last:
                     break
     except SampleError:
@@ -101,7 +98,35 @@ def decode_frames(blob: bytes, indices: np.ndarray, size: int) -> tuple[np.ndarr
         raise SampleError("bad_mp4", f"mp4 does not decode: {type(err).__name__}: {err}") from err
     if seen <= last:
         raise SampleError("misaligned", f"mp4 has {seen} frames, the json needs {last + 1}")
-    return np.stack(out), width, height
+
+
+def decode_frames(blob: bytes, indices: np.ndarray, size: int) -> tuple[np.ndarray, int, int]:
+    """Frames ``indices`` (sorted) of an mp4 in memory as uint8 ``(n, size, size, 3)`` RGB, and
+    the stream's width and height. Decoding stops after the last index.
+
+    The frames are those of ``pixel_format.rgb_array`` byte for byte (the same bit-exact area
+    resize), from one swscale context per clip on one thread: ``rgb_array`` makes a context,
+    and a pool of threads, per frame, which cost more than decoding the frame did.
+    """
+    wanted, out = {int(i): n for n, i in enumerate(indices)}, [None] * len(indices)
+    shape = (0, 0)
+    for index, image, *found in _decoded(blob, size, wanted, int(indices[-1])):
+        out[wanted[index]], shape = image, found
+    return np.stack(out), shape[0], shape[1]
+
+
+def frame_batches(blob: bytes, frames: int, size: int, batch: int) -> Iterator[np.ndarray]:
+    """All ``frames`` frames of an mp4 in memory, the same pixels ``decode_frames`` gives, as
+    uint8 ``(b, size, size, 3)`` batches of at most ``batch`` (bounded memory for long clips:
+    encode-latents of a VAE without disentanglement encodes every frame)."""
+    pending: list[np.ndarray] = []
+    for _, image, _, _ in _decoded(blob, size, range(frames), frames - 1):
+        pending.append(image)
+        if len(pending) == batch:
+            yield np.stack(pending)
+            pending = []
+    if pending:
+        yield np.stack(pending)
 
 
 def _array(members: dict, name: str, rows: int, tail: tuple[int, ...] | None) -> np.ndarray:

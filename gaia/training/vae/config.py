@@ -21,6 +21,15 @@ for its extra level). Doubling both ``d`` and ``n`` multiplies a convolutional s
 about 7-8, which fits small to base (80M to 700M) but not base to large (700M to 1.7B, a
 factor 2.4): with small's multipliers large would have 4.1B parameters, so it keeps its
 deepest levels at ``2 d`` (multipliers ``1, 1, 2, 2``).
+
+``disentangle: false`` is table 6's "w/o disentanglement" (paper, section 5.3): one encoder of
+the whole frame and a decoder of its latent alone (``training.vae.frame_vae``); the s2m model
+then learns those whole-frame latents (``s2m_latent_shape``). The encoder keeps the appearance
+encoder's layout (``channel_multipliers``, ``appearance_latent_channels``: downsampling 8),
+since its latent must carry the whole frame; the ``motion_*`` keys are unused. Parameter counts
+(``count_parameters``, the discriminator apart), with and without disentanglement: vae-tiny
+1.11M and 0.72M, vae-small 96.4M and 60.3M, vae-base 600.0M and 359.0M (no motion encoder,
+and a decoder projection of one latent instead of two).
 """
 
 from __future__ import annotations
@@ -41,6 +50,10 @@ class VaeConfig:
     """One VAE size with its loss and optimiser settings (defaults: the paper's small size).
 
     Architecture (paper, section 4.1):
+      disentangle: True (the paper's model): an appearance encoder of frame i and a motion
+        encoder of frame j's landmarks. False: table 6's "w/o disentanglement", one encoder
+        of the whole frame j, the decoder reconstructing it from that latent alone (module
+        docstring). Checkpoints record it; those from before it read as True.
       image_size: side of the square frames in pixels (256 in the paper).
       channels: base width ``d``. num_res_blocks: residual blocks per level ``n`` (the decoder
         has ``n + 1`` per level, as in latent-diffusion's decoder).
@@ -65,6 +78,7 @@ class VaeConfig:
     """
 
     name: str = "vae"
+    disentangle: bool = True
     image_size: int = 256
     channels: int = 128
     num_res_blocks: int = 2
@@ -130,6 +144,17 @@ class VaeConfig:
     def motion_latent_shape(self) -> tuple[int, int, int]:
         side = self.image_size // self.motion_downsampling
         return (self.motion_latent_channels, side, side)
+
+    @property
+    def s2m_latent_shape(self) -> tuple[int, int, int]:
+        """The per-frame latent the s2m model learns and generation decodes: the motion
+        latent, or without disentanglement the whole frame's latent."""
+        return self.motion_latent_shape if self.disentangle else self.appearance_latent_shape
+
+    @property
+    def latent_kind(self) -> str:
+        """What that latent encodes: ``motion`` (landmarks) or ``frame`` (the whole frame)."""
+        return "motion" if self.disentangle else "frame"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (tuples as lists), ready for YAML or JSON."""

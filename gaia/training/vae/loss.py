@@ -9,7 +9,7 @@ reconstruction. Discriminator: ``0.5 * (mean(relu(1 - real)) + mean(relu(1 + fak
 hinge, the logistic loss for vanilla. Both GAN terms are zero before ``disc_start``.
 
 Reductions as in latent-diffusion: the reconstruction term (L1 plus the LPIPS distance,
-broadcast over pixels) and the KL (both latents) are summed over a sample's elements and
+broadcast over pixels) and the KL (both latents, or the one of a VAE without disentanglement) are summed over a sample's elements and
 averaged over the batch, so ``kl_weight = 1e-6`` means what it means there. The logs also give
 the per-pixel L1. Everything that can overflow in bf16 (KL, gradient norms) is computed in
 float32, so the loss runs under ``torch.autocast("cuda", torch.bfloat16)``.
@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from gaia.training.vae.config import VaeConfig
+from gaia.training.vae.frame_vae import FramePosterior
 from gaia.training.vae.model import Posteriors
 from gaia.training.vae.perceptual import LPIPS
 
@@ -62,15 +63,16 @@ class VaeLoss(nn.Module):
         weight = weight.clamp(0.0, MAX_ADAPTIVE_WEIGHT).detach()
         return torch.nan_to_num(weight, nan=0.0) * self.config.disc_weight
 
-    def generator_loss(self, target: Tensor, reconstruction: Tensor, posteriors: Posteriors,
+    def generator_loss(self, target: Tensor, reconstruction: Tensor,
+                       posteriors: Posteriors | FramePosterior,
                        logits_fake: Tensor | None, last_layer: Tensor, step: int
                        ) -> tuple[Tensor, dict[str, Tensor]]:
         """The VAE's loss and detached logs. ``logits_fake`` is the discriminator on
         ``reconstruction`` (may be None before ``disc_start``)."""
         rec_loss, logs = self.reconstruction_loss(target, reconstruction)
-        kl_app = posteriors.appearance.kl().mean()
-        kl_motion = posteriors.motion.kl().mean()
-        kl = kl_app + kl_motion
+        # One KL term per latent: appearance and motion, or the frame's alone (FrameVAE).
+        kls = {name: part.kl().mean() for name, part in posteriors.parts().items()}
+        kl = sum(kls.values())
         loss = rec_loss + self.config.kl_weight * kl
         zero = torch.zeros((), device=loss.device)
         gan, weight = zero, zero
@@ -78,8 +80,8 @@ class VaeLoss(nn.Module):
             gan = self.generator_gan_term(logits_fake)
             weight = self.adaptive_weight(rec_loss, gan, last_layer)
             loss = loss + weight * gan
-        logs.update(rec_loss=rec_loss.detach(), kl_appearance=kl_app.detach(),
-                    kl_motion=kl_motion.detach(), gan_loss=gan.detach(),
+        logs.update({f"kl_{name}": value.detach() for name, value in kls.items()})
+        logs.update(rec_loss=rec_loss.detach(), gan_loss=gan.detach(),
                     adaptive_weight=weight.detach(), loss=loss.detach())
         return loss, logs
 

@@ -60,6 +60,10 @@ class Posteriors:
     appearance: DiagonalGaussian
     motion: DiagonalGaussian
 
+    def parts(self) -> dict[str, DiagonalGaussian]:
+        """Each latent's posterior by name (the loss sums their KL terms)."""
+        return {"appearance": self.appearance, "motion": self.motion}
+
 
 class ResBlock(nn.Module):
     """GroupNorm, SiLU, conv, GroupNorm, SiLU, dropout, conv; 1x1 conv on the skip when the
@@ -144,7 +148,9 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """(appearance latent, motion latent at half its side) -> image (B, 3, S, S): the motion
     latent upsampled x2 and concatenated, projected by a 3x3 conv, two middle blocks, then
-    ``num_res_blocks + 1`` blocks per level from the deepest, an upsampling between levels."""
+    ``num_res_blocks + 1`` blocks per level from the deepest, an upsampling between levels.
+    Without disentanglement (``config.disentangle`` False) the projection takes the whole
+    frame's latent alone (``training.vae.frame_vae``)."""
 
     def __init__(self, config: VaeConfig) -> None:
         super().__init__()
@@ -152,7 +158,8 @@ class Decoder(nn.Module):
         d, mults, groups = config.channels, config.channel_multipliers, config.norm_groups
         drop = config.dropout
         width = d * mults[-1]
-        fused = config.appearance_latent_channels + config.motion_latent_channels
+        fused = config.appearance_latent_channels + (
+            config.motion_latent_channels if config.disentangle else 0)
         self.project = nn.Conv2d(fused, width, 3, padding=1)
         layers: list[nn.Module] = [ResBlock(width, width, groups, drop),
                                    ResBlock(width, width, groups, drop)]
@@ -166,9 +173,12 @@ class Decoder(nn.Module):
         self.norm_out = nn.GroupNorm(groups, width, eps=1e-6)
         self.conv_out = nn.Conv2d(width, 3, 3, padding=1)
 
-    def forward(self, z_appearance: Tensor, z_motion: Tensor) -> Tensor:
-        motion = F.interpolate(z_motion, size=z_appearance.shape[-2:], mode="nearest")
-        h = self.project(torch.cat([z_appearance, motion.to(z_appearance.dtype)], dim=1))
+    def forward(self, z_appearance: Tensor, z_motion: Tensor | None = None) -> Tensor:
+        if z_motion is None:  # a decoder without disentanglement: the frame's latent alone
+            h = self.project(z_appearance)
+        else:
+            motion = F.interpolate(z_motion, size=z_appearance.shape[-2:], mode="nearest")
+            h = self.project(torch.cat([z_appearance, motion.to(z_appearance.dtype)], dim=1))
         h = run_blocks(self.body, h, self.checkpointing)
         return self.conv_out(F.silu(self.norm_out(h)))
 
@@ -178,6 +188,9 @@ class TwoEncoderVAE(nn.Module):
 
     def __init__(self, config: VaeConfig) -> None:
         super().__init__()
+        if not config.disentangle:
+            raise ValueError("a config with disentangle: false builds a FrameVAE "
+                             "(training.vae.frame_vae.build_vae), not a TwoEncoderVAE")
         self.config = config
         common = dict(channels=config.channels, num_res_blocks=config.num_res_blocks,
                       groups=config.norm_groups, dropout=config.dropout,
@@ -223,13 +236,14 @@ class TwoEncoderVAE(nn.Module):
 
 
 def count_parameters(config: VaeConfig) -> dict[str, int]:
-    """Parameters per part and ``total`` (the VAE; ``discriminator`` is listed apart and not
-    in ``total``). Built on the meta device: nothing is allocated, so vae-large is cheap. (It
+    """Parameters per part and ``total`` (the VAE, with or without disentanglement;
+    ``discriminator`` is listed apart and not in ``total``). Built on the meta device: nothing is allocated, so vae-large is cheap. (It
     lives here, not in ``config``: the config module never imports the model.)"""
     from gaia.training.vae.discriminator import PatchDiscriminator
+    from gaia.training.vae.frame_vae import build_vae
 
     with torch.device("meta"):
-        model = TwoEncoderVAE(config)
+        model = build_vae(config)
         disc = PatchDiscriminator.from_config(config)
     counts = {name: sum(p.numel() for p in part.parameters())
               for name, part in model.named_children()}

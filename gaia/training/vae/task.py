@@ -3,7 +3,8 @@
 Generator step: frame i and frame j's rendered landmarks in, frame j out; L1 + LPIPS + KL, and
 after ``disc_start`` the patch discriminator's term with latent-diffusion's adaptive weight.
 Discriminator step: hinge loss on real frames against the (detached) reconstructions. Two Adam
-optimizers at the paper's constant learning rate. The modules are wrapped for DDP here and only
+optimizers at the paper's constant learning rate. Without disentanglement (``disentangle:
+false``, table 6) the one encoder sees frame j itself, and nothing else changes. The modules are wrapped for DDP here and only
 here; gradient accumulation syncs on the last micro-batch only.
 """
 
@@ -17,9 +18,9 @@ from gaia.training.distributed import World, no_sync, unwrap, wrap
 from gaia.training.loop import accumulate, autocast
 from gaia.training.vae.config import VaeConfig
 from gaia.training.vae.discriminator import PatchDiscriminator
+from gaia.training.vae.frame_vae import build_vae
 from gaia.training.vae.landmark_render import render_landmarks
 from gaia.training.vae.loss import VaeLoss
-from gaia.training.vae.model import TwoEncoderVAE
 
 
 class VaeTask:
@@ -34,7 +35,7 @@ class VaeTask:
         # resume. Seeded by rank: alike, every rank would draw the same posterior noise.
         self.noise = torch.Generator(device=world.device)
         self.noise.manual_seed(rank_seed(seed, world.rank))
-        self.model = wrap(TwoEncoderVAE(config), world)
+        self.model = wrap(build_vae(config), world)
         self.disc = wrap(PatchDiscriminator(3, config.disc_channels, config.disc_layers,
                                             config.disc_norm, config.disc_spectral_norm), world)
         if perceptual is not None:
@@ -51,12 +52,25 @@ class VaeTask:
                                 line_width=self.config.landmark_line_width,
                                 channels=self.config.landmark_channels)
 
-    def _inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _inputs(self, batch: dict, sketch: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Frame i, frame j and j's landmark image (None for a VAE without disentanglement,
+        which has no use for it, unless ``sketch`` asks for it to be shown)."""
         device = self.world.device
         appearance = batch["appearance"].to(device, non_blocking=True)
         target = batch["target"].to(device, non_blocking=True)
-        landmarks = self.landmark_image(batch["target_landmarks"].to(device))
+        landmarks = None
+        if self.config.disentangle or sketch:
+            landmarks = self.landmark_image(batch["target_landmarks"].to(device))
         return appearance, target, landmarks
+
+    def _forward(self, model: torch.nn.Module, appearance: torch.Tensor, target: torch.Tensor,
+                 landmarks: torch.Tensor | None, sample: bool = True):
+        """(reconstruction of frame j, posteriors): from frame i's appearance and j's
+        landmarks, or without disentanglement from frame j alone."""
+        if self.config.disentangle:
+            return model(appearance, landmarks, sample=sample, generator=self.noise)
+        return model(target, sample=sample, generator=self.noise)
 
     def train_step(self, micro_batches: list[dict], step: int) -> dict[str, float]:
         """One optimizer step of each network over ``micro_batches`` (gradient accumulation)."""
@@ -71,8 +85,8 @@ class VaeTask:
             appearance, target, landmarks = self._inputs(batch)
             sync = index == count - 1
             with no_sync(self.model, self.world, sync), autocast(self.world.device):
-                reconstruction, posteriors = self.model(appearance, landmarks,
-                                                        generator=self.noise)
+                reconstruction, posteriors = self._forward(self.model, appearance, target,
+                                                           landmarks)
                 # The generator sees the discriminator unwrapped: its own parameters get no
                 # gradient from this pass (they are zeroed below), only the VAE's do.
                 logits_fake = (unwrap(self.disc)(reconstruction)
@@ -102,14 +116,15 @@ class VaeTask:
     def reconstruct(self, batch: dict) -> torch.Tensor:
         """Posterior-mean reconstructions of a batch, in [-1, 1]."""
         self.model.eval()
-        appearance, _, landmarks = self._inputs(batch)
+        appearance, target, landmarks = self._inputs(batch)
         with autocast(self.world.device):
-            reconstruction, _ = unwrap(self.model)(appearance, landmarks, sample=False)
+            reconstruction, _ = self._forward(unwrap(self.model), appearance, target,
+                                              landmarks, sample=False)
         return reconstruction.float().clamp(-1, 1)
 
     def image_grid(self, batch: dict) -> torch.Tensor:
         """Rows of (appearance frame, target landmarks, target, reconstruction), (3, H, W)."""
-        appearance, target, landmarks = self._inputs(batch)
+        appearance, target, landmarks = self._inputs(batch, sketch=True)
         shown = min(4, appearance.shape[0])
         reconstruction = self.reconstruct({k: v[:shown] if hasattr(v, "shape") else v
                                            for k, v in batch.items()})
