@@ -1,4 +1,5 @@
-"""Evaluation metrics against hand-computed cases (issue 13): AKD of a known shift; Sync-C/D of
+"""Evaluation metrics against hand-computed cases (issues 13, 24): AKD by FOMM's definition
+and the Euclidean one, on a hand-computed case and on isotropic Gaussian errors; Sync-C/D of
 a known distance matrix; FID through torchmetrics equal to the Fréchet distance computed by
 hand; FID's Inception-v3 in the published port's layout; LPIPS (alex) zero on identical
 images; every metric without its weights file n/a with a message naming the file."""
@@ -12,17 +13,44 @@ import torch
 
 from gaia.evaluation.fid import fid_network, frechet_distance
 from gaia.evaluation.inception import FidInception, load_inception
-from gaia.evaluation.keypoints import keypoint_distance
+from gaia.evaluation.keypoints import KeypointScore, akd_euclidean, akd_fomm
 from gaia.evaluation.lip_sync import clip_sync, mouth_crops, syncnet_scorer
 from gaia.evaluation.lpips_alex import AlexNetFeatures, metric_lpips
 
 
-def test_akd_of_a_known_shift_is_its_length():
+def test_akd_both_ways_on_a_hand_computed_case():
+    real = np.array([[0.0, 0.0], [1.0, 1.0]])
+    generated = np.array([[3.0, 4.0], [1.0, -1.0]])  # differences (3, 4) and (0, 2)
+    assert akd_fomm(real, generated) == pytest.approx((3 + 4 + 0 + 2) / 4)
+    assert akd_euclidean(real, generated) == pytest.approx((5 + 2) / 2)
     points = np.random.default_rng(0).uniform(0, 64, (68, 2))
-    assert keypoint_distance(points, points) == 0.0
-    assert keypoint_distance(points, points + (3.0, 4.0)) == pytest.approx(5.0)
+    assert akd_fomm(points, points) == akd_euclidean(points, points) == 0.0
+    assert akd_fomm(points, points + (3.0, 4.0)) == pytest.approx(3.5)
+    assert akd_euclidean(points, points + (3.0, 4.0)) == pytest.approx(5.0)
     with pytest.raises(ValueError, match="one shape"):
-        keypoint_distance(points, points[:10])
+        akd_fomm(points, points[:10])
+
+
+def test_euclidean_akd_reads_pi_over_2_of_fomms_on_isotropic_errors():
+    """Mean of a Rayleigh variable over a half-normal's: sqrt(pi/2) / sqrt(2/pi) = pi/2."""
+    rng = np.random.default_rng(1)
+    real = rng.uniform(0, 256, (200, 68, 2))
+    generated = real + rng.normal(0, 1.5, real.shape)
+    fomm = np.mean([akd_fomm(a, b) for a, b in zip(real, generated, strict=True)])
+    euclid = np.mean([akd_euclidean(a, b) for a, b in zip(real, generated, strict=True)])
+    assert fomm == pytest.approx(1.5 * np.sqrt(2 / np.pi), rel=0.02)
+    assert euclid / fomm == pytest.approx(np.pi / 2, rel=0.01)
+
+
+def test_keypoint_score_reports_both_and_counts_misses():
+    points = np.zeros((68, 2))
+    score = KeypointScore(lambda image: None if image.mean() > 100 else points + (3.0, 4.0))
+    dark, bright = np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)
+    assert score.add_detections(points, dark) is not None
+    assert score.add_detections(None, dark) is not None
+    assert score.add_detections(points, bright) is None
+    assert score.report() == {"akd": 3.5, "akd_euclidean": 5.0, "akd_frames": 1,
+                              "akd_missed_real": 1, "akd_missed_generated": 1}
 
 
 def test_sync_c_and_d_of_a_known_distance_matrix():

@@ -113,8 +113,9 @@ def test_protocol_metrics_on_real_clips(trained_run, untrained_checkpoint, sampl
 
 def test_akd_is_detector_against_detector_with_a_known_shift(trained_run, sample_shards):
     """A stub detector that answers fixed points on the real frames and the same points
-    shifted by (3, 4) on the model's outputs: AKD must be exactly 5 px in both protocols, and
-    a still track has the most stable MSI StableFace allows (1 / 0.5)."""
+    shifted by (3, 4) on the model's outputs: AKD must be exactly 3.5 px by FOMM's definition
+    (mean |dx|, |dy|) and 5 px Euclidean in both protocols, and a still track has the most
+    stable MSI StableFace allows (1 / 0.5)."""
     videos, _ = load_test_videos(str(sample_shards), None, 64, SMALL.max_frames)
     real = {frame.tobytes() for video in videos for frame in video.frames}
     points = np.random.default_rng(0).uniform(10, 50, (68, 2))
@@ -125,10 +126,14 @@ def test_akd_is_detector_against_detector_with_a_known_shift(trained_run, sample
 
     metrics = evaluate_vae(trained_run, str(sample_shards), SMALL, detector=stub)
     for section in ("self_reconstruction", "cross_reenactment"):
-        assert metrics[section]["akd"] == pytest.approx(5.0, rel=1e-12)
+        assert metrics[section]["akd"] == pytest.approx(3.5, rel=1e-12)
+        assert metrics[section]["akd_euclidean"] == pytest.approx(5.0, rel=1e-12)
         assert metrics[section]["msi"] == pytest.approx(2.0)
     blind = evaluate_vae(trained_run, str(sample_shards), SMALL, detector=lambda _: None)
     assert blind["self_reconstruction"]["akd"] is None
+    assert blind["self_reconstruction"]["akd_euclidean"] is None
+    assert metrics["detector"] == "stub" and blind["detector"] == "<lambda>"
+    assert metrics["run"]["parameters"] > 0 and metrics["run"]["model"]["name"] == "vae-tiny"
     assert blind["self_reconstruction"]["akd_missed_generated"] == 19 * len(videos)
 
 
@@ -145,7 +150,10 @@ def test_report_page_renders_in_headless_chromium(trained_run, sample_shards, tm
     assert any("no.pth" in n and "not found" in n for n in data["notes"])
     assert report.with_suffix(".plan.json").is_file()
     dom, screenshot = render_in_chromium(report, tmp_path)
-    assert 'id="results"' in dom and "Ours (this run)" in dom and "face-vid2vid" in dom
+    for table in (2, 7, 4):
+        assert f'id="results-{table}"' in dom
+    assert "Ours (this run)" in dom and "face-vid2vid" in dom and "GAIA (VoxCeleb2)" in dom
+    assert "dlib's 68-point shape predictor" in dom  # the detector AKD and MSI use
     images = int(re.search(r'data-images="(\d+)"', dom).group(1))
     decoded = int(re.search(r'data-images-decoded="(\d+)"', dom).group(1))
     videos = len(data["test_videos"])

@@ -1,6 +1,7 @@
 """``gaia eval vae`` and ``gaia eval s2m``: a trained VAE measured on shards (paper, appendix
 B.2) and a speech-to-motion model measured on latent shards (paper, section 5) (thin: parse,
-call, print). ``gaia reenact`` is in ``gaia.generation.cli``."""
+call, print); ``gaia eval ablation`` lays several of their JSONs out as the paper's ablation
+and scaling tables (``evaluation.ablation``). ``gaia reenact`` is in ``gaia.generation.cli``."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ another one (seeded). The plan (which frames meet which) is written to --plan, o
 --report, and read back on the next run, so a run can be repeated exactly.
 
 Metrics (table 2): L1 and PSNR on [0, 1]; LPIPS (alex by default: the metric's usual variant;
-needs torchvision's AlexNet or VGG16 file); AKD, one dlib detection on the real frame against
-one on the output, in pixels of the model's frames; MSI after StableFace (lips, mouth-width
+needs torchvision's AlexNet or VGG16 file); AKD by FOMM's definition (the mean absolute
+difference of the x and y coordinates of dlib's 68 points on the real frame and on the output,
+pooled over frames, in pixels of the model's frames; akd_euclidean, the mean point distance,
+beside it); MSI after StableFace (lips, mouth-width
 normalised; msi_real is the real frames'); FID (needs Inception weights,
 pt_inception-2015-12-05-6726825d.pth). A metric without its weights is n/a, with a note.
 
@@ -53,7 +56,8 @@ release.
 
 
 def add_eval_parser(commands: argparse._SubParsersAction) -> None:
-    evaluate = commands.add_parser("eval", help="measure a trained model on shards (vae, s2m)",
+    evaluate = commands.add_parser("eval", help="measure a trained model on shards (vae, s2m; "
+                                   "ablation: several evaluations in the paper's tables)",
                                    description="Evaluate GAIA's models on shards.")
     models = evaluate.add_subparsers(dest="model", required=True, metavar="MODEL")
     vae = models.add_parser(
@@ -81,6 +85,9 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:
     _add_outputs(vae)
     vae.set_defaults(handler=_eval_vae)
     _add_s2m_parser(models)
+    from gaia.evaluation.ablation import add_ablation_parser
+
+    add_ablation_parser(models)
 
 
 def _add_s2m_parser(models: argparse._SubParsersAction) -> None:

@@ -1,7 +1,9 @@
-"""The evaluation report: the paper's table layout with its rows beside ours, JSON for
-machines, and a page to look at (frame strips of real, reconstructed, reenacted and generated
-frames; per-clip metric plots; landmark tracks against the real ones). One self-contained HTML
-file (images inline as PNG data), rendered from ``templates/report.html`` with Jinja2."""
+"""The evaluation report: the paper's tables with its rows beside ours (the VAE's page: tables
+2, 7 and 4; the speech-to-motion page: tables 3, 8 and 5; ``evaluation.ablation``: tables 6,
+9, 5 and 4, one row per run), JSON for machines, and a page to look at (frame strips of real,
+reconstructed, reenacted and generated frames; per-clip metric plots; landmark tracks against
+the real ones). One self-contained HTML file (images inline as PNG data), rendered from
+``templates/report.html`` with Jinja2."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gaia.evaluation.paper_tables import NOT_TRANSCRIBED, PAPER_ROWS, layout, lookup
+from gaia.evaluation.paper_tables import PAGES, build_table, format_value
 from gaia.schemas.atomic import write_text_atomic
 
 PLOT_W, PLOT_H = 360, 120
@@ -70,15 +72,76 @@ def _number(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _table(metrics: dict, kind: str) -> dict:
-    table = layout(kind)
-    ours = [_number(lookup(metrics, c.key)) for c in table.columns]
-    paper = [{"method": row["method"], "source": row["source"],
-              "values": [_number(row["values"].get(c.key)) for c in table.columns]}
-             for row in PAPER_ROWS[table.number]]
-    transcribed = any(row["values"] for row in PAPER_ROWS[table.number])
-    return {"layout": table, "ours": ours, "paper": paper,
-            "paper_note": None if transcribed else NOT_TRANSCRIBED}
+def run_detail(metrics: dict) -> str:
+    """The run a row of ours comes from: config, step, size."""
+    parts = [f"{metrics.get('config')}, step {metrics.get('step')}"]
+    parameters = (metrics.get("run") or {}).get("parameters")
+    if parameters:
+        parts.append(f"{format_value(parameters, 'params')} parameters")
+    return "; ".join(parts)
+
+
+def _scale_note(metrics: dict, model: str) -> str:
+    run = metrics.get("run") or {}
+    hours = ("hours of the training shards' train split" if run.get("train_hours") is not None
+             else f"#Hours n/a: {run.get('train_hours_note') or 'no run facts recorded'}")
+    return f"Ours: #Params counts {model}; {hours}."
+
+
+def table_notes(number: int, metrics: dict) -> list[str]:
+    """What a reader needs to compare our row of table ``number`` with the paper's."""
+    if number in (2, 7):
+        detector = metrics.get("detector") or "none given"
+        size = metrics.get("image_size")
+        return [f"AKD is FOMM's (mean absolute difference of the x and y coordinates of the "
+                f"68 points, per frame, pooled over the scored frames); AKD (Euclidean) is the "
+                f"mean point distance, for the record (about 1.57x FOMM's for isotropic "
+                f"errors). Landmarks: {detector}. Both in pixels of our {size} px frames; the "
+                f"paper's frames are larger, so scale before comparing.",
+                "FID: self-reconstruction against the real frames each output reconstructs; "
+                "cross-reenactment against the driving real frames."]
+    if number == 4:
+        return [_scale_note(metrics, "the VAE (encoders and decoder, no discriminator)")]
+    if number == 5:
+        return [_scale_note(metrics, "the speech-to-motion model (its EMA weights)")]
+    if number in (3, 8):
+        return ["The subjective columns are the paper's human ratings (20 raters, 1-5); we "
+                "collect none. Real video: the evaluated clips' real frames, their stored "
+                "landmarks and their audio through the same SyncNet; the paper prints its real "
+                "videos' Sync-D in the caption (8.548). Sync-D compares with the paper's only "
+                "under syncnet_v2's weights."]
+    return []
+
+
+LEGACY_AKD = ("AKD (FOMM's): n/a, this evaluation predates it; its AKD is the mean Euclidean "
+              "distance, shown as AKD (Euclidean): run gaia eval vae again for FOMM's")
+
+
+def upgrade_legacy(metrics: dict) -> dict:
+    """A VAE evaluation written before AKD followed FOMM (its ``akd`` a Euclidean mean, no
+    ``akd_euclidean``) read as what it is: the value under ``akd_euclidean``, FOMM's n/a with
+    a note. Other evaluations come back as given."""
+    sections = ("self_reconstruction", "cross_reenactment")
+    if not all(isinstance(metrics.get(s), dict) for s in sections) or any(
+            "akd_euclidean" in metrics[s] for s in sections):
+        return metrics
+    upgraded = {**metrics, "notes": [*(metrics.get("notes") or []), LEGACY_AKD]}
+    for section in sections:
+        upgraded[section] = {**metrics[section], "akd": None,
+                             "akd_euclidean": metrics[section].get("akd")}
+    return upgraded
+
+
+def page_tables(metrics: dict, kind: str, label: str = "Ours (this run)") -> list[dict]:
+    """The paper's tables a report page shows (``paper_tables.PAGES``), our row beside
+    theirs, each with its notes."""
+    metrics = upgrade_legacy(metrics)
+    tables = []
+    for number in PAGES[kind]:
+        table = build_table(number, [(label, run_detail(metrics), metrics)])
+        table["notes"] = table_notes(number, metrics)
+        tables.append(table)
+    return tables
 
 
 def _strips(metrics: dict) -> list[dict]:
@@ -102,7 +165,8 @@ def _plots(metrics: dict) -> list[dict]:
     for clip in metrics.get("per_video", {}).get("self_reconstruction", []) + \
             metrics.get("per_clip", []):
         panel = {"key": clip["key"], "values": {k: _number(clip.get(k)) for k in
-                                                ("psnr", "l1", "lpips", "akd", "msi",
+                                                ("psnr", "l1", "lpips", "akd",
+                                                 "akd_euclidean", "msi",
                                                  "msi_real", "sync_c", "sync_d")
                                                 if k in clip},
                  "psnr": None, "mouth": None}
@@ -119,17 +183,21 @@ def _plots(metrics: dict) -> list[dict]:
     return plots
 
 
-def render_report(metrics: dict, kind: str) -> str:
-    """The report page's HTML for ``gaia eval vae`` (``kind="vae"``) or ``s2m`` results."""
+def environment():
+    """The Jinja2 environment of the report templates (``templates/``)."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("gaia.evaluation", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined)
-    summary = machine_readable(metrics)
-    return env.get_template("report.html").render(
+    return jinja2.Environment(loader=jinja2.PackageLoader("gaia.evaluation", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def render_report(metrics: dict, kind: str) -> str:
+    """The report page's HTML for ``gaia eval vae`` (``kind="vae"``) or ``s2m`` results."""
+    summary = upgrade_legacy(machine_readable(metrics))
+    return environment().get_template("report.html").render(
         kind=kind, title={"vae": "Video-driven evaluation (VAE)",
                           "s2m": "Speech-driven evaluation (speech-to-motion)"}[kind],
-        metrics=summary, table=_table(summary, kind), strips=_strips(metrics),
+        metrics=summary, tables=page_tables(summary, kind), strips=_strips(metrics),
         plots=_plots(summary), plot_w=PLOT_W, plot_h=PLOT_H,
         summary_json=json.dumps(summary, indent=1)[:200000])
 

@@ -20,8 +20,10 @@ summarised over clips (``evaluation.s2m_metrics.summarise``: mean, std, n):
 
 With the frames decoded, ``sync_c`` / ``sync_d`` (SyncNet, ``evaluation.lip_sync``; the user's
 weights) and ``fid`` (decoded frames against the clips' real frames; the user's Inception
-weights) complete table 3's columns; without their weights they are null, with a note naming
-the file. The protocol (appendix B.3): the clip's first frame is the reference and the pose is
+weights) complete table 3's columns, and the same SyncNet on the clips' real frames, their
+stored landmarks and audio gives ``sync_c_real`` / ``sync_d_real`` (the real video's Sync-D of
+tables 3 and 8); without their weights they are null, with a note naming the file. The
+protocol (appendix B.3): the clip's first frame is the reference and the pose is
 the model's own prediction from the speech (``pose="predicted"``; the real pose is an option).
 """
 
@@ -42,8 +44,9 @@ from torch import nn
 
 from gaia.common.crop import to_model_pixels
 from gaia.evaluation.fid import FrechetScore
-from gaia.evaluation.keypoints import LandmarkFn
+from gaia.evaluation.keypoints import LandmarkFn, describe_detector
 from gaia.evaluation.lip_sync import sync_scores
+from gaia.evaluation.run_facts import run_facts
 from gaia.evaluation.s2m_metrics import (
     POSE_AXES,
     lip_sync_proxy,
@@ -221,10 +224,20 @@ class _FrameScoring:
             return
         count = min(len(motion), len(real_track))
         shown = np.unique(np.linspace(0, count - 1, STRIP_FRAMES).round().astype(int))
-        # Every real frame only for FID; else the reference and the report's strip frames.
-        wanted = np.arange(count) if self.fid is not None else np.union1d([0], shown)
+        # Every real frame only for FID and Sync-D; else the reference and the strip frames.
+        every = self.fid is not None or self.syncnet is not None
+        wanted = np.arange(count) if every else np.union1d([0], shown)
         real_frames = dict(zip(wanted.tolist(),
                                decode_frames(source["mp4"], wanted, size)[0], strict=True))
+        if self.syncnet is not None:  # the real video's Sync-D (captions of tables 3 and 8)
+            real = sync_scores(self.syncnet, np.stack(list(real_frames.values())),
+                               real_track[:count], audio, fps)
+            if isinstance(real, str):
+                skipped[f"real frames' Sync-C/D: {real}"] += 1
+            else:
+                for name in ("sync_c", "sync_d"):
+                    scores.add(f"{name}_real", real[name])
+                    row[f"{name}_real"] = real[name]
         # The clip's first frame is the reference (appendix B.3), as for the motion latents.
         frames, track, found = _decoded_track(self.vae, real_frames[0], motion, self.shape,
                                               self.landmark_fn)
@@ -347,7 +360,7 @@ def evaluate_s2m(vae: str | Path, s2m: str | Path, latents: str,
         if videos:
             notes.append("no msi or lip_sync of the decoded frames: no landmark detector given")
     decoded = bool(videos and landmark_fn is not None)
-    sync_names = ("sync_c", "sync_d", "sync_offset_frames")
+    sync_names = ("sync_c", "sync_d", "sync_offset_frames", "sync_c_real", "sync_d_real")
     if decoded and syncnet is not None:
         metrics.update({name: scores.summary(name) for name in sync_names})
     else:
@@ -366,6 +379,8 @@ def evaluate_s2m(vae: str | Path, s2m: str | Path, latents: str,
         notes.append(f"{unreadable} latent samples could not be read and were skipped")
     return {
         "checkpoint": str(model.checkpoint), "step": model.step, "config": model.config.name,
+        "detector": describe_detector(landmark_fn),
+        "run": run_facts(model.checkpoint, model.model),
         "metrics": metrics,
         "counts": {"clips": len(chosen), "frames": frames,
                    "frame_metrics_clips": len(scores.values.get("msi", [])),

@@ -5,7 +5,9 @@ the layout of its table 2): the test videos are whole clips of the held-out spli
 - Self-reconstruction: each video's first frame gives the appearance, every other frame's
   landmarks the motion; each output is compared with the real frame it reconstructs. L1 and
   PSNR on [0, 1] images, LPIPS (AlexNet or VGG, when given), AKD (one detector on the real
-  frame and on the output), MSI (StableFace, on the detector's track of the outputs; ``msi_real``
+  frame and on the output; FOMM's mean absolute coordinate difference, pooled over all scored
+  frames as FOMM's pose-evaluation pools them, and the mean Euclidean distance beside it as
+  ``akd_euclidean``; ``evaluation.keypoints``), MSI (StableFace, on the detector's track of the outputs; ``msi_real``
   the same on the real frames) and FID (outputs against the real frames, with Inception weights).
 - Cross-reenactment: 5 rounds x 100 frames; each test video's frames drive the appearance of a
   random frame of another test video. No ground truth: AKD against the driving real frames,
@@ -30,7 +32,7 @@ import webdataset as wds
 from torch import Tensor, nn
 
 from gaia.evaluation.fid import FrechetScore
-from gaia.evaluation.keypoints import KeypointScore, LandmarkFn, keypoint_distance
+from gaia.evaluation.keypoints import KeypointScore, LandmarkFn, describe_detector
 from gaia.evaluation.protocols import (
     CrossDrive,
     EvalVideo,
@@ -40,6 +42,7 @@ from gaia.evaluation.protocols import (
     self_reconstruction,
     write_plan,
 )
+from gaia.evaluation.run_facts import run_facts
 from gaia.evaluation.s2m_metrics import summarise
 from gaia.evaluation.stability import stableface_msi
 from gaia.inference.vae import LoadedVae, to_uint8
@@ -47,7 +50,7 @@ from gaia.schemas.shards import FPS
 from gaia.training.data.clip_decode import SampleError, decode_sample
 from gaia.training.data.shard_stream import ClipStreamConfig, expand_shards
 
-__all__ = ["VaeEvalOptions", "evaluate_vae", "format_metrics", "keypoint_distance", "psnr"]
+__all__ = ["VaeEvalOptions", "evaluate_vae", "format_metrics", "psnr"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,11 @@ class _Section:
         out = {}
         for name in names:
             values = [v[name] for v in self.per_video if v.get(name) is not None]
+            if name in POOLED:  # a mean over frames, not over videos (FOMM's AKD)
+                frames = [v["akd_frames"] for v in self.per_video if v.get(name) is not None]
+                out[name] = (float(np.average(values, weights=frames))
+                             if sum(frames) else None)
+                continue
             stats = summarise(values)
             out[name] = None if not stats["n"] else stats["mean"]
         return out
@@ -267,8 +275,9 @@ def evaluation_plan(videos: list[TestVideo], options: VaeEvalOptions, plan: Path
             cross_reenactment(listed, options.rounds, options.frames_per_round, options.seed))
 
 
-SELF_METRICS = ("l1", "psnr", "lpips", "akd", "msi", "msi_real")
-CROSS_METRICS = ("akd", "msi")
+SELF_METRICS = ("l1", "psnr", "lpips", "akd", "akd_euclidean", "msi", "msi_real")
+CROSS_METRICS = ("akd", "akd_euclidean", "msi")
+POOLED = ("akd", "akd_euclidean")
 
 
 def evaluate_vae(checkpoint: str | Path, shards: str, options: VaeEvalOptions | None = None,
@@ -332,6 +341,7 @@ def evaluate_vae(checkpoint: str | Path, shards: str, options: VaeEvalOptions | 
                      f"first {options.max_frames} of each video (the paper uses all)",
                      "plan": None if plan is None else str(plan)},
         "test_videos": [{"key": v.key, "frames": len(v.frames)} for v in videos],
+        "detector": describe_detector(detector), "run": run_facts(vae.checkpoint, vae.model),
         "self_reconstruction": self_metrics, "cross_reenactment": cross_metrics,
         "per_video": {"self_reconstruction": own.per_video,
                       "cross_reenactment": cross.per_video},
@@ -350,6 +360,9 @@ def format_metrics(metrics: dict) -> str:
         shown = ", ".join(f"{name} {_number(value)}"
                           for name, value in metrics[section].items())
         lines.append(f"{section.replace('_', '-'):<20}{shown}")
+    if metrics.get("detector"):
+        lines.append(f"{'landmarks':<20}{metrics['detector']}; akd: FOMM's mean "
+                     "absolute coordinate difference, akd_euclidean: mean distance (pixels)")
     lines += [f"{'note':<20}{note}" for note in metrics["notes"]]
     return "\n".join(lines)
 
