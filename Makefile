@@ -65,7 +65,8 @@ lock:
 # the latents, and a talking video from the astronaut portrait and synthesized speech; then
 # landmarks-tiny on the clip shards (controllable generation, paper 5.4), a video drawn from
 # landmarks, and one whose mouth is held to the portrait's closed mouth while the rest moves;
-# then both models evaluated by the paper's protocols, each with a report page (demo/eval/).
+# then both models evaluated by the paper's protocols, each with a report page (demo/eval/), and
+# both evaluations laid out in the paper's ablation and scaling tables (demo/eval/ablation.html).
 # The sample's clips are few and of few people, so its "test videos" are all of them (--split
 # all): the numbers show the tools work, not how well a model generalises.
 # Every step resumes: running `make demo` again finishes what a killed run left.
@@ -100,11 +101,13 @@ demo: $(STAMP)
 	$(BIN)/gaia eval s2m --vae $(DEMO)/vae-tiny --s2m $(DEMO)/s2m-tiny \
 	    --latents $(DEMO)/latents --videos $(DEMO)/run/shards/vae --split all --clips 0 \
 	    --steps 25 --report $(DEMO)/eval/s2m.html
+	$(BIN)/gaia eval ablation $(DEMO)/eval/s2m.json $(DEMO)/eval/vae.json \
+	    --labels "s2m-tiny (demo)" "vae-tiny (demo)" --report $(DEMO)/eval/ablation.html
 	@echo "report: $(DEMO)/run/s2m-report.html   shards: $(DEMO)/run/shards/vae"
 	@echo "vae-tiny: $(DEMO)/vae-tiny (reconstruction grid: $(DEMO)/vae-tiny/reconstruction-00000300.png)"
 	@echo "talking video: $(DEMO)/talking.mp4 (pose track, seed, checkpoints: $(DEMO)/talking.json)"
 	@echo "from landmarks: $(DEMO)/talking-landmarks.mp4; mouth held to the portrait's: $(DEMO)/talking-held-mouth.mp4"
-	@echo "evaluation: $(DEMO)/eval/vae.html and $(DEMO)/eval/s2m.html (JSON beside each)"
+	@echo "evaluation: $(DEMO)/eval/vae.html and $(DEMO)/eval/s2m.html (JSON beside each); ablation and scaling tables: $(DEMO)/eval/ablation.html"
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check gaia tests benchmarks
