@@ -120,12 +120,12 @@ def test_encode_latents_stores_the_frames_own_latents(frame_vae_run, frame_laten
 
 def test_an_s2m_model_on_frame_latents_generates_through_the_vae(
         frame_vae_run, frame_latents, portrait_png, tmp_path):
+    import soundfile
+
     from gaia.generation.generate import GenerateConfig, generate
     from gaia.samples.speech import speech_of_duration
     from gaia.training.s2m.sampler_config import SamplerConfig
     from gaia.training.s2m.train import S2mTrainOptions, train_s2m
-
-    import soundfile
 
     s2m = tmp_path / "s2m"
     train_s2m(S2mTrainOptions(

@@ -42,8 +42,10 @@ class LoopOptions:
 class TrainOptions(LoopOptions):
     """config: the model (a preset name, a model YAML file, or a mapping of model keys as a
     run file's ``model:`` gives). shards: training shards (spec). dist_timeout: seconds a
-    collective waits for the other ranks under torchrun. The loop's fields as
-    ``LoopOptions``; the rest as ``gaia train MODEL --help`` explains."""
+    collective waits for the other ranks under torchrun. max_hours: train on a fixed subset of
+    the train split's clips adding up to this many hours (``training.data.hours_subset``;
+    None: all). The loop's fields as ``LoopOptions``; the rest as ``gaia train MODEL --help``
+    explains."""
 
     # The model config class: its keys tell a run file's model keys from its run options.
     model_class: ClassVar[type]
@@ -58,6 +60,19 @@ class TrainOptions(LoopOptions):
     dist_timeout: float = DEFAULT_TIMEOUT_S
     overrides: tuple[str, ...] = ()  # KEY=VALUE on top of the model config, e.g. lr=1e-4
     scale_lr: bool = False
+    max_hours: float | None = None
+
+    def data_subset(self, log=None):
+        """The ``--max-hours`` subset of the train split (``ClipSubset``), or None; its line
+        goes to ``log`` (rank 0's)."""
+        if self.max_hours is None:
+            return None
+        from gaia.training.data.hours_subset import select_hours
+
+        subset = select_hours(self.shards, self.max_hours, split="train")
+        if log is not None:
+            log(f"[train] {subset.line()}")
+        return subset
 
     def lr_scale(self, world_size: int) -> float:
         """The factor on the config's ``lr``: 1, or with ``scale_lr`` the number of samples a
@@ -141,6 +156,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults: TrainOptions
                         help="multiply the config's lr by processes x batch x accumulation "
                              "(latent-diffusion's reading of a base rate; default: lr as "
                              "given)")
+    parser.add_argument("--max-hours", type=float, metavar="H",
+                        help="train on the train split's clips adding up to H hours, the same "
+                             "clips every run and on every rank (ordered by a hash of their "
+                             "key; tables 4-5 of the paper); more than the data holds uses "
+                             "all (default: all clips)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override a model-config value (over the run file), e.g. "

@@ -39,6 +39,7 @@ from gaia.schemas.latents import read_latent_sample
 from gaia.schemas.shards import SPEECH_ROWS_PER_FRAME, SPLITS
 from gaia.training.data.batching import ItemBatches
 from gaia.training.data.clip_decode import SampleError, checked_members
+from gaia.training.data.hours_subset import ClipSubset
 
 REFERENCE_KINDS = ("stored", "random")
 SHORT_CLIP_KINDS = ("whole", "drop")
@@ -53,7 +54,7 @@ class WindowStreamConfig:
     short_clips: what a clip shorter than ``window_min`` gives (module docstring). ``whole`` by
     default: curation keeps clips from 3 s (75 frames, appendix A.1), and its shortest clips
     are still speech the model learns from; ``drop`` trains on the paper's lengths only.
-    shuffle_buffer, seed, split: as for video shards (``ClipStreamConfig``)."""
+    shuffle_buffer, seed, split, subset: as for video shards (``ClipStreamConfig``)."""
 
     shards: str
     window_min: int = 125
@@ -64,6 +65,7 @@ class WindowStreamConfig:
     shuffle_buffer: int = 100
     seed: int = 0
     split: str | None = "train"
+    subset: ClipSubset | None = None  # the clips of --max-hours (training.data.hours_subset)
 
     def __post_init__(self) -> None:
         if not 1 <= self.window_min <= self.window_max:

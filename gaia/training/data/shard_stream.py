@@ -26,6 +26,9 @@ Built as docs/practices.md asks of WebDataset under DDP:
 - Equal batches on every rank (open_clip's ``with_epoch``): each worker cycles over its
   shards as long as it is asked to, and the loader stops after ``batches_per_epoch``, so no
   rank runs out before another (a DDP hang).
+- A subset (``--max-hours``, ``training.data.hours_subset``): the config's ``subset`` names the
+  clips and the shards that hold them; only those shards are dealt out, and the other samples
+  are dropped as they are read, before the shuffle buffer (never decoded, never counted).
 - Resumable: ``ShardLoader.state_dict`` records the epoch, the batches yielded and each worker's
   place (clip and pair), and a loader given it recreates the epoch's streams and skips to that
   place: raw samples before it are read but not decoded (torchtitan's checkpointable loader).
@@ -55,6 +58,7 @@ from gaia.schemas.shards import (
     SPLITS,
 )
 from gaia.training.data.clip_decode import SampleError, decode_sample
+from gaia.training.data.hours_subset import ClipSubset
 from gaia.training.data.pairs import pair_batches
 from gaia.training.data.shard_read import shard_samples
 
@@ -139,7 +143,7 @@ class ClipStreamConfig:
     ``train``, ``val`` or None (all), read from each sample's JSON. max_frames: frames decoded
     and held per clip (bounded memory). frame_sampling: ``spread`` (random frames over the
     whole clip) or ``window`` (a random run of consecutive frames). pairs_per_clip: (i, j)
-    pairs drawn from each decoded clip.
+    pairs drawn from each decoded clip. subset: the clips of ``--max-hours`` (None: all).
     """
 
     shards: str
@@ -150,6 +154,7 @@ class ClipStreamConfig:
     max_frames: int = 16
     frame_sampling: str = "spread"
     pairs_per_clip: int = 4
+    subset: ClipSubset | None = None
 
     def __post_init__(self) -> None:
         if self.split is not None and self.split not in SPLITS:
@@ -234,7 +239,8 @@ class ClipStream(IterableDataset):
         self.config, self.epoch, self.repeat = config, epoch, repeat
         self.rank, self.world_size = resolve_rank(rank, world_size)
         self.worker_offset, self.cursors = worker_offset, dict(cursors or {})
-        self.urls = expand_shards(config.shards)
+        self.subset: ClipSubset | None = getattr(config, "subset", None)
+        self.urls = list(self.subset.shards) if self.subset else expand_shards(config.shards)
 
     def epoch_shards(self) -> list[str]:
         """All shards in this epoch's order (the same on every rank)."""
@@ -258,11 +264,14 @@ class ClipStream(IterableDataset):
         entropy = (self.config.seed, self.epoch, self.rank, worker)
         shards = self.worker_shards(worker, workers)
         progress = {"read": 0, "pass_size": None}
+        keys = self.subset.keys if self.subset else None
 
         def read(urls: Iterator[dict]) -> Iterator[dict]:
             for url in urls:  # one shard at a time: a truncated one ends its partial sample
                 errors: list[Exception] = []
                 for sample in shard_samples(url["url"], errors.append):
+                    if keys is not None and sample.get("__key__") not in keys:
+                        continue  # not in the --max-hours subset: as if not in the shard
                     progress["read"] += 1
                     yield sample
                 if errors:  # the handler returned None: webdataset stopped reading the shard
@@ -318,7 +327,9 @@ class ClipStream(IterableDataset):
             if not self.repeat:
                 return
             if progress["read"] == start:
-                raise RuntimeError(f"no readable samples in shards {shards}")
+                hint = (" of the --max-hours subset (is the shards' manifest.parquet out of "
+                        "date?)" if self.subset is not None else "")
+                raise RuntimeError(f"no readable samples{hint} in shards {shards}")
             if progress["pass_size"] is None:
                 progress["pass_size"] = progress["read"] - start
             passes += 1
@@ -433,9 +444,14 @@ class ShardLoader:
                          for c in state["workers"]}
 
     def _setup(self) -> dict:
-        return {"rank": self.rank, "world_size": self.world_size, "num_workers": self.num_workers,
-                "batch_size": self.batch_size, "batches_per_epoch": self.batches_per_epoch,
-                "seed": self.config.seed, "items_per_clip": self.config.items_per_clip}
+        setup = {"rank": self.rank, "world_size": self.world_size,
+                 "num_workers": self.num_workers, "batch_size": self.batch_size,
+                 "batches_per_epoch": self.batches_per_epoch, "seed": self.config.seed,
+                 "items_per_clip": self.config.items_per_clip}
+        subset = getattr(self.config, "subset", None)
+        if subset is not None:  # only then: states saved before subsets still match
+            setup["subset"] = subset.digest
+        return setup
 
 
 def shard_loader(config: StreamConfig, batch_size: int, rank: int | None = None,

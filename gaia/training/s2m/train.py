@@ -70,18 +70,20 @@ def train_windows(options: S2mTrainOptions, world: World, config: S2mConfig,
     task = S2mTask(config, stats, world, seed=options.seed,
                          lr_scale=options.lr_scale(world.size))
     seed_rank(options.seed, world.rank)  # weights are built: from here each rank draws its own
+    subset = options.data_subset(log if world.is_main else None)
     stream = stream_class(shards=options.shards, window_min=config.window_min,
                           window_max=config.window_max,
                           windows_per_clip=options.windows_per_clip,
                           reference=options.reference, seed=options.seed,
-                          short_clips=options.short_clips)
+                          short_clips=options.short_clips, subset=subset)
     loader = shard_loader(stream, options.batch_size, rank=world.rank, world_size=world.size,
                           num_workers=options.num_workers,
                           batches_per_epoch=options.batches_per_epoch)
     document = options.run_document(
         task_name, config, world, latents={"vae": stats.vae,
                                            "speech_features": stats.speech_features,
-                                           "latent_shape": list(stats.latent_shape)})
+                                           "latent_shape": list(stats.latent_shape)},
+        data_subset=subset and subset.record())
     if world.is_main:
         counts = sum(p.numel() for p in task.network.parameters())
         log(f"[train] {task_name} {config.name}: {counts / 1e6:.2f} M parameters ({motion}, "

@@ -38,15 +38,17 @@ def train_vae(options: VaeTrainOptions, log=logger.info) -> int:
         task = VaeTask(config, perceptual, world, seed=options.seed,
                        lr_scale=options.lr_scale(world.size))
         seed_rank(options.seed, world.rank)  # weights are built: from here each rank draws its own
+        subset = options.data_subset(log if world.is_main else None)
         stream = ClipStreamConfig(shards=options.shards, image_size=config.image_size,
                                   seed=options.seed, pairs_per_clip=options.pairs_per_clip,
-                                  max_frames=options.max_frames)
+                                  max_frames=options.max_frames, subset=subset)
         loader = shard_loader(stream, options.batch_size, rank=world.rank,
                              world_size=world.size, num_workers=options.num_workers,
                              batches_per_epoch=options.batches_per_epoch)
         loop = options.loop_options()
         document = options.run_document("vae", config, world,
-                                        perceptual=perceptual_provenance(perceptual))
+                                        perceptual=perceptual_provenance(perceptual),
+                                        data_subset=subset and subset.record())
         if world.is_main:
             counts = sum(p.numel() for p in task.model.parameters())
             log(f"[train] vae {config.name}: {counts / 1e6:.2f} M parameters, world "
