@@ -37,6 +37,9 @@ def measures(n: int, **overrides) -> dict[str, np.ndarray]:
         "identity_distance": np.full(n, np.nan, np.float32),
         "mouth_motion": np.full(n, 0.04, np.float32),
         "sync_confidence": np.full(n, 0.7, np.float32),
+        "sync_agreement": np.full(n, 0.9, np.float32),
+        "syncnet_confidence": np.full(n, np.nan, np.float32),
+        "syncnet_lag_frames": np.full(n, np.nan, np.float32),
     }
     base.update(overrides)
     return base
@@ -87,6 +90,9 @@ def test_segments_follow_true_times_with_variable_frame_rate():
     ("sharpness", 0.05, "blurry"),
     ("cut_score", 0.9, "shot_cut"),
     ("identity_distance", 0.9, "identity_change"),
+    ("sync_agreement", 0.1, "not_speaking"),
+    ("syncnet_confidence", 1.5, "out_of_sync"),
+    ("syncnet_lag_frames", 9.0, "out_of_sync"),
 ])
 def test_each_measure_trips_its_own_filter_only(column, value, reason):
     data = measures(250)
@@ -175,16 +181,21 @@ def test_override_applies_on_top_of_the_preset():
 
 
 def test_speech_over_a_still_mouth_is_not_speaking():
-    """Off-screen speech over a listening face: speech present, the mouth still and out of
-    sync -> not_speaking; the same speech with a moving mouth, or in sync, is kept."""
-    still = measures(250, mouth_motion=np.full(250, 0.008, np.float32),
-                     sync_confidence=np.full(250, 0.3, np.float32))
+    """Off-screen speech over a listening face: speech present, the mouth still and its lag
+    wandering -> not_speaking. A moving mouth whose lag wanders (a laugh, a talker whose words
+    are not heard) is not the speaker either; moving and in step, it is kept."""
+    still = measures(250, mouth_motion=np.full(250, 0.004, np.float32),
+                     sync_agreement=np.full(250, 0.2, np.float32))
     decision = decide_video(still, FPS, "s", CurationThresholds())
     assert (decision.reasons == code("not_speaking")).all()
-    synced_still = dict(still, sync_confidence=np.full(250, 0.7, np.float32))
-    assert (decide_video(synced_still, FPS, "s", CurationThresholds()).reasons == 0).all()
+    in_step_still = dict(still, sync_agreement=np.full(250, 0.9, np.float32))
+    assert (decide_video(in_step_still, FPS, "s", CurationThresholds()).reasons
+            == code("not_speaking")).all()
     moving = dict(still, mouth_motion=np.full(250, 0.04, np.float32))
-    assert (decide_video(moving, FPS, "s", CurationThresholds()).reasons == 0).all()
+    assert (decide_video(moving, FPS, "s", CurationThresholds()).reasons
+            == code("not_speaking")).all()
+    speaking = dict(moving, sync_agreement=np.full(250, 0.9, np.float32))
+    assert (decide_video(speaking, FPS, "s", CurationThresholds()).reasons == 0).all()
     # Turned off, the same frames pass (the paper's VAD-only rule).
     off = load_thresholds(overrides=["silence.visible_speaker=false"])
     assert (decide_video(still, FPS, "s", off).reasons == 0).all()

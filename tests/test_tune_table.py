@@ -118,7 +118,12 @@ def synthetic_run(root, videos: int, seed: int):
             "face_px": rng.uniform(30, 300, n), "sharpness": rng.uniform(0, 0.5, n),
             "cut_score": rng.uniform(0, 0.7, n),
             "speech_prob": np.where(state == 2, 0.05, rng.uniform(0.3, 1, n)),
-            "sync_confidence": rng.normal(0.5, 0.3, n), "mouth_motion": rng.uniform(0, .06, n),
+            "sync_confidence": rng.normal(0.5, 0.3, n),
+            "sync_agreement": rng.uniform(0, 1, n),
+            # SyncNet measured on the first video only (the others read null: no weights).
+            "syncnet_confidence": rng.normal(4, 2, n) if v == 0 else np.full(n, np.nan),
+            "syncnet_lag_frames": np.abs(rng.normal(0, 5, n)).round() if v == 0
+            else np.full(n, np.nan), "mouth_motion": rng.uniform(0, .06, n),
             # Read by no built-in filter (a plug-in's): steady over stretches, as heads are.
             "pitch_deg": np.repeat(rng.normal(0, 15, n // 20 + 1), 20)[:n] + rng.normal(0, 1, n),
         }

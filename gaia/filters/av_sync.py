@@ -23,6 +23,14 @@ import numpy as np
 from gaia.schemas.shards import FPS  # mouth motion is per 1/FPS s, as every motion metric
 
 SYNCED_CONFIDENCE = 0.55  # peak - median correlation: synced windows >= 0.59 (p10), still <= 0.37 (p90)
+# Lag agreement (``lag_agreement``), in frames at 25 fps: real faces that are not the speaker
+# (laughing, crying, a hand over the mouth, a man talking unheard words; benchmarks/
+# visible_speaker.py) find chance peaks whose lag wanders from window to window (p10-p90 -7..11
+# frames), while a mouth moved by its own speech keeps one lag (0 on every lip-synced case).
+AGREE_WINDOW_S = 3.0  # the window the lags are compared over
+AGREE_TOLERANCE = 2.0  # a frame agrees when its lag is within this of the window's median
+AGREE_MIN_CONFIDENCE = 0.3  # ... and its peak stands out at least this much (synced p10: 0.47)
+AGREE_MAX_LAG = 6.0  # a median lag past LatentSync's bound (0.24 s) agrees with nothing
 LOG_FLOOR = 1e-5  # RMS floor (-100 dB) so silence has a finite log energy
 
 
@@ -121,6 +129,41 @@ def sync_lags(mouth_open: np.ndarray, envelope: np.ndarray, fps: float, window_s
         offsets[t] = lags[best]
         confidence[t] = corr[best] - np.median(corr)
     return offsets, confidence
+
+
+def lag_agreement(offsets: np.ndarray, confidence: np.ndarray, fps: float,
+                  window_s: float = AGREE_WINDOW_S) -> np.ndarray:
+    """Per frame, in [0, 1]: the share of the ``window_s`` window around it whose lag agrees.
+
+    A frame of the window agrees when its lag (``sync_lags``) is within ``AGREE_TOLERANCE``
+    frames (at 25 fps) of the window's median lag and its confidence reaches
+    ``AGREE_MIN_CONFIDENCE``; frames without a lag (no face, silence) never agree. A window
+    whose median lag is past ``AGREE_MAX_LAG`` scores 0. The share is over the window's frames
+    (fewer at the video's ends), so a face seen on half of them scores at most 0.5. Chance correlations peak somewhere new in
+    every window; a mouth that makes the speech keeps its lag, so this tells a speaker from a
+    face that merely moves (the silence filter's visible-speaker rule).
+    """
+    lag = np.asarray(offsets, np.float64) * (FPS / fps)  # in frames at 25 fps
+    conf = np.asarray(confidence, np.float64)
+    n = lag.size
+    out = np.zeros(n, np.float32)
+    if n == 0:
+        return out
+    half = max(1, int(round(window_s * fps / 2)))
+    padded = np.pad(lag, half, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)  # (n, w) view
+    seen = np.isfinite(windows).any(axis=1)
+    median = np.full(n, np.nan)
+    if seen.any():
+        median[seen] = np.nanmedian(windows[seen], axis=1)
+    sure = np.pad(np.nan_to_num(conf, nan=-np.inf) >= AGREE_MIN_CONFIDENCE, half)
+    sure_windows = np.lib.stride_tricks.sliding_window_view(sure, 2 * half + 1)
+    with np.errstate(invalid="ignore"):
+        agrees = (np.abs(windows - median[:, None]) <= AGREE_TOLERANCE) & sure_windows
+    inside = np.lib.stride_tricks.sliding_window_view(np.pad(np.ones(n), half), 2 * half + 1)
+    out[:] = agrees.sum(axis=1) / inside.sum(axis=1)  # the video's edges: its frames only
+    out[~(np.abs(median) <= AGREE_MAX_LAG)] = 0.0  # NaN medians (nothing seen) too
+    return out
 
 
 def clip_offset_frames(offsets: np.ndarray, confidence: np.ndarray,

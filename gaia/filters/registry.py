@@ -21,7 +21,7 @@ from gaia.filters.spec import MAX_FILTERS, FilterSpec, ThresholdKey
 from gaia.schemas.tune_table import CodedColumn
 
 BUILTIN = ("face_count", "shot_cut", "identity", "face_size", "frontal", "jitter", "occlusion",
-           "sharpness", "silence")
+           "sharpness", "silence", "lip_sync")
 RESERVED = frozenset({"segments"})  # sections of CurationThresholds that are not filters
 
 _specs: list[FilterSpec] = []

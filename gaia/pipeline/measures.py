@@ -45,8 +45,12 @@ def read_measures(run: RunDir, video_id: str, columns: Sequence[str] | None = No
     parquet = pq.ParquetFile(run.metrics / f"{video_id}.parquet", memory_map=True)
     present = set(parquet.schema_arrow.names)
     later = [name for name in columns if name not in present and name in ADDED_IN]
+    derive = "sync_agreement" in later and {"sync_offset_frames", "sync_confidence",
+                                            "time_s"} <= present
     table = parquet.read(columns=[c for c in columns if c not in later], use_threads=False)
     out = {name: np.full(table.num_rows, np.nan, np.float32) for name in later}
+    if derive:  # a run measured before version 4: the agreement follows from its lags
+        out["sync_agreement"] = _agreement(parquet)
     for name in columns:
         if name in later:
             continue
@@ -55,6 +59,19 @@ def read_measures(run: RunDir, video_id: str, columns: Sequence[str] | None = No
             values = values.cast(pa.float32())
         out[name] = values.to_numpy()
     return out
+
+
+def _agreement(parquet: pq.ParquetFile) -> np.ndarray:
+    """``sync_agreement`` from a metrics file's stored lags, at its mean frame rate."""
+    from gaia.filters.av_sync import lag_agreement
+
+    lags = parquet.read(columns=["time_s", "sync_offset_frames", "sync_confidence"],
+                        use_threads=False)
+    times = lags.column("time_s").to_numpy()
+    fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] \
+        else 25.0
+    return lag_agreement(lags.column("sync_offset_frames").to_numpy(zero_copy_only=False),
+                         lags.column("sync_confidence").to_numpy(zero_copy_only=False), fps)
 
 
 def iter_measures(run: RunDir) -> Iterator[tuple[dict, Measures]]:

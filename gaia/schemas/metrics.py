@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-METRICS_VERSION = 3  # 2: frontal angle on the eye line, jitter per 1/25 s, detector boxes,
-# sync, sharpness, cuts, identity; 3: hand_cover, track
+METRICS_VERSION = 4  # 2: frontal angle on the eye line, jitter per 1/25 s, detector boxes,
+# sync, sharpness, cuts, identity; 3: hand_cover, track; 4: sync_agreement, SyncNet's columns
 # LZ4 rather than zstd: files about 20 % larger, but tune reads them 2-3x faster, and tune
 # re-reads the whole corpus's measures every time a threshold moves.
 METRICS_COMPRESSION = "lz4"
@@ -68,11 +68,22 @@ _FIELDS: list[tuple[str, pa.DataType, str]] = [
      "audio-visual offset of the window around the frame: mouth motion against the speech "
      "envelope, best lag in frames (> 0: audio late)"),
     ("sync_confidence", pa.float32(), "how much that lag stands out (see filters.av_sync)"),
+    ("sync_agreement", pa.float32(),
+     "share of the 3 s around the frame whose sync lag agrees with its median lag "
+     "(filters.av_sync.lag_agreement): high where the visible mouth makes the speech"),
+    ("syncnet_offset_frames", pa.float32(),
+     "SyncNet (syncnet_v2) offset of the window around the frame, frames (> 0: audio late); "
+     "null: no SyncNet weights given to measure"),
+    ("syncnet_lag_frames", pa.float32(), "|syncnet_offset_frames|, what the lip_sync filter "
+     "bounds"),
+    ("syncnet_confidence", pa.float32(),
+     "SyncNet confidence of that offset (median minus least distance; LatentSync keeps >= 3)"),
 ]
 
 # Columns added after version 1, with the version that added them: a run measured before reads
 # them as null (the measure was not taken), so its thresholds can still be tuned.
-ADDED_IN = {"hand_cover": 3, "track": 3}
+ADDED_IN = {"hand_cover": 3, "track": 3, "sync_agreement": 4, "syncnet_offset_frames": 4,
+            "syncnet_lag_frames": 4, "syncnet_confidence": 4}
 
 METRICS_SCHEMA = pa.schema(
     [pa.field(name, kind, metadata={"doc": doc}) for name, kind, doc in _FIELDS],

@@ -183,6 +183,10 @@ class ChunkMeasurer:
             "speech_env": _floats(nulls),
             "sync_offset_frames": _floats(nulls),
             "sync_confidence": _floats(nulls),
+            "sync_agreement": _floats(nulls),
+            "syncnet_offset_frames": _floats(nulls),
+            "syncnet_lag_frames": _floats(nulls),
+            "syncnet_confidence": _floats(nulls),
         }
         return pa.record_batch(list(columns.values()), schema=METRICS_SCHEMA)
 

@@ -16,7 +16,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gaia.filters.av_sync import clip_offset_frames, mouth_motion, speech_envelope, sync_lags
+from gaia.filters.av_sync import (
+    clip_offset_frames,
+    lag_agreement,
+    mouth_motion,
+    speech_envelope,
+    sync_lags,
+)
 from gaia.schemas.metrics import METRICS_COMPRESSION, METRICS_SCHEMA
 from gaia.schemas.shards import AUDIO_RATE
 
@@ -53,7 +59,8 @@ class EnergyTap:
 def sync_measures(mouth: np.ndarray, times_s: np.ndarray, fps: float,
                   energy_rms: np.ndarray | None, av_offset_s: float,
                   covered: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Per-frame mouth motion, speech envelope, sync offset and confidence (NaN: no audio).
+    """Per-frame mouth motion, speech envelope, sync offset, confidence and lag agreement
+    (NaN: no audio).
 
     ``covered``: frames where a hand hides the mouth; their mouth motion is 0, never motion
     (fingers over the lips move the fitted lip points, not the mouth)."""
@@ -64,12 +71,14 @@ def sync_measures(mouth: np.ndarray, times_s: np.ndarray, fps: float,
     columns = {"mouth_motion": motion}
     nan = np.full(n, np.nan, np.float32)
     if energy_rms is None or not len(energy_rms):
-        columns.update(speech_env=nan, sync_offset_frames=nan, sync_confidence=nan.copy())
+        columns.update(speech_env=nan, sync_offset_frames=nan, sync_confidence=nan.copy(),
+                       sync_agreement=nan.copy())
         return columns
     # Audio sample 0 is at video time av_offset_s: read the envelope on the video's clock.
     envelope = speech_envelope(energy_rms, ENERGY_RATE, times_s - av_offset_s, fps)
     offsets, confidence = sync_lags(mouth, envelope, fps)
-    columns.update(speech_env=envelope, sync_offset_frames=offsets, sync_confidence=confidence)
+    columns.update(speech_env=envelope, sync_offset_frames=offsets, sync_confidence=confidence,
+                   sync_agreement=lag_agreement(offsets, confidence, fps))
     return columns
 
 

@@ -141,7 +141,7 @@ def parameters(thresholds: CurationThresholds) -> Parameters:
             special[S_SPEECH_COLUMN], special[S_SPEECH_K] = grid_key(
                 spec, keys["min_speech_prob"], section)
             special[S_SYNC_COLUMN], special[S_SYNC_K] = grid_key(
-                spec, keys["min_sync_confidence"], section)
+                spec, keys["min_sync_agreement"], section)
             special[S_VISIBLE_SPEAKER] = section.visible_speaker
             special[S_SILENCE_AT] = at if section.enabled else -1
             special[S_NO_AUDIO], special[S_SILENCE], special[S_NOT_SPEAKING] = (
@@ -269,13 +269,14 @@ def _video(first: int, n: int, fps: float, t0: float, uniform: bool, times_all, 
             elif not held[i]:
                 silence_reason = silence
             elif visible_speaker and math.isfinite(motion[i]):
+                # Moving and in step, both (filters.silence); a missing agreement reads as 0.
                 q = sync[i]
-                if not (q != nan and q >= sync_k):
-                    lo = max(0, i - half)
-                    hi = min(n, i + half + 1)
-                    count = counts[hi] - counts[lo]
-                    if not (count > 0 and (sums[hi] - sums[lo]) / count >= min_motion):
-                        silence_reason = not_speaking
+                lo = max(0, i - half)
+                hi = min(n, i + half + 1)
+                count = counts[hi] - counts[lo]
+                if not ((sync_k == 0) if q == nan else q >= sync_k) or not (
+                        count > 0 and (sums[hi] - sums[lo]) / count >= min_motion):
+                    silence_reason = not_speaking
             if silence_reason:
                 left |= silence_bit
         reason = 0
