@@ -14,7 +14,7 @@ import torch
 from gaia.evaluation.fid import fid_network, frechet_distance
 from gaia.evaluation.inception import FidInception, load_inception
 from gaia.evaluation.keypoints import KeypointScore, akd_euclidean, akd_fomm
-from gaia.evaluation.lip_sync import clip_sync, mouth_crops, syncnet_scorer
+from gaia.evaluation.lip_sync import clip_sync, syncnet_scorer
 from gaia.evaluation.lpips_alex import AlexNetFeatures, metric_lpips
 
 
@@ -61,21 +61,6 @@ def test_sync_c_and_d_of_a_known_distance_matrix():
                                           "sync_offset_frames": 0}
     assert clip_sync(lags, distances[:, ::-1])["sync_offset_frames"] == 0
     assert clip_sync(lags, np.roll(distances, 1, axis=1))["sync_offset_frames"] == 1
-
-
-def test_mouth_crops_follow_the_mouth_and_hold_through_gaps():
-    frames = np.zeros((3, 64, 64, 3), np.uint8)
-    frames[:, 30:34, 20:44] = 255  # a bright mouth, 24 px wide, at (32, 32)
-    track = np.full((3, 68, 2), np.nan)
-    mouth = np.zeros((68, 2))
-    mouth[48:68] = (32.0, 32.0)
-    mouth[48], mouth[54] = (20.0, 32.0), (44.0, 32.0)
-    track[0] = track[2] = mouth  # frame 1 has no face: it keeps frame 0's box
-    crops = mouth_crops(frames, track)
-    assert crops.shape == (3, 111, 111) and crops.dtype == np.uint8
-    assert crops[:, 55, 55].min() > 200 and crops[:, 5, 5].max() < 20  # centre bright
-    assert np.array_equal(crops[0], crops[1])
-    assert mouth_crops(frames, np.full((3, 68, 2), np.nan)) is None
 
 
 def test_fid_through_torchmetrics_is_the_frechet_distance_of_the_features(tiny_features):

@@ -48,7 +48,7 @@ examples:
   gaia eval s2m --vae runs/vae --s2m runs/s2m --latents runs/latents --split val
   gaia eval s2m --vae runs/vae --s2m runs/s2m/checkpoints/step-00100000.pt \\
       --latents runs/latents --videos runs/r1/shards/s2m --clips 50 --steps 50 \\
-      --syncnet-weights /models/syncnet.pt --report eval/s2m.html
+      --syncnet-weights /models/syncnet_v2.model --report eval/s2m.html
 
 --diffusion is --s2m's name before the model was named s2m: a deprecated alias, kept for one
 release.
@@ -123,7 +123,7 @@ def _add_s2m_parser(models: argparse._SubParsersAction) -> None:
                           "the speech (the paper's protocol) or the clip's real pose "
                           "(default: %(default)s)")
     s2m.add_argument("--syncnet-weights", default=None, metavar="PATH",
-                     help="SyncNet state dict (curation's layout), for Sync-C and Sync-D")
+                     help="syncnet_v2.model (joonson/syncnet_python), for Sync-C and Sync-D")
     _add_fid_weights(s2m)
     _add_outputs(s2m)
     s2m.set_defaults(handler=_eval_s2m)
