@@ -159,25 +159,38 @@ def test_mouth_motion_is_nan_safe():
 
 
 def test_clip_sync_rules():
+    """SyncNet's lag shifts the audio (confidence >= 3 on most frames); the weightless lag is
+    recorded in the note but shifts nothing unless asked; too large a lag drops the clip."""
     from gaia.pipeline.extract.video import clip_sync
 
     seg = Segment(0, 100, 0.0, 4.0)
     times = np.arange(100) / 25.0
     missing = clip_sync(seg, None, times, -0.4, 0.2)
     assert (missing.sync_offset_s, missing.out_of_sync) == (0.0, False)
-    assert "no sync columns" in missing.note
+    assert "no SyncNet measure" in missing.note
     assert missing.audio_start_s(1.0) == pytest.approx(1.4)
-    columns = {"sync_offset_frames": np.full(100, 3.0), "sync_confidence": np.full(100, 0.9)}
-    columns["sync_offset_frames"][:10] = 20.0  # unconfident frames do not count
-    columns["sync_confidence"][:10] = 0.1
+    weightless = {"sync_offset_frames": np.full(100, 3.0), "sync_confidence": np.full(100, 0.9)}
+    weightless["sync_offset_frames"][:10] = 20.0  # unconfident frames do not count
+    weightless["sync_confidence"][:10] = 0.1
+    recorded = clip_sync(seg, weightless, times, 0.0, 0.2)
+    assert recorded.sync_offset_s == 0.0 and "weightless lag +0.120 s (recorded" in recorded.note
+    asked = clip_sync(seg, weightless, times, 0.0, 0.2, shift_by="weightless")
+    assert asked.sync_offset_s == pytest.approx(0.12) and not asked.out_of_sync
+    columns = dict(weightless, syncnet_offset_frames=np.full(100, -2.0),
+                   syncnet_confidence=np.full(100, 5.0))
+    columns["syncnet_confidence"][:30] = 1.0  # below LatentSync's 3: not counted
+    columns["syncnet_offset_frames"][:30] = 9.0
     shifted = clip_sync(seg, columns, times, 0.0, 0.2)
-    assert shifted.sync_offset_s == pytest.approx(0.12) and not shifted.out_of_sync
-    assert shifted.audio_start_s(1.0) == pytest.approx(1.12)
-    columns["sync_offset_frames"][:] = 10.0
+    assert shifted.sync_offset_s == pytest.approx(-0.08) and not shifted.out_of_sync
+    assert shifted.audio_start_s(1.0) == pytest.approx(0.92)
+    assert clip_sync(seg, columns, times, 0.0, 0.2, shift_by="none").sync_offset_s == 0.0
+    columns["syncnet_offset_frames"][:] = 10.0
     assert clip_sync(seg, columns, times, 0.0, 0.2).out_of_sync
-    columns["sync_confidence"][:] = np.nan
+    columns["syncnet_confidence"][:] = 2.0
     unsure = clip_sync(seg, columns, times, 0.0, 0.2)
     assert unsure.sync_offset_s == 0.0 and "no confident" in unsure.note
+    with pytest.raises(ValueError, match="shift_by"):
+        clip_sync(seg, columns, times, 0.0, 0.2, shift_by="guess")
 
 
 def _metrics(path, n: int, box, landmarks, sync: tuple[float, float] | None) -> None:
@@ -190,15 +203,15 @@ def _metrics(path, n: int, box, landmarks, sync: tuple[float, float] | None) -> 
         **{name: pa.array(np.zeros(n, np.float32)) for name in ("pitch_deg", "yaw_deg",
                                                                  "roll_deg")},
     }
-    if sync is not None:
-        columns["sync_offset_frames"] = pa.array(np.full(n, sync[0], np.float32))
-        columns["sync_confidence"] = pa.array(np.full(n, sync[1], np.float32))
+    if sync is not None:  # SyncNet's columns, as measure --syncnet-weights writes them
+        columns["syncnet_offset_frames"] = pa.array(np.full(n, sync[0], np.float32))
+        columns["syncnet_confidence"] = pa.array(np.full(n, sync[1], np.float32))
     pq.write_table(pa.table(columns), path)
 
 
-@pytest.mark.parametrize("sync, late_s", [(None, 0.0), ((3.0, 0.9), 0.12), ((10.0, 0.9), None)])
+@pytest.mark.parametrize("sync, late_s", [(None, 0.0), ((3.0, 6.0), 0.12), ((10.0, 6.0), None)])
 def test_extract_cuts_audio_on_the_video_clock(tmp_path, face, speech, sync, late_s):
-    """Video starts 0.4 s after the audio; the measured lag is absent, 3 frames, 10 frames."""
+    """Video starts 0.4 s after the audio; SyncNet's lag is absent, 3 frames, 10 frames."""
     import soundfile
 
     from gaia.common.crop import CropConfig

@@ -202,6 +202,12 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
                         metavar="F", help="share of identities in the validation split "
                                           "(default: %(default)s)")
+    parser.add_argument("--shift-audio-by", choices=("syncnet", "weightless", "none"),
+                        default=defaults.shift_audio_by,
+                        help="whose measured lip-sync lag shifts a clip's audio: SyncNet's "
+                             "(measure --syncnet-weights; without them no shift), the weightless "
+                             "estimator's (noise on faces that are not the speaker) or none "
+                             "(default: %(default)s)")
     parser.add_argument("--identities", default=None, metavar="FILE.csv",
                         help="CSV with path (or video_id) and identity columns; default "
                              "identity: the source folder")
@@ -221,7 +227,7 @@ def _extract_config(args: argparse.Namespace):
                          allow_untrained=args.allow_untrained,
                          trust_pickled_weights=args.trust_pickled_weights,
                          shard_mb=args.shard_size,
-                         val_fraction=args.val_fraction)
+                         val_fraction=args.val_fraction, shift_audio_by=args.shift_audio_by)
 
 
 def _extract(args: argparse.Namespace, setup=None) -> int:

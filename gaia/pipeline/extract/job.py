@@ -314,7 +314,9 @@ class _ExtractWorker:
         jobs = [_job_from_row(item) for item in json.loads(row["jobs"])]
         name = f"{jobs[0].video_id}.parquet"
         metrics = f"{self._store}/metrics/{name}" if self._store else self._run.metrics / name
-        for clip in extract_video(jobs, metrics, self._chain, self._config.crop, self._base):
+        for clip in extract_video(jobs, metrics, self._chain, self._config.crop, self._base,
+                                  self._config.max_sync_offset_s,
+                                  shift_by=self._config.shift_audio_by):
             yield _flatten(clip)
 
 

@@ -27,6 +27,9 @@ class ExtractConfig:
     max_sync_offset_s: the largest measured lip-sync lag a clip's audio is shifted by; clips
         lagging more are dropped as ``out_of_sync`` (GAIA A.1). SyncNet-style pipelines shift
         by up to about 5 frames at 25 fps, hence 0.2 s.
+    shift_audio_by: whose lag shifts a clip's audio: ``syncnet`` (SyncNet's offset, where measure
+        had its weights; else no shift), ``weightless`` (the weightless estimator's: noise on
+        faces that are not the speaker, so never the default) or ``none``.
     """
 
     denoise: str = "none"
@@ -38,6 +41,7 @@ class ExtractConfig:
     shard_mb: float = 256.0
     val_fraction: float = 0.05
     max_sync_offset_s: float = 0.2
+    shift_audio_by: str = "syncnet"
     crop: CropConfig = field(default_factory=CropConfig)
 
     def __post_init__(self) -> None:
@@ -45,6 +49,8 @@ class ExtractConfig:
             raise ValueError("--val-fraction must be in [0, 1)")
         if not self.max_sync_offset_s >= 0:
             raise ValueError("max_sync_offset_s must be zero or more")
+        if self.shift_audio_by not in ("syncnet", "weightless", "none"):
+            raise ValueError("shift_audio_by must be syncnet, weightless or none")
         if self.shard_mb <= 0:
             raise ValueError("--shard-size must be positive")
 

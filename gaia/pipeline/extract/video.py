@@ -9,9 +9,13 @@ every stream is aligned by construction.
 
 Audio is cut on the video's clock (GAIA A.1 drops clips whose "lip movements and speech are not
 aligned"): first the streams' start offset from the container (``media.stream_offsets``), then
-the lag measured between mouth and speech (the metrics' ``sync_offset_frames`` over the clip's
-confident frames). A clip lagging more than ``max_sync_offset_s`` is dropped (``out_of_sync``)
-rather than shifted: a lag that large is more often a dubbed or wrong track than a late one.
+the lag SyncNet measured between mouth and speech (the metrics' ``syncnet_offset_frames`` over
+the clip's frames with SyncNet confidence >= 3, LatentSync's bar), when measure had SyncNet
+weights. The weightless lag (``sync_offset_frames``) is noise on a face that is not the speaker
+(+0.48 s on one real listener, -0.44 s on another), so it is recorded in the clip's note but
+never applied unless asked (``shift_by="weightless"``). A clip lagging more than
+``max_sync_offset_s`` is dropped (``out_of_sync``) rather than shifted: a lag that large is more
+often a dubbed or wrong track than a late one.
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ from gaia.schemas.shards import AUDIO_RATE, FPS, dump_npy
 SAMPLES_PER_FRAME = AUDIO_RATE // FPS  # 640
 MAX_SYNC_OFFSET_S = 0.2  # ExtractConfig.max_sync_offset_s's default
 MIN_CONFIDENT_SHARE = 0.5  # share of a clip's frames with a confident lag before it is trusted
-SYNC_COLUMNS = ("sync_offset_frames", "sync_confidence")
+SYNC_COLUMNS = ("sync_offset_frames", "sync_confidence", "syncnet_offset_frames",
+                "syncnet_confidence")
+SYNCNET_CONFIDENCE = 3.0  # LatentSync's bar for a SyncNet offset worth applying
+SHIFT_SOURCES = ("syncnet", "weightless", "none")
 # Source frames decoded at a time, each cropped at once: memory follows the chunk, not the clip
 # (a 20 s clip of 4K at 30 fps is 15 GB of frames decoded whole), as measure decodes.
 DECODE_CHUNK = 32
@@ -99,43 +106,58 @@ def av_offset_of(path: str) -> tuple[float, str]:
 
 
 def clip_sync(segment: Segment, sync_columns: dict[str, np.ndarray] | None, times_s: np.ndarray,
-              av_offset_s: float, max_sync_offset_s: float, av_note: str = "") -> ClipSync:
-    """The clip's sync from the per-frame ``sync_offset_frames`` / ``sync_confidence``.
+              av_offset_s: float, max_sync_offset_s: float, av_note: str = "",
+              shift_by: str = "syncnet") -> ClipSync:
+    """The clip's sync: its audio is shifted by the lag of ``shift_by``'s measure.
 
-    The lag is the median over the segment's confident frames (``SYNCED_CONFIDENCE``), in
-    source frames, turned to seconds with the segment's frame interval. Missing columns or no
-    confident frame: lag 0 and a note (the clip is kept: no evidence it is out of sync).
+    ``syncnet`` (default): the median SyncNet offset over the segment's frames with SyncNet
+    confidence >= ``SYNCNET_CONFIDENCE``; ``weightless``: the median weightless lag over its
+    frames with confidence >= ``SYNCED_CONFIDENCE``; ``none``: never shifted. Lags are in source
+    frames, turned to seconds with the segment's frame interval. A measure that is missing, or
+    confident on under half the clip: lag 0 and a note (kept: no evidence it is out of sync).
     """
+    if shift_by not in SHIFT_SOURCES:
+        raise ValueError(f"shift_by must be one of {SHIFT_SOURCES}, got {shift_by!r}")
     notes = [av_note] if av_note else []
-    if sync_columns is None:
-        notes.append("no sync columns in metrics, sync offset 0")
-        return ClipSync(av_offset_s, 0.0, "; ".join(notes), False)
     part = slice(segment.start, segment.stop)
-    confidence = sync_columns["sync_confidence"][part]
-    confident = np.nan_to_num(confidence, nan=0.0) >= SYNCED_CONFIDENCE
-    share = float(confident.mean()) if len(confident) else 0.0
+    steps = np.diff(times_s[part])
+    step = float(np.median(steps)) if steps.size else 1.0 / FPS
+    if not np.isfinite(step) or step <= 0:
+        step = 1.0 / FPS
+    have = sync_columns or {}
+    if "sync_offset_frames" in have:  # the weightless lag is recorded, whatever shifts
+        lag = clip_offset_frames(have["sync_offset_frames"][part],
+                                 have["sync_confidence"][part], SYNCED_CONFIDENCE)
+        if np.isfinite(lag) and shift_by != "weightless":
+            notes.append(f"weightless lag {lag * step:+.3f} s (recorded, not applied)")
+    if shift_by == "none":
+        return ClipSync(av_offset_s, 0.0, "; ".join(notes), False)
+    prefix, bar = (("syncnet_", SYNCNET_CONFIDENCE) if shift_by == "syncnet"
+                   else ("sync_", SYNCED_CONFIDENCE))
+    offsets, confidence = have.get(prefix + "offset_frames"), have.get(prefix + "confidence")
+    if offsets is None or not np.isfinite(confidence[part]).any():
+        notes.append("no SyncNet measure (measure ran without --syncnet-weights), sync offset 0"
+                     if shift_by == "syncnet" else "no sync columns in metrics, sync offset 0")
+        return ClipSync(av_offset_s, 0.0, "; ".join(notes), False)
+    confident = np.nan_to_num(confidence[part], nan=-np.inf) >= bar
+    share = float(confident.mean()) if confident.size else 0.0
     if share < MIN_CONFIDENT_SHARE:
         # A still or silent face has chance peaks above the line on some frames; their lags
         # are noise, and a clip is only shifted (or dropped) on the evidence of most of it.
         notes.append(f"no confident sync measure on most of the clip (confident on "
                      f"{share:.0%} of its frames), sync offset 0")
         return ClipSync(av_offset_s, 0.0, "; ".join(notes), False)
-    frames = clip_offset_frames(sync_columns["sync_offset_frames"][part],
-                                sync_columns["sync_confidence"][part], SYNCED_CONFIDENCE)
-    steps = np.diff(times_s[part])
-    step = float(np.median(steps)) if steps.size else 1.0 / FPS
-    if not np.isfinite(frames) or not np.isfinite(step) or step <= 0:
-        notes.append("no confident sync measure in the clip, sync offset 0")
-        return ClipSync(av_offset_s, 0.0, "; ".join(notes), False)
-    offset = float(frames * step)
-    return ClipSync(av_offset_s, offset, "; ".join(notes), abs(offset) > max_sync_offset_s + 1e-9)
+    offset = clip_offset_frames(offsets[part], confidence[part], bar) * step
+    return ClipSync(av_offset_s, float(offset), "; ".join(notes),
+                    abs(offset) > max_sync_offset_s + 1e-9)
 
 
 def _sync_columns(table: pa.Table) -> dict[str, np.ndarray] | None:
-    if not set(SYNC_COLUMNS) <= set(table.column_names):
+    present = [name for name in SYNC_COLUMNS if name in table.column_names]
+    if not present:
         return None
     return {name: np.asarray(table.column(name).to_numpy(zero_copy_only=False), np.float64)
-            for name in SYNC_COLUMNS}
+            for name in present}
 
 
 def read_audio_spans(path: str, spans: list[tuple[float, float]]) -> list[np.ndarray | None]:
@@ -190,13 +212,14 @@ class AudioChain:
 
 def extract_video(jobs: list[ClipJob], metrics_file: Path | str, audio: AudioChain,
                   crop: CropConfig, base_json: dict, max_sync_offset_s: float = MAX_SYNC_OFFSET_S,
-                  av_offset_s: float | None = None) -> Iterator[dict]:
+                  av_offset_s: float | None = None, shift_by: str = "syncnet") -> Iterator[dict]:
     """Yield one row per clip: ``{"key", "status", "error", "members"}`` (members: name->bytes).
 
     A clip that fails (decode error, no face box) yields status ``failed`` with the reason; one
     whose measured lip-sync lag is beyond ``max_sync_offset_s`` yields status ``dropped`` with
     error ``out_of_sync: ...``; the others still come out. ``av_offset_s``: the video's
     audio-minus-video stream start (``videos.parquet``), read from the file when None.
+    ``shift_by``: whose lag moves the audio (``clip_sync``).
     """
     import decord
 
@@ -213,8 +236,8 @@ def extract_video(jobs: list[ClipJob], metrics_file: Path | str, audio: AudioCha
     if av_offset_s is None or not np.isfinite(av_offset_s):
         av_offset_s, av_note = av_offset_of(jobs[0].path)
     sync_columns = _sync_columns(table)
-    syncs = [clip_sync(job.segment, sync_columns, times, av_offset_s, max_sync_offset_s, av_note)
-             for job in jobs]
+    syncs = [clip_sync(job.segment, sync_columns, times, av_offset_s, max_sync_offset_s, av_note,
+                       shift_by) for job in jobs]
     spans = [(sync.audio_start_s(job.segment.start_s),
               output_frames(job.segment) * SAMPLES_PER_FRAME) for job, sync in zip(jobs, syncs,
                                                                                    strict=True)]
