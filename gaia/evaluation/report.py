@@ -91,7 +91,8 @@ def _scale_note(metrics: dict, model: str) -> str:
 def table_notes(number: int, metrics: dict) -> list[str]:
     """What a reader needs to compare our row of table ``number`` with the paper's."""
     if number in (2, 7):
-        detector = metrics.get("detector") or "none given"
+        detector = ("not recorded in this JSON" if "detector" not in metrics
+                    else metrics["detector"] or "none given")
         size = metrics.get("image_size")
         return [f"AKD is FOMM's (mean absolute difference of the x and y coordinates of the "
                 f"68 points, per frame, pooled over the scored frames); AKD (Euclidean) is the "
