@@ -50,6 +50,13 @@ examples:
       --latents runs/latents --videos runs/r1/shards/s2m --clips 50 --steps 50 \\
       --syncnet-weights /models/syncnet_v2.model --report eval/s2m.html
 
+The landmark model (table 6's "w. landmark prediction"; `gaia train landmarks`) is measured the
+same way on clip shards, with no latent shards: --landmarks RUN --videos SHARDS. It samples each
+clip's landmarks, and the VAE renders, motion-encodes and decodes them as `gaia generate
+--landmarks` does; motion_mse is then in landmark units, and landmark_error_px is the mean
+distance of a sampled point from the real one.
+  gaia eval s2m --vae runs/vae --landmarks runs/lmk --videos runs/r1/shards/s2m --split val
+
 --diffusion is --s2m's name before the model was named s2m: a deprecated alias, kept for one
 release.
 """
@@ -106,8 +113,12 @@ def _add_s2m_parser(models: argparse._SubParsersAction) -> None:
                              help="speech-to-motion checkpoint or run folder (`gaia train "
                                   "s2m`; its latest checkpoint)")
     add_deprecated_alias(model, "--diffusion", new)
-    s2m.add_argument("--latents", required=True, metavar="SPEC",
-                     help="latent shards to evaluate on (`gaia encode-latents` output)")
+    model.add_argument("--landmarks", metavar="CKPT_OR_RUN",
+                       help="a landmark model (`gaia train landmarks`) in place of --s2m, "
+                            "evaluated on the clip shards of --videos (see below)")
+    s2m.add_argument("--latents", metavar="SPEC",
+                     help="latent shards to evaluate on (`gaia encode-latents` output; "
+                          "required with --s2m)")
     s2m.add_argument("--videos", default=None, metavar="SPEC",
                      help="the source video shards of the latents, for frame metrics (MSI, "
                           "lip sync; needs dlib's models)")
@@ -202,12 +213,36 @@ def _eval_s2m(args: argparse.Namespace) -> int:
         landmark_fn = CropLandmarks()
     syncnet, sync_note = syncnet_scorer(args.syncnet_weights)
     network, fid_note = fid_network(args.inception_weights)
+    if args.landmarks:
+        return _eval_landmarks(args, landmark_fn, syncnet, network, [
+            n for n in (sync_note, fid_note) if n])
+    if not args.latents:
+        raise ValueError("--s2m needs the latent shards it is measured on: --latents SPEC")
     metrics = evaluate_s2m(
         args.vae, args.s2m, args.latents, videos=args.videos,
         split=None if args.split == "all" else args.split, clips=args.clips or None,
         sampler=SamplerConfig(steps=args.steps), seed=args.seed, pose=args.pose,
         landmark_fn=landmark_fn, syncnet=syncnet, fid_network=network,
         notes=[n for n in (sync_note, fid_note) if n], device=args.device)
+    _write_outputs(args, metrics, "s2m", format_s2m_metrics(metrics))
+    return 0
+
+
+def _eval_landmarks(args: argparse.Namespace, landmark_fn, syncnet, network,
+                    notes: list[str]) -> int:
+    """``gaia eval s2m --landmarks``: the landmark model on the clip shards of --videos."""
+    from gaia.evaluation.s2m import format_s2m_metrics
+    from gaia.evaluation.s2m_landmarks import evaluate_landmark_model
+    from gaia.training.s2m.sampler_config import SamplerConfig
+
+    if not args.videos:
+        raise ValueError("--landmarks is measured on clip shards: give them as --videos SPEC "
+                         "(the landmark model reads no latent shards)")
+    metrics = evaluate_landmark_model(
+        args.vae, args.landmarks, args.videos, split=None if args.split == "all" else args.split,
+        clips=args.clips or None, sampler=SamplerConfig(steps=args.steps), seed=args.seed,
+        pose=args.pose, landmark_fn=landmark_fn, syncnet=syncnet, fid_network=network,
+        notes=notes, device=args.device)
     _write_outputs(args, metrics, "s2m", format_s2m_metrics(metrics))
     return 0
 

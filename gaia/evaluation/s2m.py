@@ -277,6 +277,49 @@ def _mouth_opening(track: np.ndarray) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in opening]
 
 
+def summarise_metrics(scores: _Scores, skipped: Counter, framing: _FrameScoring,
+                      notes: list[str] | None, videos: bool, landmark_fn: LandmarkFn | None,
+                      syncnet: nn.Module | None, fid_network: nn.Module | None,
+                      without_video: int) -> tuple[dict, list[str], int]:
+    """The metrics over clips once every clip is scored, the notes saying what is missing,
+    and the count of clips whose frame metrics were skipped (shared by ``evaluate_s2m`` and
+    the landmark model's ``evaluation.s2m_landmarks``)."""
+    frame_names = ("msi", "lip_sync", "lip_sync_lag_frames", "face_found_fraction")
+    notes = list(notes or [])
+    metrics: dict = {name: scores.summary(name) for name in (
+        "motion_mse", "motion_mse_mean_baseline", *(f"pose_error_{a}" for a in POSE_AXES),
+        "pose_error_overall")}
+    if videos:
+        metrics.update({name: scores.summary(name) for name in ("msi_real", "lip_sync_real")})
+    else:
+        metrics.update(msi_real=None, lip_sync_real=None)
+        notes.append("no frame metrics (msi, lip_sync and their real references): no source "
+                     "video shards given (--videos)")
+    if videos and landmark_fn is not None:
+        metrics.update({name: scores.summary(name) for name in frame_names})
+    else:
+        metrics.update(dict.fromkeys(frame_names))
+        if videos:
+            notes.append("no msi or lip_sync of the decoded frames: no landmark detector given")
+    decoded = bool(videos and landmark_fn is not None)
+    sync_names = ("sync_c", "sync_d", "sync_offset_frames", "sync_c_real", "sync_d_real")
+    if decoded and syncnet is not None:
+        metrics.update({name: scores.summary(name) for name in sync_names})
+    else:
+        metrics.update(dict.fromkeys(sync_names))
+        if syncnet is None and not any(note.startswith("Sync") for note in notes):
+            notes.append("Sync-C, Sync-D: n/a, no SyncNet given (--syncnet-weights)")
+    metrics["fid"] = framing.fid.compute() if decoded and framing.fid else None
+    if fid_network is None and not any(note.startswith("FID") for note in notes):
+        notes.append("FID: n/a, no Inception network given (--inception-weights)")
+    frame_skipped = sum(n for reason, n in skipped.items() if not reason.startswith("real"))
+    notes += [f"frame metrics skipped for {n} clips: {reason}" for reason, n in skipped.items()]
+    if without_video:
+        notes.append(f"{without_video} clips have no source sample with mp4, flac and landmarks "
+                     "in the video shards: no frame metrics for them")
+    return metrics, notes, frame_skipped
+
+
 def evaluate_s2m(vae: str | Path, s2m: str | Path, latents: str,
                  videos: str | None = None, split: str | None = "val", clips: int | None = 20,
                  sampler: SamplerConfig | None = None, seed: int = 0, pose: str = "predicted",
@@ -342,39 +385,9 @@ def evaluate_s2m(vae: str | Path, s2m: str | Path, latents: str,
             continue
         framing.score(scores, skipped, clip, source, motion)
 
-    frame_names = ("msi", "lip_sync", "lip_sync_lag_frames", "face_found_fraction")
-    notes = list(notes or [])
-    metrics: dict = {name: scores.summary(name) for name in (
-        "motion_mse", "motion_mse_mean_baseline", *(f"pose_error_{a}" for a in POSE_AXES),
-        "pose_error_overall")}
-    if videos:
-        metrics.update({name: scores.summary(name) for name in ("msi_real", "lip_sync_real")})
-    else:
-        metrics.update(msi_real=None, lip_sync_real=None)
-        notes.append("no frame metrics (msi, lip_sync and their real references): no source "
-                     "video shards given (--videos)")
-    if videos and landmark_fn is not None:
-        metrics.update({name: scores.summary(name) for name in frame_names})
-    else:
-        metrics.update(dict.fromkeys(frame_names))
-        if videos:
-            notes.append("no msi or lip_sync of the decoded frames: no landmark detector given")
-    decoded = bool(videos and landmark_fn is not None)
-    sync_names = ("sync_c", "sync_d", "sync_offset_frames", "sync_c_real", "sync_d_real")
-    if decoded and syncnet is not None:
-        metrics.update({name: scores.summary(name) for name in sync_names})
-    else:
-        metrics.update(dict.fromkeys(sync_names))
-        if syncnet is None and not any(note.startswith("Sync") for note in notes):
-            notes.append("Sync-C, Sync-D: n/a, no SyncNet given (--syncnet-weights)")
-    metrics["fid"] = framing.fid.compute() if decoded and framing.fid else None
-    if fid_network is None and not any(note.startswith("FID") for note in notes):
-        notes.append("FID: n/a, no Inception network given (--inception-weights)")
-    frame_skipped = sum(n for reason, n in skipped.items() if not reason.startswith("real"))
-    notes += [f"frame metrics skipped for {n} clips: {reason}" for reason, n in skipped.items()]
-    if without_video:
-        notes.append(f"{without_video} clips have no source sample with mp4, flac and landmarks "
-                     "in the video shards: no frame metrics for them")
+    metrics, notes, frame_skipped = summarise_metrics(
+        scores, skipped, framing, notes, bool(videos), landmark_fn, syncnet, fid_network,
+        without_video)
     if unreadable:
         notes.append(f"{unreadable} latent samples could not be read and were skipped")
     return {
