@@ -140,6 +140,11 @@ def _add_measure_options(parser: argparse.ArgumentParser) -> None:
                         help="do not look for hands over the mouth (the hand_cover measure; "
                              "needs the mediapipe wheel)")
     add_deprecated_alias(parser, "--landmarks", backend)
+    parser.add_argument("--syncnet-weights", default=None, metavar="PATH",
+                        help="syncnet_v2.model (joonson/syncnet_python's published state dict, "
+                             "never downloaded): SyncNet's per-frame offset and confidence, for "
+                             "the lip_sync filter and extract's audio shift (default: none, "
+                             "those columns are null)")
     parser.add_argument("--detect-every", type=int, default=defaults.detector.detect_every,
                          metavar="K", help="run the face detector every K frames and track "
                                            "in between (default: %(default)s)")
@@ -339,6 +344,7 @@ def _measure(args: argparse.Namespace) -> int:
         backend=args.backend,
         landmarks=args.landmarks,
         hands=args.hands,
+        syncnet_weights=args.syncnet_weights,
         detector=DetectorConfig(detect_every=args.detect_every),
         min_side=args.min_side,
         chunk_frames=args.chunk_frames,

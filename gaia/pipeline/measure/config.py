@@ -49,6 +49,9 @@ class MeasureConfig:
         reason ``timeout`` (a hung decoder, a stalled network mount).
     time_limit_base_s, time_limit_per_video_s: the whole video must finish within
         ``base + per_video_s * duration`` seconds, or it is stopped with reason ``timeout``.
+        syncnet_weights: a ``syncnet_v2.model`` state dict: SyncNet's per-frame offset and
+        confidence (the ``syncnet_*`` columns the ``lip_sync`` filter and extract's audio shift
+        read); None: those columns are null.
     """
 
     backend: str = "mediapipe"
@@ -68,6 +71,7 @@ class MeasureConfig:
     stall_timeout_s: float = 120.0
     time_limit_base_s: float = 300.0
     time_limit_per_video_s: float = 10.0
+    syncnet_weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -83,6 +83,12 @@ class ChunkMeasurer:
         self.frames_multi_face = 0
         self.mouth_open: list[np.ndarray] = []  # per chunk, for the sync pass
         self.mouth_covered: list[np.ndarray] = []  # per chunk: a hand over the mouth
+        self.has_face: list[np.ndarray] = []  # per chunk, for SyncNet's columns
+        self.syncnet = None  # a SyncNetTap when measure has SyncNet weights
+        if models.syncnet is not None:
+            from gaia.pipeline.measure.syncnet_tap import SyncNetTap
+
+            self.syncnet = SyncNetTap(models.syncnet, frames.fps)
 
     def batch(self, chunk: FrameChunk) -> pa.RecordBatch:
         n = len(chunk.frames)
@@ -140,6 +146,9 @@ class ChunkMeasurer:
         self.frames_with_face += int(has_face.sum())
         self.frames_multi_face += int((num_faces[has_face] > 1).sum())
 
+        self.has_face.append(has_face)
+        if self.syncnet is not None:  # crops from the analysis copy, in its pixels
+            self.syncnet.add(chunk.frames, boxes, chunk.start)
         # Ratios are scale-free: compute on the analysis copy, store coordinates at source scale.
         landmarks *= self.frames.scale
         boxes *= self.frames.scale

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from gaia.pipeline.measure.tracker import FaceTracker
 from gaia.pipeline.media.decode import VideoFrames, VideoInfo
 from gaia.pipeline.media.shot_cut import CutDetector
 from gaia.pipeline.speech.vad import SpeechDetector
+
+if TYPE_CHECKING:
+    import torch
 
 SCAN_FACE_SHARE = 0.6  # periodic scans look for faces down to this share of the main face
 
@@ -42,6 +46,7 @@ class Models:
     identity_max_distance: float
     cut_threshold: float
     hands: HandFinder | None = None
+    syncnet: torch.nn.Module | None = None  # syncnet_v2, when measure has its weights
 
     def new_cut_detector(self) -> CutDetector:
         return CutDetector(threshold=self.cut_threshold)
@@ -62,7 +67,20 @@ class Models:
             embedder=embedder,
             identity_max_distance=config.identity_max_distance,
             cut_threshold=config.cut_threshold,
+            syncnet=_syncnet(config),
         )
+
+
+def _syncnet(config: MeasureConfig):
+    """The SyncNet of ``config.syncnet_weights`` (None without), on the GPU when there is one."""
+    if not config.syncnet_weights:
+        return None
+    import torch
+
+    from gaia.pipeline.speech.syncnet import load_syncnet
+
+    model = load_syncnet(config.syncnet_weights)
+    return model.to("cuda") if torch.cuda.is_available() else model
 
 
 def load_detector(config: MeasureConfig, landmarker: Landmarker | None = None) -> BaseDetector:

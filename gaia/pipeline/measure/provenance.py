@@ -41,6 +41,10 @@ def check_models_available(config: MeasureConfig) -> None:
             raise MissingWeightsError(f"dlib shape predictor not found at {path}")
     if config.needs_mediapipe:
         model_files.check_models(_mediapipe_models(config))
+    if config.syncnet_weights:
+        from gaia.pipeline.speech.syncnet import load_syncnet
+
+        load_syncnet(config.syncnet_weights)  # missing or not syncnet_v2: says which, now
 
 
 def _mediapipe_models(config: MeasureConfig) -> tuple[model_files.ModelFile, ...]:
@@ -95,6 +99,10 @@ def model_provenance(config: MeasureConfig) -> dict:
     if config.hands:
         models["palm_detection"] = _tflite(model_files.PALM)
         models["hand_landmarks"] = _tflite(model_files.HAND)
+    if config.syncnet_weights:
+        models["syncnet"] = {"name": "syncnet_v2 (joonson/syncnet_python layout)",
+                             "weights": str(config.syncnet_weights),
+                             "sha256": file_sha256(config.syncnet_weights)}
     if config.identity:
         embedder = dlib_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
         models["face_embedding"] = {"name": "dlib-face-recognition-resnet-v1",
@@ -108,8 +116,10 @@ def write_run_config(run: RunDir, config: MeasureConfig) -> dict:
     settings = asdict(config)
     if run.config.is_file():
         previous = yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
-        if previous.get("measure") is not None:  # a run of an older version: current names
-            previous["measure"] = current_settings(previous["measure"], str(run.config))
+        if previous.get("measure") is not None:  # a run of an older version: current names,
+            # and settings added since at their defaults (what that version did)
+            previous["measure"] = {**asdict(MeasureConfig()),
+                                   **current_settings(previous["measure"], str(run.config))}
         if previous.get("measure") not in (None, settings):
             changed = sorted(k for k in settings if previous["measure"].get(k) != settings[k])
             raise ConfigMismatchError(

@@ -136,6 +136,8 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
         late = sync_measures(mouth, np.concatenate(times_parts) if times_parts else np.zeros(0),
                              frames.fps, energy.rms() if energy and record["has_audio"] else None,
                              av_offset_s, covered)
+        if measurer.syncnet is not None and record["has_audio"] and measured:
+            late.update(_syncnet_columns(path, measurer, measured, av_offset_s))
         rewrite_with(chunked, tmp, late)
     sync_offset_s = video_sync_offset_s(late, frames.fps)
     # Null, not NaN, when no window was confident: NaN != NaN would make equal rows differ.
@@ -169,6 +171,17 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
         num_frames=measured,
         frames_with_face=measurer.frames_with_face,
     )
+
+
+def _syncnet_columns(path: str, measurer: ChunkMeasurer, measured: int, av_offset_s: float
+                     ) -> dict[str, np.ndarray]:
+    """SyncNet's columns: the audio read once more (16 kHz, on the video's clock)."""
+    from gaia.pipeline.media.stream_offsets import audio_on_video_clock
+    from gaia.schemas.shards import AUDIO_RATE
+
+    audio = np.concatenate([np.asarray(b, np.float32).reshape(-1) for b in audio_blocks(path)])
+    audio = audio_on_video_clock(audio, AUDIO_RATE, av_offset_s)
+    return measurer.syncnet.finish(audio, measured, np.concatenate(measurer.has_face))
 
 
 @contextlib.contextmanager
