@@ -188,7 +188,10 @@ def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) ->
             "talk/carphone_talking.mp4", "talk",
             "a real talking face, turned 15-25 degrees and tilting: passes frontal on most "
             "frames with the face mesh (median 4 degrees off 180), trips it with dlib (whose "
-            "fit of its 50 px face reads 27 to 79 degrees off); passes occlusion and silence",
+            "fit of its 50 px face reads 27 to 79 degrees off); passes occlusion; the s2m "
+            "preset drops it as not_speaking: he talks his own, unheard words under a "
+            "synthesised voice, so his mouth moves but its lip-sync lag wanders (the vae "
+            "preset, without the silence filter, keeps it)",
         ),
         _decoded(carphone_path(), scale=2.0), car_fps, speech(car_frames / car_fps, 2),
         AUDIO_RATE,
