@@ -211,9 +211,9 @@ def test_run_facts_count_parameters_and_the_train_splits_hours(tmp_path):
     (run / "config.json").write_text(json.dumps(config))
     facts = run_facts(checkpoint, model)
     assert facts["train_hours"] == pytest.approx(1.0) and facts["model"] == {"name": "x"}
-    config["options"]["max_hours"] = 0.5
-    (run / "config.json").write_text(json.dumps(config))
-    assert run_facts(checkpoint, model)["train_hours"] == pytest.approx(0.5)
     config["options"]["shards"] = str(Path(tmp_path / "absent"))
     (run / "config.json").write_text(json.dumps(config))
     assert "no manifest.parquet" in run_facts(checkpoint, model)["train_hours_note"]
+    config["data_subset"] = {"max_hours": 0.5, "hours": 0.4975}  # a --max-hours run's record
+    (run / "config.json").write_text(json.dumps(config))
+    assert run_facts(checkpoint, model)["train_hours"] == 0.4975

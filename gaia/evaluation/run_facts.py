@@ -1,9 +1,10 @@
 """What a scaling table says about a model (GAIA tables 4 and 5: "#Params" and "#Hours", the
 size of the training data): its parameter count, and the hours of the clips it trained on, read
 from the run folder the checkpoint sits in (``RUN/checkpoints/step-N.pt`` beside
-``RUN/config.json``, which the trainers write). Hours are the ``train`` split of the training
-shards' manifest (clip spans, or frames at the shard frame rate), capped by ``max_hours`` when
-the run used a subset; when they cannot be read, ``train_hours_note`` says why.
+``RUN/config.json``, which the trainers write). Hours are those of the ``--max-hours`` subset
+the run recorded (``data_subset.hours``), else the ``train`` split of the training shards'
+manifest (clip spans, or frames at the shard frame rate); when they cannot be read,
+``train_hours_note`` says why.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def manifest_hours(shards: Path, split: str = "train") -> float:
 
 
 def _train_hours(config: dict, config_path: Path) -> tuple[float | None, str | None]:
+    subset = config.get("data_subset")
+    if isinstance(subset, dict) and subset.get("hours") is not None:
+        return float(subset["hours"]), None
     options = config.get("options") or {}
     spec = options.get("shards")
     if not isinstance(spec, str):
@@ -44,11 +48,9 @@ def _train_hours(config: dict, config_path: Path) -> tuple[float | None, str | N
     if folder is None:
         return None, f"no manifest.parquet in the training shards {spec} from here"
     try:
-        hours = manifest_hours(folder)
+        return manifest_hours(folder), None
     except (OSError, ValueError, KeyError) as err:
         return None, f"the manifest of {spec} cannot be read ({err})"
-    cap = options.get("max_hours")
-    return (min(hours, float(cap)) if cap else hours), None
 
 
 def run_facts(checkpoint: str | Path, model: nn.Module) -> dict:
