@@ -64,8 +64,9 @@ def _settings(run: AblationRun) -> str:
         ("speech_condition", "speech"), ("reference_condition", "reference"),
         ("backbone", "backbone"), ("use_pose", "pose"), ("diffusion", "diffusion"),
         ("disentangle", "disentangle")) if key in model]
-    return f"{run_detail(run.metrics)}; {', '.join(shown) if shown else 'no run config'}; " \
-           f"{run.source.name}"
+    switches = ", ".join(shown) if model else "no run config recorded"
+    return "; ".join(part for part in (run_detail(run.metrics), switches, run.source.name)
+                     if part)
 
 
 def ablation_tables(runs: list[AblationRun]) -> list[dict]:
