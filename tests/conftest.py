@@ -123,8 +123,8 @@ def save_vae_checkpoint(folder: Path, seed: int = 0, **overrides) -> Path:
     import torch
 
     from gaia.training.checkpoint import save_checkpoint
+    from gaia.training.vae.build import build_vae
     from gaia.training.vae.config import load_vae_config
-    from gaia.training.vae.frame_vae import build_vae
 
     torch.manual_seed(seed)
     config = load_vae_config("vae-tiny", perceptual="none", **overrides)

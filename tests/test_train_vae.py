@@ -61,8 +61,8 @@ def test_one_step_on_two_processes_matches_one_process(one_and_two_processes, tm
 
 
 def test_parameter_counts_beside_the_paper(capsys):
+    from gaia.training.vae.build import count_parameters
     from gaia.training.vae.config import load_vae_config
-    from gaia.training.vae.model import count_parameters
 
     paper = {"vae-small": 80e6, "vae-base": 700e6, "vae-large": 1.7e9}
     for name, reference in paper.items():

@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from gaia.common.weights import MissingWeightsError
+from gaia.training.vae.build import count_parameters
 from gaia.training.vae.config import VaeConfig, load_vae_config
 from gaia.training.vae.discriminator import PatchDiscriminator
 from gaia.training.vae.landmark_render import NUM_PARTS, render_landmarks
 from gaia.training.vae.loss import VaeLoss
-from gaia.training.vae.model import DiagonalGaussian, Posteriors, TwoEncoderVAE, count_parameters
+from gaia.training.vae.model import DiagonalGaussian, Posteriors, TwoEncoderVAE
 from gaia.training.vae.perceptual import (
     LPIPS,
     VGG16Features,

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from gaia.training.vae.build import build_vae, count_parameters
 from gaia.training.vae.config import build_vae_config, load_vae_config
-from gaia.training.vae.frame_vae import FrameVAE, build_vae
-from gaia.training.vae.model import TwoEncoderVAE, count_parameters
+from gaia.training.vae.frame_vae import FrameVAE
+from gaia.training.vae.model import TwoEncoderVAE
 
 QUIET = {"log": lambda _: None}
 

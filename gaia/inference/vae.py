@@ -22,8 +22,9 @@ import torch
 from torch import Tensor
 
 from gaia.training.checkpoint import load_checkpoint, resolve_checkpoint
+from gaia.training.vae.build import build_vae
 from gaia.training.vae.config import VaeConfig, build_vae_config
-from gaia.training.vae.frame_vae import FrameVAE, build_vae
+from gaia.training.vae.frame_vae import FrameVAE
 from gaia.training.vae.landmark_render import render_landmarks
 from gaia.training.vae.model import TwoEncoderVAE
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from gaia.schemas.shards import FPS
+from gaia.training.data.shard_read import shard_samples
+from gaia.training.data.shard_urls import expand_shards
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +112,6 @@ def _manifest_rows(folder: str) -> list[dict] | None:
 
 def _scanned_rows(url: str) -> Iterator[dict]:
     """(key, shard, frames, split) of every sample of one shard, from its JSON member."""
-    from gaia.training.data.shard_read import shard_samples
-
     for sample in shard_samples(url, lambda err: logger.warning("reading %s: %s", url, err)):
         try:
             meta = json.loads(sample["json"].decode("utf-8"))
@@ -151,8 +151,6 @@ def select_hours(spec: str, max_hours: float, split: str | None = "train") -> Cl
     """The clips of ``split`` (None: all) in the shards of ``spec`` (``expand_shards``) whose
     durations add up to ``max_hours`` (module docstring); ValueError when ``max_hours`` is not
     positive or the split holds no clip."""
-    from gaia.training.data.shard_stream import expand_shards
-
     if not max_hours > 0:
         raise ValueError(f"--max-hours must be a positive number of hours, not {max_hours}")
     urls = expand_shards(spec)

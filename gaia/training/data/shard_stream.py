@@ -36,24 +36,18 @@ Built as docs/practices.md asks of WebDataset under DDP:
 
 from __future__ import annotations
 
-import glob
 import logging
-import os
 import random
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-import braceexpand
 import numpy as np
 import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from gaia.common.storage import is_uri, list_uri, redact
 from gaia.schemas.shards import (
     SPLITS,
 )
@@ -61,11 +55,13 @@ from gaia.training.data.clip_decode import SampleError, decode_sample
 from gaia.training.data.hours_subset import ClipSubset
 from gaia.training.data.pairs import pair_batches
 from gaia.training.data.shard_read import shard_samples
+from gaia.training.data.shard_urls import expand_shards
+
+__all__ = ["SKIP_REASONS", "ClipStream", "ClipStreamConfig", "ShardLoader", "assign_shards",
+           "expand_shards", "shard_loader"]  # expand_shards: its home before shard_urls
 
 logger = logging.getLogger(__name__)
 
-_URL = re.compile(r"^(pipe:|[A-Za-z][A-Za-z0-9+.-]+://)")
-_GLOB = re.compile(r"[*?\[]")
 # Every reason a sample is skipped for (the SampleError reasons of clip_decode and
 # latent_windows, and bad_shard here): the training loop logs one count per reason, the same
 # names on every rank.
@@ -74,63 +70,6 @@ SKIP_REASONS = ("refused_member", "missing_member", "bad_json", "bad_array", "mi
 # Skips asked for by the config or the model, not faults: counted like the others, logged
 # quietly (a clip without audio is sound data, only not for a speech-driven model).
 EXPECTED_SKIPS = ("short_clip", "no_audio")
-
-
-def _split_commas(spec: str) -> list[str]:
-    """Split at commas outside braces (``a-{0,1}.tar,b.tar`` is two entries)."""
-    parts, depth, start = [], 0, 0
-    for n, char in enumerate(spec):
-        depth += (char == "{") - (char == "}")
-        if char == "," and depth == 0:
-            parts.append(spec[start:n])
-            start = n + 1
-    parts.append(spec[start:])
-    return [part.strip() for part in parts if part.strip()]
-
-
-def expand_shards(spec: str) -> list[str]:
-    """Shard urls from a spec: comma-separated entries, each a folder (its ``*.tar``, sorted),
-    a glob, a brace pattern (``shards/shard-{000000..000009}.tar``), a file, or a url: a store
-    prefix (``s3://bucket/run/shards/vae``: its ``*.tar``) or glob, or any url after brace
-    expansion (``s3://.../shard-{000000..000009}.tar``, ``pipe:CMD``).
-
-    Raises FileNotFoundError naming the entry when a local entry matches nothing.
-    """
-    urls: list[str] = []
-    entries = _split_commas(spec)
-    if not entries:
-        raise FileNotFoundError(f"no shards: empty shard spec {spec!r}")
-    for entry in entries:
-        if _URL.match(entry):
-            urls += _store_urls(entry, spec)
-            continue
-        for item in braceexpand.braceexpand(os.path.expanduser(entry)):
-            if os.path.isdir(item):
-                found = sorted(str(p) for p in Path(item).glob("*.tar"))
-                where = f"no *.tar in folder {item!r}"
-            elif _GLOB.search(item):
-                found = sorted(glob.glob(item, recursive=True))
-                where = f"glob {item!r} matches nothing"
-            else:
-                found = [item] if os.path.isfile(item) else []
-                where = f"shard {item!r} does not exist"
-            if not found:
-                raise FileNotFoundError(f"no shards: {where} (spec {spec!r})")
-            urls += found
-    return urls
-
-
-def _store_urls(entry: str, spec: str) -> list[str]:
-    """A url entry's shards: listed from the store for a prefix or a glob in the file name."""
-    if entry.startswith("pipe:") or "{" in entry or entry.endswith(".tar") \
-            or not is_uri(entry) or entry.startswith(("http://", "https://")):
-        return list(braceexpand.braceexpand(entry))
-    folder, _, name = entry.rstrip("/").rpartition("/")
-    found = list_uri(folder, name) if _GLOB.search(name) else list_uri(entry, "*.tar")
-    if not found:
-        raise FileNotFoundError(f"no shards: no *.tar under {redact(entry)} (spec "
-                                f"{redact(spec)})")
-    return found
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ A size is a YAML file in ``gaia/configs/training/`` (``vae-tiny``, ``vae-small``
 errors that name the key. ``d`` is ``channels`` and ``n`` is ``num_res_blocks``; the paper gives
 only those two numbers per size, the rest (channel multipliers, latent channels) is our reading.
 
-Parameter counts these presets give (``model.count_parameters``: both encoders and the
+Parameter counts these presets give (``build.count_parameters``: both encoders and the
 decoder, the discriminator apart), beside the paper's:
 
 =========  ===  ==  ============  =========  =====  ======

@@ -10,7 +10,8 @@ motion together; nothing in it is told apart. The s2m model then learns sequence
 whole-frame latents, and generation decodes each predicted latent alone: the portrait enters
 only as the reference latent of the s2m model, never as a separate appearance input.
 
-``build_vae`` builds the model a config asks for (this one, or ``TwoEncoderVAE``).
+``training.vae.build.build_vae`` builds the model a config asks for (this one, or
+``TwoEncoderVAE``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from gaia.training.vae.config import VaeConfig
-from gaia.training.vae.model import Decoder, DiagonalGaussian, Encoder, TwoEncoderVAE
+from gaia.training.vae.model import Decoder, DiagonalGaussian, Encoder
 
 
 @dataclass
@@ -41,7 +42,7 @@ class FrameVAE(nn.Module):
         super().__init__()
         if config.disentangle:
             raise ValueError("FrameVAE is the model of disentangle: false; this config "
-                             "disentangles (build_vae builds the TwoEncoderVAE)")
+                             "disentangles (build.build_vae builds the TwoEncoderVAE)")
         self.config = config
         self.frame_encoder = Encoder(3, config.channels, config.channel_multipliers,
                                      config.num_res_blocks, config.appearance_latent_channels,
@@ -69,8 +70,3 @@ class FrameVAE(nn.Module):
     def last_layer_weight(self) -> nn.Parameter:
         """The decoder's output conv weight (the adaptive GAN weight's reference)."""
         return self.decoder.conv_out.weight
-
-
-def build_vae(config: VaeConfig) -> TwoEncoderVAE | FrameVAE:
-    """The paper's two-encoder VAE, or with ``disentangle: false`` the one-encoder ablation."""
-    return TwoEncoderVAE(config) if config.disentangle else FrameVAE(config)

@@ -190,7 +190,7 @@ class TwoEncoderVAE(nn.Module):
         super().__init__()
         if not config.disentangle:
             raise ValueError("a config with disentangle: false builds a FrameVAE "
-                             "(training.vae.frame_vae.build_vae), not a TwoEncoderVAE")
+                             "(training.vae.build.build_vae), not a TwoEncoderVAE")
         self.config = config
         common = dict(channels=config.channels, num_res_blocks=config.num_res_blocks,
                       groups=config.norm_groups, dropout=config.dropout,
@@ -233,20 +233,3 @@ class TwoEncoderVAE(nn.Module):
         """The decoder's output conv weight: the adaptive GAN weight compares gradient norms
         here."""
         return self.decoder.conv_out.weight
-
-
-def count_parameters(config: VaeConfig) -> dict[str, int]:
-    """Parameters per part and ``total`` (the VAE, with or without disentanglement;
-    ``discriminator`` is listed apart and not in ``total``). Built on the meta device: nothing is allocated, so vae-large is cheap. (It
-    lives here, not in ``config``: the config module never imports the model.)"""
-    from gaia.training.vae.discriminator import PatchDiscriminator
-    from gaia.training.vae.frame_vae import build_vae
-
-    with torch.device("meta"):
-        model = build_vae(config)
-        disc = PatchDiscriminator.from_config(config)
-    counts = {name: sum(p.numel() for p in part.parameters())
-              for name, part in model.named_children()}
-    counts["total"] = sum(counts.values())
-    counts["discriminator"] = sum(p.numel() for p in disc.parameters())
-    return counts

@@ -16,9 +16,9 @@ from torch import nn
 from gaia.training.checkpoint import rank_seed
 from gaia.training.distributed import World, no_sync, unwrap, wrap
 from gaia.training.loop import accumulate, autocast
+from gaia.training.vae.build import build_vae
 from gaia.training.vae.config import VaeConfig
 from gaia.training.vae.discriminator import PatchDiscriminator
-from gaia.training.vae.frame_vae import build_vae
 from gaia.training.vae.landmark_render import render_landmarks
 from gaia.training.vae.loss import VaeLoss
 
