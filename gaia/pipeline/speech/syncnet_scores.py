@@ -27,16 +27,12 @@ results back to the video's own frames.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from gaia.pipeline.speech.mfcc import syncnet_mfcc
-
-if TYPE_CHECKING:
-    from gaia.pipeline.speech.syncnet import SyncNet
 
 SYNCNET_FPS = 25.0
 WINDOW_FRAMES = 5  # video frames per window (0.2 s)
@@ -67,7 +63,7 @@ def embedding_distances(video: torch.Tensor, audio: torch.Tensor, vshift: int = 
 
 
 @torch.no_grad()
-def syncnet_distances(model: SyncNet, crops: np.ndarray, audio_16k: np.ndarray,
+def syncnet_distances(model: nn.Module, crops: np.ndarray, audio_16k: np.ndarray,
                       fps: float = SYNCNET_FPS, vshift: int = VSHIFT, batch: int = 20
                       ) -> tuple[np.ndarray, np.ndarray]:
     """``(lags, dists)``: lags ``-vshift..vshift`` (positive: audio late) and the
