@@ -16,7 +16,7 @@ import pytest
 from torch import nn
 
 from gaia.evaluation.ablation import load_runs, write_ablation
-from gaia.evaluation.paper_numbers import REAL_VIDEO, REAL_VIDEO_SYNC_D, TABLES
+from gaia.common.paper_numbers import REAL_VIDEO, REAL_VIDEO_SYNC_D, TABLES
 from gaia.evaluation.paper_tables import LAYOUTS, PAGES, build_table
 from gaia.evaluation.report import render_report, upgrade_legacy
 from gaia.evaluation.run_facts import run_facts

@@ -95,6 +95,14 @@ def test_cli_json_and_report(run, tmp_path):
     assert "frontal.max_deviation_deg = 12" in page
     assert page.count("data:image/jpeg;base64,") >= 4  # faces decoded on demand
     assert "astronaut_masked" in page and "http" not in page.replace("http-equiv", "")
+    # GAIA's table 1: the paper's rows (Total: 8,206 h raw, 1,169 h filtered) and this run's,
+    # whose #IDs cells say why they are not a corpus-wide count.
+    from gaia.pipeline.tune.table1 import IDS_REASON
+
+    table = page[page.index("<h2>Table 1"):]
+    table = table[:table.index("</table>")]
+    assert "8,206" in table and "1,169" in table and table.count(IDS_REASON) >= 4
+    assert f"{document['kept_hours']:.3g}"[:4] in table.split("Total</b>")[1]
 
 
 def test_cli_sweep_table_and_bad_sweep(run):

@@ -1,5 +1,5 @@
 """The layouts of GAIA's result tables 2-9 (arXiv 2311.15230) with the paper's rows
-(``evaluation.paper_numbers``) beside ours, cell by cell.
+(``common.paper_numbers``) beside ours, cell by cell.
 
 A layout says, per column, where our value is in an evaluation's JSON (``key``) and what
 computing it takes (``needs``: weights, the source videos, a detector). A cell we do not fill
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from gaia.evaluation.paper_numbers import REAL_VIDEO, TABLES
+from gaia.common.paper_numbers import REAL_VIDEO, TABLES
 
 RATINGS = "not rated: human ratings"
 NOT_IN_PAPER = "not in the paper"

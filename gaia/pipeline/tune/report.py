@@ -27,6 +27,7 @@ from gaia.filters.thresholds import CurationThresholds
 from gaia.pipeline.measures import iter_measures
 from gaia.pipeline.run_dir import RunDir
 from gaia.pipeline.tune.table import Sweep, sweep_thresholds
+from gaia.pipeline.tune.table1 import table1_html
 from gaia.schemas.atomic import write_text_atomic
 
 # Colours of the built-in reasons; a reason without one (a plug-in filter's) gets one of
@@ -157,7 +158,7 @@ def write_report(run_dir: Path, thresholds: CurationThresholds, out: Path,
                 sweep_totals[panel][i] = sweep_totals[panel][i] + decide_video(
                     measures, fps, source, variant).funnel
 
-    sections = [_header(run, thresholds, total, title)]
+    sections = [_header(run, thresholds, total, title), table1_html(total)]
     for panel in shown:
         sections.append(_panel_html(panel, thresholds, edges[panel], counts[panel],
                                     sweeps[panel], sweep_totals[panel], candidates[panel], run,
