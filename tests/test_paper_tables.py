@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from torch import nn
 
-from gaia.evaluation.ablation import load_runs, write_ablation
 from gaia.common.paper_numbers import REAL_VIDEO, REAL_VIDEO_SYNC_D, TABLES
+from gaia.evaluation.ablation import load_runs, write_ablation
 from gaia.evaluation.paper_tables import LAYOUTS, PAGES, build_table
 from gaia.evaluation.report import render_report, upgrade_legacy
 from gaia.evaluation.run_facts import run_facts
