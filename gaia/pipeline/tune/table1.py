@@ -15,8 +15,9 @@ import html
 from gaia.common.paper_numbers import TABLES
 from gaia.filters.funnel import Funnel
 
-IDS_REASON = ("n/a: people are clustered per video only, not across the run, so a corpus-wide "
-              "#IDs is not measured")
+IDS_REASON = "n/a: not clustered across videos"
+IDS_NOTE = ("#IDs: people are clustered inside each video only, not across the run, so the same "
+            "speaker in two videos would count twice; a corpus-wide count is not measured.")
 
 
 def _hours(value: float) -> str:
@@ -45,4 +46,5 @@ def table1_html(funnel: Funnel) -> str:
                     f"<td>{_hours(seconds_kept / 3600)}</td></tr>")
     return (f"<h2>Table 1: {html.escape(paper.title)}</h2><p class='muted'>GAIA (arXiv "
             "2311.15230) table 1 above, this run below, hours after this report's thresholds."
-            f"</p><table><tr>{head}</tr>{''.join(rows)}</table>")
+            f"</p><table><tr>{head}</tr>{''.join(rows)}</table>"
+            f"<p class='muted'>{html.escape(IDS_NOTE)}</p>")
