@@ -11,6 +11,7 @@ does not hold the job for hours.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -44,8 +45,9 @@ class World:
 def init_world(device: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> World:
     """Join the process group torchrun set up (if any) and pick this process's device;
     ``timeout_s``: how long a collective waits for the other ranks."""
-    if timeout_s <= 0:
-        raise ValueError(f"--dist-timeout must be a positive number of seconds, not {timeout_s}")
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise ValueError(
+            f"--dist-timeout must be a finite positive number of seconds, not {timeout_s}")
     rank = int(os.environ.get("RANK", 0))
     size = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))

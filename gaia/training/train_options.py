@@ -11,6 +11,7 @@ and the command line.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -35,6 +36,19 @@ class LoopOptions:
     log_every: int = 10
     image_every: int = 200
     resume: bool = False
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type of ``--dist-timeout``: a finite number of seconds above 0 (``nan``,
+    ``inf``, 0 and negatives are usage errors, not a wait that never ends or fails at once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a finite number of seconds above 0")
+    return value
 
 
 # Keyword-only: config and shards have no default and follow the loop's defaulted fields.
@@ -149,7 +163,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults: TrainOptions
                         help="continue exactly from the latest checkpoint in --out")
     parser.add_argument("--device",
                         help="cpu or cuda (default: cuda if available)")
-    parser.add_argument("--dist-timeout", type=float, metavar="SECONDS",
+    parser.add_argument("--dist-timeout", type=positive_seconds, metavar="SECONDS",
                         help="under torchrun: how long a collective waits for the other "
                              f"ranks before the run fails {default('dist_timeout')}")
     parser.add_argument("--scale-lr", action="store_true", default=None,
