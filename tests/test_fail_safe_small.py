@@ -23,3 +23,48 @@ def test_init_world_refuses_a_timeout_that_is_not_finite_and_positive(value):
 
     with pytest.raises(ValueError, match="--dist-timeout"):
         distributed.init_world("cpu", value)
+
+
+def _pickled_object(path):
+    """A file torch's safe loader refuses: it pickles an object of a class it does not allow."""
+    import argparse
+
+    import torch
+
+    torch.save({"state": argparse.Namespace(step=1)}, path)
+    return path
+
+
+def _loaders():
+    from gaia.evaluation.inception import load_inception
+    from gaia.pipeline.speech.denoise import _unpickle_trusted
+    from gaia.pipeline.speech.enhance import load_enhancer
+    from gaia.pipeline.speech.syncnet import load_syncnet
+    from gaia.training.checkpoint import load_checkpoint
+
+    return {
+        "checkpoint": lambda path: load_checkpoint(path),
+        "inception": lambda path: load_inception(path),
+        "syncnet": lambda path: load_syncnet(path),
+        "demucs": lambda path: _unpickle_trusted(path),
+        "enhancer": lambda path: load_enhancer("dns48", str(path), allow_untrained=True),
+    }
+
+
+@pytest.mark.parametrize("loader", ["checkpoint", "inception", "syncnet", "demucs", "enhancer"])
+def test_a_refused_pickle_never_advises_weights_only_false(loader, tmp_path):
+    import traceback
+
+    path = _pickled_object(tmp_path / ("dns48.th" if loader == "enhancer" else "model.pt"))
+    if loader == "enhancer":
+        from gaia.common.weights import UNTRAINED_MARKER
+
+        (tmp_path / UNTRAINED_MARKER).write_text("")
+    with pytest.raises(ValueError) as raised:
+        _loaders()[loader](path)
+    message = str(raised.value)
+    assert str(path) in message and "\n" not in message
+    assert "weights_only" not in message
+    # torch's own text (its advice to set weights_only to False) is not chained on either
+    everything = "".join(traceback.format_exception(raised.value))
+    assert "Weights only load failed" not in everything and "set to `False`" not in everything

@@ -33,6 +33,7 @@ einops, tqdm and PyYAML, not torchaudio (demucs is installed with ``--no-deps``;
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -214,8 +215,11 @@ def _unpickle_trusted(path: Path) -> dict:
         with torch.serialization.safe_globals(allowed):
             package = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ValueError(f"{path} names more than demucs's model classes and tensors, so it is "
-                         f"not read ({err}); convert it to .safetensors") from None
+        # torch's text is not repeated: it advises weights_only=False, which would run the file
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        named = f" ({found.group(1)})" if found else ""
+        raise ValueError(f"{path} names more than demucs's model classes and tensors{named}, "
+                         "so it is not trusted and not read; convert it to .safetensors") from None
     if not isinstance(package, dict) or "klass" not in package:
         raise ValueError(f"{path} is not a demucs model package (no 'klass')")
     return package

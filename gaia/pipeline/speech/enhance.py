@@ -104,10 +104,10 @@ def load_enhancer(name: str, weights: str | None, allow_untrained: bool = False,
     untrained = check_untrained(path.parent, f"{name} speech enhancer", allow_untrained)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # objects other than tensors: never unpickled
+    except pickle.UnpicklingError:  # objects other than tensors: never unpickled
         raise ValueError(f"{path} holds Python objects, not only tensors (refused: loading "
                          f"them would run their code); the published {name} file is a plain "
-                         f"state dict ({ENHANCERS[name][1]})") from err
+                         f"state dict ({ENHANCERS[name][1]})") from None
     model = build_enhancer(name)
     try:
         model.load_state_dict(state)
