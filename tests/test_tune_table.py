@@ -176,3 +176,39 @@ def test_off_grid_reads_metrics_and_a_broken_table_is_rebuilt(measured_sample, t
     messages.clear()
     funnel_for(run, thresholds, log=messages.append)
     assert any("changed after the tune table" in m for m in messages)
+
+
+def _flip_bit(path, rng) -> None:
+    data = bytearray(path.read_bytes())
+    at = int(rng.integers(len(data)))
+    data[at] ^= 1 << int(rng.integers(8))
+    path.write_bytes(bytes(data))
+
+
+def test_changed_bytes_and_impossible_rows_rebuild_the_table(measured_sample, tmp_path):
+    """A table in a shared bucket is not trusted: a flipped bit in a part file or in the index,
+    or an index row pointing past its file (the compiled pass would read out of bounds), is
+    found before the pass runs; the table is rebuilt with a message and the funnel is right."""
+    from gaia.pipeline.compact_table import read_index, write_index
+
+    run = tmp_path / "run"
+    shutil.copytree(measured_sample.root, run)
+    shutil.rmtree(run / "tune", ignore_errors=True)
+    thresholds = load_thresholds("s2m")
+    reference = funnel_for(run, thresholds, source="metrics")
+    funnel_for(run, thresholds)  # builds the table
+    rng = np.random.default_rng(5)
+    for target in ("part", "part", "index", "index"):
+        path = next((run / "tune").glob("part-*.arrow")) if target == "part" \
+            else run / "tune" / "videos.arrow"
+        _flip_bit(path, rng)
+        messages: list[str] = []
+        assert_same_funnel(funnel_for(run, thresholds, log=messages.append), reference)
+        assert any("rebuilding the tune table" in m for m in messages), (target, messages)
+    rows = read_index(run)
+    rows[-1]["row"] = 10**9  # a well-formed index (its checksum recomputed) that lies
+    columns = {name: [r[name] for r in rows] for name in rows[0]}
+    write_index(run / "tune", columns)
+    messages = []
+    assert_same_funnel(funnel_for(run, thresholds, log=messages.append), reference)
+    assert any("outside the file" in m for m in messages), messages

@@ -7,12 +7,19 @@ builds it when missing). Its columns are the registered filters' (``gaia.filters
 (Arrow IPC, uncompressed: read back by memory map, no decoding) for every ``VIDEOS_PER_FILE``
 videos, plus ``tune/videos.arrow`` listing each video's file, fps and times. Every file is
 written to a temporary name and renamed, and ``videos.arrow`` last: a table is whole when that
-file exists and names the files present. ``measure`` builds it at the end of a run; ``tune``
+file exists and names the files present. The table may sit in a shared bucket and be read by
+someone else's ``tune``, so nothing in it is trusted: the index records each part file's SHA-256
+and a SHA-256 of its own rows (checked on every read), and every row range it gives is checked
+against its part file before the compiled pass indexes with it. A mismatch is a
+``TuneTableError``: the table is rebuilt from ``metrics/`` with a message, never read wrong. ``measure`` builds it at the end of a run; ``tune``
 builds it when it is missing, and rebuilds it, with a message, when it is stale or unreadable.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +42,7 @@ from gaia.schemas.tune_table import (
 
 TUNE_DIR = "tune"
 INDEX = "videos.arrow"
+HASH_CHUNK = 1 << 22
 
 
 class TuneTableError(Exception):
@@ -47,6 +55,20 @@ def _write_ipc(table: pa.Table, path: Path) -> None:
         writer.write_table(table)
     os.replace(partial, path)
     committed(path)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _rows_sha256(rows: list[dict]) -> str:
+    """SHA-256 of the index's rows, canonical JSON (NaN written as such), key by key."""
+    text = json.dumps(rows, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _metrics_mtime(run: RunDir, video_id: str) -> int:
@@ -63,7 +85,7 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
     coded, exact = coded_columns(), exact_columns()
     schema = frame_schema(coded, exact)
     rows: dict[str, list] = {name: [] for name, _ in VIDEO_FIELDS}
-    rows["file"], rows["row"] = [], []
+    rows["file"], rows["row"], rows["sha256"] = [], [], []
     for part, first in enumerate(range(0, len(videos), VIDEOS_PER_FILE)):
         name = f"part-{part:05d}.arrow"
         columns: dict[str, list] = {field.name: [] for field in schema}
@@ -99,6 +121,8 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
             else:
                 arrays.append(pa.array(np.concatenate(parts) if parts else [], field.type))
         _write_ipc(pa.Table.from_arrays(arrays, schema=schema), folder / name)
+        digest = _file_sha256(folder / name)
+        rows["sha256"].extend([digest] * (len(rows["file"]) - len(rows["sha256"])))
         log(f"[tune] table {name}: {len(videos[first:first + VIDEOS_PER_FILE])} videos")
     write_index(folder, rows)
     for stale in folder.glob("part-*.arrow"):
@@ -127,10 +151,12 @@ def rebuild_tune_table(run_dir: Path, why: Exception,
 def write_index(folder: Path, rows: dict[str, list]) -> None:
     """``videos.arrow``: one row per video (``VIDEO_FIELDS``, its part file and first row);
     written last, it is what makes a table whole."""
-    schema = pa.schema([*(pa.field(n, t) for n, t in VIDEO_FIELDS),
-                        pa.field("file", pa.string()), pa.field("row", pa.int64())],
-                       metadata={"gaia_tune_table_version": str(TUNE_TABLE_VERSION)})
-    _write_ipc(pa.Table.from_pydict(rows, schema=schema), folder / INDEX)
+    fields = [*(pa.field(n, t) for n, t in VIDEO_FIELDS), pa.field("file", pa.string()),
+              pa.field("row", pa.int64()), pa.field("sha256", pa.string())]
+    table = pa.Table.from_pydict(rows, schema=pa.schema(fields))
+    metadata = {"gaia_tune_table_version": str(TUNE_TABLE_VERSION),
+                "gaia_index_sha256": _rows_sha256(table.to_pylist())}
+    _write_ipc(table.replace_schema_metadata(metadata), folder / INDEX)
 
 
 @dataclass
@@ -160,6 +186,12 @@ def read_index(run_dir: Path) -> list[dict]:
         raise TuneTableError(f"{path} is table version {version or '?'}, this gaia writes "
                              f"{TUNE_TABLE_VERSION}")
     rows = index.to_pylist()
+    recorded = (index.schema.metadata or {}).get(b"gaia_index_sha256", b"").decode()
+    if recorded != _rows_sha256(rows):
+        raise TuneTableError(f"{path} does not match its checksum (changed or corrupt)")
+    for row in rows:
+        if not _row_in_bounds(row):
+            raise TuneTableError(f"{path} has an impossible row for {row.get('video_id')!r}")
     wanted = {v["video_id"] for v in measured_videos(run)}
     if {r["video_id"] for r in rows} != wanted:
         raise TuneTableError(f"{path} lists other videos than {run.videos}")
@@ -172,6 +204,16 @@ def read_index(run_dir: Path) -> list[dict]:
             raise TuneTableError(f"the metrics of {row['video_id']} changed after the tune "
                                  "table was written")
     return rows
+
+
+def _row_in_bounds(row: dict) -> bool:
+    """An index row whose numbers the compiled pass can use (ranges are checked per file)."""
+    name = row.get("file") or ""
+    numbers_ok = (isinstance(row.get("row"), int) and isinstance(row.get("frames"), int)
+                  and row["row"] >= 0 and row["frames"] >= 0
+                  and isinstance(row.get("fps"), float) and math.isfinite(row["fps"])
+                  and row["fps"] > 0)
+    return numbers_ok and name.startswith("part-") and name == os.path.basename(name)
 
 
 def by_file(rows: list[dict]) -> dict[str, list[dict]]:
@@ -196,6 +238,9 @@ def load_table_file(run_dir: Path, name: str, videos: list[dict]) -> TableFile:
     needs it. ``TuneTableError`` for a torn or foreign file."""
     path = Path(run_dir) / TUNE_DIR / name
     try:
+        if {v.get("sha256") for v in videos} != {_file_sha256(path)}:
+            raise TuneTableError(f"{path} does not match the checksum its index records "
+                                 "(changed or corrupt)")
         with pa.memory_map(str(path)) as source:
             table = pa.ipc.open_file(source).read_all()
         coded = coded_columns()
@@ -207,6 +252,12 @@ def load_table_file(run_dir: Path, name: str, videos: list[dict]) -> TableFile:
         if len(table) != sum(v["frames"] for v in videos):
             raise TuneTableError(f"{path} holds {len(table)} frames, its index lists "
                                  f"{sum(v['frames'] for v in videos)}")
+        start = 0  # the videos tile the file in order: each range inside it, none overlapping
+        for video in sorted(videos, key=lambda v: v["row"]):
+            if video["row"] != start or video["row"] + video["frames"] > len(table):
+                raise TuneTableError(f"{path}: the index's rows for {video['video_id']!r} "
+                                     "fall outside the file")
+            start += video["frames"]
         columns = {field.name: _column(table, field.name)
                    for field in table.schema if field.name != "time_s"}
         times = np.zeros(0, np.float64)

@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
-TUNE_TABLE_VERSION = 2  # 2: the coded columns are the filters' specs', described in the schema
+TUNE_TABLE_VERSION = 3  # 2: the coded columns are the filters' specs', described in the schema;
+# 3: the index records each part file's SHA-256 and its own rows' SHA-256
 NAN_CODE = 65535
 VIDEOS_PER_FILE = 256
 
