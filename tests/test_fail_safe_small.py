@@ -68,3 +68,24 @@ def test_a_refused_pickle_never_advises_weights_only_false(loader, tmp_path):
     # torch's own text (its advice to set weights_only to False) is not chained on either
     everything = "".join(traceback.format_exception(raised.value))
     assert "Weights only load failed" not in everything and "set to `False`" not in everything
+
+
+@pytest.mark.parametrize("target_exists", [True, False])
+def test_a_run_lock_that_is_a_symlink_is_refused_and_its_target_untouched(target_exists,
+                                                                         tmp_path):
+    from gaia.pipeline.runner.out_lock import LOCK_NAME, OutputInUseError, hold_output
+
+    outside = tmp_path / "outside.txt"
+    if target_exists:
+        outside.write_text("not the run's")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / LOCK_NAME).symlink_to(outside)
+    with pytest.raises(OutputInUseError, match="symbolic link") as refused, hold_output(out):
+        pass
+    assert str(out / LOCK_NAME) in str(refused.value) and "\n" not in str(refused.value)
+    if target_exists:
+        assert outside.read_text() == "not the run's"
+    else:
+        assert not outside.exists()
+    assert (out / LOCK_NAME).is_symlink()

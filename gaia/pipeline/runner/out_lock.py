@@ -70,6 +70,23 @@ def _alive(pid: object) -> bool:
     return True
 
 
+def _open_no_link(path: Path):
+    """``path`` opened for reading and appending, created if absent, never through a link: a
+    ``.gaia.lock`` that is a symbolic link (to a file outside the run, say) is refused, and
+    its target is neither created, truncated nor written."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+        raise OutputInUseError(
+            f"{path} is a symbolic link, and the run lock is never opened through a link "
+            "(writing it would overwrite the link's target); delete the link and run "
+            "again") from None
+    return os.fdopen(fd, "a+", encoding="utf-8")
+
+
 def _open_locked(path: Path) -> tuple[object, bool]:
     """The lock file, open and flocked by us; and whether flock works on this filesystem.
 
@@ -77,7 +94,7 @@ def _open_locked(path: Path) -> tuple[object, bool]:
     the name points at a newer file (or none), so we try again on the current one.
     """
     while True:
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open while held
+        handle = _open_no_link(path)
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -93,7 +110,7 @@ def _open_locked(path: Path) -> tuple[object, bool]:
                 raise
             return handle, False
         try:
-            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+            same = os.fstat(handle.fileno()).st_ino == os.lstat(path).st_ino
         except FileNotFoundError:
             same = False
         if same:
