@@ -89,3 +89,22 @@ def test_a_run_lock_that_is_a_symlink_is_refused_and_its_target_untouched(target
     else:
         assert not outside.exists()
     assert (out / LOCK_NAME).is_symlink()
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/prefix", "gs://bucket/some/shards/"])
+def test_inspect_names_a_store_uri_intact_when_it_refuses_it(uri, capsys):
+    from gaia.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["inspect", uri])
+    assert raised.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("gaia inspect: error:") and uri in error
+    assert uri.replace("://", ":/") not in error.replace(uri, "")
+
+
+def test_inspect_reads_a_file_uri_as_its_local_folder(tmp_path):
+    from gaia.pipeline.cli.inspect import shards_folder
+
+    assert shards_folder(f"file://{tmp_path}") == tmp_path
+    assert shards_folder(str(tmp_path)) == tmp_path
