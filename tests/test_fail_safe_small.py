@@ -108,3 +108,71 @@ def test_inspect_reads_a_file_uri_as_its_local_folder(tmp_path):
 
     assert shards_folder(f"file://{tmp_path}") == tmp_path
     assert shards_folder(str(tmp_path)) == tmp_path
+
+
+def _npy_with_header(path, header: bytes, version=(1, 0)):
+    """A .npy file of the magic string and ``header`` as it is (no data after it)."""
+    import struct
+
+    size = struct.pack("<H" if version == (1, 0) else "<I", len(header))
+    path.write_bytes(b"\x93NUMPY" + bytes(version) + size + header)
+    return path
+
+
+def _control_error(path, frames=5, size=64) -> str:
+    from gaia.generation.control import read_control
+
+    with pytest.raises(ValueError) as raised:
+        read_control(path, frames, size)
+    message = str(raised.value)
+    assert message.startswith(f"--control {path}:") and "\n" not in message
+    assert "allow_pickle" not in message and raised.value.__cause__ is None
+    return message
+
+
+@pytest.mark.parametrize("value", [1e300, -1e300, float("nan"), float("inf"), 129.0, -65.0])
+def test_control_values_are_real_finite_and_within_the_image(value, tmp_path):
+    import numpy as np
+
+    track = np.full((5, 68, 2), 10.0)
+    track[2, 30, 1] = value
+    np.save(tmp_path / "bad.npy", track)
+    message = _control_error(tmp_path / "bad.npy")
+    assert "non-finite" in message or "give -64 to 128" in message
+
+
+def test_control_values_at_the_bounds_are_read(tmp_path):
+    import numpy as np
+
+    from gaia.generation.control import read_control
+
+    track = np.full((68, 2), 10.0)
+    track[0], track[1] = -64.0, 128.0
+    np.save(tmp_path / "edge.npy", track)
+    held = read_control(tmp_path / "edge.npy", 3, 64)
+    assert held.dtype == np.float32 and held.shape == (3, 68, 2) and held.max() == 128.0
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128", "bool"])
+def test_a_control_file_of_complex_or_bool_values_is_refused_not_cast(dtype, tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "c.npy", np.full((5, 68, 2), 10 + 0j).astype(dtype))
+    assert f"dtype {dtype} is refused" in _control_error(tmp_path / "c.npy")
+
+
+def test_a_control_file_with_a_giant_or_garbled_header_is_one_line(tmp_path):
+    giant = _npy_with_header(tmp_path / "giant.npy", b" " * 60000 + b"\n")
+    assert "header" in _control_error(giant)
+    garbled = _npy_with_header(tmp_path / "garbled.npy", b"{'descr': <f4, oops\n")
+    assert "header" in _control_error(garbled)
+    (tmp_path / "empty.npy").write_bytes(b"")
+    assert "header" in _control_error(tmp_path / "empty.npy")
+    # a valid header claiming 10**12 frames: refused from the header, nothing allocated
+    huge = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000, 68, 2), }"
+    claimed = _npy_with_header(tmp_path / "huge.npy", huge.ljust(117) + b"\n")
+    assert "shape (1000000000000, 68, 2)" in _control_error(claimed)
+    # a header that fits, over data that is not there
+    short = b"{'descr': '<f4', 'fortran_order': False, 'shape': (5, 68, 2), }"
+    truncated = _npy_with_header(tmp_path / "short.npy", short.ljust(117) + b"\n")
+    assert "not a readable plain .npy" in _control_error(truncated)

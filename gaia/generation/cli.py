@@ -59,7 +59,8 @@ def add_generate_parser(commands: argparse._SubParsersAction) -> None:
                              "in place of --s2m")
     generate.add_argument("--control", type=Path, metavar="TRACK.npy",
                           help="landmarks to hold fixed while the rest is drawn (needs "
-                               "--landmarks; see below)")
+                               "--landmarks; see below): real, finite pixels from -SIZE to "
+                               "2*SIZE for the VAE's SIZE-pixel image")
     generate.add_argument("--control-points", default="mouth", metavar="POINTS",
                           help="which points of --control to hold (default: %(default)s)")
     generate.add_argument("--out", required=True, type=Path, metavar="OUT.mp4")

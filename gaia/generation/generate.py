@@ -250,7 +250,7 @@ def generate(image: Path, speech: Path, vae_path: Path, s2m_path: Path | None, o
     held, control = {}, None
     if config.control is not None:
         points = control_points(config.control_points)
-        control = read_control(Path(config.control), frames)
+        control = read_control(Path(config.control), frames, size)
         held = {"control": torch.from_numpy(landmark_units(control, size)),
                 "control_mask": torch.from_numpy(coordinate_mask(points))}
         progress(f"[generate] holding {len(points)} landmarks ({config.control_points}) to "
