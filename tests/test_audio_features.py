@@ -154,7 +154,8 @@ def test_the_trust_flag_reaches_the_extract_audio_chain(tiny_demucs, verb):
     assert audio_chain(trusted).denoiser.provenance["trusted_pickle"] is True
 
 
-def save_safetensors(folder: Path, klass: str = "demucs.hdemucs.HDemucs") -> Path:
+def save_safetensors(folder: Path, klass: str = "demucs.hdemucs.HDemucs",
+                     **changed) -> Path:
     """The tiny model of ``tiny_demucs`` in demucs's Hugging Face format (``demucs.hf``):
     tensors, and the class and its arguments as JSON metadata."""
     import json
@@ -166,6 +167,7 @@ def save_safetensors(folder: Path, klass: str = "demucs.hdemucs.HDemucs") -> Pat
     torch.manual_seed(0)  # the same weights as tiny_demucs
     model = demucs_unittest()
     args, kwargs = model._init_args_kwargs
+    kwargs = {**kwargs, **changed}  # settings the file claims, whatever its tensors are
     folder.mkdir(parents=True, exist_ok=True)
     (folder / UNTRAINED_MARKER).write_text("random init, for tests\n")
     path = folder / "unittest.safetensors"
@@ -190,6 +192,35 @@ def test_safetensors_naming_another_class_is_refused(tmp_path):
     path = save_safetensors(tmp_path, klass="os.system")
     with pytest.raises(ValueError, match=r"not a demucs model file.*'os\.system'"):
         load_denoiser("demucs", str(path), allow_untrained=True)
+
+
+def test_settings_that_do_not_fit_the_tensors_are_refused_before_allocating(tmp_path,
+                                                                           tiny_demucs):
+    """A weights file's metadata names the class's settings: channels 4096 once grew the
+    process to 6.1 GB (24 GB as a trusted .th) before failing. Built on the meta device and
+    compared with the file's own tensors, such a file is refused at once, small or huge."""
+    import resource
+
+    import torch
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    huge = save_safetensors(tmp_path / "huge", channels=4096)
+    with pytest.raises(ValueError, match="over the 200,000,000 any demucs model holds"):
+        load_denoiser("demucs", str(huge), allow_untrained=True)
+    other = save_safetensors(tmp_path / "other", channels=24)
+    with pytest.raises(ValueError, match="are not the file's"):
+        load_denoiser("demucs", str(other), allow_untrained=True)
+    package = torch.load(tiny_demucs / "unittest.th", weights_only=False)
+    package["kwargs"] = {**package["kwargs"], "channels": 4096}
+    folder = tmp_path / "th"
+    folder.mkdir()
+    (folder / UNTRAINED_MARKER).write_text("random init, for tests\n")
+    torch.save(package, folder / "unittest.th")
+    with pytest.raises(ValueError, match="any demucs model holds"):
+        load_denoiser("demucs", str(folder / "unittest.th"), allow_untrained=True,
+                      trust_pickle=True)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 500, f"peak memory grew {grown_mb:.0f} MB"
 
 
 # Speech features --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from gaia.common.deprecation import deprecated
 from gaia.training.checkpoint import load_checkpoint, resolve_checkpoint
 from gaia.training.data.latent_stats import LatentStats
 from gaia.training.loop import autocast
+from gaia.training.meta_build import build_matching
 from gaia.training.s2m.config import S2mConfig, build_s2m_config
 from gaia.training.s2m.model import SpeechToMotion
 from gaia.training.s2m.options import OLD_TASK_NAMES, S2M_TASK
@@ -99,7 +100,9 @@ class LoadedS2m:
                              "has no task.ema, task.config and task.stats)")
         config = build_s2m_config(task["config"])
         stats = LatentStats.from_state(task["stats"])
-        model = SpeechToMotion(config, stats.latent_dim, stats.speech_dim)
+        model = build_matching(
+            lambda: SpeechToMotion(config, stats.latent_dim, stats.speech_dim), task["ema"],
+            str(checkpoint))
         model.load_state_dict(task["ema"])
         model.to(device).eval()
         return cls(model, config, stats, checkpoint, int(state.get("step", 0)), device)

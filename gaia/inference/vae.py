@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from gaia.training.checkpoint import load_checkpoint, resolve_checkpoint
+from gaia.training.meta_build import build_matching
 from gaia.training.vae.build import build_vae
 from gaia.training.vae.config import VaeConfig, build_vae_config
 from gaia.training.vae.frame_vae import FrameVAE
@@ -50,7 +51,7 @@ class LoadedVae:
             raise ValueError(f"{checkpoint} is not a VAE checkpoint of `gaia train vae` "
                              "(it has no task.model and task.config)")
         config = build_vae_config(task["config"])  # no `disentangle` key: the paper's VAE
-        model = build_vae(config)
+        model = build_matching(lambda: build_vae(config), task["model"], str(checkpoint))
         model.load_state_dict(task["model"])
         model.to(device).eval()
         return cls(model, config, checkpoint, int(state.get("step", 0)), device)

@@ -190,6 +190,37 @@ def _check_safetensors(path: Path) -> None:
                          "belongs")
 
 
+# The largest demucs model (htdemucs, hdemucs_mmi) holds about 84M values; a denoiser asking
+# for more than this is not one of them, whatever its metadata says.
+MAX_MODEL_VALUES = 200_000_000
+
+
+def check_model_size(path: Path, klass, args, kwargs, shapes: list[tuple[int, ...]]) -> None:
+    """Refuse, before anything is allocated, a model whose settings (read from the weights
+    file) do not fit the file's own tensors or ask for more than ``MAX_MODEL_VALUES``: the
+    class is built on torch's meta device (shapes only, no memory) and its state's shapes are
+    compared, as a multiset, with the shapes the file holds."""
+    from collections import Counter
+
+    import torch
+
+    try:
+        with torch.device("meta"):
+            model = klass(*args, **kwargs)
+    except Exception as err:  # settings the class itself rejects
+        raise ValueError(f"{path}: its model settings do not build a "
+                         f"{klass.__name__} ({type(err).__name__}: {err})") from None
+    wanted = [tuple(t.shape) for t in model.state_dict().values()]
+    values = sum(int(np.prod(shape)) for shape in wanted)
+    if values > MAX_MODEL_VALUES:
+        raise ValueError(f"{path}: its settings ask for a {klass.__name__} of {values:,} values, "
+                         f"over the {MAX_MODEL_VALUES:,} any demucs model holds; not loaded")
+    if Counter(wanted) != Counter(tuple(s) for s in shapes):
+        raise ValueError(f"{path}: its model settings describe a {klass.__name__} whose "
+                         f"tensors ({len(wanted)}, {values:,} values) are not the file's "
+                         f"({len(shapes)}); not loaded")
+
+
 def _nodes(tree):
     """Every dict and list in a JSON tree, the tree first."""
     yield tree
@@ -230,6 +261,7 @@ def _load_file(path: Path, trust_pickle: bool):
         from demucs.hf import load_safetensors_model
 
         _check_safetensors(path)
+        _check_safetensors_size(path)
         return load_safetensors_model(path)
     if not trust_pickle:
         raise _refuse_pickle(path)
@@ -240,7 +272,50 @@ def _load_file(path: Path, trust_pickle: bool):
         expected = stem.rsplit("-", 1)[1]
         if not file_sha256(path).startswith(expected):
             raise ValueError(f"{path} is corrupt: its SHA-256 does not start with {expected}")
-    return load_model(_unpickle_trusted(path))
+    package = _unpickle_trusted(path)
+    state = package.get("state") or {}
+    shapes = [tuple(t.shape) for t in _tensors(state)]
+    check_model_size(path, package["klass"], package.get("args") or (),
+                     package.get("kwargs") or {}, shapes)
+    return load_model(package)
+
+
+def _tensors(tree):
+    """Every tensor in a nested state (dicts and lists of tensors)."""
+    import torch
+
+    if isinstance(tree, torch.Tensor):
+        yield tree
+    elif isinstance(tree, dict):
+        for value in tree.values():
+            yield from _tensors(value)
+    elif isinstance(tree, list | tuple):
+        for value in tree:
+            yield from _tensors(value)
+
+
+def _check_safetensors_size(path: Path) -> None:
+    """``check_model_size`` from the file's header: class and settings from its metadata,
+    shapes from its tensor index (no tensor is read)."""
+    import importlib
+    import json
+
+    from demucs.hf import _decode_json
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        shapes = [tuple(handle.get_slice(key).get_shape())
+                  for key in handle.keys()]  # noqa: SIM118 (a safetensors handle, no dict)
+    try:
+        module, name = metadata["klass"].rsplit(".", 1)
+        klass = getattr(importlib.import_module(module), name)
+        args = _decode_json(json.loads(metadata.get("args", "[]")))
+        kwargs = _decode_json(json.loads(metadata.get("kwargs", "{}")))
+    except (KeyError, ValueError, AttributeError, ImportError) as err:
+        raise ValueError(f"{path}: unreadable model metadata ({type(err).__name__}: {err})") \
+            from None
+    check_model_size(path, klass, args, kwargs, shapes)
 
 
 def _resolve(weights: Path) -> tuple[Path | None, list[Path]]:
