@@ -12,12 +12,14 @@ training-run files. One set of rules for all of them (docs/practices.md, lingua'
 - Numbers are numbers: YAML 1.1 reads ``1e-1`` (no dot) as text; here it is a float, in files
   and in ``--set`` values alike.
 - Unknown keys, values of the wrong type and values a dataclass refuses are ``ConfigError``
-  naming the dotted key, so a typo never runs the wrong job silently.
+  naming the dotted key, so a typo never runs the wrong job silently. A number must be finite:
+  NaN and infinities (``.nan``, ``.inf``, JSON's ``NaN``) are refused wherever they are read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -213,6 +215,8 @@ def _coerce(label: str, value: Any, kind: Any) -> Any:
     if kind in (int, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{label} must be a number, not {value!r}")
+        if not math.isfinite(value):  # NaN or an infinity: no threshold or size means that
+            raise ConfigError(f"{label} must be a finite number, not {value!r}")
         if kind is int and value != int(value):
             raise ConfigError(f"{label} must be a whole number, not {value!r}")
         return kind(value)

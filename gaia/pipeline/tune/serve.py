@@ -16,6 +16,11 @@ A standard-library HTTP server (``http.server.ThreadingHTTPServer``) serves one 
 
 Bound to 127.0.0.1 by default. Bound to any other address, every request must carry the
 token printed in the URL (``?token=...``): the page is then reachable from other machines.
+Every request passes ``gaia.pipeline.tune.guard`` first (issue 25): a ``Host`` that is not the
+bound address (DNS rebinding) is refused, a POST must be JSON from the server's own origin
+(no other site's page can drive it), bodies are capped whatever ``Content-Length`` says, an
+idle connection is closed after ``IDLE_TIMEOUT_S``, every bad value is a 400 naming it, and a
+preset is replaced only when the request says ``"overwrite": true`` (409 otherwise).
 """
 
 from __future__ import annotations
@@ -43,12 +48,16 @@ from gaia.filters.thresholds import CurationThresholds, build_thresholds
 from gaia.pipeline.compact_table import ensure_tune_table
 from gaia.pipeline.measures import iter_measures, measured_videos
 from gaia.pipeline.run_dir import RunDir
+from gaia.pipeline.tune import guard
 from gaia.pipeline.tune.fused import OffGrid
+from gaia.pipeline.tune.guard import Refused
 from gaia.pipeline.tune.report import BINS, _Candidates, _strips_html, _thumbnail, panels
 from gaia.pipeline.tune.table import metrics_funnel, table_funnels
 
-LOCAL = ("127.0.0.1", "localhost", "::1")
+LOCAL = guard.LOOPBACK
 STRIP_VIDEOS = 50
+IDLE_TIMEOUT_S = 30.0  # a connection that sends nothing for this long is closed
+THUMB_CACHE = 256  # thumbnails answers kept (the oldest goes first)
 
 
 def sliders() -> list[tuple[str, str, str, Slider]]:
@@ -162,6 +171,8 @@ class TuneApp:
                                                           reverse=True)]
                   for side in ("inside", "outside")}
         with self._lock:
+            while len(self._thumbs) >= THUMB_CACHE:
+                del self._thumbs[next(iter(self._thumbs))]
             self._thumbs[key] = answer
         return answer
 
@@ -177,8 +188,9 @@ class TuneApp:
             strips.append((video["video_id"], measures["time_s"], decision.reasons))
         return {"html": _strips_html(strips)}
 
-    def save_preset(self, values: dict, name: str | None) -> dict:
-        """The thresholds as ``RUN_DIR/presets/NAME.yaml`` (written whole or not at all)."""
+    def save_preset(self, values: dict, name: str | None, overwrite: bool = False) -> dict:
+        """The thresholds as ``RUN_DIR/presets/NAME.yaml`` (written whole or not at all); a
+        preset already there is replaced only with ``overwrite`` (``FileExistsError``)."""
         import yaml
 
         from gaia.schemas.atomic import write_text_atomic
@@ -189,68 +201,117 @@ class TuneApp:
         folder.mkdir(exist_ok=True)
         path = folder / f"{stem}.yaml"
         text = yaml.safe_dump(thresholds.to_dict(), sort_keys=False)
-        write_text_atomic(path, "# written by gaia curate tune --serve\n" + text)
+        with self._lock:  # two saves of one name: the second sees the first
+            if path.exists() and not overwrite:
+                raise FileExistsError(f"preset {stem!r} exists ({path}): send "
+                                      '"overwrite": true to replace it')
+            write_text_atomic(path, "# written by gaia curate tune --serve\n" + text)
         return {"path": str(path), "thresholds": thresholds.to_dict()}
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """JSON API and the page; every error is a JSON body with a message."""
+    """JSON API and the page; every error is a JSON body with a one-line message."""
 
     app: TuneApp
     token: str | None
+    hosts: set[str] | None  # the Host values answered (None: any, a wildcard bind)
+    timeout = IDLE_TIMEOUT_S  # set per server by make_server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the app logs
         pass
 
     def _allowed(self, query: dict) -> bool:
-        return self.token is None or query.get("token", [None])[0] == self.token or \
-            self.headers.get("X-Gaia-Token") == self.token
+        if self.token is None:
+            return True
+        sent = query.get("token", [None])[0] or self.headers.get("X-Gaia-Token") or ""
+        return secrets.compare_digest(sent.encode("utf-8", "replace"),
+                                      self.token.encode("utf-8"))
 
     def _send(self, status: int, body: bytes, kind: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("X-Frame-Options", "DENY")  # no other page frames it (clickjacking)
+        self.send_header("Referrer-Policy", "no-referrer")  # the token stays in this origin
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
     def _json(self, value: Any, status: int = HTTPStatus.OK) -> None:
         self._send(status, json.dumps(value).encode("utf-8"), "application/json")
 
+    def _error(self, status: int, message: str) -> None:
+        if self.command not in ("GET", "HEAD"):
+            self.close_connection = True  # a body may be left unread on the socket
+        self._json({"error": guard.one_line(message)}, status)
+
     def _route(self, method: str) -> None:
-        url = urlparse(self.path)
-        query = parse_qs(url.query)
-        if not self._allowed(query):
-            self._json({"error": "missing or wrong token"}, HTTPStatus.FORBIDDEN)
-            return
         try:
-            if method == "GET" and url.path in ("/", "/index.html"):
-                page = files("gaia.pipeline.tune").joinpath("static/tune.html").read_bytes()
-                self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
-            elif method == "GET" and url.path == "/api/state":
-                self._json(self.app.state())
-            elif method == "GET" and url.path == "/api/thumbs":
-                self._json(self.app.thumbs(int(query["panel"][0]), float(query["value"][0])))
-            elif method == "POST" and url.path == "/api/funnel":
-                self._json(self.app.funnel(self._body()["thresholds"]))
-            elif method == "POST" and url.path == "/api/strips":
-                self._json(self.app.strips(self._body()["thresholds"]))
-            elif method == "POST" and url.path == "/api/preset":
-                body = self._body()
-                self._json(self.app.save_preset(body["thresholds"], body.get("name")))
-            else:
-                self._json({"error": f"no {method} {url.path}"}, HTTPStatus.NOT_FOUND)
-        except (KeyError, ValueError, TypeError) as err:  # bad input: say what, keep serving
-            self._json({"error": f"{type(err).__name__}: {err}"}, HTTPStatus.BAD_REQUEST)
+            url = urlparse(self.path)
+            query = parse_qs(url.query)
+            guard.check_host(self.headers.get("Host"), self.hosts)
+            if not self._allowed(query):
+                raise Refused(HTTPStatus.FORBIDDEN, "missing or wrong token")
+            if method not in ("GET", "HEAD"):
+                guard.check_state_change(self.headers.get("Content-Type"),
+                                         self.headers.get("Origin"), self.headers.get("Host"))
+            self._answer(method, url.path, query)
+        except Refused as err:
+            self._error(err.status, err.reason)
+        except FileExistsError as err:
+            self._error(HTTPStatus.CONFLICT, str(err))
+        except (KeyError, ValueError, TypeError, OverflowError) as err:  # bad input: say what
+            self._error(HTTPStatus.BAD_REQUEST, f"{type(err).__name__}: {err}")
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True  # the client went away or went quiet
+        except Exception as err:  # noqa: BLE001 - an answer, never a dropped connection
+            self.app.log(f"[tune] {method} {self.path[:200]}: {type(err).__name__}: {err}")
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(err).__name__}: {err}")
+
+    def _answer(self, method: str, path: str, query: dict) -> None:
+        if method == "GET" and path in ("/", "/index.html"):
+            page = files("gaia.pipeline.tune").joinpath("static/tune.html").read_bytes()
+            self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
+        elif method == "GET" and path == "/api/state":
+            self._json(self.app.state())
+        elif method == "GET" and path == "/api/thumbs":
+            shown = panels()
+            index = guard.query_int(query, "panel", len(shown))
+            self._json(self.app.thumbs(index, guard.query_float(
+                query, "value", shown[index].low, shown[index].high)))
+        elif method == "POST" and path == "/api/funnel":
+            self._json(self.app.funnel(self._thresholds(self._body())))
+        elif method == "POST" and path == "/api/strips":
+            self._json(self.app.strips(self._thresholds(self._body())))
+        elif method == "POST" and path == "/api/preset":
+            body = self._body()
+            self._json(self.app.save_preset(
+                self._thresholds(body), guard.preset_name(body.get("name")),
+                guard.field(body, "overwrite", bool, False)))
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no {method} {path[:200]}")
+
+    @staticmethod
+    def _thresholds(body: dict) -> dict:
+        return guard.field(body, "thresholds", dict)
 
     def _body(self) -> dict:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 1 << 20:
-            raise ValueError("request body over 1 MiB")
-        body = json.loads(self.rfile.read(length) or b"{}")
-        if not isinstance(body, dict):
-            raise ValueError("the request body must be a JSON object")
-        return body
+        """The JSON object sent: at most ``guard.MAX_BODY`` bytes are ever read."""
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        try:
+            length = guard.body_length(self.headers.get("Content-Length"), chunked)
+        except Refused:
+            self.close_connection = True  # what follows on the socket is the unread body
+            raise
+        raw = self.rfile.read(length)
+        if len(raw) < length:
+            self.close_connection = True
+            raise Refused(HTTPStatus.BAD_REQUEST, f"the body ended after {len(raw)} of "
+                                                  f"{length} bytes")
+        return guard.parse_body(raw)
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         self._route("GET")
@@ -258,13 +319,23 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._route("POST")
 
+    def do_PUT(self) -> None:  # noqa: N802
+        self._route("PUT")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._route("PATCH")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._route("DELETE")
+
 
 def make_server(app: TuneApp, host: str = "127.0.0.1", port: int = 8765
                 ) -> tuple[ThreadingHTTPServer, str]:
     """The server (not yet serving) and the URL to open; a token is in it when ``host`` is
     not local. A port in use is a ``ValueError`` that says to pass another."""
     token = None if host in LOCAL else secrets.token_urlsafe(16)
-    handler = type("TuneHandler", (_Handler,), {"app": app, "token": token})
+    handler = type("TuneHandler", (_Handler,), {"app": app, "token": token, "hosts": None,
+                                                "timeout": IDLE_TIMEOUT_S})
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as err:
@@ -272,6 +343,7 @@ def make_server(app: TuneApp, host: str = "127.0.0.1", port: int = 8765
             raise ValueError(f"port {port} on {host} is in use: pass another with --port "
                              "(or --port 0 for any free one)") from None
         raise
+    handler.hosts = guard.allowed_hosts(host, server.server_address[1])
     shown = "[::1]" if host == "::1" else host
     url = f"http://{shown}:{server.server_address[1]}/" + (f"?token={token}" if token else "")
     return server, url
