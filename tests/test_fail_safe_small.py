@@ -176,3 +176,78 @@ def test_a_control_file_with_a_giant_or_garbled_header_is_one_line(tmp_path):
     short = b"{'descr': '<f4', 'fortran_order': False, 'shape': (5, 68, 2), }"
     truncated = _npy_with_header(tmp_path / "short.npy", short.ljust(117) + b"\n")
     assert "not a readable plain .npy" in _control_error(truncated)
+
+
+PLAN_VIDEOS = [("a", 40), ("b", 250), ("c", 3)]
+
+
+def _plan(tmp_path, **changes):
+    """A plan written by ``write_plan`` with ``changes`` applied to its JSON (a value of
+    ``...`` removes the field)."""
+    import json
+
+    from gaia.evaluation.protocols import EvalVideo, write_plan
+
+    path = tmp_path / "plan.json"
+    document = write_plan(path, [EvalVideo(k, n) for k, n in PLAN_VIDEOS], seed=7, rounds=2,
+                          frames_per_round=10)
+    for key, value in changes.items():
+        if value is ...:
+            del document[key]
+        else:
+            document[key] = value
+    path.write_text(json.dumps(document))
+    return path
+
+
+def _plan_error(path, expected=None) -> str:
+    import time
+
+    from gaia.evaluation.protocols import EvalVideo, read_plan
+
+    began = time.monotonic()
+    with pytest.raises(ValueError) as raised:
+        read_plan(path, None if expected is None else [EvalVideo(k, n) for k, n in expected])
+    assert time.monotonic() - began < 2  # refused from its sizes, not after replaying them
+    message = str(raised.value)
+    assert str(path) in message and "\n" not in message and raised.value.__cause__ is None
+    return message
+
+
+@pytest.mark.parametrize("rounds", [1e9, 10**9, 0, -1, True, "5", None])
+def test_a_plans_rounds_are_checked_before_it_is_replayed(rounds, tmp_path):
+    message = _plan_error(_plan(tmp_path, rounds=rounds))
+    assert "rounds" in message and "1 to 1000" in message
+
+
+def test_a_plans_videos_are_bounded_and_checked_against_the_data(tmp_path):
+    huge = [{"key": "a", "frames": 10**12}, {"key": "b", "frames": 250}]
+    assert "frames of a" in _plan_error(_plan(tmp_path, test_videos=huge))
+    other = [("a", 40), ("b", 250), ("c", 4)]
+    assert "other test videos" in _plan_error(_plan(tmp_path), expected=other)
+    assert "other test videos" in _plan_error(_plan(tmp_path), expected=other[:2])
+    assert "frames_per_round" in _plan_error(_plan(tmp_path, frames_per_round=10**12))
+
+
+@pytest.mark.parametrize("change", [
+    {"seed": -1}, {"seed": 1.5}, {"test_videos": {"a": 40}}, {"test_videos": [["a", 40]]},
+    {"test_videos": [{"key": 7, "frames": 40}]}, {"cross_reenactment": []},
+    {"self_reconstruction": [{"key": "a"}] * 3}, {"rounds": ...}, {"plan_version": 99}])
+def test_a_malformed_plan_is_one_line(change, tmp_path):
+    _plan_error(_plan(tmp_path, **change))
+
+
+@pytest.mark.parametrize("text", ["not json", "[1, 2]", "", "[" * 100000, '{"rounds": 1e999}',
+                                  "\udcff"])
+def test_a_plan_that_is_not_json_or_not_an_object_is_one_line(text, tmp_path):
+    path = tmp_path / "plan.json"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert "plan" in _plan_error(path)
+
+
+def test_an_untouched_plan_still_replays(tmp_path):
+    from gaia.evaluation.protocols import EvalVideo, cross_reenactment, read_plan
+
+    videos = [EvalVideo(k, n) for k, n in PLAN_VIDEOS]
+    pairs, drives = read_plan(_plan(tmp_path), videos)
+    assert len(pairs) == 3 and drives == cross_reenactment(videos, 2, 10, 7)

@@ -262,7 +262,7 @@ def evaluation_plan(videos: list[TestVideo], options: VaeEvalOptions, plan: Path
     videos), else built and, with a path, written there for the next run."""
     listed = [EvalVideo(v.key, len(v.frames)) for v in videos]
     if plan is not None and Path(plan).is_file():
-        pairs, drives = read_plan(Path(plan))
+        pairs, drives = read_plan(Path(plan), listed)
         wanted = {(p.key, len(p.driving) + 1) for p in pairs}
         if wanted != {(v.key, v.frames) for v in listed}:
             raise ValueError(f"the plan {plan} is for other test videos than these shards give "
