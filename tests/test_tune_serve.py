@@ -2,7 +2,8 @@
 that ``--preset`` reads back, refuses a request without the token when bound beyond loopback,
 says so for a port in use, and shows a placeholder for a moved source; and in a real browser
 (Debian's headless Chromium, driven by Selenium), moving a slider updates the funnel to what
-``gaia curate tune`` prints, and the saved preset is what the page shows."""
+``gaia curate tune`` prints, the saved preset is what the page shows, and saving it again asks
+before it replaces the file."""
 
 from __future__ import annotations
 
@@ -145,6 +146,15 @@ def test_moving_a_slider_in_chromium_updates_the_funnel_and_saves_the_preset(ser
         driver.find_element(By.ID, "save").click()
         saved = wait.until(lambda d: d.find_element(By.ID, "saved").get_attribute("data-path"))
         driver.save_screenshot(str(tmp_path / "tune-page.png"))
+        # saving again under that name: the page asks first, and replaces it when told to
+        driver.execute_script("const s = document.getElementById('saved');"
+                              "s.removeAttribute('data-path'); s.textContent = '';")
+        driver.find_element(By.ID, "save").click()
+        alert = wait.until(lambda d: d.switch_to.alert)
+        assert "exists" in alert.text
+        alert.accept()
+        assert wait.until(lambda d: d.find_element(By.ID, "saved").get_attribute(
+            "data-path")) == saved
     finally:
         driver.quit()
     assert load_thresholds(saved).to_dict() == shown  # the preset is what the page showed
