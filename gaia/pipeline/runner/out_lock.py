@@ -181,8 +181,10 @@ def hold_output(folder: str | os.PathLike, command: str | None = None,
 def lock_holder(folder: str | os.PathLike) -> dict | None:
     """The record in ``folder``'s lock file (None: no lock file); for messages and tests."""
     path = Path(folder) / LOCK_NAME
-    try:
-        record = json.loads(path.read_text(encoding="utf-8") or "null")
-    except (FileNotFoundError, ValueError):
+    try:  # never through a link (a link to a device could block), and a record is small
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            record = json.loads(handle.read(1 << 16).decode("utf-8") or "null")
+    except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
