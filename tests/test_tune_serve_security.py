@@ -161,7 +161,8 @@ def _values(app, section: str, key: str, value) -> dict:
 @pytest.mark.parametrize(("path", "name"), [
     ("/api/thumbs?panel=999&value=0.1", "panel"), ("/api/thumbs?panel=-1&value=0.1", "panel"),
     ("/api/thumbs?panel=x&value=0.1", "panel"), ("/api/thumbs?value=0.1", "panel"),
-    ("/api/thumbs?panel=0&value=1e308", "value"), ("/api/thumbs?panel=0&value=nan", "value"),
+    ("/api/thumbs?panel=0&value=1e400", "value"), ("/api/thumbs?panel=0&value=nan", "value"),
+    ("/api/thumbs?panel=0&value=x", "value"), ("/api/thumbs?panel=99999999999&value=1", "panel"),
     ("/api/thumbs?panel=0&value=inf", "value"), ("/api/thumbs?panel=0", "value")])
 def test_each_bad_query_value_is_a_400_naming_it(server, path, name):
     status, answer = request(server, "GET", path)
@@ -258,6 +259,9 @@ def test_bad_values_answered_keep_the_server_serving(server):
     for _ in range(3):
         assert request(server, "GET", "/api/thumbs?panel=999&value=0.1")[0] == 400
     assert request(server, "GET", "/api/state")[0] == 200
+    # a huge but finite threshold (a preset may hold one) is answered: every frame on one side
+    status, answer = request(server, "GET", "/api/thumbs?panel=0&value=1e308")
+    assert status == 200 and not (answer["inside"] and answer["outside"])
 
 
 HOSTILE = """<!doctype html><script>

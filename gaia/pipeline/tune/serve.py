@@ -278,10 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "GET" and path == "/api/state":
             self._json(self.app.state())
         elif method == "GET" and path == "/api/thumbs":
-            shown = panels()
-            index = guard.query_int(query, "panel", len(shown))
-            self._json(self.app.thumbs(index, guard.query_float(
-                query, "value", shown[index].low, shown[index].high)))
+            index = guard.query_int(query, "panel", len(panels()))
+            self._json(self.app.thumbs(index, guard.query_float(query, "value")))
         elif method == "POST" and path == "/api/funnel":
             self._json(self.app.funnel(self._thresholds(self._body())))
         elif method == "POST" and path == "/api/strips":
