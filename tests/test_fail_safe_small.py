@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 
@@ -77,7 +79,7 @@ def test_a_run_lock_that_is_a_symlink_is_refused_and_its_target_untouched(target
 
     outside = tmp_path / "outside.txt"
     if target_exists:
-        outside.write_text("not the run's")
+        outside.write_text('{"host": "elsewhere", "pid": 1}')
     out = tmp_path / "run"
     out.mkdir()
     (out / LOCK_NAME).symlink_to(outside)
@@ -85,10 +87,13 @@ def test_a_run_lock_that_is_a_symlink_is_refused_and_its_target_untouched(target
         pass
     assert str(out / LOCK_NAME) in str(refused.value) and "\n" not in str(refused.value)
     if target_exists:
-        assert outside.read_text() == "not the run's"
+        assert outside.read_text() == '{"host": "elsewhere", "pid": 1}'
     else:
         assert not outside.exists()
     assert (out / LOCK_NAME).is_symlink()
+    from gaia.pipeline.runner.out_lock import lock_holder
+
+    assert lock_holder(out) is None  # not read through the link either
 
 
 @pytest.mark.parametrize("uri", ["s3://bucket/prefix", "gs://bucket/some/shards/"])
@@ -251,3 +256,37 @@ def test_an_untouched_plan_still_replays(tmp_path):
     videos = [EvalVideo(k, n) for k, n in PLAN_VIDEOS]
     pairs, drives = read_plan(_plan(tmp_path), videos)
     assert len(pairs) == 3 and drives == cross_reenactment(videos, 2, 10, 7)
+
+
+def test_a_resumed_run_in_a_store_removes_the_stages_of_dead_runs(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from gaia.pipeline.runner import staging
+
+    stages = tmp_path / "stages"
+    stages.mkdir()
+    monkeypatch.setenv("GAIA_STAGE_DIR", str(stages))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)  # a process that has ended
+    host = staging._host_tag()
+    dead = stages / f"gaia-stage-{host}-{dead_pid}-abc123de"
+    (dead / "measures").mkdir(parents=True)
+    (dead / "measures" / "m.parquet").write_bytes(b"left by a killed run")
+    kept = [stages / f"gaia-stage-{host}-{os.getpid()}-live0000",  # a live process's
+            stages / f"gaia-stage-other-host-{dead_pid}-abc123de",  # another host's
+            stages / "gaia-stage-k3j4h5g6"]  # named before stages carried their process
+    for folder in kept:
+        folder.mkdir()
+    (stages / f"gaia-stage-{host}-{dead_pid}-notadir0").write_text("a file, not a stage")
+    (tmp_path / "bucket" / "run").mkdir(parents=True)  # a file:// store: its folder is there
+    lines = []
+    with staging.staged_output(f"file://{tmp_path / 'bucket' / 'run'}", log=lines.append) as root:
+        assert root.parent == stages.resolve()
+        assert root.name.startswith(f"gaia-stage-{host}-{os.getpid()}-")
+        assert not dead.exists() and all(folder.is_dir() for folder in kept)
+    assert (stages / f"gaia-stage-{host}-{dead_pid}-notadir0").is_file()
+    assert any("1 stage folder(s) of runs that are gone" in line and str(dead) in line
+               for line in lines)
+    assert not root.exists()

@@ -20,7 +20,10 @@ skips what they list.
   host is refused with the command to remove it. Two runs started in the same instant on two
   hosts are not told apart (object stores give no compare-and-swap through pyarrow): do not
   start two runs on one prefix.
-- ``GAIA_STAGE_DIR`` chooses where stages go (default: the system's temporary folder).
+- ``GAIA_STAGE_DIR`` chooses where stages go (default: the system's temporary folder). A stage
+  is named for its host and process (``gaia-stage-HOST-PID-XXXXXXXX``), so that a run that
+  takes a store's lock removes the stages that runs killed on this host left behind (their
+  process is gone); a stage of a live process, of another host or of another user is kept.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ import contextlib
 import fnmatch
 import json
 import os
+import re
 import shutil
+import socket
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -39,10 +45,46 @@ from gaia.pipeline.runner.out_lock import OutputInUseError, _alive, _holder, _re
 from gaia.schemas.atomic import PARTIAL_SUFFIX, add_commit_hook, remove_commit_hook
 
 LOCK_KEY = ".gaia.lock"
+STAGE_PREFIX = "gaia-stage-"
 SPILLED = ("*.tar",)  # uploaded, then removed from the stage: the bulk of a run's bytes
 _active: dict[str, StagedOut] = {}  # store URI -> the driver's stage in this process
 
 Log = Callable[[str], None]
+
+
+def stage_dir() -> Path:
+    """Where stages go: ``GAIA_STAGE_DIR``, else the system's temporary folder."""
+    return Path(os.environ.get("GAIA_STAGE_DIR") or tempfile.gettempdir())
+
+
+def _host_tag() -> str:
+    """This host's name as it appears in a stage's name (no path separator, no dash)."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+
+
+def remove_dead_stages(folder: Path | None = None) -> list[Path]:
+    """Delete the stages in ``folder`` (default: ``stage_dir()``) whose run is gone: named for
+    this host and a process that no longer runs, and owned by this user. Returns them."""
+    folder = stage_dir() if folder is None else Path(folder)
+    host, removed = _host_tag(), []
+    try:
+        candidates = [p for p in folder.iterdir() if p.name.startswith(STAGE_PREFIX)]
+    except OSError:  # no stage folder yet, or not readable: nothing of ours to remove
+        return removed
+    for path in candidates:
+        parts = path.name[len(STAGE_PREFIX):].rsplit("-", 2)
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue  # another host's, or a stage from before stages were named for a process
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or \
+                _alive(int(parts[1])):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 class StagedOut:
@@ -51,8 +93,8 @@ class StagedOut:
 
     def __init__(self, uri: str) -> None:
         self.store = Store(uri)
-        self.root = Path(tempfile.mkdtemp(prefix="gaia-stage-",
-                                          dir=os.environ.get("GAIA_STAGE_DIR") or None)).resolve()
+        self.root = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{_host_tag()}-{os.getpid()}-",
+                                          dir=stage_dir())).resolve()
         add_commit_hook(self._mirror)
 
     def key(self, path: Path) -> str | None:
@@ -161,6 +203,9 @@ def staged_output(out: Path | str, pull: Iterable[str] = (), log: Log = lambda _
             if lock and (removed := stage.store.remove_partials()):
                 log(f"removed {removed} partial object(s) left in {redact(uri)} by an "
                     "interrupted run")
+            if lock and (dead := remove_dead_stages()):
+                log(f"removed {len(dead)} stage folder(s) of runs that are gone: "
+                    f"{', '.join(str(p) for p in dead)}")
             stage.pull(pull)
             _active[uri] = stage
             yield stage.root
