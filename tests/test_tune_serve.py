@@ -119,6 +119,7 @@ def test_moving_a_slider_in_chromium_updates_the_funnel_and_saves_the_preset(ser
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     run, url, _ = served
@@ -150,7 +151,8 @@ def test_moving_a_slider_in_chromium_updates_the_funnel_and_saves_the_preset(ser
         driver.execute_script("const s = document.getElementById('saved');"
                               "s.removeAttribute('data-path'); s.textContent = '';")
         driver.find_element(By.ID, "save").click()
-        alert = wait.until(lambda d: d.switch_to.alert)
+        # alert_is_present waits for the dialog (switch_to.alert raises at once before it shows)
+        alert = wait.until(expected_conditions.alert_is_present())
         assert "exists" in alert.text
         alert.accept()
         assert wait.until(lambda d: d.find_element(By.ID, "saved").get_attribute(
