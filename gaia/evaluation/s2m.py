@@ -390,23 +390,34 @@ def evaluate_s2m(vae: str | Path, s2m: str | Path, latents: str,
         without_video)
     if unreadable:
         notes.append(f"{unreadable} latent samples could not be read and were skipped")
+    return evaluation_result(
+        model, loaded_vae, vae_sha, landmark_fn, metrics, notes, framing,
+        counts={"clips": len(chosen), "frames": frames,
+                "frame_metrics_clips": len(scores.values.get("msi", [])),
+                "frame_metrics_skipped": frame_skipped, "clips_without_video": without_video,
+                "latent_samples_unreadable": unreadable},
+        inputs={"latents": str(latents), "videos": videos, "split": split, "pose": pose,
+                "sampler": asdict(sampler), "seed": seed,
+                "image_size": loaded_vae.config.image_size})
+
+
+def evaluation_result(model, loaded_vae, vae_sha: str, landmark_fn, metrics: dict,
+                      notes: list[str], framing: _FrameScoring, counts: dict,
+                      inputs: dict) -> dict:
+    """The evaluation's JSON (what the report and ``gaia eval ablation`` read): the model and
+    VAE evaluated, the metrics, ``counts`` and the run's ``inputs`` in its provenance; shared by the s2m and the landmark model's evaluation."""
     return {
         "checkpoint": str(model.checkpoint), "step": model.step, "config": model.config.name,
         "detector": describe_detector(landmark_fn),
         "run": run_facts(model.checkpoint, model.model),
         "metrics": metrics,
-        "counts": {"clips": len(chosen), "frames": frames,
-                   "frame_metrics_clips": len(scores.values.get("msi", [])),
-                   "frame_metrics_skipped": frame_skipped, "clips_without_video": without_video,
-                   "latent_samples_unreadable": unreadable},
+        "counts": counts,
         "provenance": {
             "vae": {"checkpoint": str(loaded_vae.checkpoint), "step": loaded_vae.step,
                     "config": loaded_vae.config.name, "sha256": vae_sha},
             "s2m": {"checkpoint": str(model.checkpoint), "step": model.step,
                     "config": model.config.name},
-            "latents": str(latents), "videos": videos, "split": split, "pose": pose,
-            "sampler": asdict(sampler), "seed": seed,
-            "image_size": loaded_vae.config.image_size,
+            **inputs,
         },
         "notes": notes, "per_clip": framing.per_clip, "strips": framing.strips,
         "fid_frames": framing.fid.counts[False] if framing.fid else 0,

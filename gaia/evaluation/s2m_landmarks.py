@@ -27,8 +27,7 @@ import webdataset as wds
 from torch import nn
 
 from gaia.evaluation.fid import FrechetScore
-from gaia.evaluation.keypoints import LandmarkFn, describe_detector
-from gaia.evaluation.run_facts import run_facts
+from gaia.evaluation.keypoints import LandmarkFn
 
 # The s2m evaluation's per-clip scoring and summary, shared so both rows are measured alike.
 from gaia.evaluation.s2m import (
@@ -37,6 +36,7 @@ from gaia.evaluation.s2m import (
     _FrameScoring,
     _Scores,
     clip_seed,
+    evaluation_result,
     summarise_metrics,
 )
 from gaia.evaluation.s2m_metrics import pose_error
@@ -152,23 +152,11 @@ def evaluate_landmark_model(vae: str | Path, landmarks: str | Path, shards: str,
     if unusable:
         notes.append(f"{unusable} clip samples could not be used (no audio, or bad arrays) and "
                      "were skipped")
-    return {
-        "checkpoint": str(model.checkpoint), "step": model.step, "config": model.config.name,
-        "detector": describe_detector(landmark_fn),
-        "run": run_facts(model.checkpoint, model.model),
-        "metrics": metrics,
-        "counts": {"clips": len(chosen), "frames": frames,
-                   "frame_metrics_clips": len(scores.values.get("msi", [])),
-                   "frame_metrics_skipped": frame_skipped, "clips_without_video": without_video,
-                   "clip_samples_unusable": unusable},
-        "provenance": {
-            "vae": {"checkpoint": str(loaded_vae.checkpoint), "step": loaded_vae.step,
-                    "config": loaded_vae.config.name, "sha256": vae_sha},
-            "s2m": {"checkpoint": str(model.checkpoint), "step": model.step,
-                    "config": model.config.name},
-            "motion": "landmarks", "latents": None, "videos": shards, "split": split,
-            "pose": pose, "sampler": asdict(sampler), "seed": seed, "image_size": size,
-        },
-        "notes": notes, "per_clip": framing.per_clip, "strips": framing.strips,
-        "fid_frames": framing.fid.counts[False] if framing.fid else 0,
-    }
+    return evaluation_result(
+        model, loaded_vae, vae_sha, landmark_fn, metrics, notes, framing,
+        counts={"clips": len(chosen), "frames": frames,
+                "frame_metrics_clips": len(scores.values.get("msi", [])),
+                "frame_metrics_skipped": frame_skipped, "clips_without_video": without_video,
+                "clip_samples_unusable": unusable},
+        inputs={"motion": "landmarks", "latents": None, "videos": shards, "split": split,
+                "pose": pose, "sampler": asdict(sampler), "seed": seed, "image_size": size})

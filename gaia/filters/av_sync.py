@@ -160,8 +160,9 @@ def lag_agreement(offsets: np.ndarray, confidence: np.ndarray, fps: float,
     sure_windows = np.lib.stride_tricks.sliding_window_view(sure, 2 * half + 1)
     with np.errstate(invalid="ignore"):
         agrees = (np.abs(windows - median[:, None]) <= AGREE_TOLERANCE) & sure_windows
-    inside = np.lib.stride_tricks.sliding_window_view(np.pad(np.ones(n), half), 2 * half + 1)
-    out[:] = agrees.sum(axis=1) / inside.sum(axis=1)  # the video's edges: its frames only
+    index = np.arange(n)
+    inside = np.minimum(index + half, n - 1) - np.maximum(index - half, 0) + 1
+    out[:] = agrees.sum(axis=1) / inside  # at the video's edges: over its own frames only
     out[~(np.abs(median) <= AGREE_MAX_LAG)] = 0.0  # NaN medians (nothing seen) too
     return out
 

@@ -74,7 +74,7 @@ def _check_header(path: Path, frames: int) -> None:
             shape, _, dtype = read_header(handle)  # refuses a header over 10000 bytes
     except Exception:  # noqa: BLE001 - a hostile header raises more than ValueError
         # (tokenize's TokenError, SyntaxError, ...); numpy's own text is not repeated: for a
-        # large header it advises allow_pickle=True
+        # large header it advises turning pickle loading on
         raise ValueError(f"--control {path}: not a readable plain .npy array (its header is "
                          "missing, garbled or too large); save landmarks with numpy.save"
                          ) from None

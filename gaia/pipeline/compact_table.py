@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from gaia.common.weights import file_sha256
 from gaia.filters.registry import coded_columns, exact_columns
 from gaia.pipeline.measures import measured_videos, read_measures
 from gaia.pipeline.run_dir import RunDir
@@ -42,7 +43,6 @@ from gaia.schemas.tune_table import (
 
 TUNE_DIR = "tune"
 INDEX = "videos.arrow"
-HASH_CHUNK = 1 << 22
 
 
 class TuneTableError(Exception):
@@ -55,14 +55,6 @@ def _write_ipc(table: pa.Table, path: Path) -> None:
         writer.write_table(table)
     os.replace(partial, path)
     committed(path)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _rows_sha256(rows: list[dict]) -> str:
@@ -121,7 +113,7 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
             else:
                 arrays.append(pa.array(np.concatenate(parts) if parts else [], field.type))
         _write_ipc(pa.Table.from_arrays(arrays, schema=schema), folder / name)
-        digest = _file_sha256(folder / name)
+        digest = file_sha256(folder / name)
         rows["sha256"].extend([digest] * (len(rows["file"]) - len(rows["sha256"])))
         log(f"[tune] table {name}: {len(videos[first:first + VIDEOS_PER_FILE])} videos")
     write_index(folder, rows)
@@ -238,7 +230,7 @@ def load_table_file(run_dir: Path, name: str, videos: list[dict]) -> TableFile:
     needs it. ``TuneTableError`` for a torn or foreign file."""
     path = Path(run_dir) / TUNE_DIR / name
     try:
-        if {v.get("sha256") for v in videos} != {_file_sha256(path)}:
+        if {v.get("sha256") for v in videos} != {file_sha256(path)}:
             raise TuneTableError(f"{path} does not match the checksum its index records "
                                  "(changed or corrupt)")
         with pa.memory_map(str(path)) as source:

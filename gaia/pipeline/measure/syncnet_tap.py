@@ -19,14 +19,14 @@ import torch
 from gaia.pipeline.speech.syncnet import SyncNet
 from gaia.pipeline.speech.syncnet_crops import face_crops
 from gaia.pipeline.speech.syncnet_scores import (
-    MFCC_FRAMES,
-    MFCC_PER_FRAME,
     SAMPLES_PER_FRAME,
     SYNCNET_FPS,
     VSHIFT,
     WINDOW_FRAMES,
+    audio_embeddings,
     embedding_distances,
     frame_sync,
+    video_embeddings,
 )
 
 BATCH = 20  # windows per forward pass (syncnet_python's batch size)
@@ -38,7 +38,6 @@ class SyncNetTap:
     def __init__(self, model: SyncNet, fps: float) -> None:
         self.model = model
         self.fps = fps
-        self.device = next(model.parameters()).device
         self._next = 0  # the next 1/25 s tick to take a crop for
         self._pending: list[np.ndarray] = []  # crops not yet the start of a full window
         self._embeddings: list[torch.Tensor] = []
@@ -71,11 +70,8 @@ class SyncNetTap:
         whole = len(self._pending) - WINDOW_FRAMES + 1  # windows whose crops are all here
         while whole >= (1 if final else BATCH):
             count = min(whole, BATCH)
-            crops = np.stack(self._pending[:count + WINDOW_FRAMES - 1])[..., ::-1]  # to BGR
-            clip = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
-            clip = clip.permute(3, 0, 1, 2).float()  # (3, t, H, W), 0..255 as syncnet_python
-            windows = torch.stack([clip[:, v:v + WINDOW_FRAMES] for v in range(count)])
-            self._embeddings.append(self.model.video(windows).float().cpu())
+            crops = torch.from_numpy(np.stack(self._pending[:count + WINDOW_FRAMES - 1]))
+            self._embeddings.append(video_embeddings(self.model, crops))
             del self._pending[:count]
             whole -= count
 
@@ -84,8 +80,6 @@ class SyncNetTap:
                ) -> dict[str, np.ndarray]:
         """``syncnet_offset_frames``, ``syncnet_lag_frames``, ``syncnet_confidence`` per video
         frame from the audio (16 kHz, sample 0 at frame 0's time); null without a face."""
-        from gaia.pipeline.speech.mfcc import syncnet_mfcc
-
         self._embed(final=True)
         audio = np.asarray(audio_16k, np.float32).reshape(-1)
         last = min(self.ticks, audio.size // SAMPLES_PER_FRAME) - WINDOW_FRAMES  # lastframe
@@ -94,14 +88,8 @@ class SyncNetTap:
             return {"syncnet_offset_frames": nan, "syncnet_lag_frames": nan.copy(),
                     "syncnet_confidence": nan.copy()}
         video = torch.cat(self._embeddings)[:last]
-        mfcc = torch.from_numpy(syncnet_mfcc(audio)).float()
-        sound = []
-        for first in range(0, len(video), BATCH):
-            stop = min(len(video), first + BATCH)
-            windows = torch.stack([mfcc[:, MFCC_PER_FRAME * v:MFCC_PER_FRAME * v + MFCC_FRAMES]
-                                   for v in range(first, stop)])[:, None]
-            sound.append(self.model.audio(windows.to(self.device)).float().cpu())
-        dists = embedding_distances(video, torch.cat(sound), VSHIFT).numpy()
+        sound = audio_embeddings(self.model, audio, len(video), BATCH)
+        dists = embedding_distances(video, sound, VSHIFT).numpy()
         lags = np.arange(-VSHIFT, VSHIFT + 1)
         offset, confidence = frame_sync(lags, dists, n_frames=n_frames, fps=self.fps)
         face = np.asarray(has_face, bool)[:n_frames]

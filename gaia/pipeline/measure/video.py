@@ -175,7 +175,11 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
 
 def _syncnet_columns(path: str, measurer: ChunkMeasurer, measured: int, av_offset_s: float
                      ) -> dict[str, np.ndarray]:
-    """SyncNet's columns: the audio read once more (16 kHz, on the video's clock)."""
+    """SyncNet's columns: the audio read once more (16 kHz, on the video's clock).
+
+    A second decode rather than keeping the samples from the first pass: the first pass keeps
+    only 10 ms energies so memory stays flat for long videos, and decoding audio costs little
+    beside SyncNet's forward passes."""
     from gaia.pipeline.media.stream_offsets import audio_on_video_clock
     from gaia.schemas.shards import AUDIO_RATE
 

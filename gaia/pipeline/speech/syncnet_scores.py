@@ -82,21 +82,39 @@ def syncnet_distances(model: nn.Module, crops: np.ndarray, audio_16k: np.ndarray
     last = min_length - WINDOW_FRAMES
     if last <= 0:
         return lags, np.zeros((0, lags.size), np.float32)
-    device = next(model.parameters()).device
-    mfcc = torch.from_numpy(syncnet_mfcc(audio)).float()
-    frames = torch.from_numpy(np.ascontiguousarray(crops[:min_length, ..., ::-1]))  # RGB->BGR
-    video, sound = [], []
-    for start in range(0, last, batch):
-        stop = min(last, start + batch)
-        # (3, t, H, W) floats 0..255 for this batch's frames, as syncnet_python's imtv.
-        clip = frames[start:stop + WINDOW_FRAMES - 1].to(device).permute(3, 0, 1, 2).float()
-        video.append(model.video(torch.stack(
-            [clip[:, v - start:v - start + WINDOW_FRAMES] for v in range(start, stop)])).cpu())
-        windows = torch.stack([mfcc[:, MFCC_PER_FRAME * v:MFCC_PER_FRAME * v + MFCC_FRAMES]
-                               for v in range(start, stop)])[:, None]
-        sound.append(model.audio(windows.to(device)).cpu())
-    dists = embedding_distances(torch.cat(video), torch.cat(sound), vshift)
+    frames = torch.from_numpy(np.ascontiguousarray(crops[:min_length]))
+    video = torch.cat([video_embeddings(model, frames[start:min(last, start + batch)
+                                                     + WINDOW_FRAMES - 1])
+                       for start in range(0, last, batch)])
+    dists = embedding_distances(video, audio_embeddings(model, audio, last, batch), vshift)
     return lags, dists.numpy().astype(np.float32)
+
+
+@torch.no_grad()
+def video_embeddings(model: nn.Module, crops: torch.Tensor) -> torch.Tensor:
+    """The embeddings (on the CPU) of every 5-crop window of ``crops`` ``(t, 224, 224, 3)``
+    uint8 RGB: ``t - 4`` windows, turned to BGR 0..255 ``(3, 5, H, W)`` stacks as
+    syncnet_python's ``imtv``."""
+    device = next(model.parameters()).device
+    clip = crops.flip(-1).to(device).permute(3, 0, 1, 2).float()  # RGB -> BGR, (3, t, H, W)
+    count = crops.shape[0] - WINDOW_FRAMES + 1
+    return model.video(torch.stack([clip[:, v:v + WINDOW_FRAMES] for v in range(count)])
+                       ).float().cpu()
+
+
+@torch.no_grad()
+def audio_embeddings(model: nn.Module, audio_16k: np.ndarray, windows: int, batch: int
+                     ) -> torch.Tensor:
+    """The embeddings (on the CPU) of the audio windows ``0 .. windows - 1``: the MFCC frames
+    ``4 v .. 4 v + 19`` of window ``v``, ``batch`` windows a pass."""
+    device = next(model.parameters()).device
+    mfcc = torch.from_numpy(syncnet_mfcc(audio_16k)).float()
+    out = []
+    for start in range(0, windows, batch):
+        stacked = torch.stack([mfcc[:, MFCC_PER_FRAME * v:MFCC_PER_FRAME * v + MFCC_FRAMES]
+                               for v in range(start, min(windows, start + batch))])[:, None]
+        out.append(model.audio(stacked.to(device)).float().cpu())
+    return torch.cat(out)
 
 
 def _lower_median(values: np.ndarray, axis: int = -1) -> np.ndarray:
