@@ -1,7 +1,9 @@
 """The ``gaia`` command: a thin dispatcher over the library's verbs.
 
-An error a user can fix is one line, ``gaia: error: ...``, exit status 2; ``--debug`` (before
-or after the verb) adds the library's DEBUG lines and, after that line, the traceback.
+An error a user can fix is one line, ``gaia: error: ...``, exit status 2 (a full disk and a
+job that Ray ended included); any other exception is a bug, still one line, exit status 1.
+``--debug`` (before or after the verb) adds the library's DEBUG lines and, after that line,
+the traceback.
 """
 
 from __future__ import annotations
@@ -71,16 +73,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (InputError, MissingWeightsError, ConfigMismatchError, WorkerSetupError,
-            DecodeError, ConfigError, FileNotFoundError, FileExistsError, ValueError) as err:
+            DecodeError, ConfigError, OSError, ValueError) as err:
         # One line, so a user reads what to do; the traceback is for whoever debugs gaia.
-        hint = "" if args.debug else " (run with --debug for the traceback)"
-        print(f"gaia: error: {err}{hint}", file=sys.stderr)
-        if args.debug:
-            traceback.print_exc(file=sys.stderr)
-        return 2
+        # OSError covers a full disk (``common.run_errors``) and a job Ray ended.
+        return _one_line(_with_advice(err), args.debug, 2)
     except KeyboardInterrupt:
         print("gaia: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug: still one line and an exit, never a hang or a dump
+        return _one_line(f"unexpected {type(err).__name__}: {err}", args.debug, 1)
+
+
+def _with_advice(err: BaseException) -> str:
+    from gaia.common.run_errors import RunStoppedError, is_run_error, stopped_message
+
+    if is_run_error(err) and not isinstance(err, RunStoppedError):
+        return stopped_message("writing the output failed", err)
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _one_line(message: str, debug: bool, status: int) -> int:
+    hint = "" if debug else " (run with --debug for the traceback)"
+    print(f"gaia: error: {message}{hint}", file=sys.stderr)
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

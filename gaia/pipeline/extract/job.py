@@ -188,21 +188,22 @@ def _write_shards(out: Path, parts: Path, config: ExtractConfig, rows, summary: 
         _write_part(parts, info.name, [clip_meta.pop(key) for key in info.keys])
         log(f"[extract] shard {info.name}: {len(info.keys)} clips, {info.num_bytes / 1e6:.1f} MB")
 
-    writer = ShardWriter(out, prefix="shard", target_bytes=int(config.shard_mb * 2**20),
-                         on_shard_done=shard_done, taken=taken)
-    for row in rows:
-        if row["status"] != "ok":
-            failures.append({"key": row["key"], "error": row["error"]})
-            summary.clips_failed += 1
-            log(f"[extract] {row['key']}: failed ({row['error']})")
-            continue
-        members = {m: row[m] for m in MEMBERS if row.get(m) is not None}
-        clip_meta[row["key"]] = json.loads(members["json"])
-        writer.add(row["key"], members)
-        summary.clips_written += 1
-        if summary.clips_written % 10 == 0:
-            log(f"[extract] {summary.clips_written} clips written")
-    writer.close()
+    # As a context manager: on any error (a full disk) the shard in progress is deleted at
+    # once, which also gives its space back; finished shards and their parts stay.
+    with ShardWriter(out, prefix="shard", target_bytes=int(config.shard_mb * 2**20),
+                     on_shard_done=shard_done, taken=taken) as writer:
+        for row in rows:
+            if row["status"] != "ok":
+                failures.append({"key": row["key"], "error": row["error"]})
+                summary.clips_failed += 1
+                log(f"[extract] {row['key']}: failed ({row['error']})")
+                continue
+            members = {m: row[m] for m in MEMBERS if row.get(m) is not None}
+            clip_meta[row["key"]] = json.loads(members["json"])
+            writer.add(row["key"], members)
+            summary.clips_written += 1
+            if summary.clips_written % 10 == 0:
+                log(f"[extract] {summary.clips_written} clips written")
     return failures
 
 

@@ -14,6 +14,7 @@ its own. Numbering continues after the shards already in ``out_dir`` and those n
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -135,8 +136,13 @@ class ShardWriter:
     def abort(self) -> None:
         """Drop the shard in progress (its partial file); finished shards stay."""
         if self._tar is not None:
-            self._tar.close()
-            self._partial.unlink(missing_ok=True)
+            try:
+                # Closing writes the archive's end blocks, which a full disk refuses; the
+                # file goes either way.
+                with contextlib.suppress(OSError):
+                    self._tar.close()
+            finally:
+                self._partial.unlink(missing_ok=True)
         self._tar = self._partial = self._final = None
         self._closed = True
 

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gaia.common.crop import CropConfig, clip_box, crop_frame, to_crop_pixels
+from gaia.common.run_errors import is_run_error
 from gaia.filters.av_sync import SYNCED_CONFIDENCE, clip_offset_frames
 from gaia.filters.segments import Segment
 from gaia.pipeline.media.decode import audio_blocks
@@ -256,6 +257,8 @@ def extract_video(jobs: list[ClipJob], metrics_file: Path | str, audio: AudioCha
             yield _extract_clip(job, reader, times, boxes, landmarks, pose, raw_audio, audio,
                                 crop, base_json, sync)
         except Exception as err:
+            if is_run_error(err):  # a full disk is the run's failure, not this clip's
+                raise
             yield {"key": job.key, "status": "failed", "error": f"{type(err).__name__}: {err}",
                    "members": None}
 

@@ -20,7 +20,11 @@ from gaia.common.storage import redact
 from gaia.pipeline.compact_table import build_tune_table
 from gaia.pipeline.inputs import resolve_inputs
 from gaia.pipeline.measure.config import MeasureConfig
-from gaia.pipeline.measure.provenance import check_models_available, write_run_config
+from gaia.pipeline.measure.provenance import (
+    check_models_available,
+    check_run_config,
+    write_run_config,
+)
 from gaia.pipeline.run_dir import CONFIG_FILE, RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, run_job
@@ -91,9 +95,11 @@ def _run(run: RunDir, shown: str, videos: list, config: MeasureConfig, address: 
 
     def prepare() -> None:
         run.make()
-        write_run_config(run, config)  # refuses other settings before anything is removed
+        check_run_config(run, config)  # refuses other settings before anything is removed
+        # Partials first: on a full disk they are what frees the space the rest needs.
         if removed := remove_partials(run.root):
             log(f"[measure] removed {removed} partial file(s) left by an interrupted run")
+        write_run_config(run, config)
 
     finished: dict[str, dict] = {}
 

@@ -111,8 +111,9 @@ def model_provenance(config: MeasureConfig) -> dict:
     return models
 
 
-def write_run_config(run: RunDir, config: MeasureConfig) -> dict:
-    """Write ``config.yaml``; raise ``ConfigMismatchError`` if the run used other settings."""
+def check_run_config(run: RunDir, config: MeasureConfig) -> None:
+    """Raise ``ConfigMismatchError`` if the run was measured with other settings; writes
+    nothing, so a resume can check before it removes or writes anything."""
     settings = asdict(config)
     if run.config.is_file():
         previous = yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
@@ -126,6 +127,13 @@ def write_run_config(run: RunDir, config: MeasureConfig) -> dict:
                 f"{run.root} was measured with other settings ({', '.join(changed)} differ). "
                 "Use a new --out, or the same settings to resume."
             )
+
+
+def write_run_config(run: RunDir, config: MeasureConfig) -> dict:
+    """Write ``config.yaml``; raise ``ConfigMismatchError`` if the run used other settings.
+    An unchanged file is not rewritten: a resume on a full disk needs no space for it."""
+    check_run_config(run, config)
+    settings = asdict(config)
     document = {
         "gaia_version": __version__,
         "metrics_version": METRICS_VERSION,
@@ -134,5 +142,7 @@ def write_run_config(run: RunDir, config: MeasureConfig) -> dict:
         "libraries": {name: version_of(name) for name in LIBRARIES},
         "python": platform.python_version(),
     }
-    write_text_atomic(run.config, yaml.safe_dump(document, sort_keys=False))
+    text = yaml.safe_dump(document, sort_keys=False)
+    if not run.config.is_file() or run.config.read_text(encoding="utf-8") != text:
+        write_text_atomic(run.config, text)
     return document

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from gaia.common.run_errors import is_run_error
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.measure.frame_measures import ChunkMeasurer
 from gaia.pipeline.measure.models import Models, tracked_video
@@ -49,6 +50,7 @@ def measure_video(path: str, video_id: str, source: str, metrics_dir: Path, mode
     """Measure the local file ``path``; write ``metrics_dir/{video_id}.parquet``; return its row.
 
     Never raises for a bad input: the returned ``videos.parquet`` row says what happened.
+    Raises what stops the whole run (a full disk: ``gaia.common.run_errors``).
     ``on_probe`` hears the container's properties before decoding starts (the supervisor sets
     the time limit from the duration); ``progress`` hears frames done after every chunk.
     """
@@ -59,6 +61,8 @@ def measure_video(path: str, video_id: str, source: str, metrics_dir: Path, mode
     except DecodeError as err:
         record.update(status="failed", reason=err.reason, error=str(err))
     except Exception as err:  # a model or library bug must not stop the job: it is data too
+        if is_run_error(err):  # a full disk is the run's failure, not this video's
+            raise
         record.update(status="failed", reason="error", error=f"{type(err).__name__}: {err}")
     record["elapsed_s"] = time.monotonic() - started
     record["cpu_s"] = time.process_time() - cpu_started

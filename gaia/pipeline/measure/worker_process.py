@@ -7,7 +7,9 @@ loads the models once and measures videos on request; the parent watches it:
 - no progress message for ``stall_timeout_s``, or the whole video past its time limit: the child
   is killed and the video gets ``failed`` / ``timeout``;
 - the child dies: the video gets ``failed`` / ``crashed`` with the end of the child's log;
-- then a fresh child is started for the next video.
+- then a fresh child is started for the next video;
+- the child cannot write (a full disk): ``RunStoppedError`` stops the job, since every later
+  video would fail the same way (``gaia.common.run_errors``).
 
 Protocol: one JSON object per line on the child's stdin (requests) and on a dedicated pipe
 (replies). The child's own stdout and stderr go to a log file, so a library printing to stdout
@@ -26,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from gaia.common.run_errors import RunStoppedError, stopped_message
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.schemas.videos import empty_record
 
@@ -81,6 +84,11 @@ class IsolatedMeasurer:
                     self.config.time_limit_per_video_s * duration)
             elif reply["type"] == "done":
                 return reply["record"]
+            elif reply["type"] == "run_error":
+                self._kill()
+                cause = OSError(reply.get("errno"), reply.get("error"))
+                raise RunStoppedError(stopped_message(
+                    f"measuring {uri} could not write its measures", cause), cause.errno)
 
     def close(self) -> None:
         if self._child is not None and self._child.poll() is None:
@@ -178,6 +186,7 @@ def _child_main(argv: list[str]) -> None:
         # torch's only spend CPU on synchronising beside the other workers.
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
+        from gaia.common.run_errors import is_run_error
         from gaia.pipeline.measure.video import Models, measure_video
         from gaia.pipeline.media.decode import DecodeError
         from gaia.pipeline.media.remote import local_copy
@@ -200,6 +209,12 @@ def _child_main(argv: list[str]) -> None:
         except DecodeError as err:
             record = empty_record(request["video_id"], request["uri"], request["source"])
             record.update(status="failed", reason=err.reason, error=str(err))
+        except OSError as err:
+            if not is_run_error(err):
+                raise
+            # The run's failure (a full disk): the parent stops the job; this child is done.
+            send({"type": "run_error", "errno": err.errno, "error": err.strerror or str(err)})
+            return
         record["path"] = request["uri"]
         send({"type": "done", "record": record})
 

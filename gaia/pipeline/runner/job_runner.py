@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from gaia.common.run_errors import RunStoppedError, causes, run_errno, stopped_message
 from gaia.pipeline.runner.checks import check_workers
 from gaia.pipeline.runner.out_lock import hold_output
 from gaia.pipeline.runner.ray_setup import actor_pool, init_ray, log_to_stderr
@@ -100,7 +101,15 @@ def run_job(job: Job[Summary], *, use_ray: bool = True, address: str | None = No
             rows = _on_ray(job, todo, address, workers)
         else:
             rows = _here(job, todo)
-        return job.merge(items, todo, rows)
+        try:
+            return job.merge(items, todo, rows)
+        finally:
+            # When merge stops early (its writer met a full disk), close the rows now: Ray
+            # Data's executor then shuts down while Ray is up, instead of at interpreter exit
+            # after Ray is gone (tracebacks, then a process that never ends).
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
 
 
 def _here(job: Job, todo: list[Row]) -> Iterator[Row]:
@@ -147,4 +156,25 @@ def _on_ray(job: Job, todo: list[Row], address: str | None,
         compute=actor_pool(workers, placement.slots, len(todo)),
         **placement.resources,
     )
-    yield from results.iter_rows()
+    try:
+        yield from results.iter_rows()
+    except Exception as err:  # a worker's exception arrives wrapped by Ray: one line for it
+        raise ray_failure(job.name, err) from err
+
+
+def ray_failure(name: str, err: BaseException) -> RunStoppedError:
+    """The one-line error for a job that Ray ended: a worker's run-stopping error (a full
+    disk) keeps its own message; anything else (a worker's bug, an actor that kept dying, Ray
+    itself) names the innermost error's first line and says that a rerun resumes, since every
+    finished item is recorded."""
+    chain = list(causes(err))
+    for inner in chain:
+        if isinstance(inner, RunStoppedError):
+            return RunStoppedError(inner.message, inner.errno)
+    if (code := run_errno(err)) is not None:
+        return RunStoppedError(stopped_message(f"a {name} worker could not write", err), code)
+    inner = chain[-1] if chain else err
+    text = next((line.strip() for line in str(inner).splitlines() if line.strip()), "")
+    what = f"{type(inner).__name__}: {text}" if text else type(inner).__name__
+    return RunStoppedError(f"the {name} job failed on Ray: {what}. Finished items are kept: "
+                           "run the same command again to resume")

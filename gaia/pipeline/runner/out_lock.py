@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from gaia.common.run_errors import is_run_error
+
 LOCK_NAME = ".gaia.lock"
 _held: dict[Path, object] = {}  # folder -> its open lock file: this process's locks
 
@@ -138,9 +140,15 @@ def _acquire(folder: Path, command: str | None, log: Callable[[str], None]):
                 "runs on it are not prevented")
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps(mine))
-        handle.flush()
-        os.fsync(handle.fileno())
+        try:  # unbuffered: a refused write must leave nothing for close() to retry
+            os.write(handle.fileno(), json.dumps(mine).encode())
+            os.fsync(handle.fileno())
+        except OSError as err:
+            if not is_run_error(err):
+                raise
+            # A full disk: the flock still excludes others; the record only names the holder.
+            # Going on lets the run remove its partial files, which may free the space.
+            log(f"warning: could not write the lock record ({err.strerror or err})")
     except BaseException:
         handle.close()
         raise

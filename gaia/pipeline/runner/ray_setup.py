@@ -19,13 +19,19 @@ def init_ray(address: str | None = None) -> int:
     import ray.data
 
     address = address or os.environ.get("RAY_ADDRESS")
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # Ray Data's own ERROR lines repeat a worker's traceback; the job ends with one line of
+    # its own (``job_runner.ray_failure``), so they show only with --debug.
+    debug = logging.getLogger("gaia").isEnabledFor(logging.DEBUG)
+    logging.getLogger("ray.data").setLevel(logging.WARNING if debug else logging.CRITICAL)
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
+    # A worker's own exception, not Ray Data's UserCodeException: the wrapper loses the cause
+    # on its way to the driver, and with it a full disk's errno (``job_runner.ray_failure``).
+    context.raise_original_map_exception = True
     return int(ray.cluster_resources().get("CPU", 1))
 
 
