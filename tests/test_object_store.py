@@ -62,6 +62,35 @@ def test_a_store_write_is_a_temporary_key_moved_into_place(s3, tmp_path):
     assert store.remove_partials() == 0
 
 
+def test_a_locked_run_aborts_the_multipart_uploads_a_killed_run_left(s3, tmp_path):
+    """What a run killed mid-upload of a large shard leaves: an open multipart upload with a
+    part stored, invisible to listings. The next run on the prefix aborts it; an upload under
+    another prefix (another run's) stays."""
+    import boto3
+
+    from gaia.pipeline.runner.staging import staged_output
+
+    client = boto3.client("s3")
+    opened = {}
+    for key in ("multipart/run/shards/vae/.shard-000003.tar.0a1b2c3d.partial",
+                "multipart/other/shards/vae/.shard-000000.tar.4e5f6a7b.partial"):
+        upload = client.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+        client.upload_part(Bucket=BUCKET, Key=key, UploadId=upload, PartNumber=1,
+                           Body=b"\0" * (5 << 20))
+        opened[key] = upload
+
+    def open_keys() -> list[str]:
+        listed = client.list_multipart_uploads(Bucket=BUCKET, Prefix="multipart/")
+        return sorted(u["Key"] for u in listed.get("Uploads", []))
+
+    assert open_keys() == sorted(opened)
+    lines: list[str] = []
+    with staged_output(f"{s3}/multipart/run", log=lines.append):
+        pass
+    assert open_keys() == ["multipart/other/shards/vae/.shard-000000.tar.4e5f6a7b.partial"]
+    assert any("aborted 1 unfinished multipart upload" in line for line in lines), lines
+
+
 def test_credentials_in_a_uri_are_refused_without_echoing_them():
     for uri in (f"s3://{ACCESS}:{SECRET}@bucket/run", f"s3://bucket/run?secret_key={SECRET}"):
         with pytest.raises(ValueError, match="refused") as error:

@@ -172,7 +172,8 @@ def ray_failure(name: str, err: BaseException) -> RunStoppedError:
         if isinstance(inner, RunStoppedError):
             return RunStoppedError(inner.message, inner.errno)
     if (code := run_errno(err)) is not None:
-        return RunStoppedError(stopped_message(f"a {name} worker could not write", err), code)
+        return RunStoppedError(
+            stopped_message(f"a worker of the {name} job could not write", err), code)
     inner = chain[-1] if chain else err
     text = next((line.strip() for line in str(inner).splitlines() if line.strip()), "")
     what = f"{type(inner).__name__}: {text}" if text else type(inner).__name__

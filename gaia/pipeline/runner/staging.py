@@ -24,11 +24,15 @@ skips what they list.
   is named for its host and process (``gaia-stage-HOST-PID-XXXXXXXX``), so that a run that
   takes a store's lock removes the stages that runs killed on this host left behind (their
   process is gone); a stage of a live process, of another host or of another user is kept.
+- A large upload killed midway leaves an S3 multipart upload open (its parts billed, never
+  listed); the run that takes the lock aborts those under its prefix
+  (``gaia.common.multipart``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fnmatch
 import json
 import os
@@ -40,6 +44,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from gaia.common.multipart import abort_unfinished_uploads
 from gaia.common.storage import Store, check_uri, is_uri, redact
 from gaia.pipeline.runner.out_lock import OutputInUseError, _alive, _holder, _record
 from gaia.schemas.atomic import PARTIAL_SUFFIX, add_commit_hook, remove_commit_hook
@@ -203,6 +208,10 @@ def staged_output(out: Path | str, pull: Iterable[str] = (), log: Log = lambda _
             if lock and (removed := stage.store.remove_partials()):
                 log(f"removed {removed} partial object(s) left in {redact(uri)} by an "
                     "interrupted run")
+            if lock and (aborted := abort_unfinished_uploads(
+                    uri, datetime.datetime.now(datetime.timezone.utc), log)):
+                log(f"aborted {aborted} unfinished multipart upload(s) left in {redact(uri)} "
+                    "by an interrupted run")
             if lock and (dead := remove_dead_stages()):
                 log(f"removed {len(dead)} stage folder(s) of runs that are gone: "
                     f"{', '.join(str(p) for p in dead)}")
