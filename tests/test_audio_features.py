@@ -303,3 +303,31 @@ def test_wav2vec2_missing_directory_says_what_it_needs(tmp_path):
     missing.mkdir()
     with pytest.raises(MissingWeightsError, match="no config.json"):
         load_speech_features("wav2vec2", str(missing))
+
+
+@pytest.mark.parametrize(("settings", "says"), [
+    ({"hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16},
+     "does not belong to these weights"),
+    ({"hidden_size": 16384, "intermediate_size": 65536, "num_attention_heads": 16,
+      "num_hidden_layers": 96}, "past the largest released"),
+])
+def test_a_wav2vec2_config_asking_for_more_than_its_weights_is_refused(tiny_wav2vec2, tmp_path,
+                                                                       settings, says):
+    """config.json decides what transformers allocates before it reads a weight: a config
+    edited to a larger model (or a hostile one) is refused from shapes alone, in moments."""
+    import json
+    import resource
+    import shutil
+    import time
+
+    folder = tmp_path / "edited"
+    shutil.copytree(tiny_wav2vec2, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **settings}))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=says):
+        load_speech_features("wav2vec2", str(folder), allow_untrained=True)
+    assert time.monotonic() - started < 30
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 500, f"peak memory grew {grown_mb:.0f} MB before the refusal"

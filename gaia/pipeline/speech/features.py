@@ -209,6 +209,53 @@ def _weight_files(folder: Path) -> list[Path]:
                   if p.suffix == ".safetensors" or (p.suffix == ".bin" and "model" in p.name))
 
 
+# The largest wav2vec 2.0 released (XLS-R 2B) has 2.2e9 parameters; a config asking for more
+# is not a wav2vec 2.0 model anyone trained.
+MAX_WAV2VEC2_PARAMETERS = 2_500_000_000
+# A checkpoint may leave out a few small tensors (a CTC head's checkpoint has extra ones, and
+# transformers initialises missing ones such as masked_spec_embed): 1 % of slack.
+MISSING_SLACK = 0.01
+
+
+def _stored_elements(files: list[Path]) -> int:
+    """How many numbers the weight files hold, from their headers (nothing loaded)."""
+    import torch
+
+    total = 0
+    for path in files:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as handle:
+                total += sum(int(np.prod(handle.get_slice(k).get_shape(), dtype=np.int64))
+                             for k in handle.keys())  # noqa: SIM118 - not a dict
+        else:  # a .bin: tensors mapped, not read (and never unpickled beyond tensors)
+            state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+            total += sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor))
+    return total
+
+
+def check_wav2vec2_size(folder: Path, files: list[Path]) -> None:
+    """Refuse a ``config.json`` that asks for a bigger model than its weight files hold, or
+    for one past ``MAX_WAV2VEC2_PARAMETERS``, before transformers allocates it: the model is
+    built on torch's meta device (shapes only) and its parameters counted."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    config = Wav2Vec2Config.from_pretrained(str(folder), local_files_only=True)
+    with torch.device("meta"):
+        wanted = sum(p.numel() for p in Wav2Vec2Model(config).parameters())
+    stored = _stored_elements(files)
+    if wanted > MAX_WAV2VEC2_PARAMETERS:
+        raise ValueError(f"{folder}/config.json asks for a wav2vec 2.0 model of {wanted:,} "
+                         f"parameters, past the largest released ({MAX_WAV2VEC2_PARAMETERS:,})"
+                         "; not built")
+    if wanted > stored * (1 + MISSING_SLACK):
+        raise ValueError(f"{folder}/config.json describes a model of {wanted:,} parameters but "
+                         f"its weights hold {stored:,} numbers: the config does not belong to "
+                         "these weights; not built")
+
+
 class Wav2Vec2Extractor:
     """``wav2vec2``: last hidden state of a local wav2vec 2.0 model, 50 Hz."""
 
@@ -229,6 +276,7 @@ class Wav2Vec2Extractor:
 
         self.device = device
         self.normalize, preprocessor = read_preprocessor(folder)
+        check_wav2vec2_size(folder, files)
         model = Wav2Vec2Model.from_pretrained(str(folder), local_files_only=True)
         self._model = model.to(device).eval()
         strides = int(np.prod(model.config.conv_stride))
