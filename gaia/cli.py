@@ -89,11 +89,12 @@ def _with_advice(err: BaseException) -> str:
 
     if is_run_error(err) and not isinstance(err, RunStoppedError):
         return stopped_message("writing the output failed", err)
-    return " ".join(str(err).split()) or type(err).__name__
+    return str(err) or type(err).__name__
 
 
 def _one_line(message: str, debug: bool, status: int) -> int:
     hint = "" if debug else " (run with --debug for the traceback)"
+    message = " ".join(message.split())  # one line, whatever the exception's text holds
     print(f"gaia: error: {message}{hint}", file=sys.stderr)
     if debug:
         traceback.print_exc(file=sys.stderr)

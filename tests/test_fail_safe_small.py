@@ -290,3 +290,65 @@ def test_a_resumed_run_in_a_store_removes_the_stages_of_dead_runs(tmp_path, monk
     assert any("1 stage folder(s) of runs that are gone" in line and str(dead) in line
                for line in lines)
     assert not root.exists()
+
+
+def _main_with(handler, capsys) -> tuple[int, list[str]]:
+    """``gaia.cli.main`` on a real verb whose handler is replaced by ``handler``."""
+    from gaia import cli
+
+    parser = cli.build_parser()
+    original = parser.parse_args
+
+    def parse(argv=None):
+        args = original(argv)
+        args.handler = handler
+        return args
+
+    parser.parse_args = parse
+    build = cli.build_parser
+    cli.build_parser = lambda: parser
+    try:
+        code = cli.main(["inspect", "somewhere"])
+    finally:
+        cli.build_parser = build
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize(("error", "code", "says"), [
+    (OSError(28, "No space left on device"), 2, "free space on the output's filesystem"),
+    (OSError(30, "Read-only file system"), 2, "not read-only"),
+    (PermissionError(13, "Permission denied"), 2, "Permission denied"),
+    (RuntimeError("an unforeseen state\nwith a second line"), 1, "unexpected RuntimeError"),
+    (KeyError("frames"), 1, "unexpected KeyError"),
+])
+def test_every_failure_is_one_line_and_an_exit_status(error, code, says, capsys):
+    """Whatever a verb raises ends as one ``gaia: error:`` line, never a traceback: a full
+    disk with what to free and that a rerun resumes (status 2), a bug as unexpected (1)."""
+    def handler(_args):
+        raise error
+
+    status, lines = _main_with(handler, capsys)
+    assert status == code
+    assert len(lines) == 1 and lines[0].startswith("gaia: error: ") and says in lines[0], lines
+
+
+def test_a_workers_error_wrapped_by_ray_keeps_its_own_message():
+    """What Ray hands the driver: a wrapper whose ``cause`` is the worker's exception (its
+    pickled copy). A worker's full disk keeps its errno and message; anything else names the
+    innermost error and says that a rerun resumes."""
+    from gaia.common.run_errors import RunStoppedError, stopped_message
+    from gaia.pipeline.runner.job_runner import ray_failure
+
+    class Wrapped(Exception):  # the shape of ray.exceptions.RayTaskError
+        def __init__(self, cause: BaseException) -> None:
+            super().__init__("ray::MapWorker(...) Traceback ... (remote frames)")
+            self.cause = cause
+
+    stopped = RunStoppedError(stopped_message("measuring a.mp4", OSError(28, "disk full")), 28)
+    failure = ray_failure("measure", Wrapped(stopped))
+    assert failure.errno == 28 and failure.message == stopped.message
+    failure = ray_failure("extract", Wrapped(OSError(122, "Disk quota exceeded")))
+    assert failure.errno == 122 and "raise the disk quota" in str(failure)
+    failure = ray_failure("extract", Wrapped(TypeError("bad row\nmore")))
+    assert failure.errno is None and "TypeError: bad row" in str(failure)
+    assert "run the same command again" in str(failure) and "\n" not in str(failure)
