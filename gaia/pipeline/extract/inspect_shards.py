@@ -3,8 +3,8 @@
 Every ``*.tar`` must read to its end-of-archive marker (a cut shard is named), hold only
 ``KEY.MEMBER`` regular files grouped by key, and each group must be a valid sample
 (``validate_sample``); keys are unique over all shards. When ``manifest.parquet`` is there it
-must list exactly the keys found, with their shard and frame count; ``stats.json`` is read into
-the report as is.
+must list exactly the keys found, with their shard and frame count, and match the checksum
+extract wrote into it; ``stats.json`` is read into the report as is.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from gaia.schemas.checksum import ROWS_KEY, content_sha256
 from gaia.schemas.keys import check_key
 from gaia.schemas.shards import FPS, MANIFEST_SCHEMA, validate_sample
 
@@ -192,6 +193,12 @@ def _check_manifest(path: Path, seen: dict[str, SampleSeen], problems: list[str]
             bad_schema = True
     if bad_schema:
         return table.num_rows
+    recorded = (table.schema.metadata or {}).get(ROWS_KEY)  # none in older versions' manifests
+    if recorded is not None and recorded.decode("ascii", "replace") != content_sha256(
+            table.to_pylist()):
+        # A changed value in a column the checks below do not compare would pass unseen.
+        problems.append(f"{MANIFEST}: does not match its checksum (changed or corrupt since "
+                        "it was written); run `gaia curate extract` again to rebuild it")
     listed: dict[str, dict] = {}
     for row in table.select([f.name for f in MANIFEST_SCHEMA]).to_pylist():
         key = row["key"]

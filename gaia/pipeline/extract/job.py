@@ -44,7 +44,8 @@ from gaia.pipeline.runner.job_runner import Job, run_job
 from gaia.pipeline.runner.ray_setup import log_to_stderr
 from gaia.pipeline.runner.staging import stage_of, staged_output, store_uri
 from gaia.pipeline.speech.denoise import denoise_identity
-from gaia.schemas.atomic import atomic_path, remove_partials, write_text_atomic
+from gaia.schemas.atomic import atomic_path, discard, remove_partials, write_text_atomic
+from gaia.schemas.checksum import ROWS_KEY, content_sha256
 from gaia.schemas.keys import check_key, sanitize
 from gaia.schemas.shards import FPS, MANIFEST_SCHEMA, MEMBERS, SHARD_SCHEMA_VERSION, manifest_row
 
@@ -127,14 +128,18 @@ def _run(run: RunDir, out: Path, preset: str, setup: ExtractSetup, address: str 
     parts = out / ".manifest"
     base_json = _base_json(run, setup)
     stage = stage_of(run.root)
-    if stage is not None:  # shards finished in the store before their manifest part was
-        stage.pull([f"{stage.key(out)}/"], want=lambda key: key.endswith(".tar") and not (
-            run.root / Path(key).parent / ".manifest" / f"{Path(key).stem}.parquet").exists())
 
     def prepare() -> None:
         parts.mkdir(parents=True, exist_ok=True)
         if removed := remove_partials(out):
             log(f"[extract] removed {removed} partial file(s) left by an interrupted run")
+        shards = {path.name for path in out.glob("*.tar")}
+        shards.update(stage.names(out, "*.tar") if stage is not None else ())
+        _drop_untrusted_parts(parts, shards, log)
+        if stage is not None:  # shards finished in the store without a trusted part
+            stage.pull([f"{stage.key(out)}/"], want=lambda key: key.endswith(".tar") and not (
+                run.root / Path(key).parent / ".manifest" / f"{Path(key).stem}.parquet"
+            ).exists())
         if recovered := _recover_parts(out, parts):
             log(f"[extract] rebuilt the manifest of {recovered} finished shard(s) from their "
                 "samples")
@@ -185,7 +190,8 @@ def _write_shards(out: Path, parts: Path, config: ExtractConfig, rows, summary: 
     clip_meta: dict[str, dict] = {}  # a clip's JSON, kept until its shard is finished
 
     def shard_done(info: ShardInfo) -> None:
-        _write_part(parts, info.name, [clip_meta.pop(key) for key in info.keys])
+        _write_part(parts, info.name,
+                    _part_table(info.name, [clip_meta.pop(key) for key in info.keys]))
         log(f"[extract] shard {info.name}: {len(info.keys)} clips, {info.num_bytes / 1e6:.1f} MB")
 
     # As a context manager: on any error (a full disk) the shard in progress is deleted at
@@ -229,35 +235,93 @@ def _done_keys(parts: Path) -> set[str]:
     return keys
 
 
-def _write_part(parts: Path, shard: str, metas: list[dict]) -> None:
-    """The manifest rows of one finished shard (``.manifest/SHARD.parquet``)."""
+def _part_table(shard: str, metas: list[dict]) -> pa.Table:
+    """The manifest rows of the samples ``metas`` (their JSON members) of ``shard``."""
     rows = [manifest_row(meta, shard, meta.get("source_path", "")) for meta in metas]
-    table = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
-    with atomic_path(parts / f"{Path(shard).stem}.parquet") as tmp:
+    return pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+
+
+def _write_part(parts: Path, shard: str, table: pa.Table) -> None:
+    """One finished shard's manifest rows (``.manifest/SHARD.parquet``), sealed with the
+    SHA-256 of its rows (``_part_problem`` checks it before a resume trusts the part)."""
+    _write_sealed(parts / f"{Path(shard).stem}.parquet", table)
+
+
+def _write_sealed(path: Path, table: pa.Table) -> None:
+    table = table.replace_schema_metadata({ROWS_KEY: content_sha256(table.to_pylist())})
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def _part_problem(part: Path, shards: set[str]) -> str | None:
+    """Why the manifest part ``part`` cannot be trusted (None: it can).
+
+    A resume skips every clip a part lists, so a wrong part loses clips or cuts them twice;
+    the shard it describes holds the truth, and rebuilding the part from it is cheap. Parts
+    of older versions have no checksum and are rebuilt the same way.
+    """
+    try:
+        table = pq.read_table(part)
+    except Exception as err:  # noqa: BLE001 - whatever the reader says, the part is not usable
+        return f"is unreadable ({type(err).__name__})"
+    if not table.schema.equals(MANIFEST_SCHEMA, check_metadata=False):
+        return "does not have the manifest's columns"
+    recorded = (table.schema.metadata or {}).get(ROWS_KEY)
+    if recorded is None:
+        return "has no checksum (written by an older version)"
+    rows = table.to_pylist()
+    if recorded.decode("ascii", "replace") != content_sha256(rows):
+        return "does not match its checksum (changed or corrupt since it was written)"
+    if {row["shard"] for row in rows} - {f"{part.stem}.tar"}:
+        return f"lists clips of another shard than {part.stem}.tar"
+    if f"{part.stem}.tar" not in shards:
+        return f"describes {part.stem}.tar, which is gone"
+    return None
+
+
+def _drop_untrusted_parts(parts: Path, shards: set[str], log: Log) -> None:
+    """Remove the manifest parts a resume cannot trust, saying which and why: a part whose
+    shard is there is rebuilt from the shard's samples (``_recover_parts``), and the clips of
+    one whose shard is gone are cut again."""
+    for part in sorted(parts.glob("*.parquet")):
+        if (why := _part_problem(part, shards)) is None:
+            continue
+        then = ("it is rebuilt from the shard's samples" if f"{part.stem}.tar" in shards
+                else "its clips are cut again")
+        log(f"[extract] manifest part {part} {why}: {then}")
+        discard(part)
 
 
 def _recover_parts(out: Path, parts: Path) -> int:
     """Manifest parts for finished shards that have none (a kill between the shard's rename
-    and its part's), rebuilt from the samples' JSON: their clips are not cut twice."""
+    and its part's, or a part ``_drop_untrusted_parts`` removed), rebuilt from the samples'
+    JSON: their clips are not cut twice. A shard that cannot be read is refused by name."""
     recovered = 0
     for shard in sorted(out.glob("*.tar")):
         if (parts / f"{shard.stem}.parquet").exists():
             continue
-        with tarfile.open(shard) as archive:
-            metas = [json.loads(archive.extractfile(member).read())
-                     for member in archive.getmembers() if member.name.endswith(".json")]
-        _write_part(parts, shard.name, metas)
+        try:
+            with tarfile.open(shard, "r:") as archive:  # the writer's plain tar
+                metas = [json.loads(archive.extractfile(member).read())
+                         for member in archive.getmembers() if member.name.endswith(".json")]
+            table = _part_table(shard.name, metas)
+        except (tarfile.TarError, EOFError, ValueError, KeyError, TypeError,
+                AttributeError) as err:
+            why = " ".join(f"{type(err).__name__}: {err}".split())
+            raise ValueError(
+                f"{shard} has no trusted manifest part and cannot be read to rebuild one "
+                f"({why}); delete it and run again to cut its clips anew") from None
+        _write_part(parts, shard.name, table)
         recovered += 1
     return recovered
 
 
 def _write_manifest(out: Path, parts: Path) -> pa.Table:
-    tables = [pq.read_table(p) for p in sorted(parts.glob("*.parquet"))]
+    tables = [pq.read_table(p).replace_schema_metadata(None)
+              for p in sorted(parts.glob("*.parquet"))]
     table = (pa.concat_tables(tables) if tables else MANIFEST_SCHEMA.empty_table())
     table = table.sort_by("key")
-    with atomic_path(out / "manifest.parquet") as tmp:
-        pq.write_table(table, tmp)
+    _write_sealed(out / "manifest.parquet", table)  # gaia inspect checks its checksum
     return table
 
 

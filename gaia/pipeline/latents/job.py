@@ -23,7 +23,9 @@ Layout of ``out/`` (a folder every worker can write: local, or shared on a clust
 
 Resume: a shard whose part exists (and records no read error) is skipped; one whose tar was
 renamed but whose part was not is encoded again, to identical bytes (the tar's headers carry
-no time), so no sample is ever written twice.
+no time), so no sample is ever written twice. A part carries its own checksum: one that was
+changed or cut since it was written is removed, with a line in the log, and its shard encoded
+again (``merge.read_part``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pathlib import Path
 
 from gaia.common.storage import is_uri, redact
 from gaia.pipeline.latents.merge import (
+    BadPartError,
     EncodeMismatchError,
     read_part,
     write_manifest,
@@ -47,7 +50,7 @@ from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, Placement, run_job
 from gaia.pipeline.runner.ray_setup import log_to_stderr
 from gaia.pipeline.runner.staging import StagedOut, refresh, staged_output, store_uri
-from gaia.schemas.atomic import remove_partials, write_text_atomic
+from gaia.schemas.atomic import discard, remove_partials, write_text_atomic
 from gaia.schemas.latents import LATENT_SCHEMA_VERSION, STATS_FILE
 
 __all__ = ["EncodeMismatchError", "EncodeSummary", "VaeIdentity", "run_encode_latents",
@@ -127,7 +130,15 @@ def _encode_record(out: Path, identity: VaeIdentity, shards: str) -> dict | None
               "latent_shape": list(identity.latent_shape), "shards": [shards]}
     if not path.is_file():
         return record
-    old = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = None
+    if not isinstance(old, dict) or not isinstance(old.get("vae") or {}, dict):
+        # It is what keeps latents of two VAEs apart: never guessed, never rewritten here.
+        raise EncodeMismatchError(
+            f"{path} is unreadable or not an encode record, so which VAE encoded {out} is "
+            "unknown: pass another --out, or delete the folder to start over")
     was = old.get("vae") or {}
     if was.get("sha256") != identity.sha256:
         raise EncodeMismatchError(
@@ -143,6 +154,25 @@ def _encode_record(out: Path, identity: VaeIdentity, shards: str) -> dict | None
     if shards in old.get("shards", []):
         return None
     return {**record, "shards": [*old.get("shards", []), shards]}
+
+
+def _drop_untrusted_parts(out: Path, urls: list[str], log: Log) -> None:
+    """Remove the parts of this run's shards that cannot be trusted (``read_part``), saying
+    which and why: those shards are encoded again, to the same bytes. A bad part of a shard
+    this run does not encode is refused before any work, naming it: dropping it would leave
+    its latent shard out of the statistics, and keeping it would put wrong sums in them."""
+    mine = {shard_stem(url) for url in urls}
+    for path in sorted((out / PARTS).glob("*.json")):
+        try:
+            read_part(path)
+        except BadPartError as err:
+            if path.stem not in mine:
+                raise BadPartError(
+                    f"{err}, and its shard is not among the shards of this run: run again with "
+                    f"its input shard among them to encode it anew, or delete it and "
+                    f"{path.stem}.tar") from None
+            log(f"[encode-latents] {err}: its shard is encoded again")
+            discard(path)
 
 
 def _done(out: Path, url: str, identity: VaeIdentity) -> bool:
@@ -198,6 +228,7 @@ def _run(out: Path, shown: str, shards: str, urls: list[str], checkpoint: Path,
         record = _encode_record(out, identity, shards)  # refuses another VAE's out first
         if removed := remove_partials(out):
             log(f"[encode-latents] removed {removed} partial file(s) left by an interrupted run")
+        _drop_untrusted_parts(out, urls, log)
         if record is not None:
             write_text_atomic(out / ENCODE_FILE, json.dumps(record, indent=2, sort_keys=True))
 

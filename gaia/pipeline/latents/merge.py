@@ -13,6 +13,7 @@ from gaia.pipeline.latents.sample import VaeIdentity
 from gaia.pipeline.latents.shard import PARTS
 from gaia.pipeline.runner.ray_setup import log_to_stderr
 from gaia.schemas.atomic import atomic_path, discard, write_text_atomic
+from gaia.schemas.checksum import unseal
 from gaia.schemas.latents import LATENT_SCHEMA_VERSION, STATS_FILE
 from gaia.schemas.moments import Moments
 
@@ -24,24 +25,78 @@ class EncodeMismatchError(ValueError):
     """``out`` already holds latents that this run's inputs or VAE must not be mixed with."""
 
 
+class BadPartError(ValueError):
+    """A shard's part that cannot be trusted; the message names the file and why."""
+
+
 def read_part(path: Path) -> dict | None:
-    """A shard's part (None: missing or unreadable, so the shard is encoded again)."""
+    """A shard's part (None: there is none yet, so the shard is to be encoded).
+
+    Raises ``BadPartError`` for a part that cannot be trusted: unreadable, changed since it
+    was written (it carries its checksum, ``schemas.checksum``), or of the wrong shape. Its
+    sums become ``stats.json``, which every s2m trainer normalises with, so a part that still
+    parses after a flipped digit must not be taken as it is.
+    """
     try:
         part = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    return part if isinstance(part, dict) else None
+    except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+        raise BadPartError(f"{path} is unreadable ({type(err).__name__})") from None
+    if not isinstance(part, dict):
+        raise BadPartError(f"{path} is not a JSON object")
+    part, intact = unseal(part)
+    if intact is False:
+        raise BadPartError(f"{path} does not match its checksum (changed or corrupt since it "
+                           "was written)")
+    # Parts of older versions carry no checksum: they are trusted when their shape is right
+    # (encoding every shard again on an upgrade would cost the whole encoding run).
+    if why := _shape_problem(part):
+        raise BadPartError(f"{path} {why}")
+    return part
 
+
+def _shape_problem(part: dict) -> str | None:
+    """What of a part's fields the merge could not read (None: all of it can)."""
+    for name, kind in (("source_name", str), ("vae", str), ("samples", list),
+                       ("speech_features", list), ("stats", dict)):
+        if not isinstance(part.get(name), kind):
+            return f"has no {name} of the right type"
+    if any(not isinstance(part.get(name), (str, type(None))) for name in ("output", "error")):
+        return "has a wrong output or error"
+    for sample in part["samples"]:
+        if not (isinstance(sample, dict) and isinstance(sample.get("key"), str)
+                and isinstance(sample.get("status"), str)):
+            return "has a sample without a key or status"
+        if sample["status"] == "ok" and not (
+                isinstance(sample.get("frames"), int) and isinstance(sample.get("split"), str)
+                and isinstance(part["output"], str)):
+            return f"has an encoded sample {sample['key'][:80]!r} without frames, split or shard"
+    if not all(isinstance(item, dict) for item in part["speech_features"]):
+        return "has speech features that are not objects"
+    for split in ("train", "all"):
+        try:
+            moments = Moments(part["stats"].get(split))
+        except (TypeError, ValueError, AttributeError):
+            return f"has unreadable {split} statistics"
+        if moments.sums.keys() != moments.squares.keys() or any(
+                moments.sums[name].ndim != 1 or moments.squares[name].shape
+                != moments.sums[name].shape for name in moments.sums):
+            return f"has {split} statistics of the wrong shape"
+    return None
 
 
 def read_parts(out: Path, identity: VaeIdentity) -> list[tuple[str, dict]]:
     """Every shard's part, oldest runs' included; all must come from this VAE."""
     parts = []
     for path in sorted((out / PARTS).glob("*.json")):
-        part = read_part(path)
-        if part is None:
-            raise ValueError(f"{path} is not a JSON object: delete it and run again to encode "
-                             "its shard anew")
+        try:
+            part = read_part(path)
+        except BadPartError as err:
+            raise BadPartError(f"{err}: delete it and run again with its input shard among "
+                               "the shards to encode it anew") from None
+        if part is None:  # removed since the folder was listed
+            continue
         if part.get("vae") != identity.sha256:
             raise EncodeMismatchError(f"{path} was written with another VAE: pass another --out")
         parts.append((path.stem, part))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gaia.pipeline.latents.sample import Skip, VaeIdentity, latent_sample
 from gaia.schemas.atomic import atomic_path, discard, write_text_atomic
+from gaia.schemas.checksum import seal
 from gaia.schemas.keys import sanitize
 from gaia.schemas.latents import LATENT_SCHEMA_VERSION
 from gaia.schemas.moments import Moments
@@ -99,7 +100,8 @@ def encode_shard(vae, identity: VaeIdentity, url: str, out: Path, batch_frames: 
         "speech_features": [features[k] for k in sorted(features)],
         "stats": {split: m.to_json() for split, m in moments.items()},
     }
-    write_text_atomic(out / PARTS / f"{stem}.json", json.dumps(part, sort_keys=True))
+    # Sealed with its checksum (``schemas.checksum``): a resume trusts no changed part.
+    write_text_atomic(out / PARTS / f"{stem}.json", json.dumps(seal(part), sort_keys=True))
     skipped = Counter(s["status"] for s in samples if s["status"] != "ok")
     return {"stem": stem, "url": url, "error": error, "clips": len(ok),
             "frames": sum(s["frames"] for s in ok), "skipped": json.dumps(dict(skipped)),

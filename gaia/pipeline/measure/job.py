@@ -104,7 +104,9 @@ def _run(run: RunDir, shown: str, videos: list, config: MeasureConfig, address: 
     finished: dict[str, dict] = {}
 
     def plan() -> list[dict]:
-        finished.update(run.finished())  # the resume record, read once under the lock
+        # The resume record, read once under the lock; an untrusted record is logged and its
+        # video measured again (``RunDir.finished`` says why that is the safe choice).
+        finished.update(run.finished(lambda line: log(f"[measure] {line}")))
         return [{"uri": v.uri, "video_id": v.video_id, "source": v.source} for v in videos]
 
     def pending(item: dict) -> dict | None:
@@ -124,7 +126,7 @@ def _run(run: RunDir, shown: str, videos: list, config: MeasureConfig, address: 
             _report(record, summary, len(todo), started, log)
         summary.wall_s = time.monotonic() - started
         refresh(run.root, ("status/", "metrics/"))  # what the workers wrote to the store
-        _tally_run(run, summary)
+        _tally_run(run, summary, log)
         # The compact table tune reads (seconds, not a decode): built once the run is whole.
         build_tune_table(run.root)
         return summary
@@ -136,9 +138,9 @@ def _run(run: RunDir, shown: str, videos: list, config: MeasureConfig, address: 
     ), use_ray=use_ray, address=address, workers=workers, log=log)
 
 
-def _tally_run(run: RunDir, summary: MeasureSummary) -> None:
+def _tally_run(run: RunDir, summary: MeasureSummary, log: Log) -> None:
     """The whole run directory's counts, from ``videos.parquet`` rebuilt from ``status/``."""
-    for row in run.write_videos_table().to_pylist():
+    for row in run.write_videos_table(lambda line: log(f"[measure] {line}")).to_pylist():
         summary.status[row["status"]] += 1
         if row["status"] == "failed":
             summary.failed_by_reason[row["reason"]] += 1
