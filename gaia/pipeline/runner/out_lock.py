@@ -46,10 +46,15 @@ def _record(command: str | None) -> dict:
             "command": command if command is not None else shlex.join(sys.argv)}
 
 
+RECORD_LIMIT = 1 << 16  # a record is a few hundred bytes; more is not a record
+
+
 def _read(handle) -> dict | None:
+    """The lock's record; None when the file holds none (empty) or something that is not a
+    record (garbage, or more than ``RECORD_LIMIT``: never read whole into memory)."""
     handle.seek(0)
     try:
-        record = json.loads(handle.read() or "null")
+        record = json.loads(handle.read(RECORD_LIMIT + 1) or "null")
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
@@ -125,6 +130,8 @@ def _acquire(folder: Path, command: str | None, log: Callable[[str], None]):
     handle, flocked = _open_locked(path)
     try:
         old = _read(handle)
+        if old is None and os.fstat(handle.fileno()).st_size:
+            log(f"{path} held no readable record; taken over, since its file lock was free")
         mine = _record(command)
         if old and old.get("host") != mine["host"]:
             raise OutputInUseError(
