@@ -5,6 +5,11 @@ token file of the test's own; ``gaia curate measure`` goes in with ``ray job sub
 ``metrics/`` and ``videos.parquet`` must equal those of a local run on the same clips (the same
 supervised measuring process, without Ray). No GPU: everything runs on CPU.
 
+The node-loss tests lose the worker node in the middle of a measure and of an extract job; the
+job must end on the head node with the outputs of a run without the fault. They leave the worker
+node dead, and whatever needs two nodes next starts it again (``_ensure_two_nodes``): a restart
+costs seconds and only when a node was lost, and no test depends on running after another.
+
 The cluster is stopped by killing the processes of its own sessions, not with ``ray stop``,
 which stops every Ray process on the machine (other tests' embedded clusters included).
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +41,11 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 BIN = Path(sys.executable).parent
 TIMING = ("elapsed_s", "cpu_s")  # the only columns allowed to differ between runs
 WORKER_PORTS = (10002, 19999)  # ray start's default --min-worker-port, --max-worker-port
+# The head's health checks of the other nodes: a lost node is declared dead after 3 missed
+# checks 1 s apart (Ray's defaults, 5 checks 3 s apart, take about 15 s) so that the node-loss
+# tests wait seconds for Ray to notice, not most of a minute. A live node answers each check
+# within Ray's 10 s timeout even on a loaded machine: no node is declared dead by mistake.
+FAST_NODE_DEATH = {"health_check_period_ms": 1000, "health_check_failure_threshold": 3}
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class Cluster:
     env: dict  # what a client on the head node has: the token path, the venv on PATH
     nodes: int
     head_cwd: Path  # where `ray start --head` ran: a job's working directory
+    worker: WorkerNode  # the second node, which the node-loss tests stop and start again
 
 
 def _free_ports(count: int) -> list[int]:
@@ -96,6 +108,36 @@ def _start_node(args: list[str], env: dict, cwd: Path, log: Path) -> int:
     return node.pid
 
 
+class WorkerNode:
+    """The second node, kept by its session so that a test can lose it alone and start it again.
+
+    ``lose`` is a machine that disappears at once: every process of the node is frozen
+    (SIGSTOP) before any is killed, so none of them sees another die and reacts (an actor
+    that saw its measuring child die first would record the video as crashed, which is what
+    a crashing input looks like, not a lost node).
+    """
+
+    def __init__(self, args: list[str], env: dict, cwd: Path, log: Path) -> None:
+        self._start = (args, env, cwd, log)
+        self.session: int | None = None
+
+    def start(self) -> None:
+        self.session = _start_node(*self._start)
+
+    def pids(self) -> list[int]:
+        return _session_pids(self.session) if self.session is not None else []
+
+    def lose(self) -> None:
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in self.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+        deadline = time.monotonic() + 10
+        while self.pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not self.pids(), "the worker node's processes outlived SIGKILL"
+
+
 def _ray(cluster: Cluster, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "ray"), *args], env=cluster.env, capture_output=True,
                           text=True, timeout=timeout)
@@ -114,24 +156,26 @@ def cluster(tmp_path_factory):
     # Ray's unix sockets live under the temp dir: keep its path short (108-byte limit).
     temp = tempfile.mkdtemp(prefix="gaia-ray-")
     gcs, dashboard, client, agent1, agent2 = _free_ports(5)
-    sessions: list[int] = []
+    head: list[int] = []
+    worker = WorkerNode(["--address", f"127.0.0.1:{gcs}", "--dashboard-agent-listen-port",
+                         str(agent2), "--num-cpus", "1", "--num-gpus", "0"],
+                        env, root, root / "worker.log")
     try:
-        sessions.append(_start_node(
+        head.append(_start_node(
             ["--head", "--port", str(gcs), "--dashboard-host", "127.0.0.1",
              "--dashboard-port", str(dashboard), "--include-dashboard", "true",
              "--ray-client-server-port", str(client), "--dashboard-agent-listen-port",
-             str(agent1), "--num-cpus", "1", "--num-gpus", "0", "--temp-dir", temp],
+             str(agent1), "--num-cpus", "1", "--num-gpus", "0", "--temp-dir", temp,
+             "--system-config", json.dumps(FAST_NODE_DEATH)],
             env, root, root / "head.log"))
-        sessions.append(_start_node(
-            ["--address", f"127.0.0.1:{gcs}", "--dashboard-agent-listen-port", str(agent2),
-             "--num-cpus", "1", "--num-gpus", "0"], env, root, root / "worker.log"))
-        made = Cluster(f"http://127.0.0.1:{dashboard}", env, nodes=2, head_cwd=root)
-        deadline = time.monotonic() + 60
-        while _alive_nodes(made) < 2 and time.monotonic() < deadline:
-            time.sleep(1)
+        worker.start()
+        made = Cluster(f"http://127.0.0.1:{dashboard}", env, nodes=2, head_cwd=root,
+                       worker=worker)
+        _ensure_two_nodes(made)
         yield made
     finally:
-        _stop(sessions)
+        _stop([*head, *([worker.session] if worker.session is not None else [])])
+        shutil.rmtree(temp, ignore_errors=True)  # Ray's session folders: logs, sockets
 
 
 def _alive_nodes(cluster: Cluster) -> int:
@@ -139,6 +183,18 @@ def _alive_nodes(cluster: Cluster) -> int:
     if done.returncode != 0:
         return 0
     return sum(node["state"] == "ALIVE" for node in json.loads(done.stdout))
+
+
+def _ensure_two_nodes(cluster: Cluster) -> None:
+    """Both nodes up: a node-loss test leaves the worker node dead, and whatever runs next and
+    needs it (a later test, or this module's fixtures in a ``-k`` selection) starts it again
+    here, a few seconds, only when it is gone."""
+    if not cluster.worker.pids():
+        cluster.worker.start()
+    deadline = time.monotonic() + 60
+    while _alive_nodes(cluster) != cluster.nodes:
+        assert time.monotonic() < deadline, f"the cluster has not {cluster.nodes} live nodes"
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +241,7 @@ def _submit(cluster: Cluster, submission_id: str, *command: str) -> subprocess.C
 @pytest.fixture(scope="module")
 def r1(cluster, clips, tmp_path_factory) -> Path:
     """The clips measured by a job submitted to the cluster."""
-    assert _alive_nodes(cluster) == cluster.nodes
+    _ensure_two_nodes(cluster)
     # A folder every node writes (a shared filesystem on a real cluster; one machine here).
     out = tmp_path_factory.mktemp("shared") / "runs" / "r1"
     submit = _submit(cluster, "gaia-measure-r1", "gaia", "curate", "measure", str(clips),
@@ -252,3 +308,109 @@ def test_a_client_without_the_token_is_refused(cluster, tmp_path):
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "Missing authentication token" in done.stdout + done.stderr
+
+
+def _start_submit(cluster: Cluster, submission_id: str, *command: str) -> subprocess.Popen:
+    """``_submit`` left running: it prints the job's output and exits with its outcome."""
+    return subprocess.Popen([str(BIN / "ray"), "job", "submit", "--address", cluster.dashboard,
+                             "--submission-id", submission_id, "--", *command],
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def _lose_worker_mid_item(cluster: Cluster, job: subprocess.Popen) -> None:
+    """Lose the worker node while its actor works on an item.
+
+    Ray titles an actor's process ``ray::MapWorker(...).submit`` while a task runs in it (and
+    ``ray::MapWorker(...)`` between tasks), so the item in flight there is the one lost. Every
+    item takes seconds here and the title is read every 50 ms: the item cannot finish first.
+    """
+    deadline = time.monotonic() + 120
+    while not any(b".submit" in _cmdline(pid) for pid in cluster.worker.pids()):
+        assert job.poll() is None, "the job ended before the worker node took an item"
+        assert time.monotonic() < deadline, "the worker node's actor never took an item"
+        time.sleep(0.05)
+    cluster.worker.lose()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _finished(job: subprocess.Popen) -> str:
+    try:
+        output, _ = job.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        output, _ = job.communicate()
+        pytest.fail(f"the job did not end after the node was lost: {output[-3000:]}")
+    assert job.returncode == 0, output[-3000:]
+    return output
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())  # hidden partial files included
+
+
+def test_measure_finishes_on_the_remaining_node_when_the_worker_node_is_lost(
+        cluster, clips, r1, tmp_path):
+    """The video in flight on the lost node is measured again on the head node (Ray restarts
+    its actor there once the head's own actor is done): every video is measured once and the
+    run equals ``r1``, a run with no fault; no video is recorded as failed for a lost node."""
+    _ensure_two_nodes(cluster)
+    out = tmp_path / "shared" / "lost"
+    job = _start_submit(cluster, "gaia-measure-node-lost", "gaia", "curate", "measure",
+                        str(clips), "--out", str(out))
+    _lose_worker_mid_item(cluster, job)
+    output = _finished(job)
+    assert "ok: 2   failed: 0" in output
+    assert _videos(out) == _videos(r1)
+    for folder in ("status", "metrics"):
+        assert _files(out / folder) == _files(r1 / folder)
+    for name in _files(r1 / "metrics"):
+        assert pq.read_table(out / "metrics" / name).equals(pq.read_table(r1 / "metrics" / name))
+
+
+def _samples(shards: Path) -> dict[str, dict[str, bytes]]:
+    """Every sample's members by key; a key twice in the shards fails."""
+    import tarfile
+
+    found: dict[str, dict[str, bytes]] = {}
+    for shard in sorted(shards.glob("*.tar")):
+        with tarfile.open(shard) as archive:
+            for member in archive.getmembers():
+                key, _, name = member.name.partition(".")
+                assert name not in found.setdefault(key, {}), f"{member.name} written twice"
+                found[key][name] = archive.extractfile(member).read()
+    return found
+
+
+def test_extract_finishes_on_the_remaining_node_when_the_worker_node_is_lost(
+        cluster, r1, tmp_path):
+    """The video whose clips were being cut on the lost node is cut again on the head node;
+    the driver, the single shard writer, gets its clips once: the shards, manifest and stats
+    equal those of the same extract run in this process with no fault."""
+    from gaia.pipeline.extract.job import run_extract
+
+    cut = ("--preset", "vae", "--set", "segments.min_s=1")  # 2 s clips: one clip each
+    lost, reference = tmp_path / "lost", tmp_path / "reference"
+    for run in (lost, reference):
+        shutil.copytree(r1, run)
+    run_extract(reference, "vae", overrides=["segments.min_s=1"], use_ray=False,
+                log=lambda _: None)
+    _ensure_two_nodes(cluster)
+    job = _start_submit(cluster, "gaia-extract-node-lost", "gaia", "curate", "extract",
+                        str(lost), *cut)
+    _lose_worker_mid_item(cluster, job)
+    output = _finished(job)
+    assert "2 written now, 0 failed" in output
+    ours, theirs = lost / "shards" / "vae", reference / "shards" / "vae"
+    assert _files(ours) == _files(theirs)
+    assert len(_samples(ours)) == 2 and _samples(ours) == _samples(theirs)
+    for table in ("manifest.parquet", "failures.parquet"):
+        assert pq.read_table(ours / table).equals(pq.read_table(theirs / table))
+    assert json.loads((ours / "stats.json").read_text()) == json.loads(
+        (theirs / "stats.json").read_text())
