@@ -252,3 +252,48 @@ def test_workers_below_one_are_refused(tmp_path, clip, capsys):
     shown = subprocess.run([sys.executable, "-m", "gaia.cli", "curate", "run", "--help"],
                            capture_output=True, text=True, env=_env(), check=True).stdout
     assert "1 or more (default: one per CPU" in " ".join(shown.split())
+
+
+# A job on an embedded Ray whose worker process dies on item 2 (as a decoder's crash would);
+# prints what the driver saw and when.
+CRASHING_JOB = """
+import os, sys, time
+from gaia.common.run_errors import RunStoppedError
+from gaia.pipeline.runner.job_runner import Job, run_job
+
+class Dies:
+    def __init__(self):
+        pass
+    def __call__(self, row):
+        if row["n"] == 2:
+            os._exit(1)
+        return {"n": row["n"]}
+
+seen = []
+def merge(items, todo, rows):
+    for row in rows:
+        seen.append(row["n"])
+started = time.monotonic()
+try:
+    run_job(Job(name="toy", out=sys.argv[1], plan=lambda: [{"n": n} for n in range(4)],
+                pending=lambda item: item, worker=Dies, worker_args={}, merge=merge),
+            workers=1, log=lambda _: None)
+except RunStoppedError as err:
+    print("stopped", round(time.monotonic() - started), sorted(seen), err.message, flush=True)
+"""
+
+
+def test_a_worker_that_keeps_dying_ends_the_job_with_one_line(tmp_path):
+    """Ray restarts a dead actor and retries its item forever by default: an input that
+    crashes the worker process would loop without end. The runner bounds the restarts, so the
+    job ends (within seconds of the last death) with a one-line ``RunStoppedError`` that says
+    what happened, the items done before it kept."""
+    env = {k: v for k, v in _env().items() if k != "RAY_ADDRESS"}
+    result = subprocess.run([sys.executable, "-c", CRASHING_JOB, str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=240, env=env)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("stopped")]
+    assert lines, result.stdout + result.stderr[-3000:]
+    _, seconds, *rest = lines[0].split(" ", 2)
+    assert "died 4 times" in lines[0] and "run the same command again" in lines[0], lines[0]
+    assert rest[0].startswith("[0"), "the item finished before the crash was merged"
+    assert int(seconds) < 120

@@ -21,6 +21,7 @@ JSON-able rows: frames and latents stay in the workers, which write their output
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,14 @@ def _here(job: Job, todo: list[Row]) -> Iterator[Row]:
             worker.close()
 
 
+# How often an actor is started again after its process died. Ray Data's default is forever,
+# with its items retried forever: a node lost mid-item costs one restart (the item runs again,
+# tests/test_cluster.py), but an input that kills the process (a decoder's crash in extract or
+# encode-latents, which decode in the actor) would loop without end. Past this many deaths the
+# job ends with one line (``ray_failure``); finished items are kept for the rerun.
+ACTOR_RESTARTS = 3
+
+
 class _OnRay:
     """A Ray Data actor around a job's worker: built once per actor, called per item."""
 
@@ -148,14 +157,19 @@ def _on_ray(job: Job, todo: list[Row], address: str | None,
     placement = job.place(ray.cluster_resources())
     dataset = ray.data.from_items(todo, override_num_blocks=min(len(todo), 20_000))
     apply = dataset.flat_map if job.many else dataset.map
-    results = apply(
-        _OnRay,
-        fn_constructor_kwargs={"worker": job.worker,
-                               "worker_args": {**job.worker_args, **placement.worker_args},
-                               "one_cpu": placement.one_cpu},
-        compute=actor_pool(workers, placement.slots, len(todo)),
-        **placement.resources,
-    )
+    with warnings.catch_warnings():
+        # max_restarts has no named parameter yet; Ray 2.64 drops the keyword form (pinned
+        # below it in pyproject.toml).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        results = apply(
+            _OnRay,
+            fn_constructor_kwargs={"worker": job.worker,
+                                   "worker_args": {**job.worker_args, **placement.worker_args},
+                                   "one_cpu": placement.one_cpu},
+            compute=actor_pool(workers, placement.slots, len(todo)),
+            max_restarts=ACTOR_RESTARTS,
+            **placement.resources,
+        )
     try:
         yield from results.iter_rows()
     except Exception as err:  # a worker's exception arrives wrapped by Ray: one line for it
@@ -177,5 +191,17 @@ def ray_failure(name: str, err: BaseException) -> RunStoppedError:
     inner = chain[-1] if chain else err
     text = next((line.strip() for line in str(inner).splitlines() if line.strip()), "")
     what = f"{type(inner).__name__}: {text}" if text else type(inner).__name__
+    if _actor_died(chain):
+        what = (f"a worker process died {ACTOR_RESTARTS + 1} times (an input that crashes a "
+                "decoder or a model, or workers out of memory; their logs are in Ray's "
+                f"session folder, /tmp/ray/session_latest/logs) [{what}]")
     return RunStoppedError(f"the {name} job failed on Ray: {what}. Finished items are kept: "
                            "run the same command again to resume")
+
+
+def _actor_died(chain: list[BaseException]) -> bool:
+    import ray.exceptions
+
+    died = (ray.exceptions.ActorDiedError, ray.exceptions.ObjectRefStreamEndOfStreamError,
+            ray.exceptions.WorkerCrashedError, ray.exceptions.ActorUnavailableError)
+    return any(isinstance(inner, died) for inner in chain)
