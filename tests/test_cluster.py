@@ -380,6 +380,7 @@ def _files(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())  # hidden partial files included
 
 
+@pytest.mark.slow  # 20-45 s; make test-slow runs it with the extract case below
 def test_measure_finishes_on_the_remaining_node_when_the_worker_node_is_lost(
         cluster, clips, r1, tmp_path):
     """The video in flight on the lost node is measured again on the head node (Ray restarts
@@ -411,7 +412,7 @@ def _samples(shards: Path) -> dict[str, dict[str, bytes]]:
     return found
 
 
-@pytest.mark.slow  # about 50 s; the measure case above runs in CI (make test-slow runs this)
+@pytest.mark.slow  # about 50 s (make test-slow)
 def test_extract_finishes_on_the_remaining_node_when_the_worker_node_is_lost(
         cluster, r1, tmp_path):
     """The video whose clips were being cut on the lost node is cut again on the head node;
