@@ -542,30 +542,8 @@ def _link_passive(u, v, big):
 def _walk_big(node, stamp, big, parent, seen, fixed, mean, spread, limit, nbr, nbr_cost):
     """``_walk`` over a passive cluster's second list (its edges to passive clusters)."""
     bhead, btail, bsucc, bother, _ = big
-    count = 0
-    previous = -1
-    slot = bhead[node]
-    while slot != -1:
-        following = bsucc[slot]
-        k = _find(parent, bother[slot])
-        if k == node or seen[k] == stamp or (fixed[node] and fixed[k]):
-            if previous == -1:
-                bhead[node] = following
-            else:
-                bsucc[previous] = following
-        else:
-            seen[k] = stamp
-            bother[slot] = k
-            previous = slot
-            c = _linkage(mean, spread, node, k)
-            if c < limit:
-                nbr[count] = k
-                nbr_cost[count] = c
-                count += 1
-        slot = following
-    btail[node] = previous
-    if previous != -1:
-        bsucc[previous] = -1
+    count, _ = _walk(node, stamp, bhead, btail, bsucc, bother, parent, seen, fixed, mean,
+                     spread, limit, nbr, nbr_cost)
     return count
 
 
