@@ -186,6 +186,8 @@ def _one_error_line(stderr: str) -> str:
     return errors[0]
 
 
+@pytest.mark.slow  # an embedded Ray, about 15 s (make test-slow); in make test the
+# in-process cases and ray_failure's unwrapping (test_fail_safe_small) hold the same rules
 def test_on_ray_a_worker_that_meets_a_full_disk_ends_the_job_in_one_line(small_disk,
                                                                        talking_clip):
     """Measure writes its metrics in the actors: the worker's full disk reaches the driver

@@ -283,6 +283,7 @@ except RunStoppedError as err:
 """
 
 
+@pytest.mark.slow  # an embedded Ray and four deaths, about 15 s (make test-slow)
 def test_a_worker_that_keeps_dying_ends_the_job_with_one_line(tmp_path):
     """Ray restarts a dead actor and retries its item forever by default: an input that
     crashes the worker process would loop without end. The runner bounds the restarts, so the
