@@ -392,13 +392,20 @@ def evaluate_s2m(vae: str | Path, s2m: str | Path, latents: str,
         notes.append(f"{unreadable} latent samples could not be read and were skipped")
     return evaluation_result(
         model, loaded_vae, vae_sha, landmark_fn, metrics, notes, framing,
-        counts={"clips": len(chosen), "frames": frames,
-                "frame_metrics_clips": len(scores.values.get("msi", [])),
-                "frame_metrics_skipped": frame_skipped, "clips_without_video": without_video,
-                "latent_samples_unreadable": unreadable},
+        counts=clip_counts(len(chosen), frames, scores, frame_skipped, without_video,
+                           latent_samples_unreadable=unreadable),
         inputs={"latents": str(latents), "videos": videos, "split": split, "pose": pose,
                 "sampler": asdict(sampler), "seed": seed,
                 "image_size": loaded_vae.config.image_size})
+
+
+def clip_counts(clips: int, frames: int, scores, frame_skipped: int, without_video: int,
+                **more: int) -> dict:
+    """The ``counts`` both evaluations report (clips, frames, frame metrics), then ``more``."""
+    return {"clips": clips, "frames": frames,
+            "frame_metrics_clips": len(scores.values.get("msi", [])),
+            "frame_metrics_skipped": frame_skipped, "clips_without_video": without_video,
+            **more}
 
 
 def evaluation_result(model, loaded_vae, vae_sha: str, landmark_fn, metrics: dict,

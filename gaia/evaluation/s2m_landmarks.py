@@ -35,6 +35,7 @@ from gaia.evaluation.s2m import (
     SOURCE_MEMBERS,
     _FrameScoring,
     _Scores,
+    clip_counts,
     clip_seed,
     evaluation_result,
     summarise_metrics,
@@ -154,9 +155,7 @@ def evaluate_landmark_model(vae: str | Path, landmarks: str | Path, shards: str,
                      "were skipped")
     return evaluation_result(
         model, loaded_vae, vae_sha, landmark_fn, metrics, notes, framing,
-        counts={"clips": len(chosen), "frames": frames,
-                "frame_metrics_clips": len(scores.values.get("msi", [])),
-                "frame_metrics_skipped": frame_skipped, "clips_without_video": without_video,
-                "clip_samples_unusable": unusable},
+        counts=clip_counts(len(chosen), frames, scores, frame_skipped, without_video,
+                           clip_samples_unusable=unusable),
         inputs={"motion": "landmarks", "latents": None, "videos": shards, "split": split,
                 "pose": pose, "sampler": asdict(sampler), "seed": seed, "image_size": size})

@@ -674,14 +674,7 @@ def _agglomerate(mean, weight, spread, fixed, edge_a, edge_b, limit, passive_deg
                     if passive[nbr[i]] and nbr[i] != root:
                         big = _link_passive(root, nbr[i], big)
             if passive[gone]:
-                bhead, btail, bsucc = big[0], big[1], big[2]
-                if bhead[gone] != -1:
-                    if bhead[root] == -1:
-                        bhead[root] = bhead[gone]
-                    else:
-                        bsucc[btail[root]] = bhead[gone]
-                    btail[root] = btail[gone]
-                    bhead[gone] = -1
+                _append(root, gone, big[0], big[1], big[2])
             passive[root] = True
         _append(root, gone, head, tail, succ)
         degree[root] += degree[gone]

@@ -199,7 +199,7 @@ def lock_holder(folder: str | os.PathLike) -> dict | None:
     try:  # never through a link (a link to a device could block), and a record is small
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as handle:
-            record = json.loads(handle.read(1 << 16).decode("utf-8") or "null")
+            record = json.loads(handle.read(RECORD_LIMIT).decode("utf-8") or "null")
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
