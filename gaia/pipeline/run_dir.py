@@ -144,7 +144,10 @@ def _holds(kind: pa.DataType, value: object) -> bool:
             -(2 ** bits) <= value < 2 ** bits)
     if pa.types.is_floating(kind):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if pa.types.is_list(kind):
+    if pa.types.is_fixed_size_list(kind) and (
+            not isinstance(value, list) or len(value) != kind.list_size):
+        return False
+    if pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind):
         return isinstance(value, list) and all(
             item is None or _holds(kind.value_type, item) for item in value)
     return False

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-METRICS_VERSION = 4  # 2: frontal angle on the eye line, jitter per 1/25 s, detector boxes,
-# sync, sharpness, cuts, identity; 3: hand_cover, track; 4: sync_agreement, SyncNet's columns
+METRICS_VERSION = 5  # 2: frontal angle on the eye line, jitter per 1/25 s, detector boxes,
+# sync, sharpness, cuts, identity; 3: hand_cover, track; 4: sync_agreement, SyncNet's columns;
+# 5: frame_hash (duplicate footage)
 # LZ4 rather than zstd: files about 20 % larger, but tune reads them 2-3x faster, and tune
 # re-reads the whole corpus's measures every time a threshold moves.
 METRICS_COMPRESSION = "lz4"
@@ -78,12 +79,15 @@ _FIELDS: list[tuple[str, pa.DataType, str]] = [
      "bounds"),
     ("syncnet_confidence", pa.float32(),
      "SyncNet confidence of that offset (median minus least distance; LatentSync keeps >= 3)"),
+    ("frame_hash", pa.int64(),
+     "64-bit difference hash of the whole frame (media.frame_hash): equal or a few bits apart "
+     "in a re-encoded, rescaled or cut copy of the same footage"),
 ]
 
 # Columns added after version 1, with the version that added them: a run measured before reads
 # them as null (the measure was not taken), so its thresholds can still be tuned.
 ADDED_IN = {"hand_cover": 3, "track": 3, "sync_agreement": 4, "syncnet_offset_frames": 4,
-            "syncnet_lag_frames": 4, "syncnet_confidence": 4}
+            "syncnet_lag_frames": 4, "syncnet_confidence": 4, "frame_hash": 5}
 
 METRICS_SCHEMA = pa.schema(
     [pa.field(name, kind, metadata={"doc": doc}) for name, kind, doc in _FIELDS],

@@ -59,6 +59,11 @@ _FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("face_px", pa.float64(), "largest face width the pre-scan found, source pixels"),
     ("analysis_side", pa.int32(), "longer side of the frames measured (sized to the face)"),
     ("persons", pa.int32(), "distinct identities seen in the video (face embeddings)"),
+    ("person_embeddings", pa.list_(pa.list_(pa.float32(), 128)),
+     "each person's mean face embedding (dlib ResNet, 128-d), in person id order: what the "
+     "run-wide identities cluster (pipeline.identities); null: measured without them"),
+    ("person_tracks", pa.list_(pa.int32()),
+     "how many face tracks' embeddings each person's mean holds"),
     ("size_bytes", pa.int64(), "input size"),
     ("elapsed_s", pa.float64(), "wall time spent on this video"),
     ("cpu_s", pa.float64(), "CPU time spent on this video (all threads of the worker)"),

@@ -23,6 +23,7 @@ from gaia.pipeline.measure.hand_watch import HandWatch
 from gaia.pipeline.measure.models import Models
 from gaia.pipeline.measure.tracker import FaceTracker
 from gaia.pipeline.media.decode import FrameChunk, VideoFrames
+from gaia.pipeline.media.frame_hash import frame_hash
 from gaia.pipeline.speech.vad import probs_at
 from gaia.schemas.metrics import METRICS_SCHEMA
 from gaia.schemas.shards import FPS
@@ -105,12 +106,14 @@ class ChunkMeasurer:
         identity_distance = np.full(n, np.nan, np.float32)
         person = np.full(n, -1, np.int16)
         pose = np.full((n, 3), np.nan, np.float32)
+        hashes = np.zeros(n, np.int64)
         # The whole frame in grayscale only for a landmarker that reads it (dlib's); the rest
         # convert what they crop.
         wants_gray = self.tracker.landmarker.wants_gray
         for i, rgb in enumerate(chunk.frames):
             gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if wants_gray else rgb
             cut_score[i] = self.cuts.score(rgb)
+            hashes[i] = frame_hash(rgb)
             cut = bool(self.cuts.is_cut(cut_score[i]))
             try:
                 fix = self.tracker.step(rgb, gray, cut=cut)
@@ -196,6 +199,7 @@ class ChunkMeasurer:
             "syncnet_offset_frames": _floats(nulls),
             "syncnet_lag_frames": _floats(nulls),
             "syncnet_confidence": _floats(nulls),
+            "frame_hash": pa.array(hashes),
         }
         return pa.record_batch(list(columns.values()), schema=METRICS_SCHEMA)
 

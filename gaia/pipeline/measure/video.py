@@ -147,6 +147,10 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
     # Null, not NaN, when no window was confident: NaN != NaN would make equal rows differ.
     record["sync_offset_s"] = sync_offset_s if np.isfinite(sync_offset_s) else None
     record["persons"] = len(measurer.identities.centroids)
+    if measurer.models.embedder is not None:  # the run-wide identities start from these
+        record["person_embeddings"] = [[float(x) for x in np.asarray(c, np.float32)]
+                                       for c in measurer.identities.centroids]
+        record["person_tracks"] = [int(c) for c in measurer.identities.counts]
     if measurer.frame_errors:
         flags.append("frame_errors")
         record["error"] = (record.get("error") or "") + (
