@@ -64,6 +64,8 @@ _FIELDS: list[tuple[str, pa.DataType, str]] = [
      "run-wide identities cluster (pipeline.identities); null: measured without them"),
     ("person_tracks", pa.list_(pa.int32()),
      "how many face tracks' embeddings each person's mean holds"),
+    ("person_first_frames", pa.list_(pa.int64()),
+     "the frame where each person was first embedded: a picture of them for a person"),
     ("size_bytes", pa.int64(), "input size"),
     ("elapsed_s", pa.float64(), "wall time spent on this video"),
     ("cpu_s", pa.float64(), "CPU time spent on this video (all threads of the worker)"),

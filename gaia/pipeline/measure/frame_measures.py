@@ -37,8 +37,9 @@ class Identities:
     max_distance: float
     centroids: list[np.ndarray] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
+    first_frames: list[int] = field(default_factory=list)  # where each person was first seen
 
-    def assign(self, embedding: np.ndarray) -> int:
+    def assign(self, embedding: np.ndarray, frame: int = -1) -> int:
         if self.centroids:
             distances = np.linalg.norm(np.stack(self.centroids) - embedding, axis=1)
             best = int(np.argmin(distances))
@@ -48,6 +49,7 @@ class Identities:
                 return best
         self.centroids.append(embedding.astype(np.float64))
         self.counts.append(1)
+        self.first_frames.append(frame)
         return len(self.centroids) - 1
 
 
@@ -143,7 +145,7 @@ class ChunkMeasurer:
             # person cannot change inside it), not at every scan: the ResNet costs ~150 ms.
             if fix.track != self._embedded_track and self.models.embedder is not None:
                 self._embedded_track = fix.track
-                identity_distance[i] = self._embed(rgb, fix.points)
+                identity_distance[i] = self._embed(rgb, fix.points, chunk.start + i)
             person[i] = self._person
         has_face = np.isfinite(landmarks[:, 0, 0])
         self.frames_with_face += int(has_face.sum())
@@ -220,11 +222,11 @@ class ChunkMeasurer:
             self._last_detection = (frame, boxes[i].copy())
         return jitter
 
-    def _embed(self, rgb: np.ndarray, points: np.ndarray) -> float:
+    def _embed(self, rgb: np.ndarray, points: np.ndarray, frame: int) -> float:
         """Embed the face; its distance to the track's previous embedding (NaN: none)."""
         embedding = np.asarray(self.models.embedder(rgb, points), np.float64)
         previous, self._track_embedding = self._track_embedding, embedding
-        self._person = self.identities.assign(embedding)
+        self._person = self.identities.assign(embedding, frame)
         if previous is None:
             return float("nan")
         return float(np.linalg.norm(embedding - previous))

@@ -151,6 +151,7 @@ def _measure_into(record: dict, path: str, metrics_dir: Path, models: Models,
         record["person_embeddings"] = [[float(x) for x in np.asarray(c, np.float32)]
                                        for c in measurer.identities.centroids]
         record["person_tracks"] = [int(c) for c in measurer.identities.counts]
+        record["person_first_frames"] = [int(f) for f in measurer.identities.first_frames]
     if measurer.frame_errors:
         flags.append("frame_errors")
         record["error"] = (record.get("error") or "") + (
