@@ -1,6 +1,7 @@
 """The filters, in the order they run, and what is derived from their specs.
 
-``BUILTIN`` names the filter modules shipped in ``gaia.filters``; each declares a ``SPEC``
+``BUILTIN`` names the filter modules shipped in ``gaia.filters`` (``run_wide.*``: those that
+read a run-wide table); each declares a ``SPEC``
 (``gaia.filters.spec``). They are registered when the package is first imported, in this
 order, which is the order a frame's *first* failing reason is taken in. A plug-in filter is
 one module with its reference function and spec, and one call: ``register(SPEC)``.
@@ -20,8 +21,8 @@ from gaia.filters.base import add_reasons
 from gaia.filters.spec import MAX_FILTERS, FilterSpec, ThresholdKey
 from gaia.schemas.tune_table import CodedColumn
 
-BUILTIN = ("face_count", "shot_cut", "identity", "face_size", "frontal", "jitter", "occlusion",
-           "sharpness", "silence", "lip_sync")
+BUILTIN = ("run_wide.duplicate", "face_count", "shot_cut", "identity", "face_size", "frontal",
+           "jitter", "occlusion", "sharpness", "silence", "lip_sync")
 RESERVED = frozenset({"segments"})  # sections of CurationThresholds that are not filters
 
 _specs: list[FilterSpec] = []

@@ -10,7 +10,9 @@ written to a temporary name and renamed, and ``videos.arrow`` last: a table is w
 file exists and names the files present. The table may sit in a shared bucket and be read by
 someone else's ``tune``, so nothing in it is trusted: the index records each part file's SHA-256
 and a SHA-256 of its own rows (checked on every read), and every row range it gives is checked
-against its part file before the compiled pass indexes with it. A mismatch is a
+against its part file before the compiled pass indexes with it. The index also records the
+checksum of the duplicates table its ``duplicate_match`` column came from
+(``pipeline.duplicates``): a table found again since makes the tune table stale. A mismatch is a
 ``TuneTableError``: the table is rebuilt from ``metrics/`` with a message, never read wrong. ``measure`` builds it at the end of a run; ``tune``
 builds it when it is missing, and rebuilds it, with a message, when it is stale or unreadable.
 """
@@ -30,6 +32,7 @@ import pyarrow as pa
 
 from gaia.common.weights import file_sha256
 from gaia.filters.registry import coded_columns, exact_columns
+from gaia.pipeline.duplicates.table import ensure_duplicates
 from gaia.pipeline.measures import measured_videos, read_measures
 from gaia.pipeline.run_dir import RunDir
 from gaia.schemas.atomic import committed, discard
@@ -43,6 +46,7 @@ from gaia.schemas.tune_table import (
 
 TUNE_DIR = "tune"
 INDEX = "videos.arrow"
+DUPLICATES_KEY = "gaia_duplicates_sha256"  # the duplicates table the codes were built on
 
 
 class TuneTableError(Exception):
@@ -74,6 +78,7 @@ def build_tune_table(run_dir: Path, log: Callable[[str], None] = lambda _: None)
     folder = run.root / TUNE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     discard(folder / INDEX)  # the table is incomplete until rewritten
+    ensure_duplicates(run.root, log)  # found before any video's codes are read
     coded, exact = coded_columns(), exact_columns()
     schema = frame_schema(coded, exact)
     rows: dict[str, list] = {name: [] for name, _ in VIDEO_FIELDS}
@@ -142,12 +147,14 @@ def rebuild_tune_table(run_dir: Path, why: Exception,
 
 def write_index(folder: Path, rows: dict[str, list]) -> None:
     """``videos.arrow``: one row per video (``VIDEO_FIELDS``, its part file and first row);
-    written last, it is what makes a table whole."""
+    written last, it is what makes a table whole. It records the run's duplicates table, which
+    the codes were built on."""
     fields = [*(pa.field(n, t) for n, t in VIDEO_FIELDS), pa.field("file", pa.string()),
               pa.field("row", pa.int64()), pa.field("sha256", pa.string())]
     table = pa.Table.from_pydict(rows, schema=pa.schema(fields))
     metadata = {"gaia_tune_table_version": str(TUNE_TABLE_VERSION),
-                "gaia_index_sha256": _rows_sha256(table.to_pylist())}
+                "gaia_index_sha256": _rows_sha256(table.to_pylist()),
+                DUPLICATES_KEY: ensure_duplicates(Path(folder).parent).sha256}
     _write_ipc(table.replace_schema_metadata(metadata), folder / INDEX)
 
 
@@ -187,6 +194,9 @@ def read_index(run_dir: Path) -> list[dict]:
     wanted = {v["video_id"] for v in measured_videos(run)}
     if {r["video_id"] for r in rows} != wanted:
         raise TuneTableError(f"{path} lists other videos than {run.videos}")
+    built_on = (index.schema.metadata or {}).get(DUPLICATES_KEY.encode(), b"").decode()
+    if built_on != ensure_duplicates(run.root).sha256:
+        raise TuneTableError(f"the duplicates table changed after {path} was written")
     for row in rows:
         try:
             changed = _metrics_mtime(run, row["video_id"]) != row["metrics_mtime_ns"]

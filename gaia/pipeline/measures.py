@@ -3,7 +3,10 @@
 ``measure`` writes ``videos.parquet`` (one row per input) and ``metrics/{video_id}.parquet``
 (one row per frame); every job that decides from them (``tune``, ``extract``, the tune table)
 reads them here, one video in memory at a time. The columns read are the ones the registered
-filters need (``gaia.filters.registry.measure_columns``).
+filters need (``gaia.filters.registry.measure_columns``). ``DERIVED`` columns are not stored per
+frame but derived here from run-wide tables: ``duplicate_match`` from ``duplicates.parquet``
+(``pipeline.duplicates``, found first when missing, stale or corrupt), so that every job that
+decides frames sees the same duplicates.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ import pyarrow.parquet as pq
 
 from gaia.filters.base import Measures
 from gaia.filters.registry import measure_columns
+from gaia.pipeline.duplicates.table import ensure_duplicates
 from gaia.pipeline.run_dir import RunDir
+from gaia.schemas.duplicates import MATCH_COLUMN
 from gaia.schemas.metrics import ADDED_IN
 from gaia.schemas.videos import video_fps
 
 VIDEO_COLUMNS = ("video_id", "path", "source", "status", "fps")
+DERIVED = (MATCH_COLUMN,)  # per-frame columns of run-wide tables (module docstring)
 
 
 def measured_videos(run: RunDir) -> list[dict]:
@@ -45,14 +51,21 @@ def read_measures(run: RunDir, video_id: str, columns: Sequence[str] | None = No
     parquet = pq.ParquetFile(run.metrics / f"{video_id}.parquet", memory_map=True)
     present = set(parquet.schema_arrow.names)
     later = [name for name in columns if name not in present and name in ADDED_IN]
+    derived = [name for name in columns if name in DERIVED]
+    stored = [c for c in columns if c not in later and c not in derived]
+    if derived and "time_s" not in stored:
+        stored.append("time_s")
     derive = "sync_agreement" in later and {"sync_offset_frames", "sync_confidence",
                                             "time_s"} <= present
-    table = parquet.read(columns=[c for c in columns if c not in later], use_threads=False)
+    table = parquet.read(columns=stored, use_threads=False)
     out = {name: np.full(table.num_rows, np.nan, np.float32) for name in later}
     if derive:  # a run measured before version 4: the agreement follows from its lags
         out["sync_agreement"] = _agreement(parquet)
+    if derived:  # a frame of a better copy's footage: its match (NaN: no copy holds it)
+        out[MATCH_COLUMN] = ensure_duplicates(run.root).match(
+            video_id, table.column("time_s").to_numpy())
     for name in columns:
-        if name in later:
+        if name in later or name in derived:
             continue
         values = table.column(name)
         if values.null_count and not pa.types.is_floating(values.type):

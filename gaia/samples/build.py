@@ -233,8 +233,9 @@ def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) ->
 
     # Edge cases the reader must handle.
     write_video(
-        add("edge/carphone_noaudio.mp4", "edge", "no audio track: kept only by presets that "
-            "need no speech, otherwise fails: no_audio"),
+        add("edge/carphone_noaudio.mp4", "edge", "no audio track (no_audio), and the frames "
+            "of talk/carphone_talking.mp4 without its sound: dropped as duplicate, the copy "
+            "with sound kept"),
         _decoded(carphone_path(), scale=2.0), car_fps,
     )  # fmt: skip
     times = _vfr_times(duration, seed=8)

@@ -274,7 +274,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 # What tune reads of a run in a store (pulled into a temporary stage; never the shards).
-TUNE_READS = ("config.yaml", "videos.parquet", "status/", "metrics/", "tune/", "presets/")
+TUNE_READS = ("config.yaml", "videos.parquet", "status/", "metrics/", "tune/", "presets/",
+              "duplicates.parquet")
 
 TUNE_EXAMPLES = """\
 examples:

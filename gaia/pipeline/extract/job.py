@@ -113,7 +113,7 @@ def run_extract(run_dir: Path | str, preset: str, overrides: list[str] | None = 
     setup = setup or check_extract(preset, overrides, config, identities_csv)
     folder = f"shards/{sanitize(Path(preset).stem)}"
     with staged_output(given, pull=(CONFIG_FILE, "videos.parquet", "status/", "metrics/",
-                                    "tune/", f"{folder}/"),
+                                    "tune/", "duplicates.parquet", f"{folder}/"),
                        log=lambda line: log(f"[extract] {line}")) as root:
         run = RunDir(root)
         if not run.videos.is_file():

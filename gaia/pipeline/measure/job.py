@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gaia.common.storage import redact
 from gaia.pipeline.compact_table import build_tune_table
+from gaia.pipeline.duplicates.table import ensure_duplicates
 from gaia.pipeline.inputs import resolve_inputs
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.measure.provenance import (
@@ -127,7 +128,9 @@ def _run(run: RunDir, shown: str, videos: list, config: MeasureConfig, address: 
         summary.wall_s = time.monotonic() - started
         refresh(run.root, ("status/", "metrics/"))  # what the workers wrote to the store
         _tally_run(run, summary, log)
-        # The compact table tune reads (seconds, not a decode): built once the run is whole.
+        # The duplicate footage (pipeline.duplicates), then the compact table tune reads
+        # (seconds, not a decode): found and built once the run is whole.
+        ensure_duplicates(run.root, log)
         build_tune_table(run.root)
         return summary
 

@@ -32,6 +32,8 @@ def frame_hash(rgb: np.ndarray) -> int:
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bits that differ between hashes ``a`` and ``b`` (broadcast), as int."""
     x = np.bitwise_xor(np.asarray(a, np.int64), np.asarray(b, np.int64)).view(np.uint64)
+    if hasattr(np, "bitwise_count"):  # numpy 2: a popcount instruction per element
+        return np.bitwise_count(x).astype(np.int64)
     count = np.zeros(x.shape, np.int64)
     for shift in range(0, HASH_BITS, 8):
         count += _POPCOUNT[((x >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.intp)]

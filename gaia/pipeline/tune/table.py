@@ -25,6 +25,7 @@ from gaia.common.config_files import ConfigError
 from gaia.filters.funnel import Funnel, decide_video
 from gaia.filters.thresholds import CurationThresholds, build_thresholds
 from gaia.pipeline.compact_table import TuneTableError, rebuild_tune_table
+from gaia.pipeline.duplicates.table import ensure_duplicates
 from gaia.pipeline.measures import iter_measures, measured_videos, read_measures
 from gaia.pipeline.run_dir import RunDir
 from gaia.pipeline.tune import fused
@@ -71,6 +72,7 @@ def metrics_funnel(run_dir: Path, thresholds: CurationThresholds, workers: int =
     """The reference path: ``metrics/`` one video at a time through ``gaia.filters``."""
     run = RunDir(Path(run_dir))
     videos = measured_videos(run)
+    ensure_duplicates(run.root)  # found here once, not by each worker that reads measures
     jobs = [(str(run.root), v["video_id"], v["fps"], v["source"], thresholds)
             for v in videos]
     total = Funnel()
