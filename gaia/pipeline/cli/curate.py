@@ -87,6 +87,10 @@ def add_curate_parser(commands: argparse._SubParsersAction) -> None:
                       help="port to serve on, 0 for any free one (default: %(default)s)")
     tune.add_argument("--json", action="store_true",
                       help="print the funnel as JSON on stdout (logs go to stderr)")
+    tune.add_argument("--table1", action="store_true",
+                      help="also print the paper's Table 1 for this run: per source and in "
+                           "total, #IDs (run-wide identities) and hours, raw and after the "
+                           "thresholds (with --json: a table1 key)")
     tune.add_argument("--report", type=Path, default=None, metavar="FILE.html",
                       help="write a self-contained HTML report (histograms, retention, "
                            "thumbnails, per-video strips)")
@@ -275,7 +279,7 @@ def _run(args: argparse.Namespace) -> int:
 
 # What tune reads of a run in a store (pulled into a temporary stage; never the shards).
 TUNE_READS = ("config.yaml", "videos.parquet", "status/", "metrics/", "tune/", "presets/",
-              "duplicates.parquet")
+              "duplicates.parquet", "identities.parquet")
 
 TUNE_EXAMPLES = """\
 examples:
@@ -314,6 +318,13 @@ def _tune_here(args: argparse.Namespace) -> int:
     funnel = funnel_for(args.run_dir, thresholds, source=args.measures, log=log)
     document = {"run_dir": args.run_name, "preset": args.preset,
                 "thresholds": thresholds.to_dict(), **funnel.to_json()}
+    ids = None
+    if args.table1:
+        from gaia.pipeline.identities.counts import count_identities
+        from gaia.pipeline.tune.table1 import table1_rows
+
+        ids = count_identities(args.run_dir, thresholds, log=log)
+        document["table1"] = table1_rows(funnel, ids)
     if args.sweep:
         sweep = parse_sweep(args.sweep)
         rows = run_sweep(args.run_dir, thresholds, sweep, log=log)
@@ -329,6 +340,12 @@ def _tune_here(args: argparse.Namespace) -> int:
         return 0
     for line in format_funnel(funnel, f"{title} ({args.run_name})"):
         print(line)
+    if args.table1:
+        from gaia.pipeline.tune.table1 import table1_lines
+
+        print()
+        for line in table1_lines(funnel, ids):
+            print(line)
     if args.sweep:
         print(f"\nsweep of {document['sweep']['key']}:")
         print(f"  {'value':>10}  {'kept hours':>12}  {'clips':>6}")

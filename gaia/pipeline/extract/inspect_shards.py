@@ -48,6 +48,8 @@ class InspectReport:
     num_bytes: int = 0
     manifest_rows: int | None = None  # None: no manifest.parquet
     stats: dict | None = None  # stats.json as read, None when absent
+    identities: int = 0  # distinct identities of the samples
+    crossing: int = 0  # identities found in more than one split (each is also a problem)
 
     @property
     def hours(self) -> float:
@@ -65,6 +67,9 @@ class InspectReport:
             f"samples       {self.samples} ({self.with_audio} with audio)",
             f"frames        {self.frames} ({self.hours:.4f} h at {FPS} fps)",
             f"by split      {splits or '-'}",
+            f"identities    {self.identities}, "
+            + (f"{self.crossing} in more than one split" if self.crossing
+               else "none in two splits"),
             f"manifest      {manifest}",
             f"stats.json    {'absent' if self.stats is None else 'read'}",
             f"problems      {len(self.problems)}" + ("" if self.problems else " (ok)"),
@@ -77,7 +82,8 @@ class InspectReport:
             "samples": self.samples, "frames": self.frames, "hours": self.hours,
             "by_split": dict(self.by_split), "with_audio": self.with_audio,
             "num_bytes": self.num_bytes, "manifest_rows": self.manifest_rows,
-            "stats": self.stats, "problems": list(self.problems),
+            "stats": self.stats, "identities": self.identities,
+            "identities_in_two_splits": self.crossing, "problems": list(self.problems),
         }
 
 
@@ -91,6 +97,7 @@ def inspect_shards(shards_dir: Path, decode_media: bool = True) -> InspectReport
     seen: dict[str, SampleSeen] = {}
     splits: Counter[str] = Counter()
     frames = with_audio = 0
+    splits_of: dict[str, set[str]] = {}  # identity -> the splits its samples are in
     for path in paths:
         for key, members in _samples(path, problems):
             found = validate_sample(members, decode_media=decode_media, key=key)
@@ -104,6 +111,12 @@ def inspect_shards(shards_dir: Path, decode_media: bool = True) -> InspectReport
             frames += count or 0
             with_audio += meta.get("has_audio") is True
             splits[meta["split"] if isinstance(meta.get("split"), str) else "unknown"] += 1
+            if isinstance(meta.get("identity"), str):
+                splits_of.setdefault(meta["identity"], set()).add(str(meta.get("split")))
+    # The split is decided per person so that validation never sees a training speaker.
+    crossing = sorted(identity for identity, where in splits_of.items() if len(where) > 1)
+    problems += [f"identity {identity} is in more than one split "
+                 f"({', '.join(sorted(splits_of[identity]))})" for identity in crossing]
     manifest_rows = None
     if (shards_dir / MANIFEST).exists():
         manifest_rows = _check_manifest(shards_dir / MANIFEST, seen, problems)
@@ -112,7 +125,7 @@ def inspect_shards(shards_dir: Path, decode_media: bool = True) -> InspectReport
         shards_dir=shards_dir, shards=len(paths), samples=len(seen), frames=frames,
         problems=tuple(problems), by_split=dict(splits), with_audio=with_audio,
         num_bytes=sum(path.stat().st_size for path in paths), manifest_rows=manifest_rows,
-        stats=stats,
+        stats=stats, identities=len(splits_of), crossing=len(crossing),
     )
 
 

@@ -37,7 +37,9 @@ from gaia.pipeline.extract.settings import (
 )
 from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
 from gaia.pipeline.extract.video import ClipJob, extract_video, output_frames
-from gaia.pipeline.measures import iter_measures
+from gaia.pipeline.identities.clip_identity import clip_identity
+from gaia.pipeline.identities.table import ensure_identities
+from gaia.pipeline.measures import iter_measures, read_measures
 from gaia.pipeline.run_dir import CONFIG_FILE, RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, run_job
@@ -76,19 +78,34 @@ class ExtractSummary:
 
 
 def plan(run: RunDir, thresholds: CurationThresholds, config: ExtractConfig,
-         identities: dict[str, str]) -> tuple[list[list[ClipJob]], Funnel]:
-    """Every clip to cut, grouped by video, and the funnel it comes from."""
+         identities: dict[str, str], log: Log = lambda _: None
+         ) -> tuple[list[list[ClipJob]], Funnel]:
+    """Every clip to cut, grouped by video, and the funnel it comes from.
+
+    A clip's identity (its split) is the user's CSV entry for its video, else the run-wide
+    identity of its main face (``pipeline.identities``), else, for a run without face
+    embeddings, its source folder."""
     groups: list[list[ClipJob]] = []
     total = Funnel()
+    people = ensure_identities(run.root, lambda line: log(f"[extract] {line}"))
+    if people is None:
+        log("[extract] splits go by source folder: the run has no run-wide identities")
     for video, measures in iter_measures(run):
         decision = decide_video(measures, video["fps"], video["source"], thresholds)
         total = total + decision.funnel
-        identity = identities.get(video["path"]) or identities.get(video["video_id"]) or (
-            video["source"])
-        split = split_of(identity, config.val_fraction)
-        jobs = [ClipJob(check_key(f"{video['video_id']}_{i:04d}"), video["video_id"],
-                        video["path"], identity, split, i, segment)
-                for i, segment in enumerate(decision.segments) if output_frames(segment) > 0]
+        given = identities.get(video["path"]) or identities.get(video["video_id"])
+        persons = None
+        if not given and people is not None and decision.segments:
+            persons = read_measures(run, video["video_id"], columns=["person"])["person"]
+        jobs = []
+        for i, segment in enumerate(decision.segments):
+            if output_frames(segment) <= 0:
+                continue
+            identity = given or clip_identity(people, video["video_id"], persons, segment) or (
+                video["source"])
+            jobs.append(ClipJob(check_key(f"{video['video_id']}_{i:04d}"), video["video_id"],
+                                video["path"], identity, split_of(identity, config.val_fraction),
+                                i, segment))
         if jobs:
             groups.append(jobs)
     return groups, total
@@ -113,7 +130,7 @@ def run_extract(run_dir: Path | str, preset: str, overrides: list[str] | None = 
     setup = setup or check_extract(preset, overrides, config, identities_csv)
     folder = f"shards/{sanitize(Path(preset).stem)}"
     with staged_output(given, pull=(CONFIG_FILE, "videos.parquet", "status/", "metrics/",
-                                    "tune/", "duplicates.parquet", f"{folder}/"),
+                                    "tune/", "duplicates.parquet", "identities.parquet", f"{folder}/"),
                        log=lambda line: log(f"[extract] {line}")) as root:
         run = RunDir(root)
         if not run.videos.is_file():
@@ -149,7 +166,7 @@ def _run(run: RunDir, out: Path, preset: str, setup: ExtractSetup, address: str 
 
     def plan_items() -> list[dict]:
         done.update(_done_keys(parts))
-        groups, total = plan(run, setup.thresholds, config, setup.identities)
+        groups, total = plan(run, setup.thresholds, config, setup.identities, log)
         funnel.append(total)
         return [{"jobs": json.dumps([asdict(job) for job in jobs])} for jobs in groups]
 

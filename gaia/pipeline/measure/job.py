@@ -19,6 +19,7 @@ from pathlib import Path
 from gaia.common.storage import redact
 from gaia.pipeline.compact_table import build_tune_table
 from gaia.pipeline.duplicates.table import ensure_duplicates
+from gaia.pipeline.identities.table import ensure_identities
 from gaia.pipeline.inputs import resolve_inputs
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.measure.provenance import (
@@ -131,6 +132,8 @@ def _run(run: RunDir, shown: str, videos: list, config: MeasureConfig, address: 
         # The duplicate footage (pipeline.duplicates), then the compact table tune reads
         # (seconds, not a decode): found and built once the run is whole.
         ensure_duplicates(run.root, log)
+        # Who is who across the run (pipeline.identities): new tracks join known identities.
+        ensure_identities(run.root, lambda line: log(f"[measure] {line}"))
         build_tune_table(run.root)
         return summary
 

@@ -24,6 +24,7 @@ from gaia.filters.funnel import Funnel, decide_video
 from gaia.filters.registry import filters
 from gaia.filters.spec import ThresholdKey
 from gaia.filters.thresholds import CurationThresholds
+from gaia.pipeline.identities.counts import count_identities
 from gaia.pipeline.measures import iter_measures
 from gaia.pipeline.run_dir import RunDir
 from gaia.pipeline.tune.table import Sweep, sweep_thresholds
@@ -158,7 +159,8 @@ def write_report(run_dir: Path, thresholds: CurationThresholds, out: Path,
                 sweep_totals[panel][i] = sweep_totals[panel][i] + decide_video(
                     measures, fps, source, variant).funnel
 
-    sections = [_header(run, thresholds, total, title), table1_html(total)]
+    ids = count_identities(run.root, thresholds)
+    sections = [_header(run, thresholds, total, title), table1_html(total, ids)]
     for panel in shown:
         sections.append(_panel_html(panel, thresholds, edges[panel], counts[panel],
                                     sweeps[panel], sweep_totals[panel], candidates[panel], run,
