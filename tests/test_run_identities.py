@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from gaia.filters.thresholds import load_thresholds
-from gaia.pipeline.identities.counts import count_identities
 from gaia.pipeline.identities.table import NoEmbeddingsError, ensure_identities, update_identities
+from gaia.pipeline.tune.table1_ids import count_identities
 from gaia.schemas.identities import IDENTITIES_FILE
 
 ASTRONAUT = ("astronaut_talking", "astronaut_wide_720p", "astronaut_listening",

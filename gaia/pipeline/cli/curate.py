@@ -320,8 +320,8 @@ def _tune_here(args: argparse.Namespace) -> int:
                 "thresholds": thresholds.to_dict(), **funnel.to_json()}
     ids = None
     if args.table1:
-        from gaia.pipeline.identities.counts import count_identities
         from gaia.pipeline.tune.table1 import table1_rows
+        from gaia.pipeline.tune.table1_ids import count_identities
 
         ids = count_identities(args.run_dir, thresholds, log=log)
         document["table1"] = table1_rows(funnel, ids)

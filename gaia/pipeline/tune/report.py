@@ -24,11 +24,11 @@ from gaia.filters.funnel import Funnel, decide_video
 from gaia.filters.registry import filters
 from gaia.filters.spec import ThresholdKey
 from gaia.filters.thresholds import CurationThresholds
-from gaia.pipeline.identities.counts import count_identities
 from gaia.pipeline.measures import iter_measures
 from gaia.pipeline.run_dir import RunDir
 from gaia.pipeline.tune.table import Sweep, sweep_thresholds
 from gaia.pipeline.tune.table1 import table1_html
+from gaia.pipeline.tune.table1_ids import count_identities
 from gaia.schemas.atomic import write_text_atomic
 
 # Colours of the built-in reasons; a reason without one (a plug-in filter's) gets one of

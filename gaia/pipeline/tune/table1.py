@@ -4,7 +4,7 @@ curation report and in ``gaia curate tune --table1``, the paper's rows beside th
 Hours come from the funnel (``Funnel.by_source``: every measured second in, the seconds kept in
 clips out). #IDs are distinct people across the whole run, as the paper means them: run-wide
 identities (``gaia.pipeline.identities``), counted once per source and once in the total
-(``identities.counts``). A run measured before face embeddings were stored has none: its cells
+(``tune.table1_ids``). A run measured before face embeddings were stored has none: its cells
 say so rather than print a number that means something else.
 """
 
@@ -14,7 +14,7 @@ import html
 
 from gaia.common.paper_numbers import TABLES
 from gaia.filters.funnel import Funnel
-from gaia.pipeline.identities.counts import IdCounts
+from gaia.pipeline.tune.table1_ids import IdCounts
 
 IDS_REASON = "n/a: no face embeddings"
 IDS_NOTE = ("#IDs: this run's videos were measured before gaia stored face embeddings, so "
