@@ -63,7 +63,12 @@ def test_api_funnel_preset_and_bad_requests(served, tmp_path):
     assert answer["kept_frames"] == expected.kept_frames and answer["clips"] == expected.clips
     assert answer["source"] == "table" and answer["exact"]
     assert 0 < answer["videos_with_clips"] <= answer["videos"]
-    assert answer["identities"] >= answer["videos_with_clips"]  # a kept clip shows a person
+    # A kept clip shows a person; one person in several videos counts once (run-wide ids),
+    # and the answer's Table 1 says the same in its total row.
+    assert 1 <= answer["identities"] <= answer["videos_with_clips"]
+    total = answer["table1"][-1]
+    assert total["source"] == "Total" and total["filtered_ids"] == answer["identities"]
+    assert total["raw_ids"] >= total["filtered_ids"]
     saved = call(url + "api/preset", {"thresholds": values, "name": "../../outside"})
     path = Path(saved["path"])
     assert path.parent == run / "presets" and path.name == "outside.yaml"  # sanitised

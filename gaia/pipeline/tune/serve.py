@@ -6,7 +6,8 @@ A standard-library HTTP server (``http.server.ThreadingHTTPServer``) serves one 
 - ``GET  /api/state``: the thresholds, a slider per threshold (on the table's grid, so every
   answer is exact), a switch per filter, and per measure a histogram of all faces' frames;
 - ``POST /api/funnel``: the funnel (hours, clips, videos, by reason and by source) of the
-  thresholds posted, decided by the fused pass (milliseconds on a small run);
+  thresholds posted, decided by the fused pass (milliseconds on a small run), with the
+  paper's Table 1 for them (#IDs: run-wide identities, raw and kept);
 - ``GET  /api/thumbs?panel=N&value=V``: the frames just inside and just outside a threshold,
   decoded on demand from the source videos and cached; a moved source gives a placeholder;
 - ``POST /api/strips``: per video (the first ``STRIP_VIDEOS``), a strip over time coloured by
@@ -53,6 +54,8 @@ from gaia.pipeline.tune.fused import OffGrid
 from gaia.pipeline.tune.guard import Refused
 from gaia.pipeline.tune.report import BINS, _Candidates, _strips_html, _thumbnail, panels
 from gaia.pipeline.tune.table import metrics_funnel, table_funnels
+from gaia.pipeline.tune.table1 import table1_rows
+from gaia.pipeline.tune.table1_ids import count_identities
 
 LOCAL = guard.LOOPBACK
 STRIP_VIDEOS = 50
@@ -128,23 +131,20 @@ class TuneApp:
             notes.append(str(err))
             result = metrics_funnel(self.run.root, thresholds)
         elapsed = time.perf_counter() - started
-        return {**result.to_json(), **self._identities(clips if not notes else None),
+        return {**result.to_json(), **self._identities(result, thresholds,
+                                                       clips if not notes else None),
                 "exact": True, "elapsed_ms": round(1000 * elapsed, 1),
                 "source": "metrics" if notes else "table", "notes": notes}
 
-    def _identities(self, clips: dict[str, int] | None) -> dict:
-        """Videos that keep a clip, and the people in them: each video's ``persons`` (its own
-        face clusters; the same person in two videos counts twice until identities are
-        clustered corpus-wide). None for both when ``metrics/`` answered."""
-        import pyarrow.parquet as pq
-
-        if clips is None:
-            return {"videos_with_clips": None, "identities": None}
-        table = pq.read_table(self.run.videos, columns=["video_id", "persons"]).to_pylist()
-        persons = {row["video_id"]: row["persons"] or 0 for row in table}
-        kept = [v for v, n in clips.items() if n > 0]
-        return {"videos_with_clips": len(kept),
-                "identities": int(sum(persons.get(v, 0) for v in kept))}
+    def _identities(self, funnel, thresholds: CurationThresholds,
+                    clips: dict[str, int] | None) -> dict:
+        """Videos that keep a clip, the people in them (run-wide identities, each counted
+        once) and the paper's Table 1 under these thresholds (``tune.table1_ids``)."""
+        ids = count_identities(self.run.root, thresholds, clips, log=self.log)
+        kept = None if clips is None else sum(1 for n in clips.values() if n > 0)
+        return {"videos_with_clips": kept,
+                "identities": None if ids is None else ids.kept_total,
+                "table1": table1_rows(funnel, ids)}
 
     def thumbs(self, panel_index: int, value: float) -> dict:
         """Frames just inside and outside ``value`` of one panel's measure (cached)."""
