@@ -82,7 +82,8 @@ def test_a_cut_between_two_people_splits_and_gives_two_identities(measure, tmp_p
     from gaia.filters.registry import measure_columns
 
     measures = {name: np.array(table[name].to_pylist(), dtype=np.float32)
-                for name in measure_columns()}
+                for name in measure_columns() if name in table.column_names}
+    measures["duplicate_match"] = np.full(len(person), np.nan, np.float32)  # one video: none
     decision = decide_video(measures, FPS, "s", load_thresholds(
         "vae", ["frontal.enabled=false"]))
     assert decision.reasons[90] == code("shot_cut")

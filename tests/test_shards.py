@@ -90,7 +90,8 @@ def build_sample(folder: Path, index: int, n_frames: int, with_audio: bool,
         "json": json.dumps({
             "key": key, "schema_version": SHARD_SCHEMA_VERSION, "source_video": "astronaut-0",
             "path": "raw/astronaut.mp4", "start_s": start, "end_s": start + n_frames / FPS,
-            "frames": n_frames, "fps": FPS, "has_audio": with_audio, "identity": "astronaut",
+            "frames": n_frames, "fps": FPS, "has_audio": with_audio,
+            "identity": f"astronaut-{split}",  # one person per split, as extract writes
             "split": split, "provenance": {"landmarks": "synthetic ring", "gaia": "test"},
         }).encode(),
     }

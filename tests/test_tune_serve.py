@@ -51,10 +51,11 @@ def test_api_funnel_preset_and_bad_requests(served, tmp_path):
     assert ("jitter", "max_box") in keys and ("frontal", "max_deviation_deg") in keys
     # Identity is embedded once per face track and compared with the previous track: the
     # sample's clips are one shot each, so that panel has no values; nor have SyncNet's, which
-    # the sample was measured without.
+    # the sample was measured without; nor has the duplicate match, null outside a copy's
+    # frames (the sample's copy, carphone_noaudio, is an edge case this run does not measure).
     assert all(sum(h["counts"]) > 0 for h in state["histograms"].values()
                if h["key"] not in ("max_distance", "min_syncnet_confidence",
-                                   "max_syncnet_lag_frames"))
+                                   "max_syncnet_lag_frames", "min_match"))
     values = state["thresholds"]
     values["jitter"]["max_box"] = 0.2
     answer = call(url + "api/funnel", {"thresholds": values})

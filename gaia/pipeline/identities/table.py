@@ -52,8 +52,9 @@ def _tracks(run_root: Path) -> tuple[list[Track], np.ndarray, np.ndarray, np.nda
     counts: list[int] = []
     firsts: list[int] = []
     without = 0
-    wanted = ["video_id", "status", "persons"] + [
-        c for c in ("person_embeddings", "person_tracks", "person_first_frames") if c in names]
+    wanted = ["video_id", "status"] + [  # older runs lack the later columns
+        c for c in ("persons", "person_embeddings", "person_tracks", "person_first_frames")
+        if c in names]
     for row in table.select(wanted).to_pylist():
         if row["status"] != "ok":
             continue

@@ -58,7 +58,7 @@ def clips_per_video(run_root: Path, thresholds: CurationThresholds) -> dict[str,
 
 def _videos(run_root: Path) -> list[dict]:
     table = pq.read_table(Path(run_root) / "videos.parquet",
-                          columns=["video_id", "source", "status", "fps", "persons"])
+                          columns=["video_id", "source", "status", "fps"])
     return [row for row in table.to_pylist() if row["status"] == "ok"]
 
 
