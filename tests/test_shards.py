@@ -207,6 +207,7 @@ def test_inspect_ok_with_manifest_and_stats(tmp_path, samples, capsys):
     assert report.by_split == {"train": 2, "val": 1}
     assert report.with_audio == 2 and report.manifest_rows == 3
     assert report.stats == {"clips_kept": 3}
+    assert (report.identities, report.crossing) == (2, 0)
     assert inspect_shards(tmp_path, decode_media=False).ok
 
     (tmp_path / "stats.json").write_text("{not json")
@@ -404,3 +405,17 @@ def test_cli_parser_registers_inspect(tmp_path, samples, capsys):
     out = capsys.readouterr().out
     assert "shard-000001.tar: unreadable or truncated tar" in out
     assert "astronaut_0001 is listed but in no shard" in out
+
+
+def test_inspect_says_when_a_person_is_in_two_splits(tmp_path, samples):
+    """The split is per person: a person whose clips are in train and in val is a problem
+    (validation would see a training speaker), named with its splits."""
+    renamed = {}
+    for key, members in samples.items():
+        meta = json.loads(members["json"])
+        meta["identity"] = "person-0000007"
+        renamed[key] = {**members, "json": json.dumps(meta).encode()}
+    write_shards(tmp_path, renamed)
+    report = inspect_shards(tmp_path, decode_media=False)
+    assert (report.identities, report.crossing) == (1, 1)
+    assert "identity person-0000007 is in more than one split (train, val)" in report.problems
