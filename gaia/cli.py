@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gaia.pipeline.cli.curate import add_curate_parser
     from gaia.pipeline.cli.inspect import add_inspect_parser
     from gaia.pipeline.cli.latents import add_encode_latents_parser
-    from gaia.samples.cli import add_sample_parser
+    from gaia.samples.cli import add_sample_parser, add_samples_parser
     from gaia.training.cli import add_train_parser
 
     parser = argparse.ArgumentParser(
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_curate_parser(commands)
     add_inspect_parser(commands)
     add_sample_parser(commands)
+    add_samples_parser(commands)
     add_train_parser(commands)
     add_eval_parser(commands)
     add_reenact_parser(commands)

@@ -26,7 +26,8 @@ MAY_IMPORT = {
     "generation": {"pipeline", "inference", "training", "schemas", "filters", "common"},
     "evaluation": {"generation", "pipeline", "inference", "training", "schemas", "filters",
                    "common"},
-    "samples": {"pipeline", "schemas", "common"},
+    "samples": {"pipeline", "text", "schemas", "common"},
+    "text": {"common"},
     "configs": set(),
     "app": {"*"},
 }
@@ -40,6 +41,7 @@ FORBIDDEN = {
     "generation": {"ray"},
     "evaluation": {"ray"},
     "samples": {"ray", "torch"},
+    "text": {"ray"},
 }
 # Inside pipeline/, only the job runner imports ray: the jobs describe their stages to it.
 RAY_ALLOWED = ("pipeline/runner/",)

@@ -1,4 +1,6 @@
-"""``gaia sample OUT_DIR``: build the demo sample of raw videos from real media in packages."""
+"""``gaia sample OUT_DIR``: build the demo sample of raw videos from real media in packages.
+``gaia samples text-encoder DIR``: write a small random test model (not media) the tests and
+the demo load in place of pretrained weights."""
 
 from __future__ import annotations
 
@@ -28,4 +30,31 @@ def _sample(args: argparse.Namespace) -> int:
     if args.generation_inputs is not None:
         for path in write_generation_inputs(args.generation_inputs):
             print(f"{'generate':>10}  {path}  (input of gaia generate)")
+    return 0
+
+
+def add_samples_parser(commands: argparse._SubParsersAction) -> None:
+    samples = commands.add_parser(
+        "samples", help="write small RANDOM test models (never pretrained weights)",
+        description="Write small randomly initialised models for tests and the demo, marked "
+                    "untrained: loaders refuse them unless untrained models are allowed.")
+    kinds = samples.add_subparsers(dest="kind", required=True, metavar="KIND")
+    text = kinds.add_parser(
+        "text-encoder", help="a small RANDOM CLIP text model with CLIP's real vocabulary "
+                             "(appendix E), not CLIP's weights",
+        description="Write a small randomly initialised transformers CLIPTextModel (hidden "
+                    "size 32, 2 layers) and CLIP's real BPE vocabulary (from the "
+                    "open_clip_torch wheel) into DIR, marked untrained. For tests and the "
+                    "demo only: its embeddings are noise. CLIP's own weights are a folder "
+                    "you save with save_pretrained on a machine with network (docs/weights.md).")
+    text.add_argument("out", type=Path, metavar="DIR")
+    text.add_argument("--seed", type=int, default=0, help="initialisation seed (default: 0)")
+    text.set_defaults(handler=_text_encoder)
+
+
+def _text_encoder(args: argparse.Namespace) -> int:
+    from gaia.text.clip_text import write_tiny_text_encoder
+
+    folder = write_tiny_text_encoder(args.out, seed=args.seed)
+    print(f"text-encoder  {folder}  (RANDOM CLIP text model, seed {args.seed}: tests only)")
     return 0
