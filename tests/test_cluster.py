@@ -36,8 +36,11 @@ import pytest
 
 from tests.conftest import portrait_clip
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="stops the cluster through /proc")
+# A real two-node cluster costs about 110 s to start and to submit the first job on 2 cores,
+# so the whole module is behind the slow marker (make test-slow), as its node-loss cases were.
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                 reason="stops the cluster through /proc"),
+              pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 TIMING = ("elapsed_s", "cpu_s")  # the only columns allowed to differ between runs
@@ -380,7 +383,6 @@ def _files(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())  # hidden partial files included
 
 
-@pytest.mark.slow  # 20-45 s; make test-slow runs it with the extract case below
 def test_measure_finishes_on_the_remaining_node_when_the_worker_node_is_lost(
         cluster, clips, r1, tmp_path):
     """The video in flight on the lost node is measured again on the head node (Ray restarts
@@ -412,7 +414,6 @@ def _samples(shards: Path) -> dict[str, dict[str, bytes]]:
     return found
 
 
-@pytest.mark.slow  # about 50 s (make test-slow)
 def test_extract_finishes_on_the_remaining_node_when_the_worker_node_is_lost(
         cluster, r1, tmp_path):
     """The video whose clips were being cut on the lost node is cut again on the head node;
