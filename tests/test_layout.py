@@ -49,7 +49,7 @@ RAY_ALLOWED = ("pipeline/runner/",)
 # parts every job shares (the runner, the models and I/O, the run-folder modules at the top of
 # pipeline/: run_dir, inputs, measures, compact_table), import only those shared parts.
 JOBS = {"measure", "extract", "tune", "latents"}
-SHARED = {"runner", "face", "speech", "media", "duplicates", "identities"}
+SHARED = {"runner", "face", "speech", "media", "duplicates", "identities", "instructions"}
 
 
 def _room(path: Path, package: Path) -> str:

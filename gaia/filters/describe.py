@@ -13,6 +13,8 @@ import re
 import textwrap
 from pathlib import Path
 
+from gaia.filters.instruct.actions import FRAME_REASONS
+from gaia.filters.instruct.rules import InstructionRules
 from gaia.filters.registry import filters
 from gaia.filters.segments import SegmentRules
 from gaia.filters.thresholds import available_presets, load_thresholds
@@ -20,6 +22,13 @@ from gaia.filters.thresholds import available_presets, load_thresholds
 BEGIN, END = "<!-- filters: begin (python -m gaia.filters.describe) -->", "<!-- filters: end -->"
 SEGMENTS_RULE = ("it passes every filter but sits in a run shorter than `min_s` (runs longer than "
                  "`max_s` are split)")
+# Appendix E: with instructions.enabled, clips follow instructions instead of segments.
+INSTRUCTIONS_RULE = ("`enabled` (in the segments' place): the frame is outside every "
+                     "instruction cue's action window (`window_s` from the cue's end, up to the "
+                     "next cue), or passes every filter but is not the action: a run begun "
+                     "within `grace_s` of the cue's end and lasting `min_s` (`mode`: which cues "
+                     "are instructions)")
+INSTRUCTION_KEYS = ("enabled", "mode", "window_s", "grace_s", "min_s")
 
 
 def _options(thresholds: type) -> list[str]:
@@ -32,6 +41,7 @@ def tune_help() -> str:
              "filter also", "takes FILTER.enabled=true|false:"]
     rows = [(spec.name, spec.rule, _options(spec.thresholds)) for spec in filters()]
     rows.append(("segments", SEGMENTS_RULE, _options(SegmentRules)))
+    rows.append(("instructions", INSTRUCTIONS_RULE, _options(InstructionRules)))
     for name, rule, options in rows:
         text = re.sub(r"`([^`]*)`", r"\1", rule)
         body = textwrap.wrap(f"{', '.join(options)}: drops a frame when {text}", 76)
@@ -65,6 +75,12 @@ def readme_table() -> str:
         codes = ", ".join(f"`{r}`" for r in reasons)
         lines.append(f"| {title} (`{module}.py`) | {rule.replace('|', chr(92) + '|')} | "
                      f"{codes} | {keys} |")
+    rules = [load_thresholds(name).instructions.to_dict() for name in presets]
+    keys = ", ".join(f"`{key}` " + " / ".join(_value(r[key]) for r in rules)
+                     for key in INSTRUCTION_KEYS)
+    codes = ", ".join(f"`{r}`" for r in FRAME_REASONS)
+    lines.append(f"| instructions, appendix E (`instruct/actions.py`) | {INSTRUCTIONS_RULE} | "
+                 f"{codes} | {keys} |")
     return "\n".join(lines) + "\n"
 
 

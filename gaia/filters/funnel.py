@@ -5,6 +5,12 @@ filter, or passes every filter but sits in a run too short to make a clip (``sho
 ``input = kept + sum(first-failing drops)`` exactly; ``any`` counts a frame once per filter it
 fails, which shows what each filter would cost on its own. Funnels of videos add up with ``+``
 (datatrove's mergeable stats), so a corpus is summed one video at a time in bounded memory.
+
+Under thresholds that follow instructions (the ``instruct`` preset, paper appendix E) a clip is
+the action after an instruction cue instead of a run of passing frames
+(``gaia.filters.instruct.actions``): frames then drop for ``no_instruction``,
+``short_action`` or ``late_action`` in ``short_run``'s place, and the funnel also counts each
+cue's outcome (``cues``) and each video's timed-text sidecar state (``sidecars``).
 """
 
 from __future__ import annotations
@@ -14,14 +20,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gaia.filters.base import KEPT, Measures, code, reasons
+from gaia.filters.instruct.actions import NO_INSTRUCTION, Action, plan_actions
 from gaia.filters.segments import Segment, find_segments, frame_durations
 from gaia.filters.thresholds import CurationThresholds, apply_filters, first_reasons
+from gaia.schemas.cues import VideoCues
 
 SHORT_RUN = code("short_run")
 
 
 def _zeros() -> np.ndarray:
     return np.zeros(len(reasons()), np.float64)
+
+
+def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {key: a.get(key, 0) + b.get(key, 0) for key in sorted(a.keys() | b.keys())}
 
 
 def _sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -59,6 +71,10 @@ class Funnel:
     any_s: np.ndarray = field(default_factory=_zeros)
     any_frames: np.ndarray = field(default_factory=_zeros)
     by_source: dict[str, SourceTotals] = field(default_factory=dict)
+    # Only under thresholds that follow instructions (module docstring), else empty: per cue
+    # outcome ("clip" or why not) a count, and per sidecar state ("ok", "none", ...) videos.
+    cues: dict[str, int] = field(default_factory=dict)
+    sidecars: dict[str, int] = field(default_factory=dict)
 
     def __add__(self, other: Funnel) -> Funnel:
         sources = dict(self.by_source)
@@ -76,6 +92,8 @@ class Funnel:
             any_s=_sum(self.any_s, other.any_s),
             any_frames=_sum(self.any_frames, other.any_frames),
             by_source=sources,
+            cues=_add_counts(self.cues, other.cues),
+            sidecars=_add_counts(self.sidecars, other.sidecars),
         )
 
     def dropped(self, values: np.ndarray, scale: float = 1.0, integer: bool = False) -> dict:
@@ -86,7 +104,7 @@ class Funnel:
 
     def to_json(self) -> dict:
         hours = 1 / 3600
-        return {
+        out = {
             "videos": self.videos,
             "input_hours": self.input_s * hours,
             "input_frames": self.input_frames,
@@ -103,30 +121,55 @@ class Funnel:
                 for name, t in sorted(self.by_source.items())
             },
         }
+        if self.cues or self.sidecars:  # thresholds that follow instructions
+            out["cues"] = {"input": sum(self.cues.values()), "clips": self.cues.get("clip", 0),
+                           "dropped": {k: v for k, v in self.cues.items() if k != "clip"}}
+            out["sidecars"] = dict(self.sidecars)
+        return out
 
 
 @dataclass(frozen=True)
 class VideoDecision:
-    """One video's outcome: its clips, and per frame the code of why it was dropped (0: kept)."""
+    """One video's outcome: its clips, and per frame the code of why it was dropped (0: kept);
+    under thresholds that follow instructions, ``actions[i]`` is the instruction clip ``i``
+    follows (else empty)."""
 
     segments: list[Segment]
     reasons: np.ndarray
     funnel: Funnel
+    actions: tuple[Action, ...] = ()
 
 
 def decide_video(measures: Measures, fps: float, source: str,
-                 thresholds: CurationThresholds) -> VideoDecision:
-    """Filter and segment one video's frames; the basis of both tune and extract."""
+                 thresholds: CurationThresholds, cues: VideoCues | None = None
+                 ) -> VideoDecision:
+    """Filter and segment one video's frames; the basis of both tune and extract.
+
+    ``cues``: the video's timed text (``videos.parquet``), read only when ``thresholds``
+    follow instructions; then None (a video measured before cues were read) raises
+    ``gaia.filters.instruct.actions.NoCueData``."""
     times = np.asarray(measures["time_s"], np.float64)
     n = len(times)
     durations = frame_durations(times, fps)
     verdicts = apply_filters(measures, thresholds)
     first = first_reasons(verdicts, n)
-    segments = find_segments(first == KEPT, times, fps, thresholds.segments, durations)
-    in_segment = np.zeros(n, bool)
-    for segment in segments:
-        in_segment[segment.start:segment.stop] = True
-    first[(first == KEPT) & ~in_segment] = SHORT_RUN
+    actions: tuple[Action, ...] = ()
+    if thresholds.instructions.enabled:
+        passing = first == KEPT
+        plan = plan_actions(times, durations, passing, cues, thresholds.instructions)
+        segments, actions = plan.segments, plan.actions
+        # Outside every window comes first; inside, a filter's reason before the action's.
+        structural_first = (plan.reasons == NO_INSTRUCTION) | passing
+        structural = np.where(structural_first, plan.reasons, KEPT).astype(np.uint8)
+        first = np.where(structural_first, plan.reasons, first).astype(np.uint8)
+        in_segment = first == KEPT  # exactly the clips' frames
+    else:
+        segments = find_segments(first == KEPT, times, fps, thresholds.segments, durations)
+        in_segment = np.zeros(n, bool)
+        for segment in segments:
+            in_segment[segment.start:segment.stop] = True
+        first[(first == KEPT) & ~in_segment] = SHORT_RUN
+        structural = np.where(first == SHORT_RUN, SHORT_RUN, KEPT).astype(np.uint8)
 
     size = len(reasons())
     funnel = Funnel(
@@ -138,7 +181,7 @@ def decide_video(measures: Measures, fps: float, source: str,
     )
     funnel.first_s[KEPT] = funnel.first_frames[KEPT] = 0.0
     every = [verdict.reasons for verdict in verdicts.values()]
-    every.append(np.where(first == SHORT_RUN, SHORT_RUN, KEPT).astype(np.uint8))
+    every.append(structural)
     for verdict in every:
         dropped = np.flatnonzero(verdict)  # usually few: count only those
         codes = verdict[dropped]
@@ -146,4 +189,7 @@ def decide_video(measures: Measures, fps: float, source: str,
         funnel.any_frames += np.bincount(codes, minlength=size)
     funnel.any_s[KEPT] = funnel.any_frames[KEPT] = 0.0
     funnel.by_source[source] = SourceTotals(funnel.input_s, funnel.kept_s, len(segments), 1)
-    return VideoDecision(segments, first, funnel)
+    if thresholds.instructions.enabled:
+        funnel.cues = dict(sorted(plan.cues.items()))
+        funnel.sidecars = {cues.status: 1}
+    return VideoDecision(segments, first, funnel, actions)

@@ -23,7 +23,8 @@ from gaia.schemas.tune_table import CodedColumn
 
 BUILTIN = ("run_wide.duplicate", "face_count", "shot_cut", "identity", "face_size", "frontal",
            "jitter", "occlusion", "sharpness", "silence", "lip_sync")
-RESERVED = frozenset({"segments"})  # sections of CurationThresholds that are not filters
+# Sections of CurationThresholds that are not filters.
+RESERVED = frozenset({"segments", "instructions"})
 
 _specs: list[FilterSpec] = []
 

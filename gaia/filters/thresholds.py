@@ -26,6 +26,7 @@ from gaia.common.config_files import (
     read_preset,
 )
 from gaia.filters.base import KEPT, Measures, Verdict
+from gaia.filters.instruct.rules import InstructionRules
 from gaia.filters.registry import RESERVED, filters
 from gaia.filters.segments import SegmentRules
 
@@ -39,11 +40,14 @@ def _defaults() -> tuple[tuple[str, Any], ...]:
 @dataclass(frozen=True)
 class CurationThresholds:
     """Every registered filter's thresholds (``sections``: name and frozen dataclass, in the
-    order the filters run) and the segment rules. A section reads as an attribute
-    (``thresholds.jitter.max_box``); a frame's ``first`` reason is the first filter it fails."""
+    order the filters run), the segment rules, and the instruction rules (appendix E: when
+    ``instructions.enabled``, clips follow instructions instead of being segments). A section
+    reads as an attribute (``thresholds.jitter.max_box``); a frame's ``first`` reason is the
+    first filter it fails."""
 
     sections: tuple[tuple[str, Any], ...] = field(default_factory=_defaults)
     segments: SegmentRules = field(default_factory=SegmentRules)
+    instructions: InstructionRules = field(default_factory=InstructionRules)
 
     def __getattr__(self, name: str) -> Any:
         # Called only for names that are not fields: a filter's section. Before ``sections``
@@ -63,9 +67,12 @@ class CurationThresholds:
         raise KeyError(f"these thresholds have no filter {name!r}")
 
     def to_dict(self) -> dict:
-        """Plain values, one mapping per filter then ``segments``: what presets hold."""
+        """Plain values, one mapping per filter then ``segments`` (and ``instructions`` when
+        they are on: thresholds that cut segments read exactly as before they existed)."""
         out = {name: dataclasses.asdict(values) for name, values in self.sections}
         out["segments"] = dataclasses.asdict(self.segments)
+        if self.instructions.enabled:
+            out["instructions"] = self.instructions.to_dict()
         return out
 
 
@@ -109,4 +116,6 @@ def build_thresholds(values: dict[str, dict[str, Any]]) -> CurationThresholds:
     sections = tuple((name, build_config(spec.thresholds, values.get(name, {}), "curation",
                                          f"{name}.")) for name, spec in specs.items())
     segments = build_config(SegmentRules, values.get("segments", {}), "curation", "segments.")
-    return CurationThresholds(sections, segments)
+    instructions = build_config(InstructionRules, values.get("instructions", {}), "curation",
+                                "instructions.")
+    return CurationThresholds(sections, segments, instructions)

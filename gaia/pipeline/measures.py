@@ -6,7 +6,9 @@ reads them here, one video in memory at a time. The columns read are the ones th
 filters need (``gaia.filters.registry.measure_columns``). ``DERIVED`` columns are not stored per
 frame but derived here from run-wide tables: ``duplicate_match`` from ``duplicates.parquet``
 (``pipeline.duplicates``, found first when missing, stale or corrupt), so that every job that
-decides frames sees the same duplicates.
+decides frames sees the same duplicates. A measured video's row also carries its timed text
+(``cues``: ``gaia.schemas.cues.VideoCues``, None when measured before gaia read sidecars),
+which decisions that follow instructions (the ``instruct`` preset, appendix E) read.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gaia.filters.base import Measures
+from gaia.filters.instruct.actions import NoCueData
 from gaia.filters.registry import measure_columns
 from gaia.pipeline.duplicates.table import ensure_duplicates
 from gaia.pipeline.run_dir import RunDir
+from gaia.schemas.cues import CUE_COLUMNS, video_cues
 from gaia.schemas.duplicates import MATCH_COLUMN
 from gaia.schemas.metrics import ADDED_IN
 from gaia.schemas.videos import video_fps
@@ -31,15 +35,33 @@ DERIVED = (MATCH_COLUMN,)  # per-frame columns of run-wide tables (module docstr
 
 def measured_videos(run: RunDir) -> list[dict]:
     """Rows of ``videos.parquet`` whose status is ok (they have a metrics file); ``fps`` is
-    the rate the video is decided at (``schemas.videos.video_fps``: never missing)."""
+    the rate the video is decided at (``schemas.videos.video_fps``: never missing); ``cues``
+    its timed text (module docstring)."""
     if not run.videos.is_file():
         raise FileNotFoundError(f"{run.videos} not found: run `gaia curate measure ... --out "
                                 f"{run.root}` first")
-    table = pq.read_table(run.videos, columns=list(VIDEO_COLUMNS))
+    stored = set(pq.read_schema(run.videos).names)  # older tables lack the cue columns
+    table = pq.read_table(run.videos, columns=[*VIDEO_COLUMNS,
+                                               *(c for c in CUE_COLUMNS if c in stored)])
     rows = [row for row in table.to_pylist() if row["status"] == "ok"]
     for row in rows:
         row["fps"] = video_fps(row["fps"])
+        row["cues"] = video_cues({name: row.pop(name, None) for name in CUE_COLUMNS})
     return rows
+
+
+def require_cues(run: RunDir, videos: list[dict]) -> None:
+    """``NoCueData``, saying what to run, when a measured video of ``videos`` (from
+    ``measured_videos``) has no timed text: clips that follow instructions need it."""
+    missing = [video["video_id"] for video in videos if video["cues"] is None]
+    if missing:
+        raise NoCueData(
+            f"{len(missing)} of the {len(videos)} measured videos of {run.root} (e.g. "
+            f"{missing[0]}) were measured before gaia read timed-text sidecars, so there are no "
+            "instructions to follow: run `gaia curate measure INPUT... --out "
+            f"{run.root}` again with the same inputs (videos already measured are not measured "
+            "again; only their X.cues.json, X.srt or X.vtt sidecars are read), then this "
+            "command. Presets that cut segments (vae, s2m) need no cues.")
 
 
 def read_measures(run: RunDir, video_id: str, columns: Sequence[str] | None = None

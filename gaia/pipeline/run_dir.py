@@ -150,4 +150,8 @@ def _holds(kind: pa.DataType, value: object) -> bool:
     if pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind):
         return isinstance(value, list) and all(
             item is None or _holds(kind.value_type, item) for item in value)
+    if pa.types.is_struct(kind):  # a stored cue (schemas.cues)
+        return isinstance(value, dict) and all(
+            value.get(field.name) is None or _holds(field.type, value[field.name])
+            for field in kind)
     return False

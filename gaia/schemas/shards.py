@@ -1,16 +1,20 @@
-"""The WebDataset shard sample, version 1 (docs/shards.md), and its checker.
+"""The WebDataset shard sample, version 2 (docs/shards.md), and its checker.
 
 One sample is one clip under one key ``{source}_{segment:04d}`` (safe characters only). Its
 members, stored in the tar as ``KEY.MEMBER``:
 
-==================  ===============================================================
-``mp4``             frames, 256 x 256, H.264, 25 fps
-``flac``            16 kHz mono audio (absent when the clip has no audio)
-``speech.npy``      float16, ``(2 * frames, D)``: two 50 Hz feature rows per frame (idem)
-``landmarks.npy``   float32, ``(frames, 68, 2)``, crop pixels
-``pose.npy``        float32, ``(frames, 3)``: pitch, yaw, roll in degrees
-``json``            UTF-8 object: key, schema version, source, times, provenance, ...
-==================  ===============================================================
+======================  ====================================================================
+``mp4``                 frames, 256 x 256, H.264, 25 fps
+``flac``                16 kHz mono audio (absent when the clip has no audio)
+``speech.npy``          float16, ``(2 * frames, D)``: two 50 Hz feature rows per frame (idem)
+``landmarks.npy``       float32, ``(frames, 68, 2)``, crop pixels
+``pose.npy``            float32, ``(frames, 3)``: pitch, yaw, roll in degrees
+``json``                UTF-8 object: key, schema version, source, times, provenance, ...
+``instruction.json``    present exactly in ``instruct`` samples: the instruction the
+                        clip's action follows (appendix E, ``gaia.schemas.instruction``)
+======================  ====================================================================
+
+Version 2 added ``instruction.json``; version 1 samples (which never hold it) still read.
 
 Every per-frame array has exactly as many rows as the mp4 has frames. Only ``.npy`` (read with
 ``allow_pickle=False``), ``.json``, media and text are allowed: never pickles.
@@ -29,9 +33,11 @@ import numpy as np
 import numpy.lib.format as npy_format
 import pyarrow as pa
 
+from gaia.schemas.instruction import INSTRUCTION_MEMBER, instruction_problems
 from gaia.schemas.keys import check_key
 
-SHARD_SCHEMA_VERSION = 1
+SHARD_SCHEMA_VERSION = 2  # 2: instruction.json in instruct samples (appendix E)
+READABLE_SHARD_VERSIONS = (1, 2)  # what the checkers accept: 2 only added a member
 FPS = 25
 FRAME_SIZE = (256, 256)  # width, height
 AUDIO_RATE = 16000
@@ -41,7 +47,8 @@ SPLITS = ("train", "val")
 
 REQUIRED_MEMBERS = ("mp4", "landmarks.npy", "pose.npy", "json")
 AUDIO_MEMBERS = ("flac", "speech.npy")  # present exactly when json has_audio is true
-MEMBERS = REQUIRED_MEMBERS + AUDIO_MEMBERS
+INSTRUCTION_MEMBERS = (INSTRUCTION_MEMBER,)  # present exactly in instruct samples
+MEMBERS = REQUIRED_MEMBERS + AUDIO_MEMBERS + INSTRUCTION_MEMBERS
 
 ALLOWED_SUFFIXES = frozenset({"npy", "json", "mp4", "flac", "txt"})
 PICKLE_SUFFIXES = frozenset({"pyd", "pickle", "pkl", "pth"})  # named in problems
@@ -195,6 +202,8 @@ def validate_sample(members: dict[str, bytes], decode_media: bool = True,
                 state = "missing" if meta["has_audio"] else "present"
                 problems.append(f"{name} {state} but json has_audio is {meta['has_audio']}")
     problems += _array_problems(data, frames)
+    if meta is not None:
+        problems += _instruction_problems(data, meta)
     if decode_media:
         if "mp4" in data:
             problems += _mp4_problems(data["mp4"], frames)
@@ -238,9 +247,9 @@ def _json_problems(blob: bytes | None, problems: list[str]) -> dict | None:
         value = meta.get(name)
         if name in meta and (not isinstance(value, kind) or isinstance(value, bool)):
             problems.append(f"json field {name!r} has the wrong type: {value!r}")
-    if meta.get("schema_version", SHARD_SCHEMA_VERSION) != SHARD_SCHEMA_VERSION:
-        problems.append(f"json schema_version {meta['schema_version']!r}, expected "
-                        f"{SHARD_SCHEMA_VERSION}")
+    if meta.get("schema_version", SHARD_SCHEMA_VERSION) not in READABLE_SHARD_VERSIONS:
+        problems.append(f"json schema_version {meta['schema_version']!r}, expected one of "
+                        f"{list(READABLE_SHARD_VERSIONS)}")
     if isinstance(meta.get("frames"), int) and meta["frames"] <= 0:
         problems.append(f"json frames {meta['frames']} is not positive")
     if isinstance(meta.get("fps"), (int, float)) and meta["fps"] != FPS:
@@ -254,6 +263,30 @@ def _json_problems(blob: bytes | None, problems: list[str]) -> dict | None:
         problems.append(f"json end_s - start_s = {end - start:.3f} s but {frames} frames "
                             f"last {frames / FPS:.3f} s")
     return meta
+
+
+def is_instruct(meta: dict) -> bool:
+    """Whether a sample's JSON says it was cut by a preset that follows instructions (its
+    recorded thresholds have ``instructions.enabled``): then it holds ``instruction.json``."""
+    thresholds = meta.get("thresholds")
+    rules = thresholds.get("instructions") if isinstance(thresholds, dict) else None
+    return isinstance(rules, dict) and rules.get("enabled") is True
+
+
+def _instruction_problems(data: dict[str, bytes], meta: dict) -> list[str]:
+    """``instruction.json`` is present exactly in instruct samples, of version 2 or later,
+    valid, and its times agree with the clip's (``gaia.schemas.instruction``)."""
+    present, wanted = INSTRUCTION_MEMBER in data, is_instruct(meta)
+    if present and meta.get("schema_version") == 1:
+        return [f"{INSTRUCTION_MEMBER} in a version 1 sample (the member came in version 2)"]
+    if present != wanted:
+        return [f"{INSTRUCTION_MEMBER} missing from an instruct sample (its thresholds have "
+                "instructions.enabled)" if wanted else
+                f"{INSTRUCTION_MEMBER} present but the sample's thresholds do not follow "
+                "instructions"]
+    if not present:
+        return []
+    return instruction_problems(data[INSTRUCTION_MEMBER], meta.get("start_s"), meta.get("end_s"))
 
 
 def _array_problems(data: dict[str, bytes], frames: int | None) -> list[str]:

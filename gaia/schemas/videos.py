@@ -11,6 +11,7 @@ import math
 
 import pyarrow as pa
 
+from gaia.schemas.cues import CUE_FIELDS
 from gaia.schemas.shards import FPS
 
 # Reason codes. ``ok`` videos carry the first flag that applies, or "ok".
@@ -69,6 +70,7 @@ _FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("size_bytes", pa.int64(), "input size"),
     ("elapsed_s", pa.float64(), "wall time spent on this video"),
     ("cpu_s", pa.float64(), "CPU time spent on this video (all threads of the worker)"),
+    *CUE_FIELDS,  # the video's timed-text sidecar and its cues (schemas.cues, appendix E)
 ]
 
 VIDEOS_SCHEMA = pa.schema(

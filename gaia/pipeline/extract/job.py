@@ -10,6 +10,10 @@ the record a killed job resumes from, with no duplicate and no missing clip.
 
 Layout: ``RUN_DIR/shards/PRESET/{shard-000000.tar, ..., manifest.parquet, stats.json,
 failures.parquet, .manifest/}``.
+
+Under thresholds that follow instructions (the ``instruct`` preset, appendix E) each clip is
+the action after an instruction cue (``decide_video``'s ``actions``), and its sample carries
+``instruction.json`` (``gaia.schemas.instruction``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import yaml
 
 from gaia.common.crop import CropConfig
 from gaia.filters.funnel import Funnel, decide_video
+from gaia.filters.instruct.actions import Action
+from gaia.filters.segments import Segment
 from gaia.filters.thresholds import CurationThresholds
 from gaia.pipeline.extract.settings import (
     ExtractConfig,
@@ -39,7 +45,7 @@ from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
 from gaia.pipeline.extract.video import ClipJob, extract_video, output_frames
 from gaia.pipeline.identities.clip_identity import clip_identity
 from gaia.pipeline.identities.table import ensure_identities
-from gaia.pipeline.measures import iter_measures, read_measures
+from gaia.pipeline.measures import iter_measures, measured_videos, read_measures, require_cues
 from gaia.pipeline.run_dir import CONFIG_FILE, RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, run_job
@@ -48,6 +54,7 @@ from gaia.pipeline.runner.staging import stage_of, staged_output, store_uri
 from gaia.pipeline.speech.denoise import denoise_identity
 from gaia.schemas.atomic import atomic_path, discard, remove_partials, write_text_atomic
 from gaia.schemas.checksum import ROWS_KEY, content_sha256
+from gaia.schemas.instruction import Instruction
 from gaia.schemas.keys import check_key, sanitize
 from gaia.schemas.shards import FPS, MANIFEST_SCHEMA, MEMBERS, SHARD_SCHEMA_VERSION, manifest_row
 
@@ -90,8 +97,11 @@ def plan(run: RunDir, thresholds: CurationThresholds, config: ExtractConfig,
     people = ensure_identities(run.root, lambda line: log(f"[extract] {line}"))
     if people is None:
         log("[extract] splits go by source folder: the run has no run-wide identities")
+    if thresholds.instructions.enabled:  # said before any video is decided
+        require_cues(run, measured_videos(run))
     for video, measures in iter_measures(run):
-        decision = decide_video(measures, video["fps"], video["source"], thresholds)
+        decision = decide_video(measures, video["fps"], video["source"], thresholds,
+                                video["cues"])
         total = total + decision.funnel
         given = identities.get(video["path"]) or identities.get(video["video_id"])
         persons = None
@@ -103,12 +113,25 @@ def plan(run: RunDir, thresholds: CurationThresholds, config: ExtractConfig,
                 continue
             identity = given or clip_identity(people, video["video_id"], persons, segment) or (
                 video["source"])
+            instruction = (_instruction(decision.actions[i], segment, video, thresholds)
+                           if decision.actions else None)
             jobs.append(ClipJob(check_key(f"{video['video_id']}_{i:04d}"), video["video_id"],
                                 video["path"], identity, split_of(identity, config.val_fraction),
-                                i, segment))
+                                i, segment, instruction))
         if jobs:
             groups.append(jobs)
     return groups, total
+
+
+def _instruction(action: Action, segment: Segment, video: dict,
+                 thresholds: CurationThresholds) -> dict:
+    """The ``instruction.json`` of the clip ``segment`` that follows ``action`` (its fields:
+    ``gaia.schemas.instruction``), as plain values for the clip's job."""
+    return asdict(Instruction(
+        text=action.text, cue_start_s=action.cue_start_s, cue_end_s=action.cue_end_s,
+        offset_s=segment.start_s - action.cue_end_s, window_end_s=action.window_end_s,
+        cue_index=action.cue_index, sidecar=video["cues"].sidecar,
+        mode=thresholds.instructions.mode))
 
 
 def run_extract(run_dir: Path | str, preset: str, overrides: list[str] | None = None,
@@ -320,7 +343,8 @@ def _recover_parts(out: Path, parts: Path) -> int:
         try:
             with tarfile.open(shard, "r:") as archive:  # the writer's plain tar
                 metas = [json.loads(archive.extractfile(member).read())
-                         for member in archive.getmembers() if member.name.endswith(".json")]
+                         for member in archive.getmembers()
+                         if member.name.partition(".")[2] == "json"]  # not instruction.json
             table = _part_table(shard.name, metas)
         except (tarfile.TarError, EOFError, ValueError, KeyError, TypeError,
                 AttributeError) as err:
@@ -403,6 +427,4 @@ class _ExtractWorker:
 
 
 def _job_from_row(row: dict) -> ClipJob:
-    from gaia.filters.segments import Segment
-
     return ClipJob(**{**row, "segment": Segment(**row["segment"])})

@@ -39,6 +39,7 @@ from gaia.pipeline.media.decode import audio_blocks
 from gaia.pipeline.media.stream_offsets import stream_start_times
 from gaia.pipeline.speech.denoise import Denoiser
 from gaia.pipeline.speech.features import SpeechFeatureExtractor
+from gaia.schemas.instruction import INSTRUCTION_MEMBER, Instruction
 from gaia.schemas.shards import AUDIO_RATE, FPS, dump_npy
 
 SAMPLES_PER_FRAME = AUDIO_RATE // FPS  # 640
@@ -55,7 +56,9 @@ DECODE_CHUNK = 32
 
 @dataclass(frozen=True)
 class ClipJob:
-    """One segment of one video to extract, with everything the sample's JSON records."""
+    """One segment of one video to extract, with everything the sample's JSON records;
+    ``instruction``: the fields of its ``instruction.json`` when the clip follows an
+    instruction (the ``instruct`` preset), else None."""
 
     key: str
     video_id: str
@@ -64,6 +67,7 @@ class ClipJob:
     split: str
     index: int
     segment: Segment
+    instruction: dict | None = None
 
 
 def output_frames(segment: Segment) -> int:
@@ -316,4 +320,6 @@ def _extract_clip(job: ClipJob, reader, times, boxes, landmarks, pose, raw_audio
         if sync.note:
             record["sync_note"] = sync.note
     members["json"] = json.dumps(record, sort_keys=True).encode("utf-8")
+    if job.instruction is not None:  # the instruct preset (appendix E)
+        members[INSTRUCTION_MEMBER] = Instruction(**job.instruction).to_bytes()
     return {"key": job.key, "status": "ok", "error": "", "members": members}

@@ -6,6 +6,11 @@ process (``pipeline.measure.worker_process``), measures a video and writes its `
 file itself; only the small per-video record comes back.
 Inputs already finished in ``RUN_DIR/status/`` are skipped, so the same command resumes a killed
 job with no duplicates or gaps.
+
+Each video's timed-text sidecar (``X.cues.json``, ``X.srt``, ``X.vtt``: instructions spoken
+off-screen, appendix E) is read beside it by the same worker and stored in its status record
+(``gaia.pipeline.instructions``); a finished video measured before gaia read sidecars gets
+them read at the end of a run on the same inputs, without being measured again.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from gaia.pipeline.compact_table import build_tune_table
 from gaia.pipeline.duplicates.table import ensure_duplicates
 from gaia.pipeline.identities.table import ensure_identities
 from gaia.pipeline.inputs import resolve_inputs
+from gaia.pipeline.instructions.backfill import add_missing_cues
+from gaia.pipeline.instructions.sidecar import sidecar_columns
 from gaia.pipeline.measure.config import MeasureConfig
 from gaia.pipeline.measure.provenance import (
     check_models_available,
@@ -128,6 +135,10 @@ def _run(run: RunDir, shown: str, videos: list, config: MeasureConfig, address: 
             _report(record, summary, len(todo), started, log)
         summary.wall_s = time.monotonic() - started
         refresh(run.root, ("status/", "metrics/"))  # what the workers wrote to the store
+        measured = {item["video_id"] for item in todo}
+        add_missing_cues(run, {k: v for k, v in finished.items() if k not in measured},
+                         {item["video_id"]: item["uri"] for item in items},
+                         lambda line: log(f"[measure] {line}"))
         _tally_run(run, summary, log)
         # The duplicate footage (pipeline.duplicates), then the compact table tune reads
         # (seconds, not a decode): found and built once the run is whole.
@@ -183,6 +194,8 @@ class _MeasureWorker:
 
     def __call__(self, row: dict) -> dict:
         record = self._measurer.measure(row["uri"], row["video_id"], row["source"])
+        # The timed text beside the input (never fails: a broken sidecar is a reason).
+        record.update(sidecar_columns(row["uri"]))
         if self._stage is not None:  # the child process wrote these: uploaded before status
             self._stage.publish(self._run.metrics / f"{record['video_id']}.parquet")
             for log_file in self._run.logs.glob("*.log"):

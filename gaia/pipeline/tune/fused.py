@@ -107,9 +107,23 @@ def _failing_codes(compare: str, k: int) -> tuple[int, int]:
     return 0, k - 1  # "<"
 
 
+class FollowsInstructions(OffGrid):
+    """Thresholds whose clips follow timed-text cues (the ``instruct`` preset, appendix E):
+    the table holds no cues, so the reference path answers (``decide_video``, exactly what
+    extract cuts)."""
+
+    def __init__(self) -> None:
+        ValueError.__init__(self, "instructions.enabled: clips follow the videos' timed-text "
+                            "cues, which the tune table does not hold; reading metrics/ instead")
+        self.name = "instructions"
+
+
 def parameters(thresholds: CurationThresholds) -> Parameters:
     """The thresholds as the loop's parameters, from the registered filters' specs;
-    ``OffGrid`` for a threshold the codes cannot answer."""
+    ``OffGrid`` for a threshold the codes cannot answer (``FollowsInstructions`` for
+    thresholds that follow instructions)."""
+    if thresholds.instructions.enabled:
+        raise FollowsInstructions()
     coded = coded_columns()
     index = {c.name: i for i, c in enumerate(coded)}
     kinds, on, reason, first_check = [], [], [], [0]

@@ -144,7 +144,7 @@ def write_report(run_dir: Path, thresholds: CurationThresholds, out: Path,
     for video, measures in iter_measures(run):
         fps, source, vid = video["fps"], video["source"], video["video_id"]
         paths[vid] = video["path"]
-        decision = decide_video(measures, fps, source, thresholds)
+        decision = decide_video(measures, fps, source, thresholds, video["cues"])
         total = total + decision.funnel
         if len(strips) < MAX_STRIPS:
             strips.append((vid, np.asarray(measures["time_s"]), decision.reasons))
@@ -157,7 +157,7 @@ def write_report(run_dir: Path, thresholds: CurationThresholds, out: Path,
                                     vid)
             for i, variant in enumerate(variants[panel]):
                 sweep_totals[panel][i] = sweep_totals[panel][i] + decide_video(
-                    measures, fps, source, variant).funnel
+                    measures, fps, source, variant, video["cues"]).funnel
 
     ids = count_identities(run.root, thresholds)
     sections = [_header(run, thresholds, total, title), table1_html(total, ids)]

@@ -184,7 +184,8 @@ class TuneApp:
         for video, measures in iter_measures(self.run):
             if len(strips) >= STRIP_VIDEOS:
                 break
-            decision = decide_video(measures, video["fps"], video["source"], thresholds)
+            decision = decide_video(measures, video["fps"], video["source"], thresholds,
+                                    video["cues"])
             strips.append((video["video_id"], measures["time_s"], decision.reasons))
         return {"html": _strips_html(strips)}
 

@@ -8,7 +8,9 @@ diffusion model. Two paths give the same funnel:
   with a message, when stale or unreadable;
 - ``RUN_DIR/metrics/`` one video at a time (bounded memory, never a decode) through
   ``gaia.filters`` and the segment rules exactly as ``extract`` applies them: the reference,
-  used when a threshold is off the table's grid (it says so) or with ``source="metrics"``.
+  used when a threshold is off the table's grid (it says so) or with ``source="metrics"``,
+  and always for thresholds that follow instructions (the ``instruct`` preset: its clips
+  follow the videos' timed-text cues, which the table does not hold).
 
 A sweep evaluates many values of one threshold in the same single pass over the files.
 """
@@ -26,7 +28,7 @@ from gaia.filters.funnel import Funnel, decide_video
 from gaia.filters.thresholds import CurationThresholds, build_thresholds
 from gaia.pipeline.compact_table import TuneTableError, rebuild_tune_table
 from gaia.pipeline.duplicates.table import ensure_duplicates
-from gaia.pipeline.measures import iter_measures, measured_videos, read_measures
+from gaia.pipeline.measures import iter_measures, measured_videos, read_measures, require_cues
 from gaia.pipeline.run_dir import RunDir
 from gaia.pipeline.tune import fused
 from gaia.pipeline.tune.fused import OffGrid
@@ -43,6 +45,8 @@ def funnel_for(run_dir: Path, thresholds: CurationThresholds, workers: int = 1,
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+    if thresholds.instructions.enabled:  # said before any file is read, whatever the source
+        require_cues(RunDir(Path(run_dir)), measured_videos(RunDir(Path(run_dir))))
     if source != "metrics":
         try:
             return table_funnels(run_dir, [thresholds], workers, log)[0]
@@ -73,7 +77,7 @@ def metrics_funnel(run_dir: Path, thresholds: CurationThresholds, workers: int =
     run = RunDir(Path(run_dir))
     videos = measured_videos(run)
     ensure_duplicates(run.root)  # found here once, not by each worker that reads measures
-    jobs = [(str(run.root), v["video_id"], v["fps"], v["source"], thresholds)
+    jobs = [(str(run.root), v["video_id"], v["fps"], v["source"], thresholds, v["cues"])
             for v in videos]
     total = Funnel()
     if workers > 1 and len(jobs) > 1:
@@ -89,9 +93,20 @@ def metrics_funnel(run_dir: Path, thresholds: CurationThresholds, workers: int =
 
 
 def _video_funnel(job: tuple) -> Funnel:
-    root, video_id, fps, source, thresholds = job
+    root, video_id, fps, source, thresholds, cues = job
     measures = read_measures(RunDir(Path(root)), video_id)
-    return decide_video(measures, fps, source, thresholds).funnel
+    return decide_video(measures, fps, source, thresholds, cues).funnel
+
+
+def _cue_lines(funnel: Funnel) -> list[str]:
+    """The instruction cues' outcomes and the videos' sidecar states (``instruct`` preset)."""
+    total = sum(funnel.cues.values())
+    lines = [f"cues       {total:>9} read  {funnel.cues.get('clip', 0)} gave a clip"]
+    for reason, count in sorted(funnel.cues.items(), key=lambda item: (-item[1], item[0])):
+        if reason != "clip":
+            lines.append(f"  {reason:<16}{count:>9} cues")
+    states = ", ".join(f"{state} {count}" for state, count in sorted(funnel.sidecars.items()))
+    return lines + [f"sidecars   {states or '-'}"]
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,8 @@ def run_sweep(run_dir: Path, base: CurationThresholds, sweep: Sweep,
     """Funnel for each swept value, from one pass over the tune table (or, when a value is off
     its grid, over the metrics files)."""
     variants = sweep_thresholds(base, sweep)
+    if base.instructions.enabled:
+        require_cues(RunDir(Path(run_dir)), measured_videos(RunDir(Path(run_dir))))
     try:
         return list(zip(sweep.values, table_funnels(run_dir, variants, log=log), strict=True))
     except OffGrid as err:
@@ -149,7 +166,7 @@ def run_sweep(run_dir: Path, base: CurationThresholds, sweep: Sweep,
     for video, measures in iter_measures(RunDir(Path(run_dir))):
         for i, thresholds in enumerate(variants):
             totals[i] = totals[i] + decide_video(measures, video["fps"], video["source"],
-                                                 thresholds).funnel
+                                                 thresholds, video["cues"]).funnel
     return list(zip(sweep.values, totals, strict=True))
 
 
@@ -172,6 +189,8 @@ def format_funnel(funnel: Funnel, title: str) -> list[str]:
     lines.append(f"kept       {hours(funnel.kept_s)}  {funnel.kept_frames:>9} frames  "
                  f"{funnel.clips} clips  ({100 * funnel.kept_s / max(funnel.input_s, 1e-9):.1f} %"
                  " of input)")
+    if funnel.cues or funnel.sidecars:  # thresholds that follow instructions
+        lines += _cue_lines(funnel)
     if funnel.by_source:
         lines.append("by source:")
         for name, totals in sorted(funnel.by_source.items()):

@@ -14,13 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from gaia.filters.funnel import decide_video
 from gaia.filters.thresholds import CurationThresholds
 from gaia.pipeline.identities.clip_identity import main_person
 from gaia.pipeline.identities.table import ensure_identities
-from gaia.pipeline.measures import read_measures
+from gaia.pipeline.measures import measured_videos, read_measures
 from gaia.pipeline.run_dir import RunDir
 
 
@@ -51,15 +49,13 @@ def clips_per_video(run_root: Path, thresholds: CurationThresholds) -> dict[str,
         run = RunDir(Path(run_root))
         for row in _videos(run_root):
             decision = decide_video(read_measures(run, row["video_id"]), row["fps"],
-                                    row["source"], thresholds)
+                                    row["source"], thresholds, row["cues"])
             clips[row["video_id"]] = len(decision.segments)
     return clips
 
 
 def _videos(run_root: Path) -> list[dict]:
-    table = pq.read_table(Path(run_root) / "videos.parquet",
-                          columns=["video_id", "source", "status", "fps"])
-    return [row for row in table.to_pylist() if row["status"] == "ok"]
+    return measured_videos(RunDir(Path(run_root)))  # with their cues (the instruct preset)
 
 
 def count_identities(run_root: Path, thresholds: CurationThresholds,
@@ -86,7 +82,8 @@ def count_identities(run_root: Path, thresholds: CurationThresholds,
             continue
         measures = read_measures(run, row["video_id"])
         persons = read_measures(run, row["video_id"], columns=["person"])["person"]
-        for segment in decide_video(measures, row["fps"], row["source"], thresholds).segments:
+        for segment in decide_video(measures, row["fps"], row["source"], thresholds,
+                                    row["cues"]).segments:
             person = main_person(persons, segment)
             if person is not None and (row["video_id"], person) in people:
                 kept.setdefault(row["source"], set()).add(people[(row["video_id"], person)])
