@@ -26,6 +26,12 @@ from OUT.portrait_landmarks.npy, which every generation writes):
 --control-points: mouth (48-67), eyes (36-47), brows (17-26), jaw (0-16), nose (27-35), or
 indexes and ranges, comma-separated (48,54,60-67).
 
+text-instructed generation (paper, appendix E): an instruct model (`gaia train instruct`) in
+place of --s2m, an instruction in place of --audio, the text encoder it was trained with, and
+the video's length; the video is silent, its head pose predicted from the instruction:
+  gaia generate --image me.png --text "turn your head to the left" --seconds 3 \
+      --vae runs/vae --instruct runs/instruct --text-encoder models/clip-text --out left.mp4
+
 --diffusion is --s2m's name before the model was named s2m, --speech-weights --wav2vec2's:
 deprecated aliases, kept for one release.
 """
@@ -37,7 +43,8 @@ def add_generate_parser(commands: argparse._SubParsersAction) -> None:
 
     defaults = SamplerConfig()
     generate = commands.add_parser(
-        "generate", help="portrait + speech -> talking video (trained VAE and s2m model)",
+        "generate", help="portrait + speech -> talking video (trained VAE and s2m model); "
+                         "portrait + instruction with an instruct model",
         description="Crop the portrait's face as curation does, extract speech features with "
                     "the extractor recorded in the s2m checkpoint, sample motion latents, "
                     "decode the frames with the VAE and mux the speech. Writes OUT.mp4 and "
@@ -45,8 +52,16 @@ def add_generate_parser(commands: argparse._SubParsersAction) -> None:
         epilog=GENERATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     generate.add_argument("--image", required=True, type=Path, metavar="PORTRAIT",
                           help="portrait with one face (PNG, JPEG)")
-    generate.add_argument("--audio", required=True, type=Path, metavar="SPEECH",
-                          help="speech (wav, flac, mp3, m4a, or a video with sound)")
+    generate.add_argument("--audio", type=Path, metavar="SPEECH",
+                          help="speech (wav, flac, mp3, m4a, or a video with sound); needed "
+                               "by --s2m and --landmarks")
+    generate.add_argument("--text", metavar="INSTRUCTION",
+                          help="an instruction such as \"please smile\" (with --instruct)")
+    generate.add_argument("--seconds", type=float, default=3.0,
+                          help="length of an instructed video (default: %(default)s)")
+    generate.add_argument("--text-encoder", metavar="DIR",
+                          help="the CLIP text encoder folder the instruct model was trained "
+                               "with")
     generate.add_argument("--vae", required=True, type=Path, metavar="CKPT_OR_RUN",
                           help="VAE checkpoint or run folder (the one the latents came from)")
     motion = generate.add_mutually_exclusive_group(required=True)
@@ -54,6 +69,9 @@ def add_generate_parser(commands: argparse._SubParsersAction) -> None:
                               help="speech-to-motion checkpoint or run folder (`gaia train "
                                    "s2m`; its latest checkpoint)")
     add_deprecated_alias(motion, "--diffusion", s2m)
+    motion.add_argument("--instruct", type=Path, metavar="CKPT_OR_RUN",
+                        help="text-instructed motion checkpoint or run (`gaia train "
+                             "instruct`), with --text in place of --audio")
     motion.add_argument("--landmarks", type=Path, metavar="CKPT_OR_RUN",
                         help="landmark diffusion checkpoint or run (`gaia train landmarks`), "
                              "in place of --s2m")
@@ -95,12 +113,25 @@ def _generate(args: argparse.Namespace) -> int:
     from gaia.generation.generate import GenerateConfig, generate
     from gaia.training.s2m.sampler_config import SamplerConfig
 
+    if args.instruct is not None:
+        if args.text is None or args.audio is not None:
+            raise ValueError("--instruct draws motion from an instruction: give --text "
+                             "\"...\" (and --seconds), not --audio")
+    elif args.audio is None or args.text is not None:
+        raise ValueError("--s2m and --landmarks draw motion from speech: give --audio SPEECH "
+                         "(--text goes with an instruct model, --instruct)")
     config = GenerateConfig(
         pose=args.pose, seed=args.seed, speech_weights=args.speech_weights, device=args.device,
         control=args.control, control_points=args.control_points,
         denoise_weights=args.denoise_weights, trust_pickled_weights=args.trust_pickled_weights,
         sampler=SamplerConfig(kind=args.sampler, steps=args.steps, temperature=args.temperature,
                               overlap=args.overlap))
+    if args.instruct is not None:
+        from gaia.generation.instructed import generate_instructed
+
+        generate_instructed(args.image, args.text, args.seconds, args.vae, args.instruct,
+                            args.out, config, text_encoder=args.text_encoder)
+        return 0
     generate(args.image, args.audio, args.vae, args.s2m, args.out, config,
              landmarks_path=args.landmarks)
     return 0

@@ -212,6 +212,24 @@ def write_array(path: Path, array: np.ndarray) -> None:
         np.save(handle, array, allow_pickle=False)
 
 
+def write_frames(vae: LoadedVae, appearance_latent: torch.Tensor | None, motion: torch.Tensor,
+                 out: Path, batch_size: int, progress: Callable[[str], None],
+                 audio: np.ndarray | None = None) -> None:
+    """Decode the raw motion latents ``(T, D)`` with the portrait's appearance, ``batch_size``
+    frames at a time, into the 25 fps ``out`` (with ``audio`` at 16 kHz muxed in, if any)."""
+    frames = len(motion)
+    latents = motion.reshape(frames, *vae.config.s2m_latent_shape)
+
+    def decoded():
+        done = 0
+        for batch in vae.frame_batches(appearance_latent, latents, batch_size):
+            yield from batch
+            done += len(batch)
+            progress(f"[generate] decoded {done}/{frames} frames")
+
+    write_video(out, decoded(), FPS, audio=audio, audio_rate=AUDIO_RATE)
+
+
 def generate(image: Path, speech: Path, vae_path: Path, s2m_path: Path | None, out: Path,
              config: GenerateConfig | None = None,
              progress: Callable[[str], None] = print, landmarks_path: Path | None = None
@@ -265,16 +283,7 @@ def generate(image: Path, speech: Path, vae_path: Path, s2m_path: Path | None, o
         motion = torch.cat([vae.motion_latents(torch.from_numpy(track[i:i + config.batch_size]))
                             .flatten(1).float() for i in range(0, frames, config.batch_size)])
     write_array(Path(out).with_suffix(".portrait_landmarks.npy"), landmarks.astype(np.float32))
-    latents = motion.reshape(frames, *vae.config.s2m_latent_shape)
-
-    def decoded():
-        done = 0
-        for batch in vae.frame_batches(appearance_latent, latents, config.batch_size):
-            yield from batch
-            done += len(batch)
-            progress(f"[generate] decoded {done}/{frames} frames")
-
-    write_video(out, decoded(), FPS, audio=audio, audio_rate=AUDIO_RATE)
+    write_frames(vae, appearance_latent, motion, out, config.batch_size, progress, audio)
     record = {
         "video": str(out), "portrait": str(image), "speech": str(speech), "frames": frames,
         "fps": FPS, "duration_s": len(audio) / AUDIO_RATE, "seed": config.seed,

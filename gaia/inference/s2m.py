@@ -29,6 +29,7 @@ from torch import Tensor
 from gaia.common.deprecation import deprecated
 from gaia.training.checkpoint import load_checkpoint, resolve_checkpoint
 from gaia.training.data.latent_stats import LatentStats
+from gaia.training.instruct.options import INSTRUCT_TASK
 from gaia.training.loop import autocast
 from gaia.training.meta_build import build_matching
 from gaia.training.s2m.config import S2mConfig, build_s2m_config
@@ -89,9 +90,9 @@ class LoadedS2m:
         ``config.json`` names another model (``gaia train vae``) is refused by name."""
         checkpoint = resolve_checkpoint(path)
         trained_by = run_task(checkpoint)
-        if trained_by not in (None, S2M_TASK, "landmarks"):
+        if trained_by not in (None, S2M_TASK, INSTRUCT_TASK, "landmarks"):
             raise ValueError(f"{checkpoint} is a checkpoint of `gaia train {trained_by}`, not "
-                             f"of `gaia train {S2M_TASK}` or `gaia train landmarks`")
+                             f"of `gaia train {S2M_TASK}`, `{INSTRUCT_TASK}` or `landmarks`")
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         state = load_checkpoint(checkpoint)
         task = state.get("task") if isinstance(state, dict) else None

@@ -45,9 +45,10 @@ def clip_array(members: dict[str, bytes], name: str, dtype, shape: tuple) -> np.
     return array
 
 
-def source_meta(sample: dict) -> tuple[dict[str, bytes], dict]:
+def source_meta(sample: dict, needs_speech: bool = True) -> tuple[dict[str, bytes], dict]:
     """A source sample's members and JSON, checked as far as the latents need; raises ``Skip``
-    (``no_audio`` for a clip without speech, else ``failed``)."""
+    (``no_audio`` for a clip without speech, else ``failed``). ``needs_speech=False`` (an
+    instruction clip, whose condition is its instruction's text) takes clips without audio."""
     members = {name: blob for name, blob in sample.items() if not name.startswith("__")}
     try:
         for name in members:
@@ -63,7 +64,7 @@ def source_meta(sample: dict) -> tuple[dict[str, bytes], dict]:
         raise Skip("failed", f"json key {meta.get('key')!r} is not the sample key {key!r}")
     if not isinstance(meta.get("has_audio"), bool):
         raise Skip("failed", "source json field 'has_audio' missing or not a boolean")
-    if not meta["has_audio"]:
+    if needs_speech and not meta["has_audio"]:
         raise Skip("no_audio", "the clip has no audio; the s2m model needs speech")
     for name, kind in (("frames", int), ("split", str), ("fps", (int, float)),
                        ("identity", str), ("source_video", str)):
@@ -72,8 +73,8 @@ def source_meta(sample: dict) -> tuple[dict[str, bytes], dict]:
         raise Skip("failed", f"source json frames {meta['frames']} or split {meta['split']!r} "
                              "is invalid")
     provenance = meta.get("provenance")
-    if not isinstance(provenance, dict) or not isinstance(provenance.get("speech_features"),
-                                                          dict):
+    if not isinstance(provenance, dict) or (needs_speech and not isinstance(
+            provenance.get("speech_features"), dict)):
         raise Skip("failed", "source json has no provenance.speech_features")
     crop_size = meta.setdefault("crop_size", FRAME_SIZE[0])  # older shards: the frame size
     if not isinstance(crop_size, int | float) or isinstance(crop_size, bool) or crop_size <= 0:

@@ -18,7 +18,7 @@ def build_train_parser() -> argparse.ArgumentParser:
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
-    train = commands.add_parser("train", help="train a model on shards (vae, s2m, landmarks)",
+    train = commands.add_parser("train", help="train a model on shards (vae, s2m, instruct, landmarks)",
                                 description="Train GAIA's models on streamed shards.")
     add_train_verbs(train.add_subparsers(dest="model", required=True, metavar="MODEL"))
 
@@ -28,9 +28,11 @@ def add_train_verbs(models: argparse._SubParsersAction) -> None:
 
 
 def _handlers() -> dict:
+    from gaia.training.instruct.options import INSTRUCT_TASK
     from gaia.training.s2m.options import S2M_TASK
 
-    return {"vae": _train_vae, S2M_TASK: _train_s2m, "landmarks": _train_landmarks}
+    return {"vae": _train_vae, S2M_TASK: _train_s2m, INSTRUCT_TASK: _train_instruct,
+            "landmarks": _train_landmarks}
 
 
 def _train_vae(args: argparse.Namespace) -> int:
@@ -50,6 +52,14 @@ def _train_s2m(args: argparse.Namespace) -> int:
 
         deprecated(f"`gaia train {args.model}`", f"`gaia train {OLD_TASK_NAMES[args.model]}`")
     train_s2m(S2mTrainOptions.from_args(args))
+    return 0
+
+
+def _train_instruct(args: argparse.Namespace) -> int:
+    from gaia.training.instruct.options import InstructTrainOptions
+    from gaia.training.instruct.train import train_instruct
+
+    train_instruct(InstructTrainOptions.from_args(args))
     return 0
 
 

@@ -55,6 +55,23 @@ examples:
 `gaia train diffusion` is the verb's name before s2m: a deprecated alias, kept for one release.
 """
 
+INSTRUCT_EPILOG = """\
+SPEC: latent shards of instruct clips, written by `gaia encode-latents --text-encoder DIR`
+(their condition is each clip's instruction); their stats.json is read from the first shard's
+folder unless --stats is given. Speech latents are refused (train those with `gaia train s2m`).
+
+""" + RUN_FILE.format(preset="instruct-tiny", shards="runs/instruct-latents", extra="") + """
+examples:
+  gaia curate extract runs/r1 --preset instruct
+  gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/instruct \\
+      --text-encoder models/clip-text --out runs/instruct-latents
+  gaia train instruct --config instruct-tiny --shards runs/instruct-latents \\
+      --out runs/instruct-tiny --max-steps 300
+  gaia generate --image me.png --text "turn your head left" --seconds 3 \\
+      --vae runs/vae-tiny --instruct runs/instruct-tiny --text-encoder models/clip-text \\
+      --out me_left.mp4
+"""
+
 LANDMARKS_EPILOG = """\
 SPEC: clip shards written by `gaia curate run` (a folder, glob, brace pattern, URLs),
 comma-separated; clips without audio are skipped and counted (skipped/no_audio).
@@ -70,7 +87,8 @@ examples:
 
 def build_train_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]] | None = None
                        ) -> argparse.ArgumentParser:
-    """A parser whose first word is the model (``vae``, ``s2m``, ``landmarks``); ``handlers``
+    """A parser whose first word is the model (``vae``, ``s2m``, ``instruct``, ``landmarks``);
+    ``handlers``
     as ``add_train_verbs``."""
     parser = argparse.ArgumentParser(prog="gaia train")
     add_train_verbs(parser.add_subparsers(dest="model", required=True, metavar="MODEL"),
@@ -85,6 +103,7 @@ def add_train_verbs(models: argparse._SubParsersAction,
     gets its function as the ``handler`` default."""
     _add_vae(models)
     _add_s2m(models)
+    _add_instruct(models)
     _add_landmarks(models)
     for verb, handler in (handlers or {}).items():
         models.choices[verb].set_defaults(handler=handler)
@@ -135,6 +154,28 @@ def _add_s2m(models: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s2m.add_argument("--stats", metavar="STATS_JSON",
                      help="the latent shards' stats.json (default: beside the shards)")
     return s2m
+
+
+def _add_instruct(models: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from gaia.training.instruct.options import INSTRUCT_TASK, InstructTrainOptions
+    from gaia.training.train_options import add_common_arguments
+
+    defaults = InstructTrainOptions(config="", shards="", out="")
+    instruct = models.add_parser(
+        INSTRUCT_TASK, help="the text-instructed motion model (appendix E), on latent shards "
+                            "of instruct clips",
+        description="Train the text-instructed motion model (paper, appendix E): the "
+                    "speech-to-motion Conformer and its pose predictor with each clip's "
+                    "instruction (a CLIP text embedding and a clock since the cue) in the "
+                    "speech features' place. Alone or under torchrun, as `gaia train s2m`.",
+        epilog=INSTRUCT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(instruct, defaults, "instruct-tiny, instruct-small",
+                         "latent shards of instruct clips (gaia encode-latents "
+                         "--text-encoder)", "windows")
+    _add_window_arguments(instruct, defaults)
+    instruct.add_argument("--stats", metavar="STATS_JSON",
+                          help="the latent shards' stats.json (default: beside the shards)")
+    return instruct
 
 
 def _add_window_arguments(parser: argparse.ArgumentParser, defaults) -> None:

@@ -20,11 +20,19 @@ encode.json (the VAE). Running it again on the same DIR skips finished shards; a
 on the same DIR is refused. Clips without audio are skipped (the model needs speech).
 One run at a time per DIR: a second one is refused, naming the first (DIR/.gaia.lock).
 
+Instruct shards (`gaia curate extract --preset instruct`, paper appendix E) are encoded with
+--text-encoder DIR (a CLIP text model folder; `gaia samples text-encoder DIR` writes a small
+random one for tests): each clip's condition is then its instruction's text embedding and a
+clock since the cue, in .speech.npy's place, for `gaia train instruct`. Clips without audio are
+taken; clips without instruction.json are skipped (no_instruction).
+
 Without --address (or RAY_ADDRESS) an embedded local Ray is started; on a cluster DIR must be a
 folder every node can write. One actor per GPU where the cluster has GPUs, else per CPU.
 
 examples:
   gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/s2m --out runs/latents
+  gaia encode-latents --vae runs/vae-tiny --shards runs/r1/shards/instruct \
+      --text-encoder models/clip-text --out runs/instruct-latents
   gaia encode-latents --vae runs/vae-base/checkpoints/step-00100000.pt \\
       --shards '/nfs/shards/shard-{000000..000999}.tar' --out /nfs/latents --address auto
 """
@@ -56,6 +64,11 @@ def add_encode_latents_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-frames", type=int, default=256, metavar="N",
                         help="frames rendered and encoded at once; bounds memory "
                              "(default: %(default)s)")
+    parser.add_argument("--text-encoder", default=None, metavar="DIR",
+                        help="CLIP text encoder folder: encode instruct shards, each clip "
+                             "conditioned on its instruction (see below)")
+    parser.add_argument("--allow-untrained", action="store_true",
+                        help="accept a text encoder marked untrained (tests, the demo)")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as JSON on stdout (progress stays on stderr)")
     parser.set_defaults(handler=_encode_latents)
@@ -67,7 +80,9 @@ def _encode_latents(args: argparse.Namespace) -> int:
     args.out = output_folder(args.out)
     summary = run_encode_latents(args.vae, args.shards, args.out, address=args.address,
                                  workers=args.workers, device=args.device,
-                                 batch_frames=args.batch_frames)
+                                 batch_frames=args.batch_frames,
+                                 text_encoder=args.text_encoder,
+                                 allow_untrained=args.allow_untrained)
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
     else:

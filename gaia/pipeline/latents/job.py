@@ -123,11 +123,15 @@ def _plan(shards: str, out: Path, given: Path | str) -> list[str]:
     return list(stems.values())
 
 
-def _encode_record(out: Path, identity: VaeIdentity, shards: str) -> dict | None:
-    """The ``encode.json`` to write (None: unchanged); refuses an ``out`` of another VAE."""
+def _encode_record(out: Path, identity: VaeIdentity, shards: str,
+                   condition: dict | None = None) -> dict | None:
+    """The ``encode.json`` to write (None: unchanged); refuses an ``out`` of another VAE, or
+    of another condition (speech, or instructions by another text encoder)."""
     path = out / ENCODE_FILE
     record = {"latent_schema_version": LATENT_SCHEMA_VERSION, "vae": identity.provenance(),
               "latent_shape": list(identity.latent_shape), "shards": [shards]}
+    if condition is not None:
+        record["instruction_condition"] = condition
     if not path.is_file():
         return record
     try:
@@ -147,6 +151,12 @@ def _encode_record(out: Path, identity: VaeIdentity, shards: str) -> dict | None
             f"{identity.checkpoint} ({identity.config} step {identity.step}, sha256 "
             f"{identity.sha256[:12]}): latents of two VAEs must not be mixed; pass another "
             "--out, or delete this one to start over")
+    was_text = (old.get("instruction_condition") or {}).get("sha256")
+    if was_text != (condition or {}).get("sha256"):
+        held = f"instructions (text encoder sha256 {str(was_text)[:12]})" if was_text else "speech"
+        given = "the instructions of this --text-encoder" if condition else "speech"
+        raise EncodeMismatchError(f"{out} holds latents conditioned on {held}, not on {given}: "
+                                  "conditions must not be mixed; pass another --out")
     if old.get("latent_schema_version") != LATENT_SCHEMA_VERSION:
         raise EncodeMismatchError(
             f"{out} holds latent schema version {old.get('latent_schema_version')}, this "
@@ -192,6 +202,7 @@ def _done(out: Path, url: str, identity: VaeIdentity) -> bool:
 def run_encode_latents(vae: str | Path, shards: str, out: Path, *, use_ray: bool = True,
                        address: str | None = None, workers: int | None = None,
                        device: str | None = None, batch_frames: int = 256,
+                       text_encoder: str | None = None, allow_untrained: bool = False,
                        log: Log = log_to_stderr) -> EncodeSummary:
     """Encode the clips of ``shards`` (an ``expand_shards`` spec) with the VAE at ``vae`` (a
     checkpoint or a run folder: its latest checkpoint) into latent shards in ``out``
@@ -202,6 +213,10 @@ def run_encode_latents(vae: str | Path, shards: str, out: Path, *, use_ray: bool
     device: ``cpu`` or ``cuda`` (default: cuda where there is a GPU). batch_frames: frames
     rendered and encoded at once (bounds memory). Settings, ``out``, the VAE checkpoint and
     the input shards are all checked before Ray starts.
+
+    text_encoder: a CLIP text encoder folder; the shards are then instruct shards and each
+    latent sample's condition is its instruction (``latents.instruction``; appendix E).
+    allow_untrained: accept a text encoder marked untrained (tests, the demo).
     """
     if batch_frames < 1:
         raise ValueError("--batch-frames must be >= 1")
@@ -211,21 +226,30 @@ def run_encode_latents(vae: str | Path, shards: str, out: Path, *, use_ray: bool
     given = output_folder(out)
     check_workers(workers)
     checkpoint, identity = vae_identity(vae)
+    condition = None
+    if text_encoder is not None:  # loaded here once: a bad folder fails before Ray starts
+        from gaia.pipeline.latents.instruction import InstructionCondition
+
+        condition = InstructionCondition(text_encoder, "cpu", allow_untrained).provenance
+    text = None if text_encoder is None else {"folder": str(text_encoder),
+                                              "allow_untrained": allow_untrained,
+                                              "provenance": condition}
     with staged_output(given, pull=(ENCODE_FILE, f"{PARTS}/"),
                        log=lambda line: log(f"[encode-latents] {line}")) as root:
         urls = _plan(shards, root, given)
         return _run(root, str(given), shards, urls, checkpoint, identity, started, use_ray,
-                    address, workers, device, batch_frames, log)
+                    address, workers, device, batch_frames, text, log)
 
 
 def _run(out: Path, shown: str, shards: str, urls: list[str], checkpoint: Path,
          identity: VaeIdentity, started: float, use_ray: bool, address: str | None,
-         workers: int | None, device: str | None, batch_frames: int,
+         workers: int | None, device: str | None, batch_frames: int, text: dict | None,
          log: Log) -> EncodeSummary:
     store = store_uri(out)  # workers upload their shards there when the output is a store
 
     def prepare() -> None:
-        record = _encode_record(out, identity, shards)  # refuses another VAE's out first
+        # Refuses another VAE's (or another condition's) out first.
+        record = _encode_record(out, identity, shards, text and text["provenance"])
         if removed := remove_partials(out):
             log(f"[encode-latents] removed {removed} partial file(s) left by an interrupted run")
         _drop_untrusted_parts(out, urls, log)
@@ -261,7 +285,7 @@ def _run(out: Path, shown: str, shards: str, urls: list[str], checkpoint: Path,
         worker=_EncodeWorker,
         worker_args={"checkpoint": str(checkpoint), "identity": asdict(identity),
                      "out": str(out), "device": device, "batch_frames": batch_frames,
-                     "store": store},
+                     "store": store, "text": text},
     ), use_ray=use_ray, address=address, workers=workers, log=log)
 
 
@@ -284,8 +308,10 @@ class _EncodeWorker:
     """Loads the VAE once (per actor, or here), then encodes one shard per call."""
 
     def __init__(self, checkpoint: str, identity: dict, out: str, device: str | None,
-                 batch_frames: int, store: str | None = None) -> None:
+                 batch_frames: int, store: str | None = None, text: dict | None = None
+                 ) -> None:
         from gaia.inference.vae import LoadedVae
+        from gaia.pipeline.latents.instruction import InstructionCondition
 
         # An output in a store: this worker writes in its own stage, uploaded file by file.
         self._stage = StagedOut(store) if store else None
@@ -294,10 +320,17 @@ class _EncodeWorker:
         self._identity = VaeIdentity(**{**identity,
                                         "latent_shape": tuple(identity["latent_shape"])})
         self._out, self._batch_frames = Path(out), batch_frames
+        self._instruction = None
+        if text is not None:
+            self._instruction = InstructionCondition(text["folder"], device,
+                                                     text["allow_untrained"])
+            if self._instruction.provenance != text["provenance"]:
+                raise ValueError(f"the text encoder at {text['folder']} changed since the job "
+                                 "started: run the job again")
 
     def __call__(self, row: dict) -> dict:
         return encode_shard(self._vae, self._identity, row["url"], self._out,
-                            self._batch_frames)
+                            self._batch_frames, self._instruction)
 
     def close(self) -> None:
         stage, self._stage = getattr(self, "_stage", None), None

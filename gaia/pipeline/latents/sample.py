@@ -13,6 +13,7 @@ import numpy as np
 from gaia.common.crop import to_model_pixels
 from gaia.common.weights import file_sha256
 from gaia.schemas.clip_sample import Skip, clip_array, source_meta
+from gaia.schemas.instruction import INSTRUCTION_MEMBER
 from gaia.schemas.latents import LATENT_SCHEMA_VERSION, read_latent_sample, reference_frame
 from gaia.schemas.shards import N_LANDMARKS, SPEECH_ROWS_PER_FRAME, dump_npy
 
@@ -88,14 +89,27 @@ def encode_frames(vae, mp4: bytes, frames: int, batch_frames: int) -> np.ndarray
 
 
 def latent_sample(vae, identity: VaeIdentity, sample: dict, batch_frames: int,
-                  source_shard: str = "") -> tuple[dict[str, bytes], dict]:
+                  source_shard: str = "", instruction=None) -> tuple[dict[str, bytes], dict]:
     """One source sample (WebDataset dict of member bytes) -> its latent members and the arrays
-    its statistics need (``motion``, ``pose``, ``speech``, ``meta``). Raises ``Skip``."""
-    members, meta = source_meta(sample)
-    frames, features = meta["frames"], meta["provenance"]["speech_features"]
+    its statistics need (``motion``, ``pose``, ``speech``, ``meta``). Raises ``Skip``.
+
+    ``instruction`` (an ``InstructionCondition``, for ``--text-encoder``): the condition is the
+    sample's instruction, not its speech (``latents.instruction``; appendix E)."""
+    members, meta = source_meta(sample, needs_speech=instruction is None)
+    frames = meta["frames"]
     landmarks = clip_array(members, "landmarks.npy", np.float32, (frames, N_LANDMARKS, 2))
     pose = clip_array(members, "pose.npy", np.float32, (frames, 3))
-    speech = clip_array(members, "speech.npy", np.float16, (SPEECH_ROWS_PER_FRAME * frames, None))
+    text = None
+    if instruction is not None:
+        features = instruction.provenance
+        speech, text = instruction.rows(members, frames, float(meta["fps"]))
+    else:
+        if INSTRUCTION_MEMBER in members:
+            raise Skip("failed", "an instruction clip (instruct preset): its condition is its "
+                                 "instruction; encode it with --text-encoder DIR")
+        features = meta["provenance"]["speech_features"]
+        speech = clip_array(members, "speech.npy", np.float16,
+                            (SPEECH_ROWS_PER_FRAME * frames, None))
     if isinstance(features.get("dim"), int) and speech.shape[1] != features["dim"]:
         raise Skip("failed", f"speech.npy has {speech.shape[1]} features, its provenance says "
                              f"{features['dim']}")
@@ -118,6 +132,8 @@ def latent_sample(vae, identity: VaeIdentity, sample: dict, batch_frames: int,
         "start_s": meta.get("start_s"), "end_s": meta.get("end_s"),
         "provenance": meta["provenance"],
     }
+    if text is not None:
+        latent_json["instruction"] = text
     out = {
         "motion.npy": dump_npy(motion), "reference.npy": dump_npy(motion[reference]),
         "speech.npy": dump_npy(speech), "pose.npy": dump_npy(pose),

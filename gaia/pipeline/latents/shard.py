@@ -45,13 +45,15 @@ class _NothingWritten(Exception):
 
 
 def _encode_one(vae, identity: VaeIdentity, sample: dict, batch_frames: int, shard: str,
-                written: set[str], moments: dict[str, Moments]) -> tuple[dict, dict | None]:
+                written: set[str], moments: dict[str, Moments], instruction=None
+                ) -> tuple[dict, dict | None]:
     """One sample's status row and latent members (None when skipped); adds to ``moments``."""
     key = str(sample.get("__key__"))
     try:
         if key in written:  # webdataset groups by neighbours: a key seen before is a repeat
             raise Skip("failed", f"key {key} appears twice in the shard; the first is kept")
-        members, arrays = latent_sample(vae, identity, sample, batch_frames, shard)
+        members, arrays = latent_sample(vae, identity, sample, batch_frames, shard,
+                                        instruction)
         for split in ("all", arrays["meta"]["split"]):  # all first: it checks dimensions
             if split in moments:  # (val clips count in "all" only)
                 moments[split].add(arrays)
@@ -66,9 +68,11 @@ def _encode_one(vae, identity: VaeIdentity, sample: dict, batch_frames: int, sha
             "split": meta["split"], "speech_features": meta["speech_features"]}, members
 
 
-def encode_shard(vae, identity: VaeIdentity, url: str, out: Path, batch_frames: int) -> dict:
+def encode_shard(vae, identity: VaeIdentity, url: str, out: Path, batch_frames: int,
+                 instruction=None) -> dict:
     """Encode one input shard into ``out/<stem>.tar`` and ``out/parts/<stem>.json``; return a
-    small result row. A bad sample or an unreadable shard is recorded, never raised."""
+    small result row. A bad sample or an unreadable shard is recorded, never raised.
+    ``instruction``: an ``InstructionCondition`` (instruct shards, ``--text-encoder``)."""
     started = time.monotonic()
     stem = shard_stem(url)
     final = out / f"{stem}.tar"
@@ -81,7 +85,7 @@ def encode_shard(vae, identity: VaeIdentity, url: str, out: Path, batch_frames: 
             for sample in _read_samples(url, errors):
                 written = {s["key"] for s in samples if s["status"] == "ok"}
                 row, members = _encode_one(vae, identity, sample, batch_frames, final.name,
-                                           written, moments)
+                                           written, moments, instruction)
                 for name, blob in (members or {}).items():
                     _add_member(archive, f"{row['key']}.{name}", blob)
                 if (provenance := row.pop("speech_features")) is not None:

@@ -17,6 +17,7 @@ import torch
 from gaia.common.config_files import parse_overrides
 from gaia.common.deprecation import deprecated
 from gaia.common.storage import is_uri
+from gaia.text.instruction_rows import CONDITION_NAME
 from gaia.training.checkpoint import seed_rank
 from gaia.training.data.latent_stats import LatentStats
 from gaia.training.data.latent_windows import WindowStreamConfig
@@ -47,6 +48,20 @@ def stats_path(options: S2mTrainOptions) -> Path | str:
     return first.rpartition("/")[0] if is_uri(first) else Path(first).parent
 
 
+def check_condition(stats: LatentStats, instruct: bool, where: str) -> None:
+    """ValueError saying what to run when latent statistics were made for the other model:
+    instruction rows for ``gaia train s2m``, speech for ``gaia train instruct``."""
+    name = (stats.speech_features or {}).get("name")
+    if (name == CONDITION_NAME) == instruct:
+        return
+    if instruct:
+        raise ValueError(f"{where} holds latents conditioned on speech ({name}): `gaia train "
+                         "instruct` needs latents of instruct shards, from `gaia encode-latents "
+                         "--text-encoder DIR --shards RUN/shards/instruct`")
+    raise ValueError(f"{where} holds latents conditioned on instructions: train them with "
+                     "`gaia train instruct`, or encode speech shards without --text-encoder")
+
+
 def train_s2m(options: S2mTrainOptions, log=logger.info) -> int:
     """Train; returns the last step reached."""
     world = init_world(options.device, options.dist_timeout)
@@ -54,7 +69,9 @@ def train_s2m(options: S2mTrainOptions, log=logger.info) -> int:
         torch.manual_seed(options.seed)  # the same on every rank: identical initial weights
         config = load_model(S2mConfig, options.config, "s2m-", S2M_TASK,
                             parse_overrides(options.overrides))
-        stats = LatentStats.load(stats_path(options))
+        where = stats_path(options)
+        stats = LatentStats.load(where)
+        check_condition(stats, False, str(where))
         return train_windows(options, world, config, stats, WindowStreamConfig, S2M_TASK,
                              f"latent {stats.latent_dim}", log)
     finally:
