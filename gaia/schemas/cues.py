@@ -9,8 +9,8 @@ that tune and extract never go back to the inputs:
 
 - ``timed_text``: the sidecar's file name (``""``: the video had none);
 - ``timed_text_status``: ``ok``, ``none`` or why the sidecar gave no cues (``SIDECAR_REASONS``);
-- ``cues``: every cue read, in time order, each with ``reason`` ``""`` (usable) or why it was
-  dropped when read (``CUE_REASONS``).
+- ``cues``: every cue read, each with ``reason`` ``""`` (usable) or why it was dropped when
+  read (``CUE_REASONS``): the usable ones in time order, then the others.
 
 A null ``timed_text_status`` means the video was measured before gaia read sidecars; measuring
 the same inputs into the same run again reads them without measuring the videos again.
@@ -60,8 +60,8 @@ CUE_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("timed_text_status", pa.string(),
      "ok, none, or why the sidecar gave no cues (schemas.cues.SIDECAR_REASONS); null: not read"),
     ("cues", pa.list_(CUE_TYPE),
-     "every cue of the sidecar in time order: seconds, cleaned text, and '' or why it was "
-     "dropped when read (schemas.cues.CUE_REASONS)"),
+     "every cue of the sidecar (usable ones first, in time order): seconds, cleaned text, "
+     "and '' or why it was dropped when read (schemas.cues.CUE_REASONS)"),
 ]
 CUE_COLUMNS = tuple(name for name, _, _ in CUE_FIELDS)
 
