@@ -99,6 +99,21 @@ demo: $(STAMP)
 	    --vae $(DEMO)/vae-tiny --landmarks $(DEMO)/landmarks-tiny \
 	    --control $(DEMO)/talking-landmarks.portrait_landmarks.npy --control-points mouth \
 	    --out $(DEMO)/talking-held-mouth.mp4 --steps 25
+	$(BIN)/gaia curate tune $(DEMO)/run --preset instruct
+	$(BIN)/gaia curate extract $(DEMO)/run --preset instruct
+	$(BIN)/gaia inspect $(DEMO)/run/shards/instruct
+	$(BIN)/gaia samples text-encoder $(DEMO)/clip-text
+	$(BIN)/gaia encode-latents --vae $(DEMO)/vae-tiny --shards $(DEMO)/run/shards/instruct \
+	    --text-encoder $(DEMO)/clip-text --allow-untrained --out $(DEMO)/instruct-latents
+	$(BIN)/gaia train instruct --config instruct-tiny --shards $(DEMO)/instruct-latents \
+	    --out $(DEMO)/instruct-tiny --max-steps 300 --batch-size 8 --num-workers 0 \
+	    --log-every 50 --image-every 300 --checkpoint-every 150 --resume
+	$(BIN)/gaia generate --image $(DEMO)/inputs/portrait.png --text "turn your head to the left" \
+	    --seconds 3 --vae $(DEMO)/vae-tiny --instruct $(DEMO)/instruct-tiny \
+	    --text-encoder $(DEMO)/clip-text --out $(DEMO)/instructed-left.mp4 --steps 25
+	$(BIN)/gaia generate --image $(DEMO)/inputs/portrait.png --text "please smile" \
+	    --seconds 3 --vae $(DEMO)/vae-tiny --instruct $(DEMO)/instruct-tiny \
+	    --text-encoder $(DEMO)/clip-text --out $(DEMO)/instructed-smile.mp4 --steps 25
 	$(BIN)/gaia eval vae --vae $(DEMO)/vae-tiny --shards $(DEMO)/run/shards/vae --split all \
 	    --report $(DEMO)/eval/vae.html
 	$(BIN)/gaia eval s2m --vae $(DEMO)/vae-tiny --s2m $(DEMO)/s2m-tiny \
@@ -110,6 +125,7 @@ demo: $(STAMP)
 	@echo "vae-tiny: $(DEMO)/vae-tiny (reconstruction grid: $(DEMO)/vae-tiny/reconstruction-00000300.png)"
 	@echo "talking video: $(DEMO)/talking.mp4 (pose track, seed, checkpoints: $(DEMO)/talking.json)"
 	@echo "from landmarks: $(DEMO)/talking-landmarks.mp4; mouth held to the portrait's: $(DEMO)/talking-held-mouth.mp4"
+	@echo "instructed (appendix E; a RANDOM text encoder, a tiny model): $(DEMO)/instructed-left.mp4, $(DEMO)/instructed-smile.mp4 (instruct clips: $(DEMO)/run/shards/instruct)"
 	@echo "evaluation: $(DEMO)/eval/vae.html and $(DEMO)/eval/s2m.html (JSON beside each); ablation and scaling tables: $(DEMO)/eval/ablation.html"
 
 test: $(STAMP) $(CHROMIUM)

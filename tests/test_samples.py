@@ -354,3 +354,23 @@ def test_build_main_prints_one_line_per_clip(tmp_path, monkeypatch, capsys):
     assert len(lines) == 2
     assert "talk/a.mp4" in lines[0] and "passes all filters" in lines[0]
     assert "bad/b.mp4" in lines[1] and "fails: empty_file" in lines[1]
+
+
+def test_demo_sidecars_read_back_with_their_cues_and_reasons(demo):
+    """The instruct preset's input (samples.instruction_cues): every format is read, markup
+    stripped, and the broken sidecar's bad cues carry their reasons."""
+    from gaia.pipeline.instructions.sidecar import read_video_cues
+
+    out, _ = demo
+    index = json.loads((out / "sample.json").read_text())
+    assert sorted(Path(p).suffix for p in index["sidecars"]) == [
+        ".json", ".json", ".srt", ".srt", ".vtt"]
+    read = {p: read_video_cues(str(out / (p.split(".")[0] + ".mp4")))
+            for p in index["sidecars"]}
+    assert all(cues.status == "ok" for cues in read.values())
+    listening = read["filters/astronaut_listening.vtt"].cues
+    assert [c.text for c in listening] == ["Look at the camera", "Nod your head slowly"]
+    assert listening[1].start_s == pytest.approx(index["seconds"] * 0.5, abs=0.05)
+    shaky = {c.text: c.reason for c in read["filters/astronaut_shaky.cues.json"].cues}
+    assert shaky == {"Please smile": "bad_time", "Raise your eyebrows": "",
+                     "Close your eyes": "overlapping_cue"}

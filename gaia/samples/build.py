@@ -23,15 +23,17 @@ import numpy as np
 from gaia.common.pixel_format import rgb_array
 from gaia.pipeline.media.video_writer import write_vfr_video, write_video
 from gaia.samples.clips import add_shake, paint_mask, portrait_motion, resize_to
+from gaia.samples.instruction_cues import write_demo_sidecars
 from gaia.samples.shipped import astronaut, bigbuckbunny_path, carphone_path
 from gaia.samples.speech import silence, speech_of_duration
 from gaia.samples.talking import mouth_amounts, talking_portrait
 from gaia.samples.wide_shots import SIZES, wide_shot_frames
 from gaia.schemas.shards import AUDIO_RATE
 
-SAMPLE_VERSION = 3  # 2: mouths move with the speech; a listening face; a wide 720p shot;
+SAMPLE_VERSION = 4  # 2: mouths move with the speech; a listening face; a wide 720p shot;
 # 3: the turned clip is a real man turned 45 degrees (a warped frontal photo stayed frontal to
-# the face mesh)
+# the face mesh); 4: timed-text sidecars of instructions beside five clips (the instruct
+# preset's input, samples.instruction_cues)
 PORTRAIT_BOX = (0, 320, 62, 382)  # rows, then columns, of the astronaut photo
 SHAKE_PX = 12.0  # about 0.2 x the portrait's inter-ocular distance (60 px), every frame
 CARTOON_SECONDS = 4.0
@@ -265,6 +267,7 @@ def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) ->
         b"This is a plain text file with an .mp4 name, not a video.\n",
     )
 
+    sidecars = write_demo_sidecars(out_dir, duration)
     index = {
         "version": SAMPLE_VERSION,
         "seconds": seconds,
@@ -274,6 +277,7 @@ def build_demo_sample(out_dir: Path, seconds: float = 6.0, fps: float = 25.0) ->
              "expectation": clip.expectation}
             for clip in clips
         ],
+        "sidecars": [path.relative_to(out_dir).as_posix() for path in sidecars],
     }  # fmt: skip
     _write_bytes(out_dir / "sample.json", (json.dumps(index, indent=2) + "\n").encode())
     return clips
