@@ -6,9 +6,11 @@ reads them here, one video in memory at a time. The columns read are the ones th
 filters need (``gaia.filters.registry.measure_columns``). ``DERIVED`` columns are not stored per
 frame but derived here from run-wide tables: ``duplicate_match`` from ``duplicates.parquet``
 (``pipeline.duplicates``, found first when missing, stale or corrupt), so that every job that
-decides frames sees the same duplicates. A measured video's row also carries its timed text
-(``cues``: ``gaia.schemas.cues.VideoCues``, None when measured before gaia read sidecars),
-which decisions that follow instructions (the ``instruct`` preset, appendix E) read.
+decides frames sees the same duplicates. Asked for (``cues=True``: decisions that follow
+instructions, the ``instruct`` preset, appendix E), a measured video's row also carries its
+timed text (``cues``: ``gaia.schemas.cues.VideoCues``, None when measured before gaia read
+sidecars); otherwise ``cues`` is None and the cue columns are not read (a corpus's cues are
+many Python objects that no other preset needs).
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ VIDEO_COLUMNS = ("video_id", "path", "source", "status", "fps")
 DERIVED = (MATCH_COLUMN,)  # per-frame columns of run-wide tables (module docstring)
 
 
-def measured_videos(run: RunDir) -> list[dict]:
+def measured_videos(run: RunDir, cues: bool = False) -> list[dict]:
     """Rows of ``videos.parquet`` whose status is ok (they have a metrics file); ``fps`` is
     the rate the video is decided at (``schemas.videos.video_fps``: never missing); ``cues``
-    its timed text (module docstring)."""
+    its timed text when asked for, else None (module docstring)."""
     if not run.videos.is_file():
         raise FileNotFoundError(f"{run.videos} not found: run `gaia curate measure ... --out "
                                 f"{run.root}` first")
-    stored = set(pq.read_schema(run.videos).names)  # older tables lack the cue columns
+    stored = set(pq.read_schema(run.videos).names) if cues else set()  # older: no cue columns
     table = pq.read_table(run.videos, columns=[*VIDEO_COLUMNS,
                                                *(c for c in CUE_COLUMNS if c in stored)])
     rows = [row for row in table.to_pylist() if row["status"] == "ok"]
@@ -50,9 +52,10 @@ def measured_videos(run: RunDir) -> list[dict]:
     return rows
 
 
-def require_cues(run: RunDir, videos: list[dict]) -> None:
-    """``NoCueData``, saying what to run, when a measured video of ``videos`` (from
-    ``measured_videos``) has no timed text: clips that follow instructions need it."""
+def require_cues(run: RunDir) -> None:
+    """``NoCueData``, saying what to run, when a measured video of ``run`` has no timed text:
+    clips that follow instructions need it."""
+    videos = measured_videos(run, cues=True)
     missing = [video["video_id"] for video in videos if video["cues"] is None]
     if missing:
         raise NoCueData(
@@ -109,7 +112,8 @@ def _agreement(parquet: pq.ParquetFile) -> np.ndarray:
                          lags.column("sync_confidence").to_numpy(zero_copy_only=False), fps)
 
 
-def iter_measures(run: RunDir) -> Iterator[tuple[dict, Measures]]:
-    """Every measured video's row and measures, one video in memory at a time."""
-    for video in measured_videos(run):
+def iter_measures(run: RunDir, cues: bool = False) -> Iterator[tuple[dict, Measures]]:
+    """Every measured video's row (with its ``cues`` when asked for) and measures, one video
+    in memory at a time."""
+    for video in measured_videos(run, cues):
         yield video, read_measures(run, video["video_id"])

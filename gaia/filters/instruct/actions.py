@@ -101,9 +101,11 @@ def plan_actions(times: np.ndarray, durations: np.ndarray, passing: np.ndarray,
             outcomes["not_instruction"] += 1
             continue
         closes = cue.end_s + rules.window_s
-        following = [c.start_s for _, c in usable[k + 1:] if c.start_s >= cue.end_s - EPS]
-        if following:
-            closes = min(closes, following[0])
+        after = k + 1  # the next cue that does not overlap this one (overlapping ones are out)
+        while after < len(usable) and usable[after][1].start_s < cue.end_s - EPS:
+            after += 1
+        if after < len(usable):
+            closes = min(closes, usable[after][1].start_s)
         outcome = _action(times, ends, passing, frames, cue.end_s, closes, rules)
         outcomes[outcome if isinstance(outcome, str) else CLIP] += 1
         if isinstance(outcome, Segment):

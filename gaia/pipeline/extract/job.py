@@ -45,7 +45,7 @@ from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
 from gaia.pipeline.extract.video import ClipJob, extract_video, output_frames
 from gaia.pipeline.identities.clip_identity import clip_identity
 from gaia.pipeline.identities.table import ensure_identities
-from gaia.pipeline.measures import iter_measures, measured_videos, read_measures, require_cues
+from gaia.pipeline.measures import iter_measures, read_measures, require_cues
 from gaia.pipeline.run_dir import CONFIG_FILE, RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, run_job
@@ -98,8 +98,8 @@ def plan(run: RunDir, thresholds: CurationThresholds, config: ExtractConfig,
     if people is None:
         log("[extract] splits go by source folder: the run has no run-wide identities")
     if thresholds.instructions.enabled:  # said before any video is decided
-        require_cues(run, measured_videos(run))
-    for video, measures in iter_measures(run):
+        require_cues(run)
+    for video, measures in iter_measures(run, cues=thresholds.instructions.enabled):
         decision = decide_video(measures, video["fps"], video["source"], thresholds,
                                 video["cues"])
         total = total + decision.funnel

@@ -141,7 +141,7 @@ def write_report(run_dir: Path, thresholds: CurationThresholds, out: Path,
     strips: list[tuple[str, np.ndarray, np.ndarray]] = []
     paths: dict[str, str] = {}
 
-    for video, measures in iter_measures(run):
+    for video, measures in iter_measures(run, thresholds.instructions.enabled):
         fps, source, vid = video["fps"], video["source"], video["video_id"]
         paths[vid] = video["path"]
         decision = decide_video(measures, fps, source, thresholds, video["cues"])

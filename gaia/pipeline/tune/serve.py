@@ -181,7 +181,7 @@ class TuneApp:
         each: ``filters.funnel.decide_video``, what extract cuts)."""
         thresholds = build_thresholds(values)
         strips = []
-        for video, measures in iter_measures(self.run):
+        for video, measures in iter_measures(self.run, thresholds.instructions.enabled):
             if len(strips) >= STRIP_VIDEOS:
                 break
             decision = decide_video(measures, video["fps"], video["source"], thresholds,

@@ -46,7 +46,7 @@ def funnel_for(run_dir: Path, thresholds: CurationThresholds, workers: int = 1,
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     if thresholds.instructions.enabled:  # said before any file is read, whatever the source
-        require_cues(RunDir(Path(run_dir)), measured_videos(RunDir(Path(run_dir))))
+        require_cues(RunDir(Path(run_dir)))
     if source != "metrics":
         try:
             return table_funnels(run_dir, [thresholds], workers, log)[0]
@@ -75,7 +75,7 @@ def table_funnels(run_dir: Path, variants: list[CurationThresholds], workers: in
 def metrics_funnel(run_dir: Path, thresholds: CurationThresholds, workers: int = 1) -> Funnel:
     """The reference path: ``metrics/`` one video at a time through ``gaia.filters``."""
     run = RunDir(Path(run_dir))
-    videos = measured_videos(run)
+    videos = measured_videos(run, cues=thresholds.instructions.enabled)
     ensure_duplicates(run.root)  # found here once, not by each worker that reads measures
     jobs = [(str(run.root), v["video_id"], v["fps"], v["source"], thresholds, v["cues"])
             for v in videos]
@@ -157,13 +157,13 @@ def run_sweep(run_dir: Path, base: CurationThresholds, sweep: Sweep,
     its grid, over the metrics files)."""
     variants = sweep_thresholds(base, sweep)
     if base.instructions.enabled:
-        require_cues(RunDir(Path(run_dir)), measured_videos(RunDir(Path(run_dir))))
+        require_cues(RunDir(Path(run_dir)))
     try:
         return list(zip(sweep.values, table_funnels(run_dir, variants, log=log), strict=True))
     except OffGrid as err:
         log(f"[tune] {err}")
     totals = [Funnel() for _ in variants]
-    for video, measures in iter_measures(RunDir(Path(run_dir))):
+    for video, measures in iter_measures(RunDir(Path(run_dir)), base.instructions.enabled):
         for i, thresholds in enumerate(variants):
             totals[i] = totals[i] + decide_video(measures, video["fps"], video["source"],
                                                  thresholds, video["cues"]).funnel

@@ -47,15 +47,15 @@ def clips_per_video(run_root: Path, thresholds: CurationThresholds) -> dict[str,
         table_funnels(Path(run_root), [thresholds], clips_by_video=clips)
     except OffGrid:
         run = RunDir(Path(run_root))
-        for row in _videos(run_root):
+        for row in _videos(run_root, thresholds.instructions.enabled):
             decision = decide_video(read_measures(run, row["video_id"]), row["fps"],
                                     row["source"], thresholds, row["cues"])
             clips[row["video_id"]] = len(decision.segments)
     return clips
 
 
-def _videos(run_root: Path) -> list[dict]:
-    return measured_videos(RunDir(Path(run_root)))  # with their cues (the instruct preset)
+def _videos(run_root: Path, cues: bool) -> list[dict]:
+    return measured_videos(RunDir(Path(run_root)), cues)  # cues: for the instruct preset
 
 
 def count_identities(run_root: Path, thresholds: CurationThresholds,
@@ -72,7 +72,7 @@ def count_identities(run_root: Path, thresholds: CurationThresholds,
         by_video.setdefault(video_id, []).append(identity)
     raw: dict[str, set[int]] = {}
     kept: dict[str, set[int]] = {}
-    for row in _videos(run_root):
+    for row in _videos(run_root, thresholds.instructions.enabled):
         ids = by_video.get(row["video_id"], [])
         raw.setdefault(row["source"], set()).update(ids)
         if not ids or not clips.get(row["video_id"]):
