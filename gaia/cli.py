@@ -36,12 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_sample_parser(commands)
     add_samples_parser(commands)
     add_train_parser(commands)
-    add_eval_parser(commands)
+    add_eval_parser(commands, default_portraits=_shipped_portraits)
     add_reenact_parser(commands)
     add_encode_latents_parser(commands)
     add_generate_parser(commands)
     _debug_everywhere(parser)
     return parser
+
+
+def _shipped_portraits(folder):
+    """``gaia eval instruct``'s default portraits: ten real faces from the installed wheels
+    (``samples.portraits``), written into ``folder`` when first needed."""
+    from gaia.samples.portraits import write_portraits
+
+    return write_portraits(folder)
 
 
 DEBUG_HELP = "log DEBUG lines, and show an error's traceback after its one-line message"

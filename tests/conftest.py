@@ -169,6 +169,76 @@ def s2m_run(latent_shards, tmp_path_factory) -> Path:
     return out
 
 
+# The text-instructed model (appendix E): the sample's real clips with an instruction each.
+INSTRUCTIONS = ("turn your head to the left", "please smile")
+
+
+def with_instructions(source: Path, target: Path) -> list[str]:
+    """Copy the shards of ``source`` to ``target`` with an ``instruction.json`` added to each
+    sample (the instructions in turn, the clip 0.2 s after its cue); returns the texts given."""
+    import io
+    import tarfile
+
+    from gaia.schemas.instruction import Instruction
+
+    target.mkdir(parents=True)
+    given = []
+    for shard in sorted(source.glob("*.tar")):
+        with tarfile.open(shard) as archive:
+            members = [(m, archive.extractfile(m).read()) for m in archive.getmembers()]
+        with tarfile.open(target / shard.name, "w") as out:
+            for index, (member, blob) in enumerate(members):
+                out.addfile(member, io.BytesIO(blob))
+                key = member.name.split(".", 1)[0]
+                if index + 1 < len(members) and members[index + 1][0].name.startswith(
+                        f"{key}."):
+                    continue  # a sample's members stay together: add it after its last
+                text = INSTRUCTIONS[len(given) % len(INSTRUCTIONS)]
+                blob = Instruction(text, 1.0, 1.8, 0.2, 6.8, len(given), "clip.srt",
+                                   "imperative").to_bytes()
+                given.append(text)
+                info = tarfile.TarInfo(f"{key}.instruction.json")
+                info.size = len(blob)
+                out.addfile(info, io.BytesIO(blob))
+    return given
+
+
+@pytest.fixture(scope="session")
+def text_encoder(tmp_path_factory) -> Path:
+    """The small random CLIP text model with CLIP's real vocabulary (appendix E)."""
+    from gaia.text.clip_text import write_tiny_text_encoder
+
+    return write_tiny_text_encoder(tmp_path_factory.mktemp("clip") / "text")
+
+
+@pytest.fixture(scope="session")
+def instruct_latents(sample_shards, vae_checkpoint, text_encoder, tmp_path_factory):
+    """The sample shards with ``INSTRUCTIONS`` added, encoded with ``text_encoder``: the
+    folder, the texts given and the encode summary."""
+    from gaia.pipeline.latents.job import run_encode_latents
+
+    root = tmp_path_factory.mktemp("instruct")
+    given = with_instructions(sample_shards, root / "shards")
+    summary = run_encode_latents(vae_checkpoint, str(root / "shards"), root / "latents",
+                                 use_ray=False, text_encoder=str(text_encoder),
+                                 allow_untrained=True, log=lambda _: None)
+    return root, given, summary
+
+
+@pytest.fixture(scope="session")
+def instruct_run(instruct_latents, tmp_path_factory) -> Path:
+    """instruct-tiny trained 10 steps on ``instruct_latents`` (appendix E's model, tiny)."""
+    from gaia.training.instruct.options import InstructTrainOptions
+    from gaia.training.instruct.train import train_instruct
+
+    out = tmp_path_factory.mktemp("instruct-run") / "run"
+    train_instruct(InstructTrainOptions(
+        config="instruct-tiny", shards=str(instruct_latents[0] / "latents"), out=str(out),
+        max_steps=10, batch_size=4, num_workers=0, batches_per_epoch=10, log_every=10,
+        image_every=0, checkpoint_every=10), log=lambda _: None)
+    return out
+
+
 @pytest.fixture(scope="session")
 def read_metrics():
     """The rows of a training run's ``metrics.jsonl``."""

@@ -8,7 +8,6 @@ with CLIP's real vocabulary (``gaia samples text-encoder``).
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from pathlib import Path
@@ -17,68 +16,10 @@ import av
 import numpy as np
 import pytest
 
-from gaia.schemas.instruction import Instruction
 from gaia.text.instruction_rows import CONDITION_NAME, TIME_DIMS, instruction_rows
+from tests.conftest import INSTRUCTIONS
 
-INSTRUCTIONS = ("turn your head to the left", "please smile")
 QUIET = {"progress": lambda _: None}
-
-
-def _with_instructions(source: Path, target: Path) -> list[str]:
-    """Copy the shards of ``source`` to ``target`` with an ``instruction.json`` added to each
-    sample (the instructions in turn, the clip 0.2 s after its cue); returns the texts given."""
-    target.mkdir(parents=True)
-    given = []
-    for shard in sorted(source.glob("*.tar")):
-        with tarfile.open(shard) as archive:
-            members = [(m, archive.extractfile(m).read()) for m in archive.getmembers()]
-        with tarfile.open(target / shard.name, "w") as out:
-            for index, (member, blob) in enumerate(members):
-                out.addfile(member, io.BytesIO(blob))
-                key = member.name.split(".", 1)[0]
-                if index + 1 < len(members) and members[index + 1][0].name.startswith(
-                        f"{key}."):
-                    continue  # a sample's members stay together: add it after its last
-                text = INSTRUCTIONS[len(given) % len(INSTRUCTIONS)]
-                blob = Instruction(text, 1.0, 1.8, 0.2, 6.8, len(given), "clip.srt",
-                                   "imperative").to_bytes()
-                given.append(text)
-                info = tarfile.TarInfo(f"{key}.instruction.json")
-                info.size = len(blob)
-                out.addfile(info, io.BytesIO(blob))
-    return given
-
-
-@pytest.fixture(scope="module")
-def text_encoder(tmp_path_factory) -> Path:
-    from gaia.text.clip_text import write_tiny_text_encoder
-
-    return write_tiny_text_encoder(tmp_path_factory.mktemp("clip") / "text")
-
-
-@pytest.fixture(scope="module")
-def instruct_latents(sample_shards, vae_checkpoint, text_encoder, tmp_path_factory):
-    from gaia.pipeline.latents.job import run_encode_latents
-
-    root = tmp_path_factory.mktemp("instruct")
-    given = _with_instructions(sample_shards, root / "shards")
-    summary = run_encode_latents(vae_checkpoint, str(root / "shards"), root / "latents",
-                                 use_ray=False, text_encoder=str(text_encoder),
-                                 allow_untrained=True, log=lambda _: None)
-    return root, given, summary
-
-
-@pytest.fixture(scope="module")
-def instruct_run(instruct_latents, tmp_path_factory) -> Path:
-    from gaia.training.instruct.options import InstructTrainOptions
-    from gaia.training.instruct.train import train_instruct
-
-    out = tmp_path_factory.mktemp("instruct-run") / "run"
-    train_instruct(InstructTrainOptions(
-        config="instruct-tiny", shards=str(instruct_latents[0] / "latents"), out=str(out),
-        max_steps=10, batch_size=4, num_workers=0, batches_per_epoch=10, log_every=10,
-        image_every=0, checkpoint_every=10), log=lambda _: None)
-    return out
 
 
 def _latent_samples(folder: Path) -> list[dict]:

@@ -128,3 +128,24 @@ TABLES: dict[int, PaperTable] = {t.number: t for t in (
                    ("Spe. Att. & Ref. Add.", 10.180, 1.015, 24.021),
                    ("w/ Transformer", 9.312, 0.623, 25.385))),
 )}
+
+
+@dataclass(frozen=True)
+class HumanRatings:
+    """Appendix E.2's evaluation of text-instructed generation, as printed: ``portraits``
+    unseen portraits x ``instructions`` distinct instructions each, rated by ``raters``
+    volunteers "between 0-5" on three scores. No table: the numbers are in the text."""
+
+    portraits: int
+    instructions: int
+    raters: int
+    scale: tuple[int, int]
+    scores: tuple[tuple[str, float], ...]
+    source: str
+
+
+APPENDIX_E_RATINGS = HumanRatings(
+    portraits=10, instructions=10, raters=5, scale=(0, 5),
+    scores=(("accuracy of instruction following", 4.21), ("video quality", 4.41),
+            ("identity preservation", 4.64)),
+    source="GAIA appendix E.2 (text-instructed avatar generation), human ratings")

@@ -1,13 +1,16 @@
 """``gaia eval vae`` and ``gaia eval s2m``: a trained VAE measured on shards (paper, appendix
 B.2) and a speech-to-motion model measured on latent shards (paper, section 5) (thin: parse,
 call, print); ``gaia eval ablation`` lays several of their JSONs out as the paper's ablation
-and scaling tables (``evaluation.ablation``). ``gaia reenact`` is in ``gaia.generation.cli``."""
+and scaling tables (``evaluation.ablation``); ``gaia eval instruct`` measures a
+text-instructed model's instruction following (appendix E; ``evaluation.instruct.cli``).
+``gaia reenact`` is in ``gaia.generation.cli``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 EVAL_EPILOG = """\
@@ -62,9 +65,14 @@ release.
 """
 
 
-def add_eval_parser(commands: argparse._SubParsersAction) -> None:
+def add_eval_parser(commands: argparse._SubParsersAction,
+                    default_portraits: Callable[[Path], list[Path]] | None = None) -> None:
+    """``gaia eval``'s verbs; ``default_portraits`` writes ``gaia eval instruct``'s portraits
+    when none are given (the app passes the shipped real faces: evaluation may not import
+    ``samples``)."""
     evaluate = commands.add_parser("eval", help="measure a trained model on shards (vae, s2m; "
-                                   "ablation: several evaluations in the paper's tables)",
+                                   "ablation: several evaluations in the paper's tables; "
+                                   "instruct: instruction following)",
                                    description="Evaluate GAIA's models on shards.")
     models = evaluate.add_subparsers(dest="model", required=True, metavar="MODEL")
     vae = models.add_parser(
@@ -95,6 +103,9 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:
     from gaia.evaluation.ablation import add_ablation_parser
 
     add_ablation_parser(models)
+    from gaia.evaluation.instruct.cli import add_instruct_parser
+
+    add_instruct_parser(models, default_portraits)
 
 
 def _add_s2m_parser(models: argparse._SubParsersAction) -> None:

@@ -12,13 +12,17 @@
 4. The instruct model samples the motion latents and the VAE decodes them: a silent 25 fps
    video, and beside it ``OUT.json`` with the instruction, seed, sampler, pose track and the
    checkpoints' and text encoder's provenance.
+
+``InstructedGenerator`` loads the models and the text encoder once and checks them against
+each other; ``generate_instructed`` (one video to a file) is a thin wrapper over it, and
+``gaia eval instruct`` makes its portrait x instruction grid with it in memory.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,48 +93,134 @@ def text_condition(trained: dict, folder: str | None, device: torch.device):
     return encoder
 
 
+def instructed_frames(seconds: float) -> int:
+    """The frame count of ``seconds`` of instructed video at 25 fps; ValueError outside
+    (0, ``MAX_SECONDS``]."""
+    if not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"--seconds {seconds}: give a length from 1/{FPS} to {MAX_SECONDS:g}")
+    return max(1, int(round(seconds * FPS)))
+
+
+@dataclass(frozen=True)
+class Portrait:
+    """A portrait ready for the models: its face cut as curation cuts clips, the VAE's
+    appearance latent of it and its motion latent (the sampler's reference)."""
+
+    path: Path
+    image: np.ndarray
+    appearance_latent: torch.Tensor | None
+    reference: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Instructed:
+    """One instructed video in memory: uint8 ``(T, S, S, 3)`` RGB frames and its record (what
+    ``OUT.json`` holds, without the video's path)."""
+
+    frames: np.ndarray
+    record: dict
+
+
+class InstructedGenerator:
+    """The VAE, the instruct model and its text encoder loaded once (and checked against each
+    other), for many portrait x instruction videos: ``gaia generate --text`` makes one,
+    ``gaia eval instruct`` (``evaluation.instruct.protocol``) a grid of them in memory."""
+
+    def __init__(self, vae_path: Path, instruct_path: Path, config: GenerateConfig | None = None,
+                 text_encoder: str | None = None,
+                 progress: Callable[[str], None] = print) -> None:
+        self.config = config or GenerateConfig()
+        self.progress = progress
+        self.vae = LoadedVae.load(vae_path, self.config.device)
+        self.model = load_instruct_model(Path(instruct_path), self.vae.device)
+        self.vae_sha = check_vae(self.vae, self.model)
+        self.encoder = text_condition(self.model.stats.speech_features, text_encoder,
+                                      self.vae.device)
+        self._pooled: dict[str, np.ndarray] = {}
+
+    @property
+    def provenance(self) -> dict:
+        """The checkpoints and the text condition, as each video's record names them."""
+        vae, model = self.vae, self.model
+        return {
+            "vae": {"checkpoint": str(vae.checkpoint), "step": vae.step, "sha256": self.vae_sha,
+                    "config": vae.config.name, "disentangle": vae.config.disentangle},
+            "instruct": {"checkpoint": str(model.checkpoint), "step": model.step,
+                         "config": model.config.name},
+            "text_condition": instruction_provenance(self.encoder.provenance),
+        }
+
+    def describe(self) -> str:
+        return (f"VAE {self.vae.config.name} (step {self.vae.step}), instruct model "
+                f"{self.model.config.name} (step {self.model.step}) on {self.vae.device}")
+
+    def portrait(self, image: Path) -> Portrait:
+        """``image``'s face cut and encoded (``reenact.portrait_face``); ValueError when it has
+        no face or several."""
+        size = self.vae.config.image_size
+        appearance, landmarks = portrait_face(Path(image), self.config.crop, size)
+        return Portrait(Path(image), appearance, self.vae.appearance_of(appearance),
+                        self.vae.s2m_latents(appearance[None], landmarks[None])[0])
+
+    def _text_rows(self, text: str, frames: int) -> torch.Tensor:
+        if text not in self._pooled:
+            self._pooled[text] = self.encoder([text])[0]
+        rows = instruction_rows(self._pooled[text], frames, float(FPS)).astype(np.float16)
+        return torch.from_numpy(rows.astype(np.float32))  # float16 as the training rows were
+
+    def motion(self, portrait: Portrait, text: str, frames: int
+               ) -> tuple[torch.Tensor, np.ndarray]:
+        """Sampled motion latents ``(T, D)`` and the pose track ``(T, 3)`` degrees of
+        ``portrait`` following ``text`` (cleaned) for ``frames`` frames, with the config's
+        seed: the same inputs give the same motion."""
+        condition = self._text_rows(text, frames)
+        pose = pose_track(self.config.pose, frames, self.model, condition, portrait.reference)
+        generator = torch.Generator(device=self.vae.device)
+        generator.manual_seed(self.config.seed)
+        motion = self.model.sample_motion(condition, portrait.reference, torch.from_numpy(pose),
+                                          self.config.sampler, generator,
+                                          progress=self.progress)
+        return motion, pose
+
+    def record(self, portrait: Portrait, text: str, frames: int, pose: np.ndarray) -> dict:
+        return {"portrait": str(portrait.path), "instruction": text, "frames": frames,
+                "fps": FPS, "duration_s": frames / FPS, "seed": self.config.seed,
+                "sampler": asdict(self.config.sampler), "pose_spec": self.config.pose,
+                "pose_track": np.round(pose, 4).tolist(), **self.provenance}
+
+    def frames(self, portrait: Portrait, text: str, seconds: float) -> Instructed:
+        """The decoded video in memory (bounded by ``MAX_SECONDS``)."""
+        text = clean_instruction(text)
+        count = instructed_frames(seconds)
+        motion, pose = self.motion(portrait, text, count)
+        latents = motion.reshape(count, *self.vae.config.s2m_latent_shape)
+        decoded = list(self.vae.frame_batches(portrait.appearance_latent, latents,
+                                              self.config.batch_size))
+        return Instructed(np.concatenate(decoded), self.record(portrait, text, count, pose))
+
+    def write(self, image: Path, text: str, seconds: float, out: Path) -> dict:
+        """Write the instructed video ``out`` and ``out`` with ``.json`` (module docstring);
+        returns that record."""
+        text = clean_instruction(text)
+        count = instructed_frames(seconds)
+        self.progress(f"[generate] {self.describe()}: {text!r}, {count} frames")
+        portrait = self.portrait(Path(image))
+        motion, pose = self.motion(portrait, text, count)
+        write_frames(self.vae, portrait.appearance_latent, motion, Path(out),
+                     self.config.batch_size, self.progress)
+        record = {"video": str(out), **self.record(portrait, text, count, pose)}
+        write_text_atomic(Path(out).with_suffix(".json"), json.dumps(record, indent=1))
+        self.progress(f"[generate] wrote {out} ({count} frames, {count / FPS:.2f} s, silent)")
+        return record
+
+
 def generate_instructed(image: Path, text: str, seconds: float, vae_path: Path,
                         instruct_path: Path, out: Path, config: GenerateConfig | None = None,
                         text_encoder: str | None = None,
                         progress: Callable[[str], None] = print) -> dict:
     """Write the instructed video ``out`` and ``out`` with ``.json`` (module docstring);
-    returns that record."""
-    config = config or GenerateConfig()
-    text = clean_instruction(text)
-    if not 0 < seconds <= MAX_SECONDS:
-        raise ValueError(f"--seconds {seconds}: give a length from 1/{FPS} to {MAX_SECONDS:g}")
-    vae = LoadedVae.load(vae_path, config.device)
-    model = load_instruct_model(Path(instruct_path), vae.device)
-    vae_sha = check_vae(vae, model)
-    encoder = text_condition(model.stats.speech_features, text_encoder, vae.device)
-    frames = max(1, int(round(seconds * FPS)))
-    progress(f"[generate] VAE {vae.config.name} (step {vae.step}), instruct model "
-             f"{model.config.name} (step {model.step}) on {vae.device}: {text!r}, "
-             f"{frames} frames")
-
-    size = vae.config.image_size
-    appearance, landmarks = portrait_face(Path(image), config.crop, size)
-    appearance_latent = vae.appearance_of(appearance)
-    reference = vae.s2m_latents(appearance[None], landmarks[None])[0]
-    rows = instruction_rows(encoder([text])[0], frames, float(FPS)).astype(np.float16)
-    condition = torch.from_numpy(rows.astype(np.float32))
-    pose = pose_track(config.pose, frames, model, condition, reference)
-    generator = torch.Generator(device=vae.device)
-    generator.manual_seed(config.seed)
-    motion = model.sample_motion(condition, reference, torch.from_numpy(pose), config.sampler,
-                                 generator, progress=progress)
-    write_frames(vae, appearance_latent, motion, Path(out), config.batch_size, progress)
-    record = {
-        "video": str(out), "portrait": str(image), "instruction": text, "frames": frames,
-        "fps": FPS, "duration_s": frames / FPS, "seed": config.seed,
-        "sampler": asdict(config.sampler), "pose_spec": config.pose,
-        "pose_track": np.round(pose, 4).tolist(),
-        "vae": {"checkpoint": str(vae.checkpoint), "step": vae.step, "sha256": vae_sha,
-                "config": vae.config.name, "disentangle": vae.config.disentangle},
-        "instruct": {"checkpoint": str(model.checkpoint), "step": model.step,
-                     "config": model.config.name},
-        "text_condition": instruction_provenance(encoder.provenance),
-    }
-    write_text_atomic(Path(out).with_suffix(".json"), json.dumps(record, indent=1))
-    progress(f"[generate] wrote {out} ({frames} frames, {frames / FPS:.2f} s, silent)")
-    return record
+    returns that record. One video: ``InstructedGenerator`` loads the models for many."""
+    clean_instruction(text)  # a bad instruction or length is refused before any model loads
+    instructed_frames(seconds)
+    generator = InstructedGenerator(vae_path, instruct_path, config, text_encoder, progress)
+    return generator.write(image, text, seconds, out)
