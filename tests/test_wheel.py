@@ -82,7 +82,7 @@ def test_gaia_comes_from_the_wheel_and_reads_its_presets(venv, tmp_path):
             "print(','.join(c.preset_names('curation')))")
     lines = _run([str(venv / "bin" / "python"), "-c", code], cwd=tmp_path).stdout.split()
     assert Path(lines[0]).is_relative_to(venv), lines[0]
-    assert lines[1].split(",") == ["s2m", "vae"]
+    assert lines[1].split(",") == ["instruct", "s2m", "vae"]
 
 
 def test_tune_and_train_run_from_the_installed_wheel(venv, measured_sample, sample_shards,
