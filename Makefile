@@ -114,6 +114,8 @@ demo: $(STAMP)
 	$(BIN)/gaia generate --image $(DEMO)/inputs/portrait.png --text "please smile" \
 	    --seconds 3 --vae $(DEMO)/vae-tiny --instruct $(DEMO)/instruct-tiny \
 	    --text-encoder $(DEMO)/clip-text --out $(DEMO)/instructed-smile.mp4 --steps 25
+	$(BIN)/gaia eval instruct --vae $(DEMO)/vae-tiny --instruct $(DEMO)/instruct-tiny \
+	    --text-encoder $(DEMO)/clip-text --seconds 2 --steps 10 --report $(DEMO)/eval/instruct.html
 	$(BIN)/gaia eval vae --vae $(DEMO)/vae-tiny --shards $(DEMO)/run/shards/vae --split all \
 	    --report $(DEMO)/eval/vae.html
 	$(BIN)/gaia eval s2m --vae $(DEMO)/vae-tiny --s2m $(DEMO)/s2m-tiny \
@@ -125,7 +127,7 @@ demo: $(STAMP)
 	@echo "vae-tiny: $(DEMO)/vae-tiny (reconstruction grid: $(DEMO)/vae-tiny/reconstruction-00000300.png)"
 	@echo "talking video: $(DEMO)/talking.mp4 (pose track, seed, checkpoints: $(DEMO)/talking.json)"
 	@echo "from landmarks: $(DEMO)/talking-landmarks.mp4; mouth held to the portrait's: $(DEMO)/talking-held-mouth.mp4"
-	@echo "instructed (appendix E; a RANDOM text encoder, a tiny model): $(DEMO)/instructed-left.mp4, $(DEMO)/instructed-smile.mp4 (instruct clips: $(DEMO)/run/shards/instruct)"
+	@echo "instructed (appendix E; a RANDOM text encoder, a tiny model): $(DEMO)/instructed-left.mp4, $(DEMO)/instructed-smile.mp4 (instruct clips: $(DEMO)/run/shards/instruct; instruction following: $(DEMO)/eval/instruct.html)"
 	@echo "evaluation: $(DEMO)/eval/vae.html and $(DEMO)/eval/s2m.html (JSON beside each); ablation and scaling tables: $(DEMO)/eval/ablation.html"
 
 test: $(STAMP) $(CHROMIUM)

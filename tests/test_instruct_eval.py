@@ -122,12 +122,14 @@ def test_pitch_range_and_frames_without_a_face(faces):
 @dataclass(frozen=True)
 class _Video:
     frames: np.ndarray
+    record: dict
 
 
 class RealFaces:
     """A stand-in generator with a known effect: the neutral video is the still portrait, "open
     your mouth" opens its real mouth halfway through, "please smile" is the neutral video
-    again (no effect), and "turn left" is grey frames (no face at all)."""
+    again (no effect), and "turn left" is grey frames (no face at all) whose pose track turns
+    12 degrees left (yaw > 0) over its second half, where every other track stays at 0."""
 
     provenance = {"generator": "real faces"}
 
@@ -145,12 +147,15 @@ class RealFaces:
 
         image, points = portrait
         count = int(round(seconds * 25))
+        pose = np.zeros((count, 3))
         if text == "turn left":
-            return _Video(np.full((count, *image.shape), 128, np.uint8))
+            pose[count // 2:, 1] = 12.0
+            return _Video(np.full((count, *image.shape), 128, np.uint8),
+                          {"pose_track": pose.tolist()})
         if text != "open your mouth":
-            return _Video(np.stack([image] * count))
+            return _Video(np.stack([image] * count), {"pose_track": pose.tolist()})
         frames = [image] * (count // 2) + [open_mouth(image, points, 1.0)] * (count - count // 2)
-        return _Video(np.stack(frames))
+        return _Video(np.stack(frames), {"pose_track": pose.tolist()})
 
 
 def test_the_protocol_finds_a_known_effect_on_real_faces(measurer, tmp_path):
@@ -181,6 +186,10 @@ def test_the_protocol_finds_a_known_effect_on_real_faces(measurer, tmp_path):
     # Grey frames: every one counted, none scored, and said.
     assert turn["coverage"] == 0.0 and turn["scored"] == 0 and turn["effect_mean"] is None
     assert turn["verdict"].startswith("not measured")
+    # The model's own pose track still reads the turn, and only head-pose measures have one.
+    assert turn["pose_track_effect_mean"] == pytest.approx(12.0)
+    assert turn["pose_track_sign_share"] == 1.0
+    assert mouth["pose_track_effect_mean"] is None and smile["pose_track_effect_mean"] is None
     assert result["per_portrait"][0]["cases"][2]["frames_without_face"] == 10
     assert any("under half the frames for: turn left" in n for n in result["notes"])
     assert set(result["strips"]) == {"look at the camera", "open your mouth", "please smile",
@@ -227,6 +236,8 @@ def test_eval_instruct_on_the_tiny_model(instruct_run, vae_checkpoint, text_enco
         assert summary["videos"] == 2 and summary["coverage"] == 0.0
         assert summary["scored"] == 0 and summary["effect_mean"] is None
         assert summary["verdict"].startswith("not measured")
+    turn, smile = data["per_action"]  # the pose track reads a turn whatever the VAE draws
+    assert turn["pose_track_effect_mean"] is not None and smile["pose_track_effect_mean"] is None
     assert any("under half the frames for: turn left, please smile" in n
                for n in data["notes"])
     assert any("No measurable effect for: turn left, please smile" in n for n in data["notes"])

@@ -184,3 +184,21 @@ class FrameMeasurer:
             landmarks[index] = fix.points
             pose[index] = head_pose(fix.points, rgb.shape[1], rgb.shape[0])
         return FaceTrack(landmarks, pose)
+
+
+# The head-pose measures read on the model's own pose track as well (pitch, yaw, roll in
+# degrees, curation's convention): what the instruct model's pose predictor asked the VAE to
+# show. It needs no face found in the decoded frames, so it still reads a model whose VAE draws
+# faces too blurry to measure, and it tells the pose predictor's part from the rendering's.
+POSE_COLUMNS = {"yaw": 1, "pitch_range": 0}
+
+
+def pose_track_value(measure: str, pose_track: object) -> float | None:
+    """``measure``'s value on a video's pose track ``(T, 3)``; None for measures that are not
+    head pose or a track that is not one."""
+    if measure not in POSE_COLUMNS:
+        return None
+    pose = np.asarray(pose_track, np.float64)
+    if pose.ndim != 2 or pose.shape[1] != 3 or not len(pose):
+        return None
+    return video_value(pose[:, POSE_COLUMNS[measure]], MEASURES[measure].statistic)

@@ -33,7 +33,7 @@ import numpy as np
 from gaia.common.paper_numbers import APPENDIX_E_RATINGS
 from gaia.evaluation.instruct import NEUTRAL
 from gaia.evaluation.instruct.cases import InstructionCase
-from gaia.evaluation.instruct.measures import MEASURES, FaceTrack
+from gaia.evaluation.instruct.measures import MEASURES, FaceTrack, pose_track_value
 
 STRIP_FRAMES = 4  # frames of each video of the first portrait shown on the report page
 
@@ -75,9 +75,10 @@ def _strip(frames: np.ndarray) -> list[np.ndarray]:
 
 
 def _video(source: VideoSource, portrait, text: str, settings: InstructEvalSettings,
-           measure: Callable[[Sequence[np.ndarray]], FaceTrack]) -> tuple[FaceTrack, np.ndarray]:
+           measure: Callable[[Sequence[np.ndarray]], FaceTrack]
+           ) -> tuple[FaceTrack, np.ndarray, object]:
     video = source.frames(portrait, text, settings.seconds)
-    return measure(video.frames), video.frames
+    return measure(video.frames), video.frames, video.record.get("pose_track")
 
 
 def measure_portrait(source: VideoSource, image: Path, cases: Sequence[InstructionCase],
@@ -87,22 +88,30 @@ def measure_portrait(source: VideoSource, image: Path, cases: Sequence[Instructi
     """One portrait's neutral video and one video per instruction, measured: per instruction
     the values, the effect, the neutral's noise and both videos' coverage."""
     portrait = source.portrait(image)
-    neutral, neutral_frames = _video(source, portrait, settings.neutral, settings, measure)
+    neutral, neutral_frames, neutral_pose = _video(source, portrait, settings.neutral,
+                                                   settings, measure)
     row = {"portrait": str(image), "frames": int(len(neutral.found)),
            "neutral_coverage": neutral.coverage, "cases": [], "strips": {}}
     if keep_frames:
         row["strips"][settings.neutral] = _strip(neutral_frames)
     for case in cases:
-        track, frames = _video(source, portrait, case.text, settings, measure)
+        track, frames, pose = _video(source, portrait, case.text, settings, measure)
         chosen = MEASURES[case.measure]
         value, base = chosen.value(track), chosen.value(neutral)
         effect = None if value is None or base is None else value - base
+        pose_value = pose_track_value(case.measure, pose)
+        pose_base = pose_track_value(case.measure, neutral_pose)
+        pose_effect = None if pose_value is None or pose_base is None else (
+            pose_value - pose_base)
         row["cases"].append({
             "text": case.text, "measure": case.measure, "value": value, "neutral_value": base,
             "effect": effect, "noise": chosen.noise(neutral), "coverage": track.coverage,
             "frames_without_face": int((~track.found).sum()),
             "expected_sign": None if effect is None or effect == 0 else bool(
-                np.sign(effect) == case.sign)})
+                np.sign(effect) == case.sign),
+            "pose_track_effect": pose_effect,
+            "pose_track_expected_sign": None if not pose_effect else bool(
+                np.sign(pose_effect) == case.sign)})
         if keep_frames:
             row["strips"][case.text] = _strip(frames)
     return row
@@ -122,6 +131,10 @@ def summarise(rows: list[dict], cases: Sequence[InstructionCase], key: str) -> l
         noises = [c["noise"] for c in scored if c["noise"] is not None]
         signs = [c["expected_sign"] for c in scored if c["expected_sign"] is not None]
         mean, noise = _mean(effects), _mean(noises)
+        pose_effects = [c["pose_track_effect"] for c in scored
+                        if c.get("pose_track_effect") is not None]
+        pose_signs = [c["pose_track_expected_sign"] for c in scored
+                      if c.get("pose_track_expected_sign") is not None]
         summary.append({
             key: name, "action": members[0].action, "texts": sorted(texts),
             "measure": members[0].measure,
@@ -131,6 +144,8 @@ def summarise(rows: list[dict], cases: Sequence[InstructionCase], key: str) -> l
                 sum(signs) / len(signs) if signs else None),
             "neutral_noise": noise,
             "coverage": _mean([c["coverage"] for c in scored]),
+            "pose_track_effect_mean": _mean(pose_effects),
+            "pose_track_sign_share": sum(pose_signs) / len(pose_signs) if pose_signs else None,
             "verdict": _verdict(mean, noise, members[0].sign)})
     return summary
 
@@ -204,7 +219,10 @@ def notes(result: dict) -> list[str]:
            "neutral videos' frame-to-frame standard deviation of the measure; an effect "
            "within it is no measurable effect.",
            "Yaw > 0: the nose toward the image's right, i.e. the subject turning to their own "
-           "left (curation's head-pose convention); 'turn left' expects > 0, 'turn right' < 0."]
+           "left (curation's head-pose convention); 'turn left' expects > 0, 'turn right' < 0.",
+           "Pose track (turns and nods only): the same effect read on the head-pose track the "
+           "model's pose predictor drew for the video (no face detection needed): the "
+           "instruction's part in the pose, whatever the VAE renders."]
     weak = [s["action"] for s in result["per_action"] if not s["verdict"].startswith("effect")]
     if weak:
         out.append(f"No measurable effect for: {', '.join(weak)}. An untrained or tiny model "
@@ -224,17 +242,19 @@ def notes(result: dict) -> list[str]:
 def format_instruct(result: dict) -> str:
     """The per-action table (and the per-instruction one below it) as text."""
     header = (f"{'instruction':<30} {'measure':<11} {'effect':>9} {'spread':>8} "
-              f"{'noise':>8} {'sign ok':>8} {'coverage':>9}  verdict")
+              f"{'noise':>8} {'sign ok':>8} {'coverage':>9} {'pose trk':>9} "
+              f"{'sign ok':>8}  verdict")
 
     def line(name: str, s: dict) -> str:
         def num(value, fmt=".3f"):
             return "n/a" if value is None else format(value, fmt)
 
-        share = "n/a" if s["expected_sign_share"] is None else (
-            f"{s['expected_sign_share']:.0%}")
+        share, pose_share = (num(s[key], ".0%") for key in ("expected_sign_share",
+                                                             "pose_track_sign_share"))
         return (f"{name[:30]:<30} {s['measure']:<11} {num(s['effect_mean']):>9} "
                 f"{num(s['effect_std']):>8} {num(s['neutral_noise']):>8} {share:>8} "
-                f"{num(s['coverage'], '.0%'):>9}  {s['verdict']}")
+                f"{num(s['coverage'], '.0%'):>9} {num(s['pose_track_effect_mean']):>9} "
+                f"{pose_share:>8}  {s['verdict']}")
 
     settings = result["settings"]
     paper = result["paper"]["scores"]

@@ -22,6 +22,8 @@ def _cells(summary: dict) -> dict:
             "sign": "n/a" if share is None else f"{share:.0%}",
             "sign_expected": "> 0" if summary["expected_sign"] > 0 else "< 0",
             "scored": f"{summary['scored']}/{summary['videos']}",
+            "pose": num(summary.get("pose_track_effect_mean")),
+            "pose_sign": num(summary.get("pose_track_sign_share"), ".0%"),
             "measured": summary["verdict"].startswith("effect")}
 
 
