@@ -128,7 +128,7 @@ def test_measure_stores_each_videos_timed_text(run):
     assert selfie["num_frames"] > 0
 
 
-def test_tune_counts_instructions_and_actions(run):
+def test_tune_counts_instructions_and_actions(run, tmp_path):
     status, text = _cli("curate", "tune", str(run.root), "--preset", "instruct", "--json")
     assert status == 0
     document = json.loads(text)
@@ -142,6 +142,14 @@ def test_tune_counts_instructions_and_actions(run):
     assert 18 <= frames["short_action"] <= 19  # whole frames in 0.8 s at 23.976 fps
     _, table = _cli("curate", "tune", str(run.root), "--preset", "instruct")
     assert "not_instruction" in table and "sidecars   ok 1, sidecar_encoding 1" in table
+    # The HTML report shows the same outcomes.
+    report = tmp_path / "instruct.html"
+    assert _cli("curate", "tune", str(run.root), "--preset", "instruct", "--report",
+                str(report))[0] == 0
+    page = report.read_text()
+    assert "<table id='cues'>" in page and "sidecars: ok 1, sidecar_encoding 1" in page
+    for outcome, count in CUE_OUTCOMES.items():
+        assert f"<tr><td>{outcome}</td><td>{count}</td></tr>" in page
 
 
 def test_extract_cuts_the_action_windows_tune_counted(run, shards):

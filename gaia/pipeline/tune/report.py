@@ -195,9 +195,23 @@ def _header(run: RunDir, thresholds: CurationThresholds, funnel: Funnel, title: 
         f"{funnel.videos} videos) &rarr; kept <b>{funnel.kept_s / 3600:.4f} h</b> in "
         f"<b>{funnel.clips}</b> clips ({100 * funnel.kept_s / max(funnel.input_s, 1e-9):.1f} %)"
         "</p><table><tr><th>dropped for</th><th>hours (first failing)</th>"
-        f"<th>hours (any failing)</th></tr>{rows}</table>"
+        f"<th>hours (any failing)</th></tr>{rows}</table>{_cues_html(funnel)}"
         f"<p class='muted'>thresholds: {settings}</p>"
     )
+
+
+def _cues_html(funnel: Funnel) -> str:
+    """The instruction cues' outcomes and the sidecars' states, for thresholds that follow
+    timed text (the ``instruct`` preset, appendix E); empty for the others."""
+    if not (funnel.cues or funnel.sidecars):
+        return ""
+    rows = "".join(f"<tr><td>{html.escape(outcome)}</td><td>{count}</td></tr>"
+                   for outcome, count in sorted(funnel.cues.items(),
+                                                key=lambda item: (-item[1], item[0])))
+    states = ", ".join(f"{html.escape(state)} {count}"
+                       for state, count in sorted(funnel.sidecars.items()))
+    return (f"<table id='cues'><tr><th>instruction cues</th><th>count</th></tr>{rows}</table>"
+            f"<p class='muted'>timed-text sidecars: {states or '-'}</p>")
 
 
 def _panel_html(panel: Panel, thresholds, edges, counts, sweep: Sweep, totals, candidates,
