@@ -220,3 +220,43 @@ def test_a_run_measured_before_sidecars_says_what_to_run(run, raw, tmp_path, cap
     assert summary.measured_now == 0 and summary.skipped == 2
     instruct = load_thresholds("instruct")
     assert funnel_for(old.root, instruct).to_json() == funnel_for(run.root, instruct).to_json()
+
+
+def test_the_live_page_shows_the_cue_outcomes(run):
+    """``--serve`` under the instruct preset: the API's funnel carries the cue outcomes, and
+    Debian's headless Chromium shows them on the page."""
+    import threading
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from gaia.pipeline.tune.serve import TuneApp, make_server
+
+    thresholds = load_thresholds("instruct")
+    app = TuneApp(run.root, thresholds, "instruct")
+    assert app.funnel(thresholds.to_dict())["cues"]["dropped"] == CUE_OUTCOMES
+    server, url = make_server(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(
+        shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+    try:
+        driver.get(url)
+        WebDriverWait(driver, 60).until(lambda d: d.find_element(
+            By.TAG_NAME, "body").get_attribute("data-funnel-version"))
+        assert driver.find_element(By.ID, "cues-box").is_displayed()
+        rows = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+                for row in driver.find_elements(By.CSS_SELECTOR, "#cues tr")[1:]]
+        sidecars = driver.find_element(By.ID, "sidecars").text
+    finally:
+        driver.quit()
+        server.shutdown()
+        server.server_close()
+    assert rows[:2] == [["read", "7"], ["gave a clip", "2"]]
+    assert {name: int(count) for name, count in rows[2:]} == CUE_OUTCOMES
+    assert sidecars == "sidecars: ok 1, sidecar_encoding 1"
