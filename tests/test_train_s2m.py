@@ -178,6 +178,7 @@ def torchrun_s2m(shards: Path, out: Path, steps: int, *extra: str) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.slow  # about 20 s on 2 cores; one step on two processes stays in make test
 def test_resume_on_two_processes_with_dropout_is_exact(latent_shards, tmp_path, read_metrics):
     """Each rank keeps its own random states (issue 12, item 5): with dropout, rank 1 draws
     other masks than rank 0 (windows differ in length), so restoring rank 0's states on both

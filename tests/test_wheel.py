@@ -85,6 +85,7 @@ def test_gaia_comes_from_the_wheel_and_reads_its_presets(venv, tmp_path):
     assert lines[1].split(",") == ["instruct", "s2m", "vae"]
 
 
+@pytest.mark.slow  # about 15 s; the wheel's contents and presets stay in make test
 def test_tune_and_train_run_from_the_installed_wheel(venv, measured_sample, sample_shards,
                                                      tmp_path):
     gaia = str(venv / "bin" / "gaia")
