@@ -300,3 +300,19 @@ def tiny_features():
             return torch.tanh(self.conv(images.float() / 255)).mean(dim=(2, 3))
 
     return TinyFeatures().eval()
+
+
+def headless_chromium(*flags: str):
+    """A Selenium driver of Debian's headless Chromium (``make test`` installs it), with any
+    extra command-line ``flags``; the caller quits it."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", *flags):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(
+        shutil.which("chromedriver") or "/usr/bin/chromedriver"))

@@ -227,24 +227,18 @@ def test_the_live_page_shows_the_cue_outcomes(run):
     Debian's headless Chromium shows them on the page."""
     import threading
 
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     from gaia.pipeline.tune.serve import TuneApp, make_server
+    from tests.conftest import headless_chromium
 
     thresholds = load_thresholds("instruct")
     app = TuneApp(run.root, thresholds, "instruct")
     assert app.funnel(thresholds.to_dict())["cues"]["dropped"] == CUE_OUTCOMES
     server, url = make_server(app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(
-        shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+    driver = headless_chromium()
     try:
         driver.get(url)
         WebDriverWait(driver, 60).until(lambda d: d.find_element(

@@ -122,19 +122,14 @@ def test_a_folder_without_measures_is_refused_with_the_reason(tmp_path):
 
 
 def test_moving_a_slider_in_chromium_updates_the_funnel_and_saves_the_preset(served, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from tests.conftest import headless_chromium
+
     run, url, _ = served
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,1800"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(
-        shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+    driver = headless_chromium("--window-size=1300,1800")
     try:
         driver.get(url)
         wait = WebDriverWait(driver, 60)

@@ -283,9 +283,9 @@ Promise.allSettled([
 
 def test_a_hostile_page_in_chromium_cannot_change_a_preset(server, app, tmp_path,
                                                            monkeypatch):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.conftest import headless_chromium
 
     port = server.server_address[1]
     target = f"http://127.0.0.1:{port}"
@@ -315,12 +315,7 @@ def test_a_hostile_page_in_chromium_cannot_change_a_preset(server, app, tmp_path
 
     other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
     threading.Thread(target=other.serve_forever, daemon=True).start()
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(
-        shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+    driver = headless_chromium()
     try:
         driver.get(f"http://127.0.0.1:{other.server_address[1]}/")
         wait = WebDriverWait(driver, 30)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 UNTRAINED_MARKER = "UNTRAINED"
@@ -40,6 +41,25 @@ def weights_sha256(paths: Sequence[Path]) -> str:
         return file_sha256(paths[0])
     lines = sorted(f"{Path(p).name} {file_sha256(p)}\n" for p in paths)
     return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+
+
+def stored_elements(files: Sequence[Path], load_bin: Callable[[Path], Mapping]) -> int:
+    """How many numbers the weight files hold, nothing allocated: a ``.safetensors`` file from
+    its header; any other file (a ``.bin``) through ``load_bin``, the caller's weights-only,
+    memory-mapped loader (``torch.load(..., weights_only=True, mmap=True)``: this module imports
+    no torch), counting the tensors of the mapping it gives."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in files:
+        if Path(path).suffix == ".safetensors":
+            with safe_open(str(path), framework="numpy") as handle:
+                total += sum(math.prod(handle.get_slice(k).get_shape())
+                             for k in handle.keys())  # noqa: SIM118 - not a dict
+        else:
+            total += sum(value.numel() for value in load_bin(Path(path)).values()
+                         if hasattr(value, "numel"))
+    return total
 
 
 def check_untrained(folder: Path, what: str, allow_untrained: bool) -> bool:

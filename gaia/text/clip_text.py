@@ -34,6 +34,7 @@ from gaia.common.weights import (
     MissingWeightsError,
     UntrainedWeightsError,
     check_untrained,
+    stored_elements,
     version_of,
     weights_sha256,
 )
@@ -123,29 +124,17 @@ def _check_folder(folder: Path | None) -> tuple[Path, list[Path], list[Path]]:
     return folder, weights, tokenizer
 
 
-def _stored_numbers(files: list[Path]) -> int:
-    """How many numbers the weight files hold, from safetensors headers, or from a ``.bin``
-    mapped (not read) by torch's weights-only unpickler, which refuses anything but tensors
-    and plain containers: no code in a pickle runs."""
+def _load_bin(path: Path):
+    """A ``.bin``'s tensors, mapped (not read) by torch's weights-only unpickler, which refuses
+    anything but tensors and plain containers: no code in a pickle runs."""
     import torch
 
-    total = 0
-    for path in files:
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as handle:
-                total += sum(int(np.prod(handle.get_slice(k).get_shape(), dtype=np.int64))
-                             for k in handle.keys())  # noqa: SIM118 - not a dict
-            continue
-        try:
-            state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-        except pickle.UnpicklingError as err:
-            raise ValueError(f"{path} holds more than tensors (a pickled object torch's "
-                             "weights-only loader refuses); not loaded. Save the model with "
-                             "save_pretrained, which writes model.safetensors") from err
-        total += sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor))
-    return total
+    try:
+        return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{path} holds more than tensors (a pickled object torch's "
+                         "weights-only loader refuses); not loaded. Save the model with "
+                         "save_pretrained, which writes model.safetensors") from err
 
 
 def _check_size(folder: Path, files: list[Path]) -> None:
@@ -158,7 +147,7 @@ def _check_size(folder: Path, files: list[Path]) -> None:
     config = CLIPTextConfig.from_pretrained(str(folder), local_files_only=True)
     with torch.device("meta"):
         wanted = sum(p.numel() for p in CLIPTextModel(config).parameters())
-    stored = _stored_numbers(files)
+    stored = stored_elements(files, _load_bin)
     if wanted > stored:
         raise ValueError(f"{folder}/{CONFIG_FILE} describes a CLIP text model of {wanted:,} "
                          f"parameters but its weights hold {stored:,} numbers: the config does "

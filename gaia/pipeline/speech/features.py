@@ -41,6 +41,7 @@ import numpy as np
 from gaia.common.weights import (
     MissingWeightsError,
     check_untrained,
+    stored_elements,
     version_of,
     weights_sha256,
 )
@@ -217,22 +218,11 @@ MAX_WAV2VEC2_PARAMETERS = 2_500_000_000
 MISSING_SLACK = 0.01
 
 
-def _stored_elements(files: list[Path]) -> int:
-    """How many numbers the weight files hold, from their headers (nothing loaded)."""
+def _load_bin(path: Path):
+    """A ``.bin``'s tensors mapped, not read (and never unpickled beyond tensors)."""
     import torch
 
-    total = 0
-    for path in files:
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as handle:
-                total += sum(int(np.prod(handle.get_slice(k).get_shape(), dtype=np.int64))
-                             for k in handle.keys())  # noqa: SIM118 - not a dict
-        else:  # a .bin: tensors mapped, not read (and never unpickled beyond tensors)
-            state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-            total += sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor))
-    return total
+    return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
 
 
 def check_wav2vec2_size(folder: Path, files: list[Path]) -> None:
@@ -245,7 +235,7 @@ def check_wav2vec2_size(folder: Path, files: list[Path]) -> None:
     config = Wav2Vec2Config.from_pretrained(str(folder), local_files_only=True)
     with torch.device("meta"):
         wanted = sum(p.numel() for p in Wav2Vec2Model(config).parameters())
-    stored = _stored_elements(files)
+    stored = stored_elements(files, _load_bin)
     if wanted > MAX_WAV2VEC2_PARAMETERS:
         raise ValueError(f"{folder}/config.json asks for a wav2vec 2.0 model of {wanted:,} "
                          f"parameters, past the largest released ({MAX_WAV2VEC2_PARAMETERS:,})"

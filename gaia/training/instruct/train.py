@@ -15,34 +15,15 @@ from __future__ import annotations
 import logging
 import sys
 
-import torch
-
-from gaia.common.config_files import parse_overrides
-from gaia.training.data.latent_stats import LatentStats
-from gaia.training.data.latent_windows import WindowStreamConfig
-from gaia.training.distributed import close_world, init_world
 from gaia.training.instruct.options import INSTRUCT_TASK, InstructTrainOptions
-from gaia.training.run_file import load_model
-from gaia.training.s2m.config import S2mConfig
-from gaia.training.s2m.train import check_condition, stats_path, train_windows
+from gaia.training.s2m.train import train_on_latents
 
 logger = logging.getLogger(__name__)  # progress lines; gaia.common.logs routes them
 
 
 def train_instruct(options: InstructTrainOptions, log=logger.info) -> int:
     """Train; returns the last step reached."""
-    world = init_world(options.device, options.dist_timeout)
-    try:
-        torch.manual_seed(options.seed)  # the same on every rank: identical initial weights
-        config = load_model(S2mConfig, options.config, f"{INSTRUCT_TASK}-", INSTRUCT_TASK,
-                            parse_overrides(options.overrides))
-        where = stats_path(options)
-        stats = LatentStats.load(where)
-        check_condition(stats, True, str(where))
-        return train_windows(options, world, config, stats, WindowStreamConfig, INSTRUCT_TASK,
-                             f"latent {stats.latent_dim}", log)
-    finally:
-        close_world(world)
+    return train_on_latents(options, INSTRUCT_TASK, True, log)
 
 
 def main(argv: list[str] | None = None) -> int:

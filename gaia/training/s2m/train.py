@@ -64,15 +64,21 @@ def check_condition(stats: LatentStats, instruct: bool, where: str) -> None:
 
 def train_s2m(options: S2mTrainOptions, log=logger.info) -> int:
     """Train; returns the last step reached."""
+    return train_on_latents(options, S2M_TASK, False, log)
+
+
+def train_on_latents(options: S2mTrainOptions, task_name: str, instruct: bool, log) -> int:
+    """The s2m model of the ``task_name-*`` presets on latent shards whose condition is speech,
+    or instructions (``instruct``: ``gaia train instruct``); returns the last step reached."""
     world = init_world(options.device, options.dist_timeout)
     try:
         torch.manual_seed(options.seed)  # the same on every rank: identical initial weights
-        config = load_model(S2mConfig, options.config, "s2m-", S2M_TASK,
+        config = load_model(S2mConfig, options.config, f"{task_name}-", task_name,
                             parse_overrides(options.overrides))
         where = stats_path(options)
         stats = LatentStats.load(where)
-        check_condition(stats, False, str(where))
-        return train_windows(options, world, config, stats, WindowStreamConfig, S2M_TASK,
+        check_condition(stats, instruct, str(where))
+        return train_windows(options, world, config, stats, WindowStreamConfig, task_name,
                              f"latent {stats.latent_dim}", log)
     finally:
         close_world(world)
