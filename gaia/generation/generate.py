@@ -212,6 +212,17 @@ def write_array(path: Path, array: np.ndarray) -> None:
         np.save(handle, array, allow_pickle=False)
 
 
+def model_record(model: LoadedS2m | LoadedVae) -> dict:
+    """A loaded checkpoint as a video's record names it: file, step and config."""
+    return {"checkpoint": str(model.checkpoint), "step": model.step,
+            "config": model.config.name}
+
+
+def vae_record(vae: LoadedVae, sha256: str) -> dict:
+    """``model_record`` of the VAE, with its sha256 and whether it disentangles."""
+    return {**model_record(vae), "sha256": sha256, "disentangle": vae.config.disentangle}
+
+
 def write_frames(vae: LoadedVae, appearance_latent: torch.Tensor | None, motion: torch.Tensor,
                  out: Path, batch_size: int, progress: Callable[[str], None],
                  audio: np.ndarray | None = None) -> None:
@@ -289,11 +300,8 @@ def generate(image: Path, speech: Path, vae_path: Path, s2m_path: Path | None, o
         "fps": FPS, "duration_s": len(audio) / AUDIO_RATE, "seed": config.seed,
         "sampler": asdict(config.sampler), "pose_spec": config.pose,
         "pose_track": np.round(pose, 4).tolist(),
-        "vae": {"checkpoint": str(vae.checkpoint), "step": vae.step, "sha256": vae_sha,
-                "config": vae.config.name, "disentangle": vae.config.disentangle},
-        ("landmarks" if by_landmarks else "s2m"): {
-            "checkpoint": str(motion_model.checkpoint), "step": motion_model.step,
-            "config": motion_model.config.name},
+        "vae": vae_record(vae, vae_sha),
+        ("landmarks" if by_landmarks else "s2m"): model_record(motion_model),
         "control": None if config.control is None else {
             "file": str(config.control), "points": config.control_points},
         "speech_features": extractor.provenance, "denoise": denoiser.provenance,

@@ -28,14 +28,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaia.generation.generate import GenerateConfig, check_vae, pose_track, write_frames
+from gaia.generation.generate import (
+    GenerateConfig,
+    check_vae,
+    model_record,
+    pose_track,
+    vae_record,
+    write_frames,
+)
 from gaia.generation.reenact import portrait_face
 from gaia.inference.s2m import LoadedS2m, run_task
 from gaia.inference.vae import LoadedVae
 from gaia.schemas.atomic import write_text_atomic
 from gaia.schemas.instruction import text_problem
 from gaia.schemas.shards import FPS
-from gaia.text.instruction_rows import CONDITION_NAME, instruction_provenance, instruction_rows
+from gaia.text.instruction_rows import CONDITION_NAME, InstructionRows, instruction_provenance
 from gaia.training.instruct.options import INSTRUCT_TASK
 
 MAX_SECONDS = 60.0
@@ -136,17 +143,13 @@ class InstructedGenerator:
         self.vae_sha = check_vae(self.vae, self.model)
         self.encoder = text_condition(self.model.stats.speech_features, text_encoder,
                                       self.vae.device)
-        self._pooled: dict[str, np.ndarray] = {}
+        self._rows = InstructionRows(self.encoder)
 
     @property
     def provenance(self) -> dict:
         """The checkpoints and the text condition, as each video's record names them."""
-        vae, model = self.vae, self.model
         return {
-            "vae": {"checkpoint": str(vae.checkpoint), "step": vae.step, "sha256": self.vae_sha,
-                    "config": vae.config.name, "disentangle": vae.config.disentangle},
-            "instruct": {"checkpoint": str(model.checkpoint), "step": model.step,
-                         "config": model.config.name},
+            "vae": vae_record(self.vae, self.vae_sha), "instruct": model_record(self.model),
             "text_condition": instruction_provenance(self.encoder.provenance),
         }
 
@@ -163,10 +166,8 @@ class InstructedGenerator:
                         self.vae.s2m_latents(appearance[None], landmarks[None])[0])
 
     def _text_rows(self, text: str, frames: int) -> torch.Tensor:
-        if text not in self._pooled:
-            self._pooled[text] = self.encoder([text])[0]
-        rows = instruction_rows(self._pooled[text], frames, float(FPS)).astype(np.float16)
-        return torch.from_numpy(rows.astype(np.float32))  # float16 as the training rows were
+        # The clip starts at the instruction (offset 0), float16 as the training rows were.
+        return torch.from_numpy(self._rows(text, frames, float(FPS)).astype(np.float32))
 
     def motion(self, portrait: Portrait, text: str, frames: int
                ) -> tuple[torch.Tensor, np.ndarray]:

@@ -26,6 +26,8 @@ starts at the cue, offset 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 ROWS_PER_FRAME = 2  # the s2m model's condition rate: 50 Hz rows for 25 fps frames
@@ -58,6 +60,25 @@ def instruction_rows(pooled: np.ndarray, frames: int, fps: float, offset_s: floa
     seconds = offset_s + np.arange(rows) / (ROWS_PER_FRAME * fps)
     clock = time_features(seconds).astype(np.float32)
     return np.concatenate([np.broadcast_to(pooled, (rows, pooled.size)), clock], axis=1)
+
+
+class InstructionRows:
+    """The stored condition rows of instructions by one text encoder (``encoder``: texts ->
+    ``(N, E)`` pooled embeddings), each text encoded once (a corpus repeats a few hundred
+    instructions over thousands of clips). Rows are float16, as latent shards store them: the
+    same call makes the training rows (encode-latents) and the generation rows, so both pass
+    through the same rounding."""
+
+    def __init__(self, encoder: Callable[[list[str]], np.ndarray]) -> None:
+        self._encoder = encoder
+        self._pooled: dict[str, np.ndarray] = {}
+
+    def __call__(self, text: str, frames: int, fps: float, offset_s: float = 0.0
+                 ) -> np.ndarray:
+        """``instruction_rows`` of ``text``'s pooled embedding, as float16."""
+        if text not in self._pooled:
+            self._pooled[text] = self._encoder([text])[0]
+        return instruction_rows(self._pooled[text], frames, fps, offset_s).astype(np.float16)
 
 
 def instruction_provenance(encoder: dict) -> dict:

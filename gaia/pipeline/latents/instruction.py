@@ -13,19 +13,19 @@ import numpy as np
 
 from gaia.schemas.clip_sample import Skip
 from gaia.schemas.instruction import INSTRUCTION_MEMBER, InstructionError, read_instruction
-from gaia.text.instruction_rows import instruction_provenance, instruction_rows
+from gaia.text.instruction_rows import InstructionRows, instruction_provenance
 
 
 class InstructionCondition:
-    """The text encoder of ``--text-encoder``, loaded once per worker; texts already encoded
-    are kept (a corpus repeats a few hundred instructions over thousands of clips)."""
+    """The text encoder of ``--text-encoder``, loaded once per worker, and its rows
+    (``InstructionRows``: each text encoded once)."""
 
     def __init__(self, folder: str, device: str | None, allow_untrained: bool) -> None:
         from gaia.text.clip_text import load_text_encoder
 
-        self._encoder = load_text_encoder(folder, device, allow_untrained=allow_untrained)
-        self.provenance = instruction_provenance(self._encoder.provenance)
-        self._pooled: dict[str, np.ndarray] = {}
+        encoder = load_text_encoder(folder, device, allow_untrained=allow_untrained)
+        self.provenance = instruction_provenance(encoder.provenance)
+        self._rows = InstructionRows(encoder)
 
     def rows(self, members: dict[str, bytes], frames: int, fps: float
              ) -> tuple[np.ndarray, str]:
@@ -39,8 +39,4 @@ class InstructionCondition:
             instruction = read_instruction(members[INSTRUCTION_MEMBER])
         except InstructionError as err:
             raise Skip("failed", f"instruction.json: {err}") from err
-        pooled = self._pooled.get(instruction.text)
-        if pooled is None:
-            pooled = self._pooled[instruction.text] = self._encoder([instruction.text])[0]
-        rows = instruction_rows(pooled, frames, fps, instruction.offset_s)
-        return rows.astype(np.float16), instruction.text
+        return self._rows(instruction.text, frames, fps, instruction.offset_s), instruction.text
