@@ -112,8 +112,16 @@ def _agreement(parquet: pq.ParquetFile) -> np.ndarray:
                          lags.column("sync_confidence").to_numpy(zero_copy_only=False), fps)
 
 
-def iter_measures(run: RunDir, cues: bool = False) -> Iterator[tuple[dict, Measures]]:
+def decision_columns(extra: Sequence[str] = ()) -> list[str]:
+    """The columns the filters read, then ``extra`` ones not among them (one read for both)."""
+    columns = list(measure_columns())
+    return columns + [name for name in extra if name not in columns]
+
+
+def iter_measures(run: RunDir, cues: bool = False, extra: Sequence[str] = ()
+                  ) -> Iterator[tuple[dict, Measures]]:
     """Every measured video's row (with its ``cues`` when asked for) and measures, one video
-    in memory at a time."""
+    in memory at a time: the columns the filters read, and ``extra`` ones in the same read."""
+    columns = decision_columns(extra)
     for video in measured_videos(run, cues):
-        yield video, read_measures(run, video["video_id"])
+        yield video, read_measures(run, video["video_id"], columns)

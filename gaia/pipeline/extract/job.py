@@ -45,7 +45,7 @@ from gaia.pipeline.extract.shard_writer import ShardInfo, ShardWriter
 from gaia.pipeline.extract.video import ClipJob, extract_video, output_frames
 from gaia.pipeline.identities.clip_identity import clip_identity
 from gaia.pipeline.identities.table import ensure_identities
-from gaia.pipeline.measures import iter_measures, read_measures, require_cues
+from gaia.pipeline.measures import iter_measures, require_cues
 from gaia.pipeline.run_dir import CONFIG_FILE, RunDir
 from gaia.pipeline.runner.checks import check_workers, output_folder
 from gaia.pipeline.runner.job_runner import Job, run_job
@@ -99,14 +99,14 @@ def plan(run: RunDir, thresholds: CurationThresholds, config: ExtractConfig,
         log("[extract] splits go by source folder: the run has no run-wide identities")
     if thresholds.instructions.enabled:  # said before any video is decided
         require_cues(run)
-    for video, measures in iter_measures(run, cues=thresholds.instructions.enabled):
+    # Each frame's person comes in the same read: a clip's identity is its main face's.
+    for video, measures in iter_measures(run, cues=thresholds.instructions.enabled,
+                                         extra=("person",) if people is not None else ()):
         decision = decide_video(measures, video["fps"], video["source"], thresholds,
                                 video["cues"])
         total = total + decision.funnel
         given = identities.get(video["path"]) or identities.get(video["video_id"])
-        persons = None
-        if not given and people is not None and decision.segments:
-            persons = read_measures(run, video["video_id"], columns=["person"])["person"]
+        persons = measures.get("person")
         jobs = []
         for i, segment in enumerate(decision.segments):
             if output_frames(segment) <= 0:

@@ -18,7 +18,7 @@ from gaia.filters.funnel import decide_video
 from gaia.filters.thresholds import CurationThresholds
 from gaia.pipeline.identities.clip_identity import main_person
 from gaia.pipeline.identities.table import ensure_identities
-from gaia.pipeline.measures import measured_videos, read_measures
+from gaia.pipeline.measures import decision_columns, measured_videos, read_measures
 from gaia.pipeline.run_dir import RunDir
 
 
@@ -80,8 +80,8 @@ def count_identities(run_root: Path, thresholds: CurationThresholds,
         if len(ids) == 1:
             kept.setdefault(row["source"], set()).add(ids[0])
             continue
-        measures = read_measures(run, row["video_id"])
-        persons = read_measures(run, row["video_id"], columns=["person"])["person"]
+        measures = read_measures(run, row["video_id"], decision_columns(["person"]))
+        persons = measures["person"]
         for segment in decide_video(measures, row["fps"], row["source"], thresholds,
                                     row["cues"]).segments:
             person = main_person(persons, segment)
